@@ -1,0 +1,8 @@
+//! The orgs component: a thin Spin adapter. It turns the request into an
+//! `http::Request`, lets the domain crate answer it, and sends the response.
+
+#[cfg(target_arch = "wasm32")]
+#[spin_sdk::http_component]
+async fn handle(req: spin_sdk::http::IncomingRequest) -> anyhow::Result<lanyard::web::Response> {
+    Ok(lanyard::spin::serve(req, lanyard::app::orgs::handle).await)
+}

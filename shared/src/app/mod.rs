@@ -1,0 +1,36 @@
+//! One request router per Spin component. Each takes an [`Env`] and a request
+//! and returns a response; the component crates only adapt Spin to this.
+
+pub mod login;
+pub mod orgs;
+pub mod profile;
+pub mod social;
+pub mod token;
+
+use http::Method;
+
+use crate::error::{Error, Result, Style};
+use crate::web::{Request, Response};
+
+/// How errors are shown for a path: problem+json under `/api/`, a page elsewhere.
+/// OAuth endpoints choose [`Style::OAuth`] themselves.
+pub fn style_for(path: &str) -> Style {
+    if path.starts_with("/api/") {
+        Style::Api
+    } else {
+        Style::Page
+    }
+}
+
+/// Refuses any method but GET (and HEAD, which Spin answers like GET).
+pub fn get_only(req: &Request) -> Result<()> {
+    match *req.method() {
+        Method::GET | Method::HEAD => Ok(()),
+        _ => Err(Error::MethodNotAllowed("GET, HEAD")),
+    }
+}
+
+/// The answer for a path the component does not serve.
+pub fn not_found(req: &Request) -> Response {
+    Error::NotFound.into_response(style_for(req.uri().path()))
+}

@@ -1,0 +1,110 @@
+//! Static assets compiled into the components and served under `/static/`.
+//!
+//! Each answer carries an `ETag` (a hash of its bytes) and a day of public
+//! caching; a matching `If-None-Match` gets `304 Not Modified`.
+
+use http::{HeaderValue, StatusCode, header};
+
+use crate::config::Config;
+use crate::crypto;
+use crate::web::{self, Request, Response};
+
+/// The URL prefix of static assets.
+pub const PREFIX: &str = "/static/";
+
+const MAX_AGE: u32 = 86_400;
+
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    bytes: &'static [u8],
+}
+
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "lanyard.css",
+        content_type: "text/css; charset=utf-8",
+        bytes: include_bytes!("../../static/css/lanyard.css"),
+    },
+    Asset {
+        name: "logo.svg",
+        content_type: "image/svg+xml",
+        bytes: include_bytes!("../../static/img/logo.svg"),
+    },
+];
+
+/// Serves `/static/<name>`, or `None` when there is no such asset.
+/// `theme.css` is generated from the `accent_color` variable.
+pub fn serve(req: &Request, config: &Config) -> Option<Response> {
+    let name = req.uri().path().strip_prefix(PREFIX)?;
+    let (content_type, bytes): (&'static str, std::borrow::Cow<'static, [u8]>) =
+        if name == "theme.css" {
+            let css = format!(":root {{ --accent: {}; }}\n", config.accent_color);
+            ("text/css; charset=utf-8", css.into_bytes().into())
+        } else {
+            let asset = ASSETS.iter().find(|a| a.name == name)?;
+            (asset.content_type, asset.bytes.into())
+        };
+    let etag = format!("\"{}\"", &crypto::b64url(&crypto::sha256(&bytes))[..16]);
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut res = if fresh {
+        web::response(StatusCode::NOT_MODIFIED, content_type, Vec::new())
+    } else {
+        web::response(StatusCode::OK, content_type, bytes.into_owned())
+    };
+    web::cache_for(&mut res, MAX_AGE);
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    Some(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config() -> Config {
+        let v: HashMap<String, String> = [
+            ("issuer".into(), "http://127.0.0.1:3000".into()),
+            ("accent_color".into(), "#123456".into()),
+        ]
+        .into();
+        Config::load(&v).unwrap()
+    }
+
+    fn get(path: &str, etag: Option<&str>) -> Option<Response> {
+        let mut b = http::Request::builder().uri(path);
+        if let Some(e) = etag {
+            b = b.header("if-none-match", e);
+        }
+        serve(&b.body(Vec::new()).unwrap(), &config())
+    }
+
+    #[test]
+    fn serves_assets_with_cache_headers_and_etags() {
+        let res = get("/static/lanyard.css", None).unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["cache-control"], "public, max-age=86400");
+        assert!(res.body().starts_with(b"/* Lanyard"));
+        let etag = res.headers()["etag"].to_str().unwrap().to_owned();
+        let again = get("/static/lanyard.css", Some(&etag)).unwrap();
+        assert_eq!(again.status(), 304);
+        assert!(again.body().is_empty());
+        assert!(get("/static/nope.css", None).is_none());
+        assert!(get("/static/../Cargo.toml", None).is_none());
+    }
+
+    #[test]
+    fn theme_carries_the_accent_colour() {
+        let res = get("/static/theme.css", None).unwrap();
+        assert_eq!(
+            std::str::from_utf8(res.body()).unwrap(),
+            ":root { --accent: #123456; }\n"
+        );
+    }
+}

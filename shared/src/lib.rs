@@ -1,0 +1,40 @@
+//! Lanyard's domain crate.
+//!
+//! Everything Lanyard does lives here as plain Rust over `http` types and two
+//! storage traits ([`store::KvStore`] and [`store::SqlStore`]). The Spin
+//! components are thin adapters: they build an [`Env`], call one of the
+//! handlers in [`app`], and send the response. Natively the traits are backed
+//! by real SQLite, so the whole domain is tested without a wasm runtime.
+
+pub mod app;
+pub mod assets;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod html;
+pub mod oidc;
+pub mod schema;
+pub mod store;
+pub mod time;
+pub mod web;
+
+#[cfg(target_arch = "wasm32")]
+pub mod spin;
+
+pub use config::{Config, Variables};
+pub use error::{Error, Result, Style};
+
+/// What a request handler may touch: the stores, the variables and the clock.
+///
+/// Built once per request by the adapter (a fresh Spin instance each time),
+/// so everything in it is cheap to create and opened lazily.
+pub struct Env<'a> {
+    /// Short-lived state: sessions, CSRF tokens, rate-limit counters.
+    pub kv: &'a dyn store::KvStore,
+    /// Durable state: identities, clients, keys, single-use records.
+    pub sql: &'a dyn store::SqlStore,
+    /// Spin variables (configuration and secrets).
+    pub vars: &'a dyn Variables,
+    /// The time of the request, in seconds since the Unix epoch.
+    pub now: i64,
+}

@@ -1,0 +1,124 @@
+//! OpenID Connect Discovery 1.0 with the RFC 8414 fields.
+
+use serde::Serialize;
+
+use crate::config::Config;
+
+/// Paths of the provider's endpoints, relative to the issuer.
+pub mod paths {
+    /// OpenID Connect Discovery document.
+    pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+    /// JSON Web Key Set.
+    pub const JWKS: &str = "/jwks.json";
+    /// Authorization endpoint (code flow with PKCE).
+    pub const AUTHORIZE: &str = "/authorize";
+    /// Token endpoint.
+    pub const TOKEN: &str = "/token";
+    /// UserInfo endpoint.
+    pub const USERINFO: &str = "/userinfo";
+    /// Token introspection (RFC 7662).
+    pub const INTROSPECT: &str = "/introspect";
+    /// Token revocation (RFC 7009).
+    pub const REVOKE: &str = "/revoke";
+    /// RP-initiated logout.
+    pub const LOGOUT: &str = "/logout";
+}
+
+/// The discovery document. Field names are the registered metadata names.
+#[derive(Debug, Serialize)]
+pub struct Metadata {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    userinfo_endpoint: String,
+    jwks_uri: String,
+    end_session_endpoint: String,
+    introspection_endpoint: String,
+    revocation_endpoint: String,
+    scopes_supported: &'static [&'static str],
+    response_types_supported: &'static [&'static str],
+    response_modes_supported: &'static [&'static str],
+    grant_types_supported: &'static [&'static str],
+    subject_types_supported: &'static [&'static str],
+    id_token_signing_alg_values_supported: &'static [&'static str],
+    token_endpoint_auth_methods_supported: &'static [&'static str],
+    introspection_endpoint_auth_methods_supported: &'static [&'static str],
+    revocation_endpoint_auth_methods_supported: &'static [&'static str],
+    code_challenge_methods_supported: &'static [&'static str],
+    claims_supported: &'static [&'static str],
+    prompt_values_supported: &'static [&'static str],
+    claims_parameter_supported: bool,
+    request_parameter_supported: bool,
+    request_uri_parameter_supported: bool,
+}
+
+const CLIENT_AUTH: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+
+/// Builds the document for this issuer. Reads nothing but the configuration.
+pub fn metadata(config: &Config) -> Metadata {
+    Metadata {
+        issuer: config.issuer.clone(),
+        authorization_endpoint: config.url(paths::AUTHORIZE),
+        token_endpoint: config.url(paths::TOKEN),
+        userinfo_endpoint: config.url(paths::USERINFO),
+        jwks_uri: config.url(paths::JWKS),
+        end_session_endpoint: config.url(paths::LOGOUT),
+        introspection_endpoint: config.url(paths::INTROSPECT),
+        revocation_endpoint: config.url(paths::REVOKE),
+        scopes_supported: &["openid", "profile", "email", "offline_access"],
+        response_types_supported: &["code"],
+        response_modes_supported: &["query"],
+        grant_types_supported: &["authorization_code", "refresh_token", "client_credentials"],
+        subject_types_supported: &["public"],
+        id_token_signing_alg_values_supported: &["ES256", "EdDSA", "RS256"],
+        token_endpoint_auth_methods_supported: CLIENT_AUTH,
+        introspection_endpoint_auth_methods_supported: CLIENT_AUTH,
+        revocation_endpoint_auth_methods_supported: CLIENT_AUTH,
+        // PKCE S256 only: `plain` is refused.
+        code_challenge_methods_supported: &["S256"],
+        claims_supported: &[
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "nonce",
+            "acr",
+            "amr",
+            "sid",
+            "name",
+            "given_name",
+            "family_name",
+            "locale",
+            "email",
+            "email_verified",
+        ],
+        prompt_values_supported: &["none", "login", "consent"],
+        claims_parameter_supported: false,
+        request_parameter_supported: false,
+        request_uri_parameter_supported: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn endpoints_hang_off_the_issuer() {
+        let vars: HashMap<String, String> =
+            [("issuer".to_string(), "https://id.example.com/".to_string())].into();
+        let config = Config::load(&vars).unwrap();
+        let doc = serde_json::to_value(metadata(&config)).unwrap();
+        assert_eq!(doc["issuer"], "https://id.example.com");
+        assert_eq!(doc["jwks_uri"], "https://id.example.com/jwks.json");
+        assert_eq!(doc["token_endpoint"], "https://id.example.com/token");
+        assert_eq!(
+            doc["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
+        assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+    }
+}

@@ -1,0 +1,5 @@
+//! OpenID Connect provider: discovery and signing keys. Authorization, tokens,
+//! userinfo and logout arrive with the OIDC issue.
+
+pub mod discovery;
+pub mod keys;

@@ -1,0 +1,201 @@
+//! The Spin adapter: the storage traits and variables over spin-sdk 5.2, and
+//! [`serve`], which turns an incoming Spin request into a domain request and
+//! back. Built only for `wasm32`; everything else in the crate is native too.
+
+use std::cell::OnceCell;
+
+use futures::StreamExt;
+use spin_sdk::http::IncomingRequest;
+use spin_sdk::{key_value, sqlite, variables};
+
+use crate::config::{self, Variables};
+use crate::error::{Error, Result, Style};
+use crate::store::{KvStore, Row, Rows, SqlStore, Value};
+use crate::web::{self, Request, Response};
+use crate::{Env, time};
+
+/// Spin variables of the running component.
+pub struct SpinVariables;
+
+impl Variables for SpinVariables {
+    fn get(&self, name: &str) -> Result<Option<String>> {
+        match variables::get(name) {
+            Ok(v) => Ok(Some(v)),
+            Err(variables::Error::Undefined(_)) => Ok(None),
+            Err(e) => Err(Error::config(name, format!("{e:?}"))),
+        }
+    }
+}
+
+/// The `default` key-value store, opened on first use.
+#[derive(Default)]
+pub struct SpinKv {
+    store: OnceCell<key_value::Store>,
+}
+
+impl SpinKv {
+    fn store(&self) -> Result<&key_value::Store> {
+        if let Some(s) = self.store.get() {
+            return Ok(s);
+        }
+        let opened = key_value::Store::open_default()
+            .map_err(|e| Error::Storage(format!("key-value: {e:?}")))?;
+        Ok(self.store.get_or_init(|| opened))
+    }
+}
+
+fn kv_err(e: key_value::Error) -> Error {
+    Error::Storage(format!("key-value: {e:?}"))
+}
+
+impl KvStore for SpinKv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.store()?.get(key).map_err(kv_err)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.store()?.set(key, value).map_err(kv_err)
+    }
+
+    fn delete(&self, key: &str) -> Result<()> {
+        self.store()?.delete(key).map_err(kv_err)
+    }
+}
+
+/// The `default` SQLite database, opened on first use.
+#[derive(Default)]
+pub struct SpinSql {
+    conn: OnceCell<sqlite::Connection>,
+}
+
+impl SpinSql {
+    fn conn(&self) -> Result<&sqlite::Connection> {
+        if let Some(c) = self.conn.get() {
+            return Ok(c);
+        }
+        let opened = sqlite::Connection::open_default().map_err(sql_err)?;
+        Ok(self.conn.get_or_init(|| opened))
+    }
+}
+
+fn sql_err(e: sqlite::Error) -> Error {
+    match e {
+        sqlite::Error::Io(msg) => Error::Storage(msg),
+        other => Error::Storage(format!("sqlite: {other:?}")),
+    }
+}
+
+impl SqlStore for SpinSql {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows> {
+        let params: Vec<sqlite::Value> = params
+            .iter()
+            .map(|v| match v {
+                Value::Integer(i) => sqlite::Value::Integer(*i),
+                Value::Real(r) => sqlite::Value::Real(*r),
+                Value::Text(t) => sqlite::Value::Text(t.clone()),
+                Value::Blob(b) => sqlite::Value::Blob(b.clone()),
+                Value::Null => sqlite::Value::Null,
+            })
+            .collect();
+        let result = self.conn()?.execute(sql, &params).map_err(sql_err)?;
+        let rows = result
+            .rows
+            .into_iter()
+            .map(|r| {
+                Row(r
+                    .values
+                    .into_iter()
+                    .map(|v| match v {
+                        sqlite::Value::Integer(i) => Value::Integer(i),
+                        sqlite::Value::Real(r) => Value::Real(r),
+                        sqlite::Value::Text(t) => Value::Text(t),
+                        sqlite::Value::Blob(b) => Value::Blob(b),
+                        sqlite::Value::Null => Value::Null,
+                    })
+                    .collect())
+            })
+            .collect();
+        Ok(Rows {
+            columns: result.columns,
+            rows,
+        })
+    }
+}
+
+/// A domain request handler, as exported by `crate::app`.
+pub type Handler = fn(&Env, Request) -> Response;
+
+/// Reads the request (refusing bodies over `max_body_bytes` with 413), runs
+/// the handler against Spin's stores, and returns its response.
+pub async fn serve(req: IncomingRequest, handler: Handler) -> Response {
+    let vars = SpinVariables;
+    match read_request(req, &vars).await {
+        Ok(request) => {
+            let (kv, sql) = (SpinKv::default(), SpinSql::default());
+            let env = Env {
+                kv: &kv,
+                sql: &sql,
+                vars: &vars,
+                now: time::now(),
+            };
+            handler(&env, request)
+        }
+        Err((err, style)) => err.into_response(style),
+    }
+}
+
+async fn read_request(
+    req: IncomingRequest,
+    vars: &dyn Variables,
+) -> Result<Request, (Error, Style)> {
+    let path = req.path_with_query().unwrap_or_else(|| "/".into());
+    let style = crate::app::style_for(&path);
+    let fail = |e: Error| (e, style);
+    let limit = config::max_body_bytes(vars).map_err(fail)?;
+
+    let mut builder = http::Request::builder().method(method(&req)).uri(&path);
+    let mut declared = None;
+    for (name, value) in req.headers().entries() {
+        if name.eq_ignore_ascii_case("content-length") {
+            declared = std::str::from_utf8(&value)
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok());
+        }
+        builder = builder.header(name, value);
+    }
+    if let Some(len) = declared {
+        web::check_body_size(len, limit).map_err(fail)?;
+    }
+    let mut body = Vec::new();
+    let mut stream = req.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            fail(Error::bad_request(format!(
+                "The request body could not be read: {e:?}"
+            )))
+        })?;
+        web::check_body_size(body.len() + chunk.len(), limit).map_err(fail)?;
+        body.extend_from_slice(&chunk);
+    }
+    builder.body(body).map_err(|_| {
+        fail(Error::bad_request(
+            "The request line or a header is malformed.",
+        ))
+    })
+}
+
+fn method(req: &IncomingRequest) -> http::Method {
+    use spin_sdk::http::Method as M;
+    match req.method() {
+        M::Get => http::Method::GET,
+        M::Head => http::Method::HEAD,
+        M::Post => http::Method::POST,
+        M::Put => http::Method::PUT,
+        M::Delete => http::Method::DELETE,
+        M::Connect => http::Method::CONNECT,
+        M::Options => http::Method::OPTIONS,
+        M::Trace => http::Method::TRACE,
+        M::Patch => http::Method::PATCH,
+        M::Other(o) => http::Method::from_bytes(o.as_bytes()).unwrap_or(http::Method::GET),
+    }
+}
