@@ -128,7 +128,9 @@ fn load_dev_keys(env: &Env) -> Result<Vec<PublicKey>> {
         .collect()
 }
 
-fn generate_dev_key(env: &Env, role: &str) -> Result<()> {
+/// A newly generated ES256 key: its private JWK (with `kid`, the RFC 7638
+/// thumbprint) and its public half. Operators get one from `lanyard-keygen`.
+pub fn generate() -> Result<(String, PublicKey)> {
     let pair = ES256KeyPair::generate();
     let kid = pair.jwk_thumbprint();
     let pair = pair.with_key_id(&kid);
@@ -137,15 +139,19 @@ fn generate_dev_key(env: &Env, role: &str) -> Result<()> {
     let (Some(x), Some(y)) = (public["x"].as_str(), public["y"].as_str()) else {
         return Err(Error::Internal("generated JWK lacks coordinates".into()));
     };
-    let jwk = public_key(x, y, Some(&kid))?.jwk;
+    Ok((pair.to_jwk(), public_key(x, y, Some(&kid))?))
+}
+
+fn generate_dev_key(env: &Env, role: &str) -> Result<()> {
+    let (private, public) = generate()?;
     env.sql.execute(
         "INSERT INTO signing_keys (kid, alg, role, private_key, public_jwk, created_at) \
          VALUES (?, 'ES256', ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         &[
-            kid.into(),
+            public.kid.into(),
             role.into(),
-            pair.to_jwk().into_bytes().into(),
-            jwk.to_string().into(),
+            private.into_bytes().into(),
+            public.jwk.to_string().into(),
             Value::Integer(env.now),
         ],
     )?;
@@ -245,6 +251,15 @@ mod tests {
             published(&env, &Config::load(&v).unwrap()),
             Err(Error::Config { .. })
         ));
+    }
+
+    #[test]
+    fn generated_keys_load_as_production_keys() {
+        let (private, public) = generate().unwrap();
+        let v = vars(&[("issuer", "https://id.example.com"), ("signing_key", &private)]);
+        let (kv, sql) = (MemoryKv::default(), SqliteSql::in_memory().unwrap());
+        let keys = published(&env_with(&kv, &sql, &v), &Config::load(&v).unwrap()).unwrap();
+        assert_eq!(keys, vec![public]);
     }
 
     #[test]
