@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod error;
 pub mod html;
 pub mod oidc;
+pub mod password;
 pub mod schema;
 pub mod store;
 pub mod time;
