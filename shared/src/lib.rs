@@ -12,6 +12,7 @@ pub mod config;
 pub mod crypto;
 pub mod error;
 pub mod html;
+pub mod identity;
 pub mod oidc;
 pub mod password;
 pub mod schema;

@@ -17,13 +17,13 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../migrations/0001_keys.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, sql: include_str!("../migrations/0001_keys.sql") },
+    Migration { version: 2, sql: include_str!("../migrations/0002_identities.sql") },
+];
 
 /// The schema version this build needs.
-pub const LATEST: i64 = 1;
+pub const LATEST: i64 = 2;
 
 /// Brings the database up to [`LATEST`]. Cheap when it already is.
 pub fn ensure(db: &dyn SqlStore) -> Result<()> {
