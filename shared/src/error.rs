@@ -109,6 +109,8 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// A service we depend on (the mail API) failed; the message is shown.
+    Unavailable(String),
     /// The key-value store or the database failed.
     Storage(String),
     /// A bug or an unexpected failure; details go to the log, not the caller.
@@ -152,6 +154,7 @@ impl Error {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Config { .. } | Self::Storage(_) | Self::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -170,6 +173,7 @@ impl Error {
             Self::MethodNotAllowed(_) => "Method not allowed",
             Self::PayloadTooLarge { .. } => "Request too large",
             Self::Conflict(_) => "Conflict",
+            Self::Unavailable(_) => "Temporarily unavailable",
             Self::TooManyRequests { .. } => "Too many attempts",
             Self::Config { .. } => "Server misconfigured",
             Self::Storage(_) | Self::Internal(_) => "Internal error",
@@ -183,7 +187,8 @@ impl Error {
             Self::BadRequest(m)
             | Self::Unauthorized(m)
             | Self::Forbidden(m)
-            | Self::Conflict(m) => m.clone(),
+            | Self::Conflict(m)
+            | Self::Unavailable(m) => m.clone(),
             Self::OAuth { description, .. } => description.clone(),
             Self::NotFound => "There is nothing at this address.".into(),
             Self::MethodNotAllowed(allow) => format!("This address accepts {allow} only."),
@@ -208,6 +213,7 @@ impl Error {
             Self::OAuth { code, .. } => code.as_str(),
             Self::Unauthorized(_) => "invalid_client",
             Self::TooManyRequests { .. } => "slow_down",
+            Self::Unavailable(_) => "temporarily_unavailable",
             Self::Config { .. } | Self::Storage(_) | Self::Internal(_) => "server_error",
             _ => "invalid_request",
         }

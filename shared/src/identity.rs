@@ -54,11 +54,17 @@ pub fn normalise_email(raw: &str) -> Result<String> {
     }
     let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
     let labels_ok = domain.split('.').all(|l| {
-        !l.is_empty() && l.len() <= 63 && !l.starts_with('-') && !l.ends_with('-')
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
             && l.chars().all(|c| c.is_alphanumeric() || c == '-')
     });
-    if local.is_empty() || local.len() > 64 || local.contains(['<', '>', '"', ',', ';', '\\', '@'])
-        || !domain.contains('.') || !labels_ok
+    if local.is_empty()
+        || local.len() > 64
+        || local.contains(['<', '>', '"', ',', ';', '\\', '@'])
+        || !domain.contains('.')
+        || !labels_ok
     {
         return Err(invalid());
     }
@@ -67,7 +73,13 @@ pub fn normalise_email(raw: &str) -> Result<String> {
 
 /// Creates an identity. Returns `None` when the email is already taken, in
 /// one statement, so two sign-ups racing for one address create one row.
-pub fn create(db: &dyn SqlStore, email: &str, password_hash: Option<&str>, attributes: &Map<String, Json>, now: i64) -> Result<Option<Identity>> {
+pub fn create(
+    db: &dyn SqlStore,
+    email: &str,
+    password_hash: Option<&str>,
+    attributes: &Map<String, Json>,
+    now: i64,
+) -> Result<Option<Identity>> {
     let id = crypto::random_id()?;
     let attrs = Json::Object(attributes.clone()).to_string();
     let rows = db.execute(
@@ -75,32 +87,51 @@ pub fn create(db: &dyn SqlStore, email: &str, password_hash: Option<&str>, attri
             "INSERT INTO identities (id, email, password_hash, attributes, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING {COLUMNS}"
         ),
-        &[id.into(), email.into(), password_hash.into(), attrs.into(), now.into(), now.into()],
+        &[
+            id.into(),
+            email.into(),
+            password_hash.into(),
+            attrs.into(),
+            now.into(),
+            now.into(),
+        ],
     )?;
     rows.first().map(from_row).transpose()
 }
 
 /// The identity with this (normalised) email.
 pub fn by_email(db: &dyn SqlStore, email: &str) -> Result<Option<Identity>> {
-    let rows = db.execute(&format!("SELECT {COLUMNS} FROM identities WHERE email = ?"), &[email.into()])?;
+    let rows = db.execute(
+        &format!("SELECT {COLUMNS} FROM identities WHERE email = ?"),
+        &[email.into()],
+    )?;
     rows.first().map(from_row).transpose()
 }
 
 /// The identity with this subject id.
 pub fn by_id(db: &dyn SqlStore, id: &str) -> Result<Option<Identity>> {
-    let rows = db.execute(&format!("SELECT {COLUMNS} FROM identities WHERE id = ?"), &[id.into()])?;
+    let rows = db.execute(
+        &format!("SELECT {COLUMNS} FROM identities WHERE id = ?"),
+        &[id.into()],
+    )?;
     rows.first().map(from_row).transpose()
 }
 
 /// Marks the email as verified.
 pub fn mark_verified(db: &dyn SqlStore, id: &str, now: i64) -> Result<()> {
-    db.execute("UPDATE identities SET email_verified = 1, updated_at = ? WHERE id = ?", &[now.into(), id.into()])?;
+    db.execute(
+        "UPDATE identities SET email_verified = 1, updated_at = ? WHERE id = ?",
+        &[now.into(), id.into()],
+    )?;
     Ok(())
 }
 
 /// Stores a re-hashed password (same password, current parameters).
 pub fn store_rehash(db: &dyn SqlStore, id: &str, hash: &str, now: i64) -> Result<()> {
-    db.execute("UPDATE identities SET password_hash = ?, updated_at = ? WHERE id = ?", &[hash.into(), now.into(), id.into()])?;
+    db.execute(
+        "UPDATE identities SET password_hash = ?, updated_at = ? WHERE id = ?",
+        &[hash.into(), now.into(), id.into()],
+    )?;
     Ok(())
 }
 
@@ -145,8 +176,25 @@ const STANDARD: &[(&str, &str, &str)] = &[
 
 /// Names that belong to the protocol or the form, never to an attribute.
 const RESERVED: &[&str] = &[
-    "sub", "iss", "aud", "exp", "iat", "nbf", "jti", "email", "email_verified", "password", "csrf",
-    "return_to", "sid", "acr", "amr", "auth_time", "nonce", "org", "roles",
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "email",
+    "email_verified",
+    "password",
+    "csrf",
+    "return_to",
+    "sid",
+    "acr",
+    "amr",
+    "auth_time",
+    "nonce",
+    "org",
+    "roles",
 ];
 
 /// The attributes the operator collects, from the `profile_schema` variable: a
@@ -172,7 +220,8 @@ impl ProfileSchema {
             return Ok(Self(vec![standard("name", false, None)]));
         };
         let bad = |why: String| Error::config("profile_schema", why);
-        let decls: Vec<AttributeDecl> = serde_json::from_str(&text).map_err(|e| bad(format!("invalid JSON ({e})")))?;
+        let decls: Vec<AttributeDecl> =
+            serde_json::from_str(&text).map_err(|e| bad(format!("invalid JSON ({e})")))?;
         let mut out: Vec<Attribute> = Vec::new();
         for d in decls {
             if RESERVED.contains(&d.name.as_str()) {
@@ -190,11 +239,22 @@ impl ProfileSchema {
             } else {
                 let valid = d.name.len() <= 32
                     && d.name.starts_with(|c: char| c.is_ascii_lowercase())
-                    && d.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                    && d.name
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
                 if !valid {
-                    return Err(bad(format!("`{}` is not a valid attribute name (a-z, 0-9, _)", d.name)));
+                    return Err(bad(format!(
+                        "`{}` is not a valid attribute name (a-z, 0-9, _)",
+                        d.name
+                    )));
                 }
-                Attribute { label: d.name.clone(), name: d.name, required: d.required, max_length: max, autocomplete: "off" }
+                Attribute {
+                    label: d.name.clone(),
+                    name: d.name,
+                    required: d.required,
+                    max_length: max,
+                    autocomplete: "off",
+                }
             };
             if let Some(label) = d.label.filter(|l| !l.trim().is_empty()) {
                 attr.label = label;
@@ -209,15 +269,26 @@ impl ProfileSchema {
     pub fn validate(&self, params: &Params) -> Result<Map<String, Json>> {
         let mut out = Map::new();
         for a in &self.0 {
-            let value = params.one(&a.name)?.map(str::trim).filter(|v| !v.is_empty());
+            let value = params
+                .one(&a.name)?
+                .map(str::trim)
+                .filter(|v| !v.is_empty());
             match value {
-                None if a.required => return Err(Error::bad_request(format!("{} is required.", a.label))),
+                None if a.required => {
+                    return Err(Error::bad_request(format!("{} is required.", a.label)));
+                }
                 None => {}
                 Some(v) if v.chars().count() > a.max_length => {
-                    return Err(Error::bad_request(format!("{} must be at most {} characters.", a.label, a.max_length)));
+                    return Err(Error::bad_request(format!(
+                        "{} must be at most {} characters.",
+                        a.label, a.max_length
+                    )));
                 }
                 Some(v) if v.chars().any(char::is_control) => {
-                    return Err(Error::bad_request(format!("{} contains characters that are not allowed.", a.label)));
+                    return Err(Error::bad_request(format!(
+                        "{} contains characters that are not allowed.",
+                        a.label
+                    )));
                 }
                 Some(v) => {
                     out.insert(a.name.clone(), Json::String(v.to_owned()));
@@ -229,8 +300,18 @@ impl ProfileSchema {
 }
 
 fn standard(name: &str, required: bool, max: Option<usize>) -> Attribute {
-    let (_, label, autocomplete) = STANDARD.iter().find(|s| s.0 == name).copied().unwrap_or((name, name, "off"));
-    Attribute { name: name.to_owned(), label: label.to_owned(), required, max_length: max.unwrap_or(200), autocomplete }
+    let (_, label, autocomplete) = STANDARD
+        .iter()
+        .find(|s| s.0 == name)
+        .copied()
+        .unwrap_or((name, name, "off"));
+    Attribute {
+        name: name.to_owned(),
+        label: label.to_owned(),
+        required,
+        max_length: max.unwrap_or(200),
+        autocomplete,
+    }
 }
 
 #[cfg(test)]
@@ -242,9 +323,22 @@ mod tests {
 
     #[test]
     fn emails_are_validated_and_normalised() {
-        assert_eq!(normalise_email("  Ada.Lovelace@Example.COM ").unwrap(), "ada.lovelace@example.com");
+        assert_eq!(
+            normalise_email("  Ada.Lovelace@Example.COM ").unwrap(),
+            "ada.lovelace@example.com"
+        );
         assert!(normalise_email("ünïcode@exämple.de").is_ok());
-        for bad in ["", "no-at-sign", "a@b", "a@@b.com", "a b@c.com", "@example.com", "a@-x.com", "a@x..com", "<a>@x.com"] {
+        for bad in [
+            "",
+            "no-at-sign",
+            "a@b",
+            "a@@b.com",
+            "a b@c.com",
+            "@example.com",
+            "a@-x.com",
+            "a@x..com",
+            "<a>@x.com",
+        ] {
             assert!(normalise_email(bad).is_err(), "{bad}");
         }
         let long = format!("{}@example.com", "a".repeat(65));
@@ -256,11 +350,24 @@ mod tests {
         let db = SqliteSql::in_memory().unwrap();
         schema::ensure(&db).unwrap();
         let attrs = Map::new();
-        let first = create(&db, "a@example.com", Some("h"), &attrs, 1).unwrap().unwrap();
+        let first = create(&db, "a@example.com", Some("h"), &attrs, 1)
+            .unwrap()
+            .unwrap();
         assert_eq!(first.id.len(), 22);
-        assert!(create(&db, "a@example.com", Some("h2"), &attrs, 2).unwrap().is_none());
+        assert!(
+            create(&db, "a@example.com", Some("h2"), &attrs, 2)
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(by_email(&db, "a@example.com").unwrap().unwrap(), first);
-        assert_eq!(by_id(&db, &first.id).unwrap().unwrap().password_hash.as_deref(), Some("h"));
+        assert_eq!(
+            by_id(&db, &first.id)
+                .unwrap()
+                .unwrap()
+                .password_hash
+                .as_deref(),
+            Some("h")
+        );
         reset_password(&db, &first.id, "h3", 3).unwrap();
         let after = by_id(&db, &first.id).unwrap().unwrap();
         assert_eq!(after.session_generation, 1);
@@ -277,14 +384,37 @@ mod tests {
         assert_eq!(s.0[0].label, "First name");
         assert_eq!(s.0[0].autocomplete, "given-name");
         assert_eq!(s.0[1].label, "Company");
-        let ok = s.validate(&Params::parse(b"given_name=Ada&company=ACME").unwrap()).unwrap();
+        let ok = s
+            .validate(&Params::parse(b"given_name=Ada&company=ACME").unwrap())
+            .unwrap();
         assert_eq!(ok["given_name"], "Ada");
-        assert!(s.validate(&Params::parse(b"company=ACME").unwrap()).is_err());
-        assert!(s.validate(&Params::parse(b"given_name=Ada&company=TooLong").unwrap()).is_err());
-        assert!(s.validate(&Params::parse(b"given_name=A%00da").unwrap()).is_err());
-        for bad in [r#"[{"name":"email"}]"#, r#"[{"name":"Bad Name"}]"#, r#"[{"name":"x"},{"name":"x"}]"#, "nope", r#"[{"name":"x","typo":1}]"#] {
-            assert!(matches!(ProfileSchema::load(&vars(bad)), Err(Error::Config { name, .. }) if name == "profile_schema"), "{bad}");
+        assert!(
+            s.validate(&Params::parse(b"company=ACME").unwrap())
+                .is_err()
+        );
+        assert!(
+            s.validate(&Params::parse(b"given_name=Ada&company=TooLong").unwrap())
+                .is_err()
+        );
+        assert!(
+            s.validate(&Params::parse(b"given_name=A%00da").unwrap())
+                .is_err()
+        );
+        for bad in [
+            r#"[{"name":"email"}]"#,
+            r#"[{"name":"Bad Name"}]"#,
+            r#"[{"name":"x"},{"name":"x"}]"#,
+            "nope",
+            r#"[{"name":"x","typo":1}]"#,
+        ] {
+            assert!(
+                matches!(ProfileSchema::load(&vars(bad)), Err(Error::Config { name, .. }) if name == "profile_schema"),
+                "{bad}"
+            );
         }
-        assert_eq!(ProfileSchema::load(&HashMap::new()).unwrap().0[0].name, "name");
+        assert_eq!(
+            ProfileSchema::load(&HashMap::new()).unwrap().0[0].name,
+            "name"
+        );
     }
 }

@@ -10,13 +10,18 @@ pub mod app;
 pub mod assets;
 pub mod config;
 pub mod crypto;
+pub mod csrf;
 pub mod error;
 pub mod html;
 pub mod identity;
+pub mod mail;
 pub mod oidc;
+pub mod onetime;
 pub mod password;
 pub mod schema;
+pub mod session;
 pub mod store;
+pub mod throttle;
 pub mod time;
 pub mod web;
 
@@ -37,6 +42,8 @@ pub struct Env<'a> {
     pub sql: &'a dyn store::SqlStore,
     /// Spin variables (configuration and secrets).
     pub vars: &'a dyn Variables,
+    /// Outbound HTTP (the mail API, upstream identity providers).
+    pub http: &'a dyn mail::HttpClient,
     /// The time of the request, in seconds since the Unix epoch.
     pub now: i64,
 }

@@ -31,7 +31,11 @@ pub struct Argon2Config {
 
 impl Default for Argon2Config {
     fn default() -> Self {
-        Self { memory_kib: 19_456, iterations: 2, parallelism: 1 }
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
     }
 }
 
@@ -44,7 +48,9 @@ impl Argon2Config {
             iterations: number(vars, "argon2_iterations", d.iterations, 1..=10)?,
             parallelism: number(vars, "argon2_parallelism", d.parallelism, 1..=4)?,
         };
-        c.hasher().map(|_| c).map_err(|_| Error::config("argon2_memory_kib", "parameters rejected by argon2"))
+        c.hasher()
+            .map(|_| c)
+            .map_err(|_| Error::config("argon2_memory_kib", "parameters rejected by argon2"))
     }
 
     fn hasher(&self) -> Result<Argon2<'static>> {
@@ -54,14 +60,28 @@ impl Argon2Config {
     }
 }
 
-fn number(vars: &dyn Variables, name: &str, default: u32, range: std::ops::RangeInclusive<u32>) -> Result<u32> {
+fn number(
+    vars: &dyn Variables,
+    name: &str,
+    default: u32,
+    range: std::ops::RangeInclusive<u32>,
+) -> Result<u32> {
     match config::optional(vars, name)? {
         None => Ok(default),
         Some(v) => v
             .parse::<u32>()
             .ok()
             .filter(|n| range.contains(n))
-            .ok_or_else(|| Error::config(name, format!("use a whole number from {} to {}", range.start(), range.end()))),
+            .ok_or_else(|| {
+                Error::config(
+                    name,
+                    format!(
+                        "use a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                )
+            }),
     }
 }
 
@@ -70,10 +90,14 @@ fn number(vars: &dyn Variables, name: &str, default: u32, range: std::ops::Range
 pub fn check_policy(password: &str) -> Result<()> {
     let len = password.chars().count();
     if len < MIN_LEN {
-        return Err(Error::bad_request(format!("Use a password of at least {MIN_LEN} characters.")));
+        return Err(Error::bad_request(format!(
+            "Use a password of at least {MIN_LEN} characters."
+        )));
     }
     if len > MAX_LEN {
-        return Err(Error::bad_request(format!("Use a password of at most {MAX_LEN} characters.")));
+        return Err(Error::bad_request(format!(
+            "Use a password of at most {MAX_LEN} characters."
+        )));
     }
     if is_common(password) {
         return Err(Error::bad_request(
@@ -142,8 +166,14 @@ pub fn verify(password: &str, stored: Option<&str>, cfg: &Argon2Config) -> Resul
         return Ok(Verified::No);
     };
     count_hash();
-    let computed = PasswordHash::generate(hasher_for(&parsed)?, password.as_bytes(), parsed.salt.ok_or_else(|| Error::Internal("hash without salt".into()))?)
-        .map_err(|e| Error::Internal(format!("argon2: {e}")))?;
+    let computed = PasswordHash::generate(
+        hasher_for(&parsed)?,
+        password.as_bytes(),
+        parsed
+            .salt
+            .ok_or_else(|| Error::Internal("hash without salt".into()))?,
+    )
+    .map_err(|e| Error::Internal(format!("argon2: {e}")))?;
     let matches = match (computed.hash, parsed.hash) {
         (Some(a), Some(b)) => crypto::ct_eq(a.as_bytes(), b.as_bytes()),
         _ => false,
@@ -152,14 +182,21 @@ pub fn verify(password: &str, stored: Option<&str>, cfg: &Argon2Config) -> Resul
         return Ok(Verified::No);
     }
     let current = Params::try_from(&parsed).ok().is_some_and(|p| {
-        p.m_cost() == cfg.memory_kib && p.t_cost() == cfg.iterations && p.p_cost() == cfg.parallelism
+        p.m_cost() == cfg.memory_kib
+            && p.t_cost() == cfg.iterations
+            && p.p_cost() == cfg.parallelism
     }) && parsed.algorithm.as_str() == "argon2id";
-    if current { Ok(Verified::Yes) } else { Ok(Verified::Rehash(hash(password, cfg)?)) }
+    if current {
+        Ok(Verified::Yes)
+    } else {
+        Ok(Verified::Rehash(hash(password, cfg)?))
+    }
 }
 
 /// The hasher that reproduces a stored hash: its own algorithm and parameters.
 fn hasher_for(parsed: &PasswordHash<'_>) -> Result<Argon2<'static>> {
-    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|e| Error::Internal(format!("argon2: {e}")))?;
+    let algorithm = Algorithm::try_from(parsed.algorithm)
+        .map_err(|e| Error::Internal(format!("argon2: {e}")))?;
     let params = Params::try_from(parsed).map_err(|e| Error::Internal(format!("argon2: {e}")))?;
     Ok(Argon2::new(algorithm, Version::V0x13, params))
 }
@@ -183,7 +220,11 @@ mod tests {
     use super::*;
 
     /// Cheap parameters so that unit tests stay fast; production uses the default.
-    pub(crate) const FAST: Argon2Config = Argon2Config { memory_kib: 8192, iterations: 1, parallelism: 1 };
+    pub(crate) const FAST: Argon2Config = Argon2Config {
+        memory_kib: 8192,
+        iterations: 1,
+        parallelism: 1,
+    };
 
     #[test]
     fn policy_follows_nist() {
@@ -191,7 +232,13 @@ mod tests {
         assert!(check_policy("correct horse battery staple").is_ok());
         assert!(check_policy(&"é".repeat(MAX_LEN)).is_ok());
         assert!(check_policy(&"x".repeat(MAX_LEN + 1)).is_err());
-        for common in ["password", "PASSWORD1", "iloveyou", "12345678", "qwertyuiop"] {
+        for common in [
+            "password",
+            "PASSWORD1",
+            "iloveyou",
+            "12345678",
+            "qwertyuiop",
+        ] {
             assert!(check_policy(common).is_err(), "{common}");
         }
         // No composition rules: lower-case letters only is fine.
@@ -202,20 +249,39 @@ mod tests {
     fn hash_and_verify() {
         let h = hash("correct horse battery staple", &FAST).unwrap();
         assert!(h.starts_with("$argon2id$v=19$m=8192,t=1,p=1$"));
-        assert_eq!(verify("correct horse battery staple", Some(&h), &FAST).unwrap(), Verified::Yes);
-        assert_eq!(verify("correct horse battery stapler", Some(&h), &FAST).unwrap(), Verified::No);
-        assert_ne!(hash("correct horse battery staple", &FAST).unwrap(), h, "fresh salt each time");
+        assert_eq!(
+            verify("correct horse battery staple", Some(&h), &FAST).unwrap(),
+            Verified::Yes
+        );
+        assert_eq!(
+            verify("correct horse battery stapler", Some(&h), &FAST).unwrap(),
+            Verified::No
+        );
+        assert_ne!(
+            hash("correct horse battery staple", &FAST).unwrap(),
+            h,
+            "fresh salt each time"
+        );
     }
 
     #[test]
     fn changed_parameters_rehash_on_success_only() {
         let old = hash("correct horse battery staple", &FAST).unwrap();
-        let newer = Argon2Config { memory_kib: 9216, ..FAST };
+        let newer = Argon2Config {
+            memory_kib: 9216,
+            ..FAST
+        };
         let v = verify("correct horse battery staple", Some(&old), &newer).unwrap();
         let fresh = v.rehash().unwrap().to_owned();
         assert!(fresh.contains("m=9216"));
-        assert_eq!(verify("correct horse battery staple", Some(&fresh), &newer).unwrap(), Verified::Yes);
-        assert_eq!(verify("wrong password here", Some(&old), &newer).unwrap(), Verified::No);
+        assert_eq!(
+            verify("correct horse battery staple", Some(&fresh), &newer).unwrap(),
+            Verified::Yes
+        );
+        assert_eq!(
+            verify("wrong password here", Some(&old), &newer).unwrap(),
+            Verified::No
+        );
     }
 
     #[test]
@@ -230,8 +296,14 @@ mod tests {
 
     #[test]
     fn parameters_are_validated_and_named() {
-        let vars: std::collections::HashMap<String, String> = [("argon2_iterations".to_string(), "0".to_string())].into();
-        assert!(matches!(Argon2Config::load(&vars), Err(Error::Config { name, .. }) if name == "argon2_iterations"));
-        assert_eq!(Argon2Config::load(&std::collections::HashMap::new()).unwrap(), Argon2Config::default());
+        let vars: std::collections::HashMap<String, String> =
+            [("argon2_iterations".to_string(), "0".to_string())].into();
+        assert!(
+            matches!(Argon2Config::load(&vars), Err(Error::Config { name, .. }) if name == "argon2_iterations")
+        );
+        assert_eq!(
+            Argon2Config::load(&std::collections::HashMap::new()).unwrap(),
+            Argon2Config::default()
+        );
     }
 }

@@ -18,8 +18,14 @@ struct Migration {
 }
 
 const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, sql: include_str!("../migrations/0001_keys.sql") },
-    Migration { version: 2, sql: include_str!("../migrations/0002_identities.sql") },
+    Migration {
+        version: 1,
+        sql: include_str!("../migrations/0001_keys.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../migrations/0002_identities.sql"),
+    },
 ];
 
 /// The schema version this build needs.

@@ -122,6 +122,17 @@ impl SqlStore for SpinSql {
     }
 }
 
+/// Outbound HTTP through Spin (`wasi:http/outgoing-handler`), limited by the
+/// component's `allowed_outbound_hosts`.
+pub struct SpinHttp;
+
+impl crate::mail::HttpClient for SpinHttp {
+    fn send(&self, req: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>> {
+        spin_sdk::http::run(spin_sdk::http::send::<_, http::Response<Vec<u8>>>(req))
+            .map_err(|e| Error::Unavailable(format!("outbound request failed: {e}")))
+    }
+}
+
 /// A domain request handler, as exported by `crate::app`.
 pub type Handler = fn(&Env, Request) -> Response;
 

@@ -174,6 +174,7 @@ mod tests {
             kv,
             sql,
             vars,
+            http: &crate::mail::NoHttp,
             now: 1_700_000_000,
         }
     }
@@ -256,7 +257,10 @@ mod tests {
     #[test]
     fn generated_keys_load_as_production_keys() {
         let (private, public) = generate().unwrap();
-        let v = vars(&[("issuer", "https://id.example.com"), ("signing_key", &private)]);
+        let v = vars(&[
+            ("issuer", "https://id.example.com"),
+            ("signing_key", &private),
+        ]);
         let (kv, sql) = (MemoryKv::default(), SqliteSql::in_memory().unwrap());
         let keys = published(&env_with(&kv, &sql, &v), &Config::load(&v).unwrap()).unwrap();
         assert_eq!(keys, vec![public]);

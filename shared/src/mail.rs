@@ -1,0 +1,242 @@
+//! Outgoing mail. In `dev_mode` mail goes to the dev outbox (a SQLite table
+//! shown at `/dev/outbox`); otherwise it is POSTed as JSON to an HTTP mail API
+//! (`{"from", "to", "subject", "text"}` with a bearer token, the shape Resend
+//! and similar APIs take). The API's host must be in the login component's
+//! `allowed_outbound_hosts`.
+
+use askama::Template;
+use http::{HeaderValue, header};
+use serde::Serialize;
+
+use crate::Env;
+use crate::config::{self, Config};
+use crate::error::{Error, Result};
+use crate::store::SqlStore;
+
+/// Outbound HTTP, as the host provides it (Spin's `wasi:http/outgoing-handler`).
+pub trait HttpClient {
+    /// Sends a request and returns the whole response.
+    fn send(&self, req: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>>;
+}
+
+/// A client for environments without outbound HTTP: every call fails.
+pub struct NoHttp;
+
+impl HttpClient for NoHttp {
+    fn send(&self, _req: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>> {
+        Err(Error::Unavailable(
+            "Outbound HTTP is not available here.".into(),
+        ))
+    }
+}
+
+/// A message to one person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mail {
+    /// The recipient's address.
+    pub to: String,
+    /// The subject line.
+    pub subject: String,
+    /// The plain-text body.
+    pub text: String,
+    /// The one link the message is about, if any (shown in the outbox).
+    pub link: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "mail/verify.txt")]
+struct VerifyText<'a> {
+    product: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/already.txt")]
+struct AlreadyText<'a> {
+    product: &'a str,
+    issuer: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/reset.txt")]
+struct ResetText<'a> {
+    product: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/reset_unknown.txt")]
+struct ResetUnknownText<'a> {
+    product: &'a str,
+    issuer: &'a str,
+}
+
+fn render(t: &impl Template) -> Result<String> {
+    t.render()
+        .map_err(|e| Error::Internal(format!("mail template: {e}")))
+}
+
+impl Mail {
+    /// "Verify your email", with a link that carries the token.
+    pub fn verify(config: &Config, to: &str, token: &str) -> Result<Mail> {
+        let link = config.url(&format!("/verify?token={token}"));
+        Ok(Mail {
+            to: to.to_owned(),
+            subject: format!("Verify your email for {}", config.product_name),
+            text: render(&VerifyText {
+                product: &config.product_name,
+                link: &link,
+            })?,
+            link: Some(link),
+        })
+    }
+
+    /// "You already have an account", sent instead of a second sign-up.
+    pub fn already_registered(config: &Config, to: &str) -> Result<Mail> {
+        Ok(Mail {
+            to: to.to_owned(),
+            subject: format!("You already have a {} account", config.product_name),
+            text: render(&AlreadyText {
+                product: &config.product_name,
+                issuer: &config.issuer,
+            })?,
+            link: Some(config.url("/login")),
+        })
+    }
+
+    /// "Reset your password", with a link that carries the token.
+    pub fn reset(config: &Config, to: &str, token: &str) -> Result<Mail> {
+        let link = config.url(&format!("/reset?token={token}"));
+        Ok(Mail {
+            to: to.to_owned(),
+            subject: format!("Reset your {} password", config.product_name),
+            text: render(&ResetText {
+                product: &config.product_name,
+                link: &link,
+            })?,
+            link: Some(link),
+        })
+    }
+
+    /// "There is no account with this address", for a reset request.
+    pub fn reset_unknown(config: &Config, to: &str) -> Result<Mail> {
+        Ok(Mail {
+            to: to.to_owned(),
+            subject: format!("{} password reset", config.product_name),
+            text: render(&ResetUnknownText {
+                product: &config.product_name,
+                issuer: &config.issuer,
+            })?,
+            link: None,
+        })
+    }
+}
+
+/// Sends a message: to the outbox in `dev_mode`, to the mail API otherwise.
+pub fn send(env: &Env, config: &Config, mail: &Mail) -> Result<()> {
+    if config.dev_mode {
+        env.sql.execute(
+            "INSERT INTO dev_outbox (recipient, subject, body, link, created_at) VALUES (?, ?, ?, ?, ?)",
+            &[mail.to.clone().into(), mail.subject.clone().into(), mail.text.clone().into(), mail.link.clone().into(), env.now.into()],
+        )?;
+        return Ok(());
+    }
+    let url = config::required(env.vars, "mail_api_url")?;
+    let parsed = url::Url::parse(&url).map_err(|_| Error::config("mail_api_url", "not a URL"))?;
+    if parsed.scheme() != "https" && parsed.scheme() != "http" {
+        return Err(Error::config("mail_api_url", "use an https URL"));
+    }
+    let token = config::optional(env.vars, "mail_api_token")?.unwrap_or_default();
+    let from = config::optional(env.vars, "mail_from")?.unwrap_or_else(|| {
+        format!(
+            "{} <no-reply@{}>",
+            config.product_name,
+            host_of(&config.issuer)
+        )
+    });
+    #[derive(Serialize)]
+    struct Body<'a> {
+        from: &'a str,
+        to: &'a str,
+        subject: &'a str,
+        text: &'a str,
+    }
+    let body = serde_json::to_vec(&Body {
+        from: &from,
+        to: &mail.to,
+        subject: &mail.subject,
+        text: &mail.text,
+    })
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    let mut req = http::Request::post(parsed.as_str())
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    if !token.is_empty() {
+        let auth = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            Error::config(
+                "mail_api_token",
+                "contains characters not allowed in a header",
+            )
+        })?;
+        req.headers_mut().insert(header::AUTHORIZATION, auth);
+    }
+    let unavailable = || {
+        Error::Unavailable(
+            "We could not send the email just now. Please try again in a moment.".into(),
+        )
+    };
+    match env.http.send(req) {
+        Ok(res) if res.status().is_success() => Ok(()),
+        Ok(res) => {
+            eprintln!("lanyard: mail API answered {}", res.status());
+            Err(unavailable())
+        }
+        Err(e) => {
+            eprintln!("lanyard: mail API unreachable: {e}");
+            Err(unavailable())
+        }
+    }
+}
+
+fn host_of(issuer: &str) -> String {
+    url::Url::parse(issuer)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// A message in the dev outbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxMail {
+    /// Row id, newest highest.
+    pub id: i64,
+    /// The recipient.
+    pub to: String,
+    /// The subject.
+    pub subject: String,
+    /// The body.
+    pub text: String,
+    /// The link in it, if any.
+    pub link: Option<String>,
+}
+
+/// The newest 50 messages of the dev outbox, newest first, optionally for one recipient.
+pub fn outbox(db: &dyn SqlStore, to: Option<&str>) -> Result<Vec<OutboxMail>> {
+    let rows = db.execute(
+        "SELECT id, recipient, subject, body, link FROM dev_outbox WHERE ? IS NULL OR recipient = ? ORDER BY id DESC LIMIT 50",
+        &[to.into(), to.into()],
+    )?;
+    rows.rows
+        .iter()
+        .map(|r| {
+            Ok(OutboxMail {
+                id: r.int(0)?,
+                to: r.text(1)?.to_owned(),
+                subject: r.text(2)?.to_owned(),
+                text: r.text(3)?.to_owned(),
+                link: r.opt_text(4)?.map(str::to_owned),
+            })
+        })
+        .collect()
+}
