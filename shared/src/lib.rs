@@ -6,6 +6,7 @@
 //! handlers in [`app`], and send the response. Natively the traits are backed
 //! by real SQLite, so the whole domain is tested without a wasm runtime.
 
+pub mod accounts;
 pub mod app;
 pub mod assets;
 pub mod config;

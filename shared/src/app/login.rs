@@ -1,25 +1,504 @@
-//! The login component: pages and static assets. Sign-up, login and sessions
-//! arrive with the identity issue; until then it serves the assets and a
-//! friendly 404 page for every other path.
+//! The login component: sign-up, email verification, login, logout, password
+//! reset, the signed-in landing page, the dev outbox and static assets.
+
+use http::{HeaderValue, Method, StatusCode, header};
 
 use super::{get_only, not_found};
-use crate::Env;
-use crate::assets;
-use crate::config::Config;
-use crate::error::Style;
-use crate::web::{Request, Response};
+use crate::accounts::{self, Auth, LoggedIn, SignUp};
+use crate::error::{Error, Result, Style};
+use crate::html::{
+    self, EmailFormPage, Field, HomePage, LoginPage, MessagePage, ResetPage, SignUpPage,
+};
+use crate::onetime::Purpose;
+use crate::web::{self, Params, Request, Response};
+use crate::{Env, assets, csrf, mail, schema, session};
 
 /// Routes a request to the login component.
 pub fn handle(env: &Env, req: Request) -> Response {
-    if req.uri().path().starts_with(assets::PREFIX) {
-        let served = get_only(&req)
-            .and_then(|()| Config::load(env.vars))
-            .map(|config| assets::serve(&req, &config));
-        return match served {
-            Ok(Some(res)) => res,
-            Ok(None) => not_found(&req),
-            Err(e) => e.into_response(Style::Page),
-        };
+    let result = Auth::load(env.vars).and_then(|auth| route(env, &auth, &req));
+    result.unwrap_or_else(|e| e.into_response(Style::Page))
+}
+
+fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
+    let path = req.uri().path();
+    if path.starts_with(assets::PREFIX) {
+        get_only(req)?;
+        return Ok(assets::serve(req, &auth.config).unwrap_or_else(|| not_found(req)));
     }
-    not_found(&req)
+    let page = Page::new(auth, req)?;
+    let post = match *req.method() {
+        Method::GET | Method::HEAD => false,
+        Method::POST => true,
+        _ => return Err(Error::MethodNotAllowed("GET, POST")),
+    };
+    let res = match (path, post) {
+        ("/", false) => home(env, auth, &page, req),
+        ("/signup", false) => page.signup_with(auth, None, "", &Params::default(), StatusCode::OK),
+        ("/signup", true) => signup(env, auth, &page, req),
+        ("/login", false) => page.login(
+            None,
+            "",
+            return_to(&Params::from_query(req)?),
+            StatusCode::OK,
+        ),
+        ("/login", true) => login(env, auth, &page, req),
+        ("/logout", true) => logout(env, auth, &page, req),
+        ("/verify", false) => verify_form(env, &page, req),
+        ("/verify", true) => verify(env, &page, req),
+        ("/verify/resend", false) => page.email_form(EmailForm::Resend, None, "", StatusCode::OK),
+        ("/verify/resend", true) => resend(env, auth, &page, req),
+        ("/forgot", false) => page.email_form(EmailForm::Forgot, None, "", StatusCode::OK),
+        ("/forgot", true) => forgot(env, auth, &page, req),
+        ("/reset", false) => reset_form(env, &page, req),
+        ("/reset", true) => reset(env, auth, &page, req),
+        ("/dev/outbox", false) if auth.config.dev_mode => outbox(env, &page, req),
+        ("/dev/outbox.json", false) if auth.config.dev_mode => outbox_json(env, req),
+        _ if post && is_page(path) => Err(Error::MethodNotAllowed("GET")),
+        _ => return Ok(not_found(req)),
+    };
+    res.map(|r| page.finish(r))
+}
+
+fn is_page(path: &str) -> bool {
+    matches!(
+        path,
+        "/" | "/verify/resend" | "/dev/outbox" | "/dev/outbox.json"
+    )
+}
+
+/// What every page of a request shares: the product name and the CSRF token
+/// (with the cookie to set if the browser had none).
+struct Page<'a> {
+    product: &'a str,
+    csrf: String,
+    set_csrf: Option<HeaderValue>,
+    secure: bool,
+}
+
+impl<'a> Page<'a> {
+    fn new(auth: &'a Auth, req: &Request) -> Result<Self> {
+        let (csrf, set_csrf) = csrf::token(req.headers(), auth.policy.secure)?;
+        Ok(Self {
+            product: &auth.config.product_name,
+            csrf,
+            set_csrf,
+            secure: auth.policy.secure,
+        })
+    }
+
+    fn finish(&self, mut res: Response) -> Response {
+        if let Some(c) = &self.set_csrf {
+            res.headers_mut().append(header::SET_COOKIE, c.clone());
+        }
+        res
+    }
+
+    /// Parses a POSTed form and checks its CSRF token.
+    fn form(&self, req: &Request) -> Result<Params> {
+        let form = Params::from_form(req).map_err(|e| match e {
+            Error::BadRequest(_) => Error::Forbidden(
+                "This form could not be read. Reload the page and try again.".into(),
+            ),
+            other => other,
+        })?;
+        csrf::check(req.headers(), &form, self.secure)?;
+        Ok(form)
+    }
+
+    fn login(
+        &self,
+        error: Option<String>,
+        email: &str,
+        return_to: Option<&str>,
+        status: StatusCode,
+    ) -> Result<Response> {
+        html::render(
+            &LoginPage {
+                product: self.product,
+                csrf: &self.csrf,
+                error,
+                email,
+                return_to,
+            },
+            status,
+        )
+    }
+
+    fn email_form(
+        &self,
+        kind: EmailForm,
+        error: Option<String>,
+        email: &str,
+        status: StatusCode,
+    ) -> Result<Response> {
+        let (heading, intro, action, button) = match kind {
+            EmailForm::Forgot => (
+                "Reset your password",
+                "Enter the email address of your account and we will send you a link to choose a new password.",
+                "/forgot",
+                "Send the link",
+            ),
+            EmailForm::Resend => (
+                "Verify your email",
+                "Enter the email address you signed up with and we will send the verification link again.",
+                "/verify/resend",
+                "Send the link again",
+            ),
+        };
+        html::render(
+            &EmailFormPage {
+                product: self.product,
+                csrf: &self.csrf,
+                error,
+                email,
+                heading,
+                intro,
+                action,
+                button,
+            },
+            status,
+        )
+    }
+
+    fn message(
+        &self,
+        heading: &str,
+        text: &str,
+        resend_for: Option<&str>,
+        next: Option<(&str, &str)>,
+    ) -> Result<Response> {
+        html::render(
+            &MessagePage {
+                product: self.product,
+                csrf: &self.csrf,
+                heading,
+                text,
+                resend_for,
+                next,
+            },
+            StatusCode::OK,
+        )
+    }
+}
+
+#[derive(Clone, Copy)]
+enum EmailForm {
+    Forgot,
+    Resend,
+}
+
+/// Errors a person can fix are shown on the form itself, with the error's
+/// status (and `Retry-After` when throttled); anything else is an error page.
+fn on_form(
+    err: Error,
+    show: impl FnOnce(String, StatusCode) -> Result<Response>,
+) -> Result<Response> {
+    match err {
+        Error::BadRequest(_)
+        | Error::Unauthorized(_)
+        | Error::TooManyRequests { .. }
+        | Error::Unavailable(_) => {
+            let mut res = show(err.detail(), err.status())?;
+            if let Error::TooManyRequests { retry_after } = err {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            Ok(res)
+        }
+        other => Err(other),
+    }
+}
+
+/// The client's address as Spin reports it (`spin-client-addr`), without the port.
+fn client_ip(req: &Request) -> String {
+    let addr = req
+        .headers()
+        .get("spin-client-addr")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown");
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(sa) => sa.ip().to_string(),
+        Err(_) => addr.to_owned(),
+    }
+}
+
+/// A `return_to` that stays on this site: a path, not `//host` or `/\host`.
+fn return_to(params: &Params) -> Option<&str> {
+    params.one("return_to").ok().flatten().filter(|p| {
+        p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && p.len() <= 2048
+    })
+}
+
+fn redirect(to: &str) -> Result<Response> {
+    let mut res = web::response(
+        StatusCode::SEE_OTHER,
+        "text/plain; charset=utf-8",
+        Vec::new(),
+    );
+    res.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(to).map_err(|_| Error::bad_request("Invalid redirect."))?,
+    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(res)
+}
+
+fn home(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
+    let Some((who, _)) = accounts::current(env, auth, req.headers())? else {
+        let mut res = redirect("/login")?;
+        // A dead session's cookie is cleared on the way out.
+        if web::cookie(req.headers(), auth.policy.cookie_name()).is_some() {
+            res.headers_mut()
+                .append(header::SET_COOKIE, session::clear_cookie(&auth.policy)?);
+        }
+        return Ok(res);
+    };
+    let attributes = auth
+        .schema
+        .0
+        .iter()
+        .filter_map(|a| {
+            who.attributes
+                .get(&a.name)
+                .and_then(|v| v.as_str())
+                .map(|v| (a.label.clone(), v.to_owned()))
+        })
+        .collect();
+    let name = who
+        .attributes
+        .get("name")
+        .or_else(|| who.attributes.get("given_name"))
+        .and_then(|v| v.as_str());
+    html::render(
+        &HomePage {
+            product: page.product,
+            csrf: &page.csrf,
+            name,
+            email: &who.email,
+            verified: who.email_verified,
+            attributes,
+            sub: &who.id,
+        },
+        StatusCode::OK,
+    )
+}
+
+fn signup(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
+    let form = page.form(req)?;
+    let email = form.one("email").ok().flatten().unwrap_or("").to_owned();
+    let done = SignUp::parse(auth, &form)
+        .and_then(|s| accounts::sign_up(env, auth, &s, &client_ip(req)).map(|()| s.email));
+    match done {
+        Ok(email) => page.message(
+            "Check your email",
+            &format!("We sent a message to {email}. Open the link in it to finish setting up your account."),
+            None,
+            Some(("/login", "Go to sign in")),
+        ),
+        Err(e) => on_form(e, |msg, status| page.signup_with(auth, Some(msg), &email, &form, status)),
+    }
+}
+
+impl Page<'_> {
+    fn signup_with(
+        &self,
+        auth: &Auth,
+        error: Option<String>,
+        email: &str,
+        form: &Params,
+        status: StatusCode,
+    ) -> Result<Response> {
+        let fields = auth
+            .schema
+            .0
+            .iter()
+            .map(|a| Field {
+                name: a.name.clone(),
+                label: a.label.clone(),
+                required: a.required,
+                max_length: a.max_length,
+                autocomplete: a.autocomplete,
+                value: form.one(&a.name).ok().flatten().unwrap_or("").to_owned(),
+            })
+            .collect();
+        html::render(
+            &SignUpPage {
+                product: self.product,
+                csrf: &self.csrf,
+                error,
+                email,
+                fields,
+            },
+            status,
+        )
+    }
+}
+
+fn login(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
+    let form = page.form(req)?;
+    let email = form.one("email").ok().flatten().unwrap_or("").to_owned();
+    let target = return_to(&form).map(str::to_owned);
+    let password = form.one("password").ok().flatten().unwrap_or("");
+    if email.is_empty() || password.is_empty() {
+        return page.login(
+            Some("Enter your email and password.".into()),
+            &email,
+            target.as_deref(),
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    match accounts::log_in(env, auth, &email, password, &client_ip(req)) {
+        Ok(LoggedIn::Session(cookie)) => {
+            // A new session id at every login; the old one (if any) is gone.
+            session::end(env.kv, &auth.policy, req.headers())?;
+            let mut res = redirect(target.as_deref().unwrap_or("/"))?;
+            res.headers_mut().append(header::SET_COOKIE, cookie);
+            Ok(res)
+        }
+        Ok(LoggedIn::Unverified(email)) => page.message(
+            "Verify your email first",
+            &format!("Your password is right, but {email} is not verified yet. Open the link we sent you, or get a new one."),
+            Some(&email),
+            None,
+        ),
+        Err(e) => on_form(e, |msg, status| page.login(Some(msg), &email, target.as_deref(), status)),
+    }
+}
+
+fn logout(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
+    page.form(req)?;
+    let clear = session::end(env.kv, &auth.policy, req.headers())?;
+    let mut res = redirect("/login")?;
+    res.headers_mut().append(header::SET_COOKIE, clear);
+    Ok(res)
+}
+
+fn token_of(params: &Params) -> Result<&str> {
+    params.required("token").map_err(|_| {
+        Error::bad_request("This link is incomplete. Check that you copied all of it.")
+    })
+}
+
+fn verify_form(env: &Env, page: &Page, req: &Request) -> Result<Response> {
+    let query = Params::from_query(req)?;
+    let token = token_of(&query)?;
+    accounts::check_link(env, Purpose::VerifyEmail, token)?;
+    html::render(
+        &html::ConfirmEmailPage {
+            product: page.product,
+            csrf: &page.csrf,
+            token,
+        },
+        StatusCode::OK,
+    )
+}
+
+fn verify(env: &Env, page: &Page, req: &Request) -> Result<Response> {
+    let form = page.form(req)?;
+    accounts::verify_email(env, token_of(&form)?)?;
+    page.message(
+        "Email verified",
+        "Thank you: your email address is confirmed. You can sign in now.",
+        None,
+        Some(("/login", "Sign in")),
+    )
+}
+
+fn resend(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
+    let form = page.form(req)?;
+    let email = form.one("email").ok().flatten().unwrap_or("").to_owned();
+    match accounts::resend_verification(env, auth, &email, &client_ip(req)) {
+        Ok(()) => page.message(
+            "Check your email",
+            "If an account with this address is waiting for verification, a new link is on its way.",
+            None,
+            Some(("/login", "Go to sign in")),
+        ),
+        Err(e) => on_form(e, |msg, status| page.email_form(EmailForm::Resend, Some(msg), &email, status)),
+    }
+}
+
+fn forgot(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
+    let form = page.form(req)?;
+    let email = form.one("email").ok().flatten().unwrap_or("").to_owned();
+    match accounts::forgot_password(env, auth, &email, &client_ip(req)) {
+        Ok(()) => page.message(
+            "Check your email",
+            &format!("We sent a message to {}. If there is an account with this address, it has a link to choose a new password; the link works once, for an hour.", email.trim()),
+            None,
+            Some(("/login", "Back to sign in")),
+        ),
+        Err(e) => on_form(e, |msg, status| page.email_form(EmailForm::Forgot, Some(msg), &email, status)),
+    }
+}
+
+fn reset_form(env: &Env, page: &Page, req: &Request) -> Result<Response> {
+    let query = Params::from_query(req)?;
+    let token = token_of(&query)?;
+    accounts::check_link(env, Purpose::ResetPassword, token)?;
+    html::render(
+        &ResetPage {
+            product: page.product,
+            csrf: &page.csrf,
+            error: None,
+            token,
+        },
+        StatusCode::OK,
+    )
+}
+
+fn reset(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
+    let form = page.form(req)?;
+    let token = token_of(&form)?.to_owned();
+    let password = form.one("password").ok().flatten().unwrap_or("");
+    match accounts::reset_password(env, auth, &token, password) {
+        Ok(()) => {
+            let mut res = page.message(
+                "Password changed",
+                "Your new password is saved, and every other session of your account has ended.",
+                None,
+                Some(("/login", "Sign in")),
+            )?;
+            // This browser's own session (if any) ended too.
+            session::end(env.kv, &auth.policy, req.headers())?;
+            res.headers_mut()
+                .append(header::SET_COOKIE, session::clear_cookie(&auth.policy)?);
+            Ok(res)
+        }
+        // A dead link cannot be fixed on this form: show the error page.
+        Err(Error::BadRequest(msg)) if msg.contains("link") => Err(Error::BadRequest(msg)),
+        Err(e) => on_form(e, |msg, status| {
+            html::render(
+                &ResetPage {
+                    product: page.product,
+                    csrf: &page.csrf,
+                    error: Some(msg),
+                    token: &token,
+                },
+                status,
+            )
+        }),
+    }
+}
+
+fn outbox(env: &Env, page: &Page, req: &Request) -> Result<Response> {
+    schema::ensure(env.sql)?;
+    let to = Params::from_query(req)?.one("to")?.map(str::to_owned);
+    let mails = mail::outbox(env.sql, to.as_deref())?;
+    html::render(
+        &html::OutboxPage {
+            product: page.product,
+            mails,
+        },
+        StatusCode::OK,
+    )
+}
+
+fn outbox_json(env: &Env, req: &Request) -> Result<Response> {
+    schema::ensure(env.sql)?;
+    let to = Params::from_query(req)?.one("to")?.map(str::to_owned);
+    let mut res = web::json(StatusCode::OK, &mail::outbox(env.sql, to.as_deref())?);
+    web::no_store(&mut res);
+    Ok(res)
 }

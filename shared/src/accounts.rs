@@ -1,0 +1,285 @@
+//! Account flows: sign-up, email verification, login, password reset.
+//!
+//! Each flow validates all its input before it writes anything, and answers
+//! the same way whether or not the account exists: the difference goes into
+//! the mail. Login runs exactly one argon2id computation on every path.
+
+use http::{HeaderMap, HeaderValue};
+use serde_json::{Map, Value as Json};
+
+use crate::Env;
+use crate::config::{Config, Variables};
+use crate::error::{Error, Result};
+use crate::identity::{self, Identity, ProfileSchema};
+use crate::mail::{self, Mail};
+use crate::onetime::{self, Purpose, Status};
+use crate::password::{self, Argon2Config};
+use crate::schema;
+use crate::session::{self, Policy, Session};
+use crate::throttle::{self, Limits};
+
+/// Everything the account flows need from configuration.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    /// Shared settings (issuer, product name, dev mode).
+    pub config: Config,
+    /// Session lifetimes and cookie security.
+    pub policy: Policy,
+    /// argon2id cost.
+    pub argon2: Argon2Config,
+    /// Brute-force limits.
+    pub limits: Limits,
+    /// The attributes collected at sign-up.
+    pub schema: ProfileSchema,
+}
+
+impl Auth {
+    /// Reads every setting; an invalid one is an error naming it.
+    pub fn load(vars: &dyn Variables) -> Result<Self> {
+        Ok(Self {
+            config: Config::load(vars)?,
+            policy: Policy::load(vars)?,
+            argon2: Argon2Config::load(vars)?,
+            limits: Limits::load(vars)?,
+            schema: ProfileSchema::load(vars)?,
+        })
+    }
+}
+
+/// The answer to a wrong email or password, the same for both.
+pub const BAD_CREDENTIALS: &str = "The email or password is incorrect.";
+
+/// A validated sign-up.
+pub struct SignUp {
+    /// The normalised email.
+    pub email: String,
+    password: String,
+    attributes: Map<String, Json>,
+}
+
+impl SignUp {
+    /// Validates the sign-up fields. Nothing is written.
+    pub fn parse(auth: &Auth, form: &crate::web::Params) -> Result<Self> {
+        let email = identity::normalise_email(
+            form.required("email")
+                .map_err(|_| Error::bad_request("Enter your email address."))?,
+        )?;
+        let password = form
+            .required("password")
+            .map_err(|_| Error::bad_request("Choose a password."))?;
+        password::check_policy(password)?;
+        let attributes = auth.schema.validate(form)?;
+        Ok(Self {
+            email,
+            password: password.to_owned(),
+            attributes,
+        })
+    }
+}
+
+/// Creates the account, or mails the owner of an existing one. The caller
+/// shows "check your email" either way.
+pub fn sign_up(env: &Env, auth: &Auth, s: &SignUp, client: &str) -> Result<()> {
+    let addr_key = format!("signup:{}", throttle::address_key(client));
+    throttle::check(env.kv, &addr_key, &auth.limits.address, env.now)?;
+    let hash = password::hash(&s.password, &auth.argon2)?;
+    schema::ensure(env.sql)?;
+    throttle::fail(env.kv, &addr_key, &auth.limits.address, env.now)?;
+    match identity::create(env.sql, &s.email, Some(&hash), &s.attributes, env.now)? {
+        Some(created) => {
+            let token = onetime::issue(env.sql, Purpose::VerifyEmail, &created.id, env.now)?;
+            mail::send(
+                env,
+                &auth.config,
+                &Mail::verify(&auth.config, &s.email, &token)?,
+            )
+        }
+        None => mail::send(
+            env,
+            &auth.config,
+            &Mail::already_registered(&auth.config, &s.email)?,
+        ),
+    }
+}
+
+/// Sends the verification mail again, if the account exists and is not verified.
+pub fn resend_verification(env: &Env, auth: &Auth, email: &str, client: &str) -> Result<()> {
+    let email = identity::normalise_email(email)?;
+    let addr_key = format!("mail:{}", throttle::address_key(client));
+    throttle::check(env.kv, &addr_key, &auth.limits.address, env.now)?;
+    throttle::fail(env.kv, &addr_key, &auth.limits.address, env.now)?;
+    schema::ensure(env.sql)?;
+    match identity::by_email(env.sql, &email)? {
+        Some(who) if !who.email_verified => {
+            let token = onetime::issue(env.sql, Purpose::VerifyEmail, &who.id, env.now)?;
+            mail::send(
+                env,
+                &auth.config,
+                &Mail::verify(&auth.config, &email, &token)?,
+            )
+        }
+        Some(_) => mail::send(
+            env,
+            &auth.config,
+            &Mail::already_registered(&auth.config, &email)?,
+        ),
+        None => Ok(()),
+    }
+}
+
+/// Whether a verification link can still be used (for the page before the POST).
+pub fn check_link(env: &Env, purpose: Purpose, token: &str) -> Result<()> {
+    schema::ensure(env.sql)?;
+    link_status(onetime::peek(env.sql, purpose, token, env.now)?).map(|_| ())
+}
+
+fn link_status(status: Status) -> Result<String> {
+    match status {
+        Status::Valid(id) => Ok(id),
+        Status::Expired => Err(Error::bad_request(
+            "This link has expired. Ask for a new one and use it within its time.",
+        )),
+        Status::Used => Err(Error::bad_request(
+            "This link has already been used. Each link works once.",
+        )),
+        Status::Unknown => Err(Error::bad_request(
+            "This link is not valid. Check that you copied all of it.",
+        )),
+    }
+}
+
+/// Uses a verification link and marks the email verified.
+pub fn verify_email(env: &Env, token: &str) -> Result<()> {
+    schema::ensure(env.sql)?;
+    let id = link_status(onetime::redeem(
+        env.sql,
+        Purpose::VerifyEmail,
+        token,
+        env.now,
+    )?)?;
+    identity::mark_verified(env.sql, &id, env.now)
+}
+
+/// How a correct login ends.
+#[derive(Debug)]
+pub enum LoggedIn {
+    /// A new session: set this cookie.
+    Session(HeaderValue),
+    /// Right password, but the email is not verified yet: no session.
+    Unverified(String),
+}
+
+/// Checks an email and password. Wrong email and wrong password give the same
+/// error after the same work (one argon2id computation); both count against
+/// the per-account and per-address limits.
+pub fn log_in(
+    env: &Env,
+    auth: &Auth,
+    email: &str,
+    password: &str,
+    client: &str,
+) -> Result<LoggedIn> {
+    let email = identity::normalise_email(email)
+        .map_err(|_| Error::Unauthorized(BAD_CREDENTIALS.into()))?;
+    let acct = throttle::account_key(&email);
+    let addr = throttle::address_key(client);
+    throttle::check(env.kv, &acct, &auth.limits.account, env.now)?;
+    throttle::check(env.kv, &addr, &auth.limits.address, env.now)?;
+    schema::ensure(env.sql)?;
+    let who = identity::by_email(env.sql, &email)?;
+    let verdict = password::verify(
+        password,
+        who.as_ref().and_then(|w| w.password_hash.as_deref()),
+        &auth.argon2,
+    )?;
+    let Some(who) = who.filter(|_| verdict.ok()) else {
+        throttle::fail(env.kv, &acct, &auth.limits.account, env.now)?;
+        throttle::fail(env.kv, &addr, &auth.limits.address, env.now)?;
+        return Err(Error::Unauthorized(BAD_CREDENTIALS.into()));
+    };
+    if let Some(upgraded) = verdict.rehash() {
+        identity::store_rehash(env.sql, &who.id, upgraded, env.now)?;
+    }
+    throttle::clear(env.kv, &acct)?;
+    if !who.email_verified {
+        return Ok(LoggedIn::Unverified(who.email));
+    }
+    Ok(LoggedIn::Session(session::start(
+        env.kv,
+        &auth.policy,
+        &who.id,
+        who.session_generation,
+        &["pwd"],
+        env.now,
+    )?))
+}
+
+/// The signed-in identity and session, if the request has a live session
+/// whose identity still exists and has not ended its sessions since.
+pub fn current(env: &Env, auth: &Auth, headers: &HeaderMap) -> Result<Option<(Identity, Session)>> {
+    let Some(s) = session::current(env.kv, &auth.policy, headers, env.now)? else {
+        return Ok(None);
+    };
+    schema::ensure(env.sql)?;
+    match identity::by_id(env.sql, &s.sub)? {
+        Some(who) if who.session_generation == s.generation => Ok(Some((who, s))),
+        _ => {
+            session::end(env.kv, &auth.policy, headers)?;
+            Ok(None)
+        }
+    }
+}
+
+/// Sends a reset link, or a "no account" note. The caller shows the same
+/// page either way.
+pub fn forgot_password(env: &Env, auth: &Auth, email: &str, client: &str) -> Result<()> {
+    let email = identity::normalise_email(email)?;
+    let addr_key = format!("mail:{}", throttle::address_key(client));
+    throttle::check(env.kv, &addr_key, &auth.limits.address, env.now)?;
+    throttle::fail(env.kv, &addr_key, &auth.limits.address, env.now)?;
+    schema::ensure(env.sql)?;
+    match identity::by_email(env.sql, &email)? {
+        Some(who) => {
+            let token = onetime::issue(env.sql, Purpose::ResetPassword, &who.id, env.now)?;
+            mail::send(
+                env,
+                &auth.config,
+                &Mail::reset(&auth.config, &email, &token)?,
+            )
+        }
+        None => mail::send(
+            env,
+            &auth.config,
+            &Mail::reset_unknown(&auth.config, &email)?,
+        ),
+    }
+}
+
+/// Uses a reset link: sets the new password, verifies the email (the link
+/// proved it) and ends every session of the account.
+pub fn reset_password(env: &Env, auth: &Auth, token: &str, new_password: &str) -> Result<()> {
+    password::check_policy(new_password)?;
+    schema::ensure(env.sql)?;
+    // Check before hashing so that a dead link costs no argon2 run, and hash
+    // before redeeming so that a failure cannot burn the link.
+    link_status(onetime::peek(
+        env.sql,
+        Purpose::ResetPassword,
+        token,
+        env.now,
+    )?)?;
+    let hash = password::hash(new_password, &auth.argon2)?;
+    let id = link_status(onetime::redeem(
+        env.sql,
+        Purpose::ResetPassword,
+        token,
+        env.now,
+    )?)?;
+    identity::reset_password(env.sql, &id, &hash, env.now)?;
+    identity::mark_verified(env.sql, &id, env.now)?;
+    onetime::void_all(env.sql, Purpose::ResetPassword, &id, env.now)?;
+    if let Some(who) = identity::by_id(env.sql, &id)? {
+        throttle::clear(env.kv, &throttle::account_key(&who.email))?;
+    }
+    Ok(())
+}
