@@ -147,6 +147,7 @@ pub async fn serve(req: IncomingRequest, handler: Handler) -> Response {
                 kv: &kv,
                 sql: &sql,
                 vars: &vars,
+                http: &SpinHttp,
                 now: time::now(),
             };
             handler(&env, request)
