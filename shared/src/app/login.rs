@@ -95,12 +95,7 @@ impl<'a> Page<'a> {
 
     /// Parses a POSTed form and checks its CSRF token.
     fn form(&self, req: &Request) -> Result<Params> {
-        let form = Params::from_form(req).map_err(|e| match e {
-            Error::BadRequest(_) => Error::Forbidden(
-                "This form could not be read. Reload the page and try again.".into(),
-            ),
-            other => other,
-        })?;
+        let form = Params::from_form(req)?;
         csrf::check(req.headers(), &form, self.secure)?;
         Ok(form)
     }

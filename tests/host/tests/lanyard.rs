@@ -1,0 +1,258 @@
+//! End-to-end tests of Lanyard's foundation: real HTTP requests through the
+//! Spin-compatible host to the real `.wasm` components built from this
+//! repository, routed by the repository's own `spin.toml`.
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use serde_json::Value;
+use spin_test_host::{HostConfig, SpinHost, built_wasm_dir, repo_manifest};
+use tempfile::TempDir;
+
+const ISSUER: &str = "https://id.example.test";
+
+/// The app with these `SPIN_VARIABLE_*` values, and a fresh data directory.
+async fn app(vars: &[(&str, &str)]) -> (SpinHost, TempDir) {
+    let data = tempfile::tempdir().unwrap();
+    let env = vars
+        .iter()
+        .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_uppercase()), v.to_string()))
+        .collect();
+    let host = SpinHost::new(HostConfig {
+        manifest: repo_manifest(),
+        wasm_dir: Some(built_wasm_dir()),
+        data_dir: data.path().to_owned(),
+        env,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    (host, data)
+}
+
+async fn dev_app() -> (SpinHost, TempDir) {
+    app(&[("issuer", ISSUER), ("dev_mode", "true")]).await
+}
+
+async fn send(host: &SpinHost, req: Request<Bytes>) -> Response<Bytes> {
+    host.handle(req, "127.0.0.1:40000".parse().unwrap()).await
+}
+
+async fn get(host: &SpinHost, path: &str) -> Response<Bytes> {
+    send(host, Request::get(path).body(Bytes::new()).unwrap()).await
+}
+
+fn json(res: &Response<Bytes>) -> Value {
+    serde_json::from_slice(res.body())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", res.body()))
+}
+
+fn header<'a>(res: &'a Response<Bytes>, name: &str) -> &'a str {
+    res.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn discovery_lists_the_endpoints_under_the_configured_issuer() {
+    let (host, _data) = dev_app().await;
+    let res = get(&host, "/.well-known/openid-configuration").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "content-type"), "application/json");
+    assert_eq!(header(&res, "cache-control"), "public, max-age=300");
+    let doc = json(&res);
+    assert_eq!(doc["issuer"], ISSUER);
+    for (field, path) in [
+        ("authorization_endpoint", "/authorize"),
+        ("token_endpoint", "/token"),
+        ("userinfo_endpoint", "/userinfo"),
+        ("jwks_uri", "/jwks.json"),
+        ("end_session_endpoint", "/logout"),
+        ("introspection_endpoint", "/introspect"),
+        ("revocation_endpoint", "/revoke"),
+    ] {
+        assert_eq!(doc[field], format!("{ISSUER}{path}"), "{field}");
+    }
+    assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+    assert_eq!(
+        doc["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+    assert!(
+        doc["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&"refresh_token".into())
+    );
+}
+
+#[tokio::test]
+async fn issuer_comes_from_the_variable() {
+    let (host, _data) = app(&[("issuer", "https://login.other.example/tenant-a/")]).await;
+    let doc = json(&get(&host, "/.well-known/openid-configuration").await);
+    assert_eq!(doc["issuer"], "https://login.other.example/tenant-a");
+    assert_eq!(
+        doc["jwks_uri"],
+        "https://login.other.example/tenant-a/jwks.json"
+    );
+}
+
+#[tokio::test]
+async fn dev_mode_jwks_publishes_generated_public_keys_that_persist() {
+    let (host, _data) = dev_app().await;
+    let res = get(&host, "/jwks.json").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "cache-control"), "public, max-age=300");
+    assert_eq!(header(&res, "access-control-allow-origin"), "*");
+    let jwks = json(&res);
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "the current and the next key");
+    for key in keys {
+        assert_eq!(key["kty"], "EC");
+        assert_eq!(key["crv"], "P-256");
+        assert_eq!(key["alg"], "ES256");
+        assert_eq!(key["use"], "sig");
+        assert!(key["kid"].as_str().is_some_and(|k| !k.is_empty()));
+        for coordinate in ["x", "y"] {
+            let text = key[coordinate].as_str().unwrap();
+            assert_eq!(text.len(), 43, "a 32-byte base64url coordinate");
+        }
+        for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
+            assert!(
+                key.get(private).is_none(),
+                "private member {private} published"
+            );
+        }
+    }
+    // A fresh instance serves the same keys: they are kept in SQLite.
+    let again = json(&get(&host, "/jwks.json").await);
+    assert_eq!(again, jwks);
+}
+
+#[tokio::test]
+async fn production_jwks_serves_the_key_from_the_secret_variable() {
+    let (private, public) = lanyard::oidc::keys::generate().unwrap();
+    let (host, _data) = app(&[("issuer", ISSUER), ("signing_key", &private)]).await;
+    let jwks = json(&get(&host, "/jwks.json").await);
+    assert_eq!(jwks["keys"], serde_json::json!([public.jwk]));
+    assert!(jwks["keys"][0].get("d").is_none());
+}
+
+#[tokio::test]
+async fn a_missing_required_variable_is_named() {
+    // dev_mode is off by default, so the signing key must be configured.
+    let (host, _data) = app(&[("issuer", ISSUER)]).await;
+    let res = get(&host, "/jwks.json").await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(header(&res, "content-type"), "application/problem+json");
+    let problem = json(&res);
+    assert_eq!(problem["variable"], "signing_key");
+    assert!(problem["detail"].as_str().unwrap().contains("signing_key"));
+
+    let (host, _data) = app(&[("issuer", "ftp://nope")]).await;
+    let problem = json(&get(&host, "/.well-known/openid-configuration").await);
+    assert_eq!(problem["variable"], "issuer");
+}
+
+#[tokio::test]
+async fn unknown_routes_get_a_404_in_the_right_shape() {
+    let (host, _data) = dev_app().await;
+    let page = get(&host, "/no/such/page").await;
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    assert!(header(&page, "content-type").starts_with("text/html"));
+    assert!(header(&page, "content-security-policy").contains("frame-ancestors 'none'"));
+    assert!(String::from_utf8_lossy(page.body()).contains("Not found"));
+
+    for path in ["/api/orgs/anything", "/api/profile/me"] {
+        let api = get(&host, path).await;
+        assert_eq!(api.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(header(&api, "content-type"), "application/problem+json");
+        assert_eq!(json(&api)["status"], 404);
+    }
+    for path in ["/social/callback", "/profile/", "/orgs/acme"] {
+        assert_eq!(
+            get(&host, path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_methods_are_refused_with_allow() {
+    let (host, _data) = dev_app().await;
+    let res = send(
+        &host,
+        Request::post("/jwks.json")
+            .body(Bytes::from_static(b"x"))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(header(&res, "allow"), "GET, HEAD");
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_with_413() {
+    let (host, _data) = app(&[("issuer", ISSUER), ("max_body_bytes", "2048")]).await;
+    let big = Bytes::from(vec![b'a'; 4096]);
+    // Declared length over the limit: refused before reading.
+    let declared = Request::post("/api/orgs/x")
+        .header("content-length", big.len())
+        .body(big.clone())
+        .unwrap();
+    let res = send(&host, declared).await;
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json(&res)["status"], 413);
+    // No declared length: refused while reading.
+    let streamed = Request::post("/orgs/x").body(big).unwrap();
+    assert_eq!(
+        send(&host, streamed).await.status(),
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
+    // Within the limit the request reaches the router (here: 404).
+    let small = Request::post("/api/orgs/x")
+        .body(Bytes::from(vec![b'a'; 1000]))
+        .unwrap();
+    assert_eq!(send(&host, small).await.status(), StatusCode::NOT_FOUND);
+    // The default limit is 64 KiB.
+    let (host, _data) = dev_app().await;
+    let res = send(
+        &host,
+        Request::post("/orgs/x")
+            .body(Bytes::from(vec![0u8; 65 * 1024]))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn static_assets_are_cached_and_revalidated() {
+    let (host, _data) = app(&[("issuer", ISSUER), ("accent_color", "#0a7f5a")]).await;
+    let css = get(&host, "/static/lanyard.css").await;
+    assert_eq!(css.status(), StatusCode::OK);
+    assert_eq!(header(&css, "content-type"), "text/css; charset=utf-8");
+    assert_eq!(header(&css, "cache-control"), "public, max-age=86400");
+    let etag = header(&css, "etag").to_owned();
+    assert!(etag.starts_with('"'));
+    let revalidated = send(
+        &host,
+        Request::get("/static/lanyard.css")
+            .header("if-none-match", &etag)
+            .body(Bytes::new())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+    assert!(revalidated.body().is_empty());
+
+    let logo = get(&host, "/static/logo.svg").await;
+    assert_eq!(header(&logo, "content-type"), "image/svg+xml");
+    let theme = get(&host, "/static/theme.css").await;
+    assert!(String::from_utf8_lossy(theme.body()).contains("#0a7f5a"));
+    assert_eq!(
+        get(&host, "/static/missing.css").await.status(),
+        StatusCode::NOT_FOUND
+    );
+}

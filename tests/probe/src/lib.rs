@@ -1,0 +1,166 @@
+//! `lanyard-probe`: a tiny Spin component that exercises one host capability
+//! per route. It is used only by the test host's own tests
+//! (`tests/host/tests/host.rs`), never deployed.
+//!
+//! Routes (the component sees the full request path; everything before the
+//! first `/probe/` is ignored, so the probe can sit under any route prefix):
+//! - `/probe/kv/<label>`: open KV store `<label>`, set a key and read it back.
+//! - `/probe/db/<name>`: open SQLite database `<name>`, create a table, insert, count.
+//! - `/probe/http?url=<url>`: outbound GET through `wasi:http/outgoing-handler`.
+//! - `/probe/counter`: bump a static counter (a fresh instance always answers 1).
+//! - `/probe/var/<name>`: read a Spin variable.
+//! - `/probe/headers`: echo every request header as `name: value` lines.
+//! - `/probe/trap`: panic, which traps the instance.
+//! - `/probe/echo`: answer with the length of the request body.
+
+#[cfg(target_arch = "wasm32")]
+mod probe {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use spin_sdk::http::{Request, Response};
+    use spin_sdk::http_component;
+
+    /// Lives in guest memory: if an instance were reused it would count up.
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+    #[http_component]
+    async fn handle(req: Request) -> Response {
+        let path = req.path().to_owned();
+        let query = req.query().to_owned();
+        // Everything after the first `/probe/`, so that a probe can sit under
+        // any route prefix (`/locked/probe/kv/default`).
+        let rest = match path.find("/probe/") {
+            Some(i) => &path[i + "/probe/".len()..],
+            None => "",
+        };
+        let (first, arg) = match rest.split_once('/') {
+            Some((first, arg)) => (first, arg),
+            None => (rest, ""),
+        };
+        match first {
+            "kv" => kv(arg),
+            "db" => db(arg),
+            "http" => outbound(&query).await,
+            "counter" => {
+                let n = COUNTER.fetch_add(1, Ordering::SeqCst) + 1;
+                text(200, n.to_string())
+            }
+            "var" => match spin_sdk::variables::get(arg) {
+                Ok(value) => text(200, value),
+                Err(e) => text(500, format!("{e:?}")),
+            },
+            "headers" => {
+                let mut out = String::new();
+                for (name, value) in req.headers() {
+                    out.push_str(name);
+                    out.push_str(": ");
+                    out.push_str(&String::from_utf8_lossy(value.as_bytes()));
+                    out.push('\n');
+                }
+                text(200, out)
+            }
+            "trap" => panic!("the probe was asked to trap"),
+            "echo" => text(200, req.body().len().to_string()),
+            _ => text(404, format!("probe: no such probe {path:?}")),
+        }
+    }
+
+    fn text(status: u16, body: String) -> Response {
+        Response::builder()
+            .status(status)
+            .header("content-type", "text/plain")
+            .body(body)
+            .build()
+    }
+
+    fn kv(label: &str) -> Response {
+        let store = match spin_sdk::key_value::Store::open(label) {
+            Ok(store) => store,
+            Err(e) => return text(500, format!("open: {e:?}")),
+        };
+        if let Err(e) = store.set("probe-key", b"probe-value") {
+            return text(500, format!("set: {e:?}"));
+        }
+        match store.get("probe-key") {
+            Ok(Some(value)) => text(200, format!("ok:{}", String::from_utf8_lossy(&value))),
+            Ok(None) => text(500, "get: value missing after set".to_owned()),
+            Err(e) => text(500, format!("get: {e:?}")),
+        }
+    }
+
+    fn db(name: &str) -> Response {
+        use spin_sdk::sqlite::{Connection, Value};
+        let conn = match Connection::open(name) {
+            Ok(conn) => conn,
+            Err(e) => return text(500, format!("open: {e:?}")),
+        };
+        if let Err(e) = conn.execute("CREATE TABLE IF NOT EXISTS t(x)", &[]) {
+            return text(500, format!("create: {e:?}"));
+        }
+        if let Err(e) = conn.execute("INSERT INTO t(x) VALUES (?)", &[Value::Integer(1)]) {
+            return text(500, format!("insert: {e:?}"));
+        }
+        match conn.execute("SELECT count(*) AS n FROM t", &[]) {
+            Ok(result) => {
+                let count = result
+                    .rows
+                    .first()
+                    .and_then(|row| row.get::<i64>(0))
+                    .unwrap_or(-1);
+                text(200, format!("ok:{count}"))
+            }
+            Err(e) => text(500, format!("select: {e:?}")),
+        }
+    }
+
+    async fn outbound(query: &str) -> Response {
+        let url = query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("url="))
+            .map(percent_decode)
+            .unwrap_or_default();
+        if url.is_empty() {
+            return text(400, "missing url".to_owned());
+        }
+        let request = Request::get(url).build();
+        match spin_sdk::http::send::<_, Response>(request).await {
+            Ok(resp) => text(
+                200,
+                format!("{} {}", resp.status(), String::from_utf8_lossy(resp.body())),
+            ),
+            Err(e) => text(502, format!("{e:?}")),
+        }
+    }
+
+    fn percent_decode(s: &str) -> String {
+        let bytes = s.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'%' if i + 2 < bytes.len() => {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+                    match u8::from_str_radix(hex, 16) {
+                        Ok(b) => {
+                            out.push(b);
+                            i += 3;
+                        }
+                        Err(_) => {
+                            out.push(b'%');
+                            i += 1;
+                        }
+                    }
+                }
+                b'+' => {
+                    out.push(b' ');
+                    i += 1;
+                }
+                b => {
+                    out.push(b);
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
