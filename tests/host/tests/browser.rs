@@ -1,0 +1,271 @@
+//! Browser tests: headless Chromium (Debian's `chromium` and
+//! `chromium-driver`, which `.ci/run` installs) drives the real pages served
+//! by the test host, through WebDriver.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use spin_test_host::{HostConfig, SpinHost, built_wasm_dir, repo_manifest};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// The app on a loopback port, served from a background runtime.
+struct Server {
+    base: String,
+    _data: tempfile::TempDir,
+    _runtime: tokio::runtime::Runtime,
+}
+
+fn serve_app() -> Server {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // `localhost` is a secure context, so `__Host-` cookies work over plain http.
+    let base = format!("http://localhost:{port}");
+    let env = [
+        ("SPIN_VARIABLE_ISSUER", base.as_str()),
+        ("SPIN_VARIABLE_DEV_MODE", "true"),
+        ("SPIN_VARIABLE_PRODUCT_NAME", "Acme ID"),
+        ("SPIN_VARIABLE_ARGON2_MEMORY_KIB", "8192"),
+        ("SPIN_VARIABLE_ARGON2_ITERATIONS", "1"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let host = runtime
+        .block_on(SpinHost::new(HostConfig {
+            manifest: repo_manifest(),
+            wasm_dir: Some(built_wasm_dir()),
+            data_dir: data.path().to_owned(),
+            env,
+            ..Default::default()
+        }))
+        .unwrap();
+    runtime.spawn(Arc::new(host).serve(listener));
+    Server {
+        base,
+        _data: data,
+        _runtime: runtime,
+    }
+}
+
+/// A chromedriver process and one headless Chromium session.
+struct Browser {
+    driver: Child,
+    endpoint: String,
+    session: String,
+    agent: ureq::Agent,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn start() -> Browser {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is not installed: run .ci/run, or apt-get install chromium chromium-driver");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while agent.get(format!("{endpoint}/status")).call().is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=420,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ]
+            }
+        }}});
+        let mut res = agent
+            .post(format!("{endpoint}/session"))
+            .send_json(&caps)
+            .unwrap();
+        let body: Value = res.body_mut().read_json().unwrap();
+        let session = body["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {body}"))
+            .to_owned();
+        Browser {
+            driver,
+            endpoint,
+            session,
+            agent,
+            _profile: profile,
+        }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = format!("{}/session/{}{}", self.endpoint, self.session, path);
+        let mut res = match method {
+            "GET" => self.agent.get(&url).call(),
+            _ => self.agent.post(&url).send_json(&body),
+        }
+        .unwrap();
+        let v: Value = res.body_mut().read_json().unwrap();
+        assert!(v["value"].get("error").is_none(), "{method} {path}: {v}");
+        v["value"].clone()
+    }
+
+    fn go(&self, url: &str) {
+        self.call("POST", "/url", json!({ "url": url }));
+    }
+
+    fn find(&self, css: &str) -> String {
+        let v = self.call(
+            "POST",
+            "/element",
+            json!({"using": "css selector", "value": css}),
+        );
+        v[ELEMENT].as_str().unwrap().to_owned()
+    }
+
+    fn fill(&self, css: &str, text: &str) {
+        let el = self.find(css);
+        self.call(
+            "POST",
+            &format!("/element/{el}/value"),
+            json!({ "text": text }),
+        );
+    }
+
+    fn click(&self, css: &str) {
+        let el = self.find(css);
+        self.call("POST", &format!("/element/{el}/click"), json!({}));
+    }
+
+    fn source(&self) -> String {
+        self.call("GET", "/source", Value::Null)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    fn url(&self) -> String {
+        self.call("GET", "/url", Value::Null)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Waits until the page shows `text` (navigation after a click is asynchronous).
+    fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if self.source().contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the page never showed {text:?}; it is:\n{}",
+                self.source()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn screenshot(&self, name: &str) {
+        use base64::Engine as _;
+        let png = self.call("GET", "/screenshot", Value::Null);
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap())
+            .unwrap();
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), bytes).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self
+            .agent
+            .delete(format!("{}/session/{}", self.endpoint, self.session))
+            .call();
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[test]
+fn sign_up_verify_and_log_in_in_chromium() {
+    let server = serve_app();
+    let b = Browser::start();
+    let email = "grace@example.com";
+    let password = "a long and memorable passphrase";
+
+    b.go(&format!("{}/signup", server.base));
+    b.wait_for("Create your account");
+    b.screenshot("signup");
+    b.fill("#email", email);
+    b.fill("#password", password);
+    b.fill("#attr-name", "Grace Hopper");
+    b.click("button[type=submit]");
+    b.wait_for("Check your email");
+
+    // The verification mail, read from the dev outbox page like a developer would.
+    b.go(&format!("{}/dev/outbox", server.base));
+    b.wait_for("Verify your email");
+    b.click(".mail a");
+    b.wait_for("Confirm my email");
+    b.click("button[type=submit]");
+    b.wait_for("Email verified");
+
+    b.click("main a[href='/login']");
+    b.wait_for("Sign in");
+    b.fill("#email", email);
+    b.fill("#password", "not my password");
+    b.click("button[type=submit]");
+    b.wait_for("The email or password is incorrect.");
+    b.fill("#password", password);
+    b.click("button[type=submit]");
+    b.wait_for("You are signed in.");
+    b.screenshot("home");
+    let page = b.source();
+    assert!(page.contains(email) && page.contains("Grace Hopper"));
+    assert_eq!(b.url(), format!("{}/", server.base));
+    // The session cookie is HttpOnly: scripts on the page cannot read it.
+    let script = b.call(
+        "POST",
+        "/execute/sync",
+        json!({"script": "return document.cookie", "args": []}),
+    );
+    assert!(
+        !script
+            .as_str()
+            .unwrap_or_default()
+            .contains("lanyard_session")
+    );
+
+    b.click("button.secondary");
+    b.wait_for("Sign in");
+    b.go(&format!("{}/", server.base));
+    b.wait_for("Sign in");
+}
