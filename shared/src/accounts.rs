@@ -283,3 +283,158 @@ pub fn reset_password(env: &Env, auth: &Auth, token: &str, new_password: &str) -
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mail::NoHttp;
+    use crate::store::native::{MemoryKv, SqliteSql};
+    use crate::web::Params;
+    use std::collections::HashMap;
+
+    struct World {
+        kv: MemoryKv,
+        sql: SqliteSql,
+        vars: HashMap<String, String>,
+    }
+
+    impl World {
+        fn new() -> Self {
+            let vars = [
+                ("issuer", "https://id.example.test"),
+                ("dev_mode", "true"),
+                ("argon2_memory_kib", "8192"),
+                ("argon2_iterations", "1"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            Self {
+                kv: MemoryKv::default(),
+                sql: SqliteSql::in_memory().unwrap(),
+                vars,
+            }
+        }
+
+        fn env(&self, now: i64) -> Env<'_> {
+            Env {
+                kv: &self.kv,
+                sql: &self.sql,
+                vars: &self.vars,
+                http: &NoHttp,
+                now,
+            }
+        }
+    }
+
+    fn verified_account(w: &World, auth: &Auth) {
+        let form = Params::parse(b"email=ada%40example.com&password=correct+horse+battery+staple")
+            .unwrap();
+        sign_up(
+            &w.env(0),
+            auth,
+            &SignUp::parse(auth, &form).unwrap(),
+            "1.2.3.4",
+        )
+        .unwrap();
+        let who = identity::by_email(&w.sql, "ada@example.com")
+            .unwrap()
+            .unwrap();
+        identity::mark_verified(&w.sql, &who.id, 0).unwrap();
+    }
+
+    #[test]
+    fn every_failed_login_path_runs_one_argon2_hash() {
+        let w = World::new();
+        let auth = Auth::load(&w.vars).unwrap();
+        verified_account(&w, &auth);
+        for (email, password) in [
+            ("ada@example.com", "wrong password"),
+            ("nobody@example.com", "wrong password"),
+            ("nobody@example.com", "correct horse battery staple"),
+        ] {
+            let before = password::hashes_run();
+            let err = log_in(&w.env(1), &auth, email, password, "1.2.3.4").unwrap_err();
+            assert_eq!(err, Error::Unauthorized(BAD_CREDENTIALS.into()), "{email}");
+            assert_eq!(password::hashes_run() - before, 1, "{email}/{password}");
+        }
+        let before = password::hashes_run();
+        assert!(matches!(
+            log_in(
+                &w.env(2),
+                &auth,
+                "ada@example.com",
+                "correct horse battery staple",
+                "1.2.3.4"
+            )
+            .unwrap(),
+            LoggedIn::Session(_)
+        ));
+        assert_eq!(password::hashes_run() - before, 1);
+    }
+
+    #[test]
+    fn changed_argon2_parameters_upgrade_the_hash_at_login() {
+        let mut w = World::new();
+        let auth = Auth::load(&w.vars).unwrap();
+        verified_account(&w, &auth);
+        w.vars.insert("argon2_memory_kib".into(), "9216".into());
+        let stronger = Auth::load(&w.vars).unwrap();
+        log_in(
+            &w.env(1),
+            &stronger,
+            "ada@example.com",
+            "correct horse battery staple",
+            "1.2.3.4",
+        )
+        .unwrap();
+        let stored = identity::by_email(&w.sql, "ada@example.com")
+            .unwrap()
+            .unwrap()
+            .password_hash
+            .unwrap();
+        assert!(stored.contains("m=9216"), "{stored}");
+        assert!(
+            log_in(
+                &w.env(2),
+                &stronger,
+                "ada@example.com",
+                "correct horse battery staple",
+                "1.2.3.4"
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_session_dies_when_the_generation_moves_on() {
+        let w = World::new();
+        let auth = Auth::load(&w.vars).unwrap();
+        verified_account(&w, &auth);
+        let LoggedIn::Session(cookie) = log_in(
+            &w.env(1),
+            &auth,
+            "ada@example.com",
+            "correct horse battery staple",
+            "1.2.3.4",
+        )
+        .unwrap() else {
+            panic!("no session")
+        };
+        let mut headers = HeaderMap::new();
+        let pair = cookie
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        headers.insert(http::header::COOKIE, HeaderValue::from_str(&pair).unwrap());
+        assert!(current(&w.env(2), &auth, &headers).unwrap().is_some());
+        let who = identity::by_email(&w.sql, "ada@example.com")
+            .unwrap()
+            .unwrap();
+        identity::reset_password(&w.sql, &who.id, "x", 3).unwrap();
+        assert!(current(&w.env(4), &auth, &headers).unwrap().is_none());
+    }
+}
