@@ -41,6 +41,8 @@ pub fn serve(req: &Request, config: &Config) -> Option<Response> {
         if name == "theme.css" {
             let css = format!(":root {{ --accent: {}; }}\n", config.accent_color);
             ("text/css; charset=utf-8", css.into_bytes().into())
+        } else if let (Some(svg), "logo.svg") = (&config.logo_svg, name) {
+            ("image/svg+xml", svg.clone().into_bytes().into())
         } else {
             let asset = ASSETS.iter().find(|a| a.name == name)?;
             (asset.content_type, asset.bytes.into())
@@ -57,6 +59,11 @@ pub fn serve(req: &Request, config: &Config) -> Option<Response> {
         web::response(StatusCode::OK, content_type, bytes.into_owned())
     };
     web::cache_for(&mut res, MAX_AGE);
+    // Opened directly, an SVG is a document: it may not run script.
+    res.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
+    );
     if let Ok(v) = HeaderValue::from_str(&etag) {
         res.headers_mut().insert(header::ETAG, v);
     }
@@ -97,6 +104,35 @@ mod tests {
         assert!(again.body().is_empty());
         assert!(get("/static/nope.css", None).is_none());
         assert!(get("/static/../Cargo.toml", None).is_none());
+    }
+
+    #[test]
+    fn the_operator_logo_replaces_the_default() {
+        let mut v: HashMap<String, String> =
+            [("issuer".into(), "http://127.0.0.1:3000".into())].into();
+        v.insert(
+            "logo_svg".into(),
+            "<svg xmlns='http://www.w3.org/2000/svg'><circle r='4'/></svg>".into(),
+        );
+        let req = http::Request::builder()
+            .uri("/static/logo.svg")
+            .body(Vec::new())
+            .unwrap();
+        let res = serve(&req, &Config::load(&v).unwrap()).unwrap();
+        assert!(
+            res.body()
+                .starts_with(b"<svg xmlns='http://www.w3.org/2000/svg'><circle")
+        );
+        assert!(
+            res.headers()["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("sandbox")
+        );
+        v.insert("logo_svg".into(), "<script>alert(1)</script>".into());
+        assert!(
+            matches!(Config::load(&v), Err(crate::Error::Config { name, .. }) if name == "logo_svg")
+        );
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct Config {
     pub product_name: String,
     /// The accent colour of pages, `#rrggbb`.
     pub accent_color: String,
+    /// The operator's logo, an SVG document served as `/static/logo.svg`.
+    pub logo_svg: Option<String>,
 }
 
 impl Config {
@@ -53,12 +55,26 @@ impl Config {
         if !is_hex_colour(&accent_color) {
             return Err(Error::config("accent_color", "use a colour like #4f46e5"));
         }
+        let logo_svg = optional(vars, "logo_svg")?;
+        if let Some(svg) = &logo_svg {
+            let head = svg.trim_start();
+            if svg.len() > 64 * 1024
+                || !(head.starts_with("<svg") || head.starts_with("<?xml"))
+                || !svg.contains("</svg>")
+            {
+                return Err(Error::config(
+                    "logo_svg",
+                    "use an SVG document of at most 64 KiB",
+                ));
+            }
+        }
         Ok(Config {
             issuer,
             dev_mode,
             max_body_bytes: max_body_bytes(vars)?,
             product_name,
             accent_color,
+            logo_svg,
         })
     }
 

@@ -55,3 +55,86 @@ async fn scratch() {
         eprintln!("   native {nv:?}");
     }
 }
+
+fn touch_fresh(mib: usize) -> f64 {
+    let n = mib << 20;
+    let t = Instant::now();
+    let mut v: Vec<u8> = Vec::with_capacity(n);
+    unsafe {
+        let p = v.as_mut_ptr();
+        let mut i = 0;
+        while i < n {
+            std::ptr::write_volatile(p.add(i), 1);
+            i += 4096;
+        }
+        v.set_len(n);
+    }
+    let e = t.elapsed().as_secs_f64() * 1e3;
+    drop(v);
+    e
+}
+
+#[test]
+fn scratch_a2() {
+    use wasmtime::*;
+    let mut cfg = Config::new();
+    if std::env::var("EPOCH").is_ok() {
+        cfg.epoch_interruption(true);
+    }
+    let engine = Engine::new(&cfg).unwrap();
+    for mib in [19usize, 64] {
+        let v: Vec<String> = (0..5).map(|_| format!("{:.1}", touch_fresh(mib))).collect();
+        eprintln!("native fresh-touch {mib} MiB: {v:?}");
+    }
+    for f in ["release-simd1", "release-simd0", "o3-simd1", "o3-simd0"] {
+        let module = Module::from_file(&engine, format!("/tmp/a2-{f}.wasm")).unwrap();
+        let mut linker: Linker<()> = Linker::new(&engine);
+        linker.define_unknown_imports_as_traps(&module).unwrap();
+        let pre = linker.instantiate_pre(&module).unwrap();
+        for (m, t) in [(8192u32, 1u32), (19456, 2), (65536, 1)] {
+            let mut fresh = vec![];
+            for _ in 0..5 {
+                let tt = Instant::now();
+                let mut store = Store::new(&engine, ());
+                if std::env::var("EPOCH").is_ok() {
+                    store.set_epoch_deadline(1 << 40);
+                }
+                let inst = pre.instantiate(&mut store).unwrap();
+                let h = inst
+                    .get_typed_func::<(u32, u32), u32>(&mut store, "hash")
+                    .unwrap();
+                h.call(&mut store, (m, t)).unwrap();
+                drop(store);
+                fresh.push(format!("{:.1}", tt.elapsed().as_secs_f64() * 1e3));
+            }
+            let mut store = Store::new(&engine, ());
+            if std::env::var("EPOCH").is_ok() {
+                store.set_epoch_deadline(1 << 40);
+            }
+            let inst = pre.instantiate(&mut store).unwrap();
+            let h = inst
+                .get_typed_func::<(u32, u32), u32>(&mut store, "hash")
+                .unwrap();
+            let mut warm = vec![];
+            for _ in 0..5 {
+                let tt = Instant::now();
+                h.call(&mut store, (m, t)).unwrap();
+                warm.push(format!("{:.1}", tt.elapsed().as_secs_f64() * 1e3));
+            }
+            use argon2::password_hash::{PasswordHasher, SaltString};
+            let params = argon2::Params::new(m, t, 1, None).unwrap();
+            let a2 =
+                argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+            let salt = SaltString::encode_b64(b"benchmark-salt-1").unwrap();
+            let mut nv = vec![];
+            for _ in 0..5 {
+                let tt = Instant::now();
+                a2.hash_password(b"x", &salt).unwrap();
+                nv.push(format!("{:.1}", tt.elapsed().as_secs_f64() * 1e3));
+            }
+            eprintln!(
+                "{f} m={m} t={t}: fresh-instance {fresh:?} same-instance {warm:?} native {nv:?}"
+            );
+        }
+    }
+}
