@@ -115,6 +115,11 @@ impl Params {
         Ok(Self(pairs))
     }
 
+    /// Pairs that are already decoded (a JSON body, for instance).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+
     /// The query string of a request.
     pub fn from_query(req: &Request) -> Result<Self> {
         Self::parse(req.uri().query().unwrap_or("").as_bytes())

@@ -16,7 +16,7 @@ use crate::{Env, assets, csrf, mail, schema, session};
 /// Routes a request to the login component.
 pub fn handle(env: &Env, req: Request) -> Response {
     let result = Auth::load(env.vars).and_then(|auth| route(env, &auth, &req));
-    result.unwrap_or_else(|e| e.into_response(Style::Page))
+    result.unwrap_or_else(|e| e.into_response(super::style_for(req.uri().path())))
 }
 
 fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
@@ -24,6 +24,10 @@ fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     if path.starts_with(assets::PREFIX) {
         get_only(req)?;
         return Ok(assets::serve(req, &auth.config).unwrap_or_else(|| not_found(req)));
+    }
+    if path.starts_with(super::account_api::PREFIX) {
+        return super::account_api::route(env, auth, req, &client_ip(req))
+            .or_else(|e| Ok(e.into_response(Style::Api)));
     }
     let page = Page::new(auth, req)?;
     let post = match *req.method() {

@@ -1,6 +1,7 @@
 //! One request router per Spin component. Each takes an [`Env`] and a request
 //! and returns a response; the component crates only adapt Spin to this.
 
+pub mod account_api;
 pub mod login;
 pub mod orgs;
 pub mod profile;
