@@ -26,10 +26,14 @@ const MIGRATIONS: &[Migration] = &[
         version: 2,
         sql: include_str!("../migrations/0002_identities.sql"),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("../migrations/0003_oidc.sql"),
+    },
 ];
 
 /// The schema version this build needs.
-pub const LATEST: i64 = 2;
+pub const LATEST: i64 = 3;
 
 /// Brings the database up to [`LATEST`]. Cheap when it already is.
 pub fn ensure(db: &dyn SqlStore) -> Result<()> {

@@ -1,5 +1,6 @@
 //! OpenID Connect provider: discovery and signing keys. Authorization, tokens,
 //! userinfo and logout arrive with the OIDC issue.
 
+pub mod clients;
 pub mod discovery;
 pub mod keys;

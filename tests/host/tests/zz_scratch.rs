@@ -156,3 +156,145 @@ fn scratch_a2() {
         }
     }
 }
+
+#[test]
+fn scratch_ab() {
+    use wasmtime::*;
+    let engine = Engine::new(&Config::new()).unwrap();
+    let names = [
+        "release-simd1",
+        "sa-simd1",
+        "stop-simd1",
+        "o3-simd1",
+        "o3-simd0",
+        "release-simd0",
+    ];
+    let mut funcs = vec![];
+    for f in names {
+        let module = Module::from_file(&engine, format!("/tmp/a2-{f}.wasm")).unwrap();
+        let mut linker: Linker<()> = Linker::new(&engine);
+        linker.define_unknown_imports_as_traps(&module).unwrap();
+        let pre = linker.instantiate_pre(&module).unwrap();
+        let mut store = Store::new(&engine, ());
+        let inst = pre.instantiate(&mut store).unwrap();
+        let h = inst
+            .get_typed_func::<(u32, u32), u32>(&mut store, "hash")
+            .unwrap();
+        funcs.push((pre, store, h));
+    }
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let params = argon2::Params::new(19456, 2, 1, None).unwrap();
+    let a2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let salt = SaltString::encode_b64(b"benchmark-salt-1").unwrap();
+    let n = names.len();
+    let mut warm = vec![vec![]; n];
+    let mut fresh = vec![vec![]; n];
+    let mut nat = vec![];
+    let mut touch = vec![];
+    for _ in 0..12 {
+        for i in 0..n {
+            let (pre, store, h) = &mut funcs[i];
+            let t = Instant::now();
+            h.call(&mut *store, (19456, 2)).unwrap();
+            warm[i].push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            let mut st = Store::new(&engine, ());
+            let inst = pre.instantiate(&mut st).unwrap();
+            let hh = inst
+                .get_typed_func::<(u32, u32), u32>(&mut st, "hash")
+                .unwrap();
+            hh.call(&mut st, (19456, 2)).unwrap();
+            drop(st);
+            fresh[i].push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        let t = Instant::now();
+        a2.hash_password(b"x", &salt).unwrap();
+        nat.push(t.elapsed().as_secs_f64() * 1e3);
+        touch.push(touch_fresh(64) * 19.0 / 64.0);
+    }
+    let st = |v: &Vec<f64>| {
+        let mut x = v.clone();
+        x.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        format!(
+            "min {:5.1} p25 {:5.1} med {:5.1}",
+            x[0],
+            x[x.len() / 4],
+            x[x.len() / 2]
+        )
+    };
+    eprintln!("native warm          : {}", st(&nat));
+    eprintln!("page-touch 19MiB est : {}", st(&touch));
+    for i in 0..n {
+        eprintln!(
+            "{:14} same-inst: {} | fresh-inst: {}",
+            names[i],
+            st(&warm[i]),
+            st(&fresh[i])
+        );
+    }
+}
+
+#[test]
+fn scratch_sqlite() {
+    let d = tempfile::tempdir().unwrap();
+    let c = rusqlite::Connection::open(d.path().join("kv.db")).unwrap();
+    c.execute("CREATE TABLE IF NOT EXISTS spin_key_value (store TEXT NOT NULL, key TEXT NOT NULL, value BLOB NOT NULL, PRIMARY KEY (store, key))", []).unwrap();
+    let mut v = vec![];
+    for i in 0..10 {
+        let t = Instant::now();
+        c.execute("INSERT INTO spin_key_value (store, key, value) VALUES ('default', ?1, x'00') ON CONFLICT(store, key) DO UPDATE SET value=excluded.value", [format!("k{}", i % 2)]).unwrap();
+        v.push(format!("{:.2}", t.elapsed().as_secs_f64() * 1e3));
+    }
+    eprintln!("sqlite kv set ms: {v:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn scratch_login_ab() {
+    for (m, t) in [("8192", "1"), ("19456", "2")] {
+        let app = App::start(
+            &[
+                ("issuer", ISSUER),
+                ("dev_mode", "true"),
+                ("argon2_memory_kib", m),
+                ("argon2_iterations", t),
+                ("login_max_failures", "1000"),
+                ("login_address_max_failures", "1000"),
+            ],
+            &[],
+        )
+        .await;
+        let mut b = Browser::new(&app);
+        b.get("/login").await;
+        let mut v = vec![];
+        let mut css = vec![];
+        let mut lg = vec![];
+        for _ in 0..10 {
+            let tt = Instant::now();
+            let r = b
+                .post(
+                    "/login",
+                    &[("email", "x@example.com"), ("password", "wrong password")],
+                )
+                .await;
+            v.push(tt.elapsed().as_secs_f64() * 1e3);
+            assert_eq!(r.status(), 401);
+            let tt = Instant::now();
+            app.get("/static/lanyard.css").await;
+            css.push(tt.elapsed().as_secs_f64() * 1e3);
+            let tt = Instant::now();
+            b.get("/login").await;
+            lg.push(tt.elapsed().as_secs_f64() * 1e3);
+        }
+        let st = |v: &Vec<f64>| {
+            let mut x = v.clone();
+            x.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            format!("min {:5.1} med {:5.1}", x[0], x[x.len() / 2])
+        };
+        eprintln!(
+            "m={m} t={t}: POST /login {} | GET css {} | GET /login {}",
+            st(&v),
+            st(&css),
+            st(&lg)
+        );
+    }
+}

@@ -1,0 +1,580 @@
+//! Applications (OAuth clients): registration, validation, lookup and
+//! authentication at the token endpoint.
+
+use http::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+use crate::crypto;
+use crate::error::{Error, OAuthCode, Result};
+use crate::store::{Row, SqlStore};
+use crate::web::Params;
+
+/// Grant types a client may be allowed.
+pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+/// Scopes every deployment knows.
+pub const STANDARD_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// A registered application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Client {
+    /// The `client_id`.
+    pub id: String,
+    /// Shown on the consent page.
+    pub name: String,
+    /// Confidential clients have a secret; public ones (SPAs, mobile) do not.
+    pub confidential: bool,
+    /// Exact redirect URIs (loopback ports may vary, RFC 8252 §7.3).
+    pub redirect_uris: Vec<String>,
+    /// Exact post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Allowed grant types.
+    pub grant_types: Vec<String>,
+    /// Allowed scopes.
+    pub scopes: Vec<String>,
+    /// Browser origins allowed to call the token, userinfo and JWKS endpoints.
+    pub allowed_origins: Vec<String>,
+    /// First-party clients skip the consent page.
+    pub first_party: bool,
+    /// `ES256` (default) or `EdDSA`.
+    pub id_token_alg: String,
+    /// Access-token lifetime in seconds.
+    pub access_token_ttl: i64,
+    /// Refresh tokens die after this long unused.
+    pub refresh_idle_ttl: i64,
+    /// Refresh-token families die this long after the login.
+    pub refresh_max_ttl: i64,
+    #[serde(skip)]
+    secret_hash: Option<String>,
+}
+
+/// What an operator sends to create or replace a client.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    /// Display name.
+    pub name: String,
+    /// Requested `client_id`; generated when absent.
+    pub client_id: Option<String>,
+    /// `true` for a confidential client (a secret is generated).
+    #[serde(default)]
+    pub confidential: bool,
+    /// Redirect URIs.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URIs.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Grant types (default: authorization_code, refresh_token).
+    pub grant_types: Option<Vec<String>>,
+    /// Scopes (default: openid profile email offline_access).
+    pub scopes: Option<Vec<String>>,
+    /// CORS origins.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    /// Skip consent.
+    #[serde(default)]
+    pub first_party: bool,
+    /// `ES256` or `EdDSA`.
+    pub id_token_signed_response_alg: Option<String>,
+    /// Access-token lifetime (60 to 3600 s, default 300).
+    pub access_token_ttl: Option<i64>,
+    /// Refresh idle lifetime (default 14 days).
+    pub refresh_idle_ttl: Option<i64>,
+    /// Refresh absolute lifetime (default 90 days).
+    pub refresh_max_ttl: Option<i64>,
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::bad_request(msg)
+}
+
+/// Checks a redirect URI: `https`, loopback `http` (RFC 8252 §7.3), or a
+/// private-use scheme with a dot (RFC 8252 §7.1); never a fragment.
+pub fn check_redirect_uri(uri: &str) -> Result<()> {
+    let u = url::Url::parse(uri).map_err(|_| invalid(format!("`{uri}` is not an absolute URI")))?;
+    if u.fragment().is_some() {
+        return Err(invalid(format!("`{uri}` has a fragment")));
+    }
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback(&u) => Ok(()),
+        "http" => Err(invalid(format!(
+            "`{uri}` must use https (http only on loopback)"
+        ))),
+        s if s.contains('.') => Ok(()),
+        _ => Err(invalid(format!("`{uri}` has an unsupported scheme"))),
+    }
+}
+
+fn is_loopback(u: &url::Url) -> bool {
+    matches!(u.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"))
+}
+
+/// Whether a presented redirect URI matches a registered one: exactly, except
+/// that a loopback IP redirect may use any port (RFC 8252 §7.3).
+pub fn redirect_matches(registered: &str, presented: &str) -> bool {
+    if registered == presented {
+        return true;
+    }
+    let (Ok(r), Ok(p)) = (url::Url::parse(registered), url::Url::parse(presented)) else {
+        return false;
+    };
+    r.scheme() == "http"
+        && matches!(r.host_str(), Some("127.0.0.1" | "[::1]"))
+        && r.host_str() == p.host_str()
+        && p.scheme() == "http"
+        && r.path() == p.path()
+        && r.query() == p.query()
+        && p.fragment().is_none()
+        && p.username().is_empty()
+}
+
+impl ClientSpec {
+    fn validate(&self) -> Result<()> {
+        if self.name.trim().is_empty() || self.name.chars().count() > 100 {
+            return Err(invalid("`name` must be 1 to 100 characters"));
+        }
+        if let Some(id) = &self.client_id {
+            let ok = (3..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !ok {
+                return Err(invalid(
+                    "`client_id` must be 3 to 64 characters of A-Z, a-z, 0-9, - _ .",
+                ));
+            }
+        }
+        for u in self
+            .redirect_uris
+            .iter()
+            .chain(&self.post_logout_redirect_uris)
+        {
+            check_redirect_uri(u)?;
+        }
+        let grants = self.grants();
+        for g in &grants {
+            if !GRANT_TYPES.contains(&g.as_str()) {
+                return Err(invalid(format!("unknown grant type `{g}`")));
+            }
+        }
+        if grants.iter().any(|g| g == "client_credentials") && !self.confidential {
+            return Err(invalid("client_credentials needs a confidential client"));
+        }
+        if grants.iter().any(|g| g == "authorization_code") && self.redirect_uris.is_empty() {
+            return Err(invalid(
+                "authorization_code needs at least one redirect URI",
+            ));
+        }
+        for s in self.scopes() {
+            let ok = !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\');
+            if !ok {
+                return Err(invalid(format!("invalid scope `{s}`")));
+            }
+        }
+        for o in &self.allowed_origins {
+            let u = url::Url::parse(o).map_err(|_| invalid(format!("`{o}` is not an origin")))?;
+            if u.origin().ascii_serialization() != *o {
+                return Err(invalid(format!(
+                    "`{o}` is not an origin (scheme://host[:port], no path)"
+                )));
+            }
+        }
+        if let Some(alg) = &self.id_token_signed_response_alg {
+            if alg != "ES256" && alg != "EdDSA" {
+                return Err(invalid(
+                    "id_token_signed_response_alg must be ES256 or EdDSA",
+                ));
+            }
+        }
+        let ranges = [
+            (self.access_token_ttl, 60..=3600, "access_token_ttl"),
+            (self.refresh_idle_ttl, 300..=31_536_000, "refresh_idle_ttl"),
+            (self.refresh_max_ttl, 300..=31_536_000, "refresh_max_ttl"),
+        ];
+        for (v, range, name) in ranges {
+            if v.is_some_and(|v| !range.contains(&v)) {
+                return Err(invalid(format!(
+                    "`{name}` must be from {} to {} seconds",
+                    range.start(),
+                    range.end()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn grants(&self) -> Vec<String> {
+        self.grant_types
+            .clone()
+            .unwrap_or_else(|| vec!["authorization_code".into(), "refresh_token".into()])
+    }
+
+    fn scopes(&self) -> Vec<String> {
+        self.scopes
+            .clone()
+            .unwrap_or_else(|| STANDARD_SCOPES.iter().map(|s| s.to_string()).collect())
+    }
+}
+
+const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
+     allowed_origins, first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl";
+
+fn list_of(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn from_row(r: &Row) -> Result<Client> {
+    let secret_hash = r.opt_text(2)?.map(str::to_owned);
+    Ok(Client {
+        id: r.text(0)?.to_owned(),
+        name: r.text(1)?.to_owned(),
+        confidential: secret_hash.is_some(),
+        secret_hash,
+        redirect_uris: list_of(r.text(3)?),
+        post_logout_redirect_uris: list_of(r.text(4)?),
+        grant_types: list_of(r.text(5)?),
+        scopes: list_of(r.text(6)?),
+        allowed_origins: list_of(r.text(7)?),
+        first_party: r.int(8)? != 0,
+        id_token_alg: r.text(9)?.to_owned(),
+        access_token_ttl: r.int(10)?,
+        refresh_idle_ttl: r.int(11)?,
+        refresh_max_ttl: r.int(12)?,
+    })
+}
+
+fn json_list(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
+}
+
+/// Registers a client. Returns it and, for a confidential client, its secret
+/// (shown once; only the hash is kept). A taken `client_id` is a conflict.
+pub fn create(db: &dyn SqlStore, spec: &ClientSpec, now: i64) -> Result<(Client, Option<String>)> {
+    spec.validate()?;
+    let id = match &spec.client_id {
+        Some(id) => id.clone(),
+        None => crypto::random_id()?,
+    };
+    let secret = if spec.confidential {
+        Some(crypto::random_token()?)
+    } else {
+        None
+    };
+    let rows = db.execute(
+        &format!(
+            "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
+             allowed_origins, first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}"
+        ),
+        &[
+            id.clone().into(),
+            spec.name.trim().into(),
+            secret.as_deref().map(crypto::hash_secret).into(),
+            json_list(&spec.redirect_uris).into(),
+            json_list(&spec.post_logout_redirect_uris).into(),
+            json_list(&spec.grants()).into(),
+            json_list(&spec.scopes()).into(),
+            json_list(&spec.allowed_origins).into(),
+            spec.first_party.into(),
+            spec.id_token_signed_response_alg.clone().unwrap_or_else(|| "ES256".into()).into(),
+            spec.access_token_ttl.unwrap_or(300).into(),
+            spec.refresh_idle_ttl.unwrap_or(14 * 86_400).into(),
+            spec.refresh_max_ttl.unwrap_or(90 * 86_400).into(),
+            now.into(),
+            now.into(),
+        ],
+    )?;
+    let client = rows
+        .first()
+        .map(from_row)
+        .transpose()?
+        .ok_or_else(|| Error::Conflict(format!("A client `{id}` exists already.")))?;
+    Ok((client, secret))
+}
+
+/// Replaces a client's settings (its id and secret stay).
+pub fn update(db: &dyn SqlStore, id: &str, spec: &ClientSpec, now: i64) -> Result<Client> {
+    spec.validate()?;
+    let existing = get(db, id)?.ok_or(Error::NotFound)?;
+    if spec.confidential != existing.confidential {
+        return Err(invalid(
+            "A client cannot change between public and confidential; register a new one.",
+        ));
+    }
+    let rows = db.execute(
+        &format!(
+            "UPDATE clients SET name = ?, redirect_uris = ?, post_logout_redirect_uris = ?, grant_types = ?, scopes = ?, \
+             allowed_origins = ?, first_party = ?, id_token_alg = ?, access_token_ttl = ?, refresh_idle_ttl = ?, \
+             refresh_max_ttl = ?, updated_at = ? WHERE id = ? RETURNING {COLUMNS}"
+        ),
+        &[
+            spec.name.trim().into(),
+            json_list(&spec.redirect_uris).into(),
+            json_list(&spec.post_logout_redirect_uris).into(),
+            json_list(&spec.grants()).into(),
+            json_list(&spec.scopes()).into(),
+            json_list(&spec.allowed_origins).into(),
+            spec.first_party.into(),
+            spec.id_token_signed_response_alg.clone().unwrap_or_else(|| "ES256".into()).into(),
+            spec.access_token_ttl.unwrap_or(300).into(),
+            spec.refresh_idle_ttl.unwrap_or(14 * 86_400).into(),
+            spec.refresh_max_ttl.unwrap_or(90 * 86_400).into(),
+            now.into(),
+            id.into(),
+        ],
+    )?;
+    rows.first()
+        .map(from_row)
+        .transpose()?
+        .ok_or(Error::NotFound)
+}
+
+/// A client by id.
+pub fn get(db: &dyn SqlStore, id: &str) -> Result<Option<Client>> {
+    let rows = db.execute(
+        &format!("SELECT {COLUMNS} FROM clients WHERE id = ?"),
+        &[id.into()],
+    )?;
+    rows.first().map(from_row).transpose()
+}
+
+/// Every client, by id.
+pub fn list(db: &dyn SqlStore) -> Result<Vec<Client>> {
+    let rows = db.execute(&format!("SELECT {COLUMNS} FROM clients ORDER BY id"), &[])?;
+    rows.rows.iter().map(from_row).collect()
+}
+
+/// Removes a client; its consents go with it.
+pub fn delete(db: &dyn SqlStore, id: &str) -> Result<()> {
+    let rows = db.execute(
+        "DELETE FROM clients WHERE id = ? RETURNING id",
+        &[id.into()],
+    )?;
+    if rows.is_empty() {
+        Err(Error::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
+impl Client {
+    /// Whether the client may use a grant type.
+    pub fn allows_grant(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
+
+    /// Whether `presented` matches one of the registered redirect URIs.
+    pub fn accepts_redirect(&self, presented: &str) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|r| redirect_matches(r, presented))
+    }
+
+    /// Checks a secret in constant time.
+    fn secret_ok(&self, secret: &str) -> bool {
+        match &self.secret_hash {
+            Some(h) => crypto::ct_eq(h.as_bytes(), crypto::hash_secret(secret).as_bytes()),
+            None => false,
+        }
+    }
+}
+
+/// Authenticates the client at the token, introspection and revocation
+/// endpoints: `client_secret_basic`, `client_secret_post`, or `none` for a
+/// public client (which then proves itself with PKCE). Exactly one method
+/// may be used.
+pub fn authenticate(db: &dyn SqlStore, headers: &HeaderMap, form: &Params) -> Result<Client> {
+    let fail = || Error::oauth(OAuthCode::InvalidClient, "Client authentication failed.");
+    let basic = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .map(|b| -> Result<(String, String)> {
+            let raw = base64_std(b.trim()).ok_or_else(fail)?;
+            let text = String::from_utf8(raw).map_err(|_| fail())?;
+            let (id, secret) = text.split_once(':').ok_or_else(fail)?;
+            Ok((form_decode(id)?, form_decode(secret)?))
+        })
+        .transpose()?;
+    let post_secret = form.one("client_secret").map_err(|_| fail())?;
+    let form_id = form.one("client_id").map_err(|_| fail())?;
+    let (id, secret) = match (basic, post_secret) {
+        (Some(_), Some(_)) => {
+            return Err(Error::oauth(
+                OAuthCode::InvalidRequest,
+                "Use one client authentication method.",
+            ));
+        }
+        (Some((id, secret)), None) => {
+            if form_id.is_some_and(|f| f != id) {
+                return Err(fail());
+            }
+            (id, Some(secret))
+        }
+        (None, secret) => (
+            form_id.ok_or_else(fail)?.to_owned(),
+            secret.map(str::to_owned),
+        ),
+    };
+    let client = get(db, &id)?.ok_or_else(fail)?;
+    match (client.confidential, secret) {
+        (true, Some(s)) if client.secret_ok(&s) => Ok(client),
+        (false, None) => Ok(client),
+        _ => Err(fail()),
+    }
+}
+
+fn base64_std(s: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(s).ok()
+}
+
+/// RFC 6749 §2.3.1: the Basic credentials are form-urlencoded first.
+fn form_decode(s: &str) -> Result<String> {
+    let p = Params::parse(format!("v={s}").as_bytes())
+        .map_err(|_| Error::oauth(OAuthCode::InvalidClient, "Client authentication failed."))?;
+    Ok(p.one("v").ok().flatten().unwrap_or("").to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema;
+    use crate::store::native::SqliteSql;
+
+    fn spec(json: serde_json::Value) -> ClientSpec {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn db() -> SqliteSql {
+        let db = SqliteSql::in_memory().unwrap();
+        schema::ensure(&db).unwrap();
+        db
+    }
+
+    #[test]
+    fn redirect_uris_follow_rfc8252() {
+        for ok in [
+            "https://app.example.com/cb",
+            "http://127.0.0.1:8080/cb",
+            "http://localhost/cb",
+            "com.example.app:/oauth",
+        ] {
+            assert!(check_redirect_uri(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://app.example.com/cb",
+            "https://a.example/cb#x",
+            "javascript:alert(1)",
+            "/relative",
+            "myapp:/cb",
+        ] {
+            assert!(check_redirect_uri(bad).is_err(), "{bad}");
+        }
+        assert!(redirect_matches(
+            "https://a.example/cb",
+            "https://a.example/cb"
+        ));
+        assert!(!redirect_matches(
+            "https://a.example/cb",
+            "https://a.example/cb/"
+        ));
+        assert!(!redirect_matches(
+            "https://a.example/cb",
+            "https://a.example/cb?x=1"
+        ));
+        assert!(redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:51234/cb"
+        ));
+        assert!(!redirect_matches(
+            "http://127.0.0.1/cb",
+            "http://127.0.0.1:51234/other"
+        ));
+        assert!(!redirect_matches(
+            "http://localhost/cb",
+            "http://localhost:1234/cb"
+        ));
+    }
+
+    #[test]
+    fn create_authenticate_update_delete() {
+        let db = db();
+        let (c, secret) = create(&db, &spec(serde_json::json!({
+            "name": "Shop", "client_id": "shop", "confidential": true,
+            "redirect_uris": ["https://shop.example/cb"], "grant_types": ["authorization_code", "refresh_token", "client_credentials"]
+        })), 1).unwrap();
+        let secret = secret.unwrap();
+        assert!(c.confidential);
+        assert!(create(&db, &spec(serde_json::json!({"name": "x", "client_id": "shop", "redirect_uris": ["https://x.example/cb"]})), 1).is_err());
+
+        use base64::Engine as _;
+        let mut h = HeaderMap::new();
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("shop:{secret}"));
+        h.insert(
+            http::header::AUTHORIZATION,
+            format!("Basic {basic}").parse().unwrap(),
+        );
+        assert_eq!(
+            authenticate(&db, &h, &Params::default()).unwrap().id,
+            "shop"
+        );
+        let post =
+            Params::parse(format!("client_id=shop&client_secret={secret}").as_bytes()).unwrap();
+        assert!(authenticate(&db, &HeaderMap::new(), &post).is_ok());
+        let wrong = Params::parse(b"client_id=shop&client_secret=nope").unwrap();
+        assert!(matches!(
+            authenticate(&db, &HeaderMap::new(), &wrong),
+            Err(Error::OAuth {
+                code: OAuthCode::InvalidClient,
+                ..
+            })
+        ));
+        assert!(
+            authenticate(
+                &db,
+                &HeaderMap::new(),
+                &Params::parse(b"client_id=shop").unwrap()
+            )
+            .is_err(),
+            "a confidential client needs its secret"
+        );
+        assert!(authenticate(&db, &h, &post).is_err(), "two methods at once");
+
+        let mut s = spec(
+            serde_json::json!({"name": "Shop 2", "confidential": true, "redirect_uris": ["https://shop.example/cb2"]}),
+        );
+        let u = update(&db, "shop", &s, 2).unwrap();
+        assert_eq!(u.redirect_uris, ["https://shop.example/cb2"]);
+        s.confidential = false;
+        assert!(update(&db, "shop", &s, 3).is_err());
+        delete(&db, "shop").unwrap();
+        assert_eq!(delete(&db, "shop"), Err(Error::NotFound));
+    }
+
+    #[test]
+    fn invalid_specs_are_refused() {
+        let db = db();
+        for bad in [
+            serde_json::json!({"name": "", "redirect_uris": ["https://a.example/cb"]}),
+            serde_json::json!({"name": "x"}),
+            serde_json::json!({"name": "x", "redirect_uris": ["http://a.example/cb"]}),
+            serde_json::json!({"name": "x", "grant_types": ["client_credentials"]}),
+            serde_json::json!({"name": "x", "redirect_uris": ["https://a.example/cb"], "grant_types": ["implicit"]}),
+            serde_json::json!({"name": "x", "redirect_uris": ["https://a.example/cb"], "allowed_origins": ["https://a.example/path"]}),
+            serde_json::json!({"name": "x", "redirect_uris": ["https://a.example/cb"], "id_token_signed_response_alg": "none"}),
+            serde_json::json!({"name": "x", "redirect_uris": ["https://a.example/cb"], "access_token_ttl": 999999}),
+        ] {
+            assert!(create(&db, &spec(bad.clone()), 1).is_err(), "{bad}");
+        }
+        assert!(
+            serde_json::from_value::<ClientSpec>(serde_json::json!({"name": "x", "typo": 1}))
+                .is_err()
+        );
+        assert_eq!(list(&db).unwrap().len(), 0);
+    }
+}
