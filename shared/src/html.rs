@@ -184,3 +184,37 @@ pub struct OutboxPage<'a> {
     /// Messages, newest first.
     pub mails: Vec<crate::mail::OutboxMail>,
 }
+
+/// The consent page of the authorization endpoint.
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    /// Product name.
+    pub product: &'a str,
+    /// CSRF token.
+    pub csrf: &'a str,
+    /// The application's name.
+    pub client: &'a str,
+    /// Who is signed in.
+    pub email: &'a str,
+    /// What the application asks for, in words.
+    pub scopes: Vec<String>,
+    /// The authorization request, carried to the POST.
+    pub params: Vec<(String, String)>,
+}
+
+/// The end-session page: a confirmation, or the result.
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub struct SignedOutPage<'a> {
+    /// Product name.
+    pub product: &'a str,
+    /// CSRF token.
+    pub csrf: &'a str,
+    /// Heading.
+    pub heading: &'a str,
+    /// Message.
+    pub text: &'a str,
+    /// Ask before signing out (no valid `id_token_hint`).
+    pub confirm: bool,
+}

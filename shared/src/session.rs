@@ -79,6 +79,9 @@ pub struct Session {
     pub last_seen: i64,
     /// Authentication methods used (`pwd`, …), for the `amr` claim.
     pub amr: Vec<String>,
+    /// A public, random session id for the `sid` claim (not the cookie value).
+    #[serde(default)]
+    pub sid: String,
 }
 
 fn key(id: &str) -> String {
@@ -107,6 +110,7 @@ pub fn start(
         created_at: now,
         last_seen: now,
         amr: amr.iter().map(|a| (*a).to_owned()).collect(),
+        sid: crypto::random_id()?,
     };
     kv::put_json(store, &key(&id), &s, s.expires_at(p))?;
     SetCookie {

@@ -39,14 +39,12 @@ fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         ("/", false) => home(env, auth, &page, req),
         ("/signup", false) => page.signup_with(auth, None, "", &Params::default(), StatusCode::OK),
         ("/signup", true) => signup(env, auth, &page, req),
-        ("/login", false) => page.login(
-            None,
-            "",
-            return_to(&Params::from_query(req)?),
-            StatusCode::OK,
-        ),
+        ("/login", false) => {
+            let query = Params::from_query(req)?;
+            let hint = query.one("login_hint")?.unwrap_or("");
+            page.login(None, hint, return_to(&query), StatusCode::OK)
+        }
         ("/login", true) => login(env, auth, &page, req),
-        ("/logout", true) => logout(env, auth, &page, req),
         ("/verify", false) => verify_form(env, &page, req),
         ("/verify", true) => verify(env, &page, req),
         ("/verify/resend", false) => page.email_form(EmailForm::Resend, None, "", StatusCode::OK),
@@ -363,14 +361,6 @@ fn login(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response>
         ),
         Err(e) => on_form(e, |msg, status| page.login(Some(msg), &email, target.as_deref(), status)),
     }
-}
-
-fn logout(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
-    page.form(req)?;
-    let clear = session::end(env.kv, &auth.policy, req.headers())?;
-    let mut res = redirect("/login")?;
-    res.headers_mut().append(header::SET_COOKIE, clear);
-    Ok(res)
 }
 
 fn token_of(params: &Params) -> Result<&str> {

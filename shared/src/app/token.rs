@@ -1,28 +1,55 @@
-//! The token component: OpenID Connect discovery and the JWKS.
+//! The token component: the OpenID Connect provider's endpoints (discovery,
+//! JWKS, authorize, token, userinfo, introspection, revocation, logout) and
+//! the client admin API.
 
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::json;
 
 use super::get_only;
-use crate::config::Config;
-use crate::error::{Result, Style};
+use crate::accounts::{self, Auth};
+use crate::config::{self, Config};
+use crate::error::{Error, OAuthCode, Result, Style};
+use crate::html::{self, ConsentPage, SignedOutPage};
+use crate::oidc::authorize::{self, AuthRequest, Reject, Subject};
+use crate::oidc::clients::{self, ClientSpec};
 use crate::oidc::discovery::{self, paths};
-use crate::oidc::keys;
-use crate::web::{self, Request, Response};
-use crate::{Env, Error};
+use crate::oidc::{grants, keys, tokens};
+use crate::web::{self, Params, Request, Response};
+use crate::{Env, crypto, csrf, schema, session};
 
 /// Metadata and keys may be cached this long by clients and CDNs. Short, so
 /// that a key published as `next` reaches verifiers well before it signs.
 const METADATA_MAX_AGE: u32 = 300;
 
+/// The prefix of the client admin API.
+const ADMIN: &str = "/api/admin/clients";
+
 /// Routes a request to the token component.
 pub fn handle(env: &Env, req: Request) -> Response {
-    let result = match req.uri().path() {
-        paths::DISCOVERY => get_only(&req).and_then(|()| discovery_document(env)),
-        paths::JWKS => get_only(&req).and_then(|()| jwks(env)),
-        _ => Err(Error::NotFound),
+    let path = req.uri().path().to_owned();
+    let (style, result) = match path.as_str() {
+        paths::DISCOVERY => (
+            Style::Api,
+            get_only(&req).and_then(|()| discovery_document(env)),
+        ),
+        paths::JWKS => (Style::Api, get_only(&req).and_then(|()| jwks(env))),
+        paths::AUTHORIZE => (
+            Style::Page,
+            with_auth(env, |auth| authorize(env, auth, &req)),
+        ),
+        paths::TOKEN => (Style::OAuth, token(env, &req)),
+        paths::USERINFO => return userinfo(env, &req),
+        paths::INTROSPECT => (Style::OAuth, introspect(env, &req)),
+        paths::REVOKE => (Style::OAuth, revoke(env, &req)),
+        paths::LOGOUT => (Style::Page, with_auth(env, |auth| logout(env, auth, &req))),
+        p if p == ADMIN || p.starts_with("/api/admin/clients/") => (Style::Api, admin(env, &req)),
+        _ => (Style::Api, Err(Error::NotFound)),
     };
-    result.unwrap_or_else(|e| e.into_response(Style::Api))
+    result.unwrap_or_else(|e| e.into_response(style))
+}
+
+fn with_auth(env: &Env, f: impl FnOnce(&Auth) -> Result<Response>) -> Result<Response> {
+    f(&Auth::load(env.vars)?)
 }
 
 fn discovery_document(env: &Env) -> Result<Response> {
@@ -48,4 +75,581 @@ fn public_json<T: serde::Serialize>(value: &T) -> Response {
         HeaderValue::from_static("*"),
     );
     res
+}
+
+/// Schema check, and in `dev_mode` the documented demo client.
+fn prepare(env: &Env, config: &Config) -> Result<()> {
+    schema::ensure(env.sql)?;
+    if config.dev_mode {
+        clients::seed_demo_client(env.sql, &config.issuer, env.now)?;
+    }
+    Ok(())
+}
+
+fn redirect(to: &str) -> Result<Response> {
+    let mut res = web::response(
+        StatusCode::SEE_OTHER,
+        "text/plain; charset=utf-8",
+        Vec::new(),
+    );
+    res.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(to).map_err(|_| Error::bad_request("Invalid redirect."))?,
+    );
+    web::no_store(&mut res);
+    Ok(res)
+}
+
+// ------------------------------------------------------------------ authorize
+
+fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
+    let config = &auth.config;
+    prepare(env, config)?;
+    let (mut params, decision) = match *req.method() {
+        Method::GET => (Params::from_query(req)?, None),
+        Method::POST => {
+            let form = Params::from_form(req)?;
+            csrf::check(req.headers(), &form, auth.policy.secure)?;
+            let decision = form.one("decision")?.map(str::to_owned);
+            (form, decision)
+        }
+        _ => return Err(Error::MethodNotAllowed("GET, POST")),
+    };
+    let ar = match authorize::parse(env.sql, &params) {
+        Ok(ar) => ar,
+        Err(Reject::Page(e)) => return Err(e),
+        Err(Reject::Redirect {
+            redirect_uri,
+            state,
+            error,
+            description,
+        }) => {
+            return redirect(&authorize::redirect_url(
+                &redirect_uri,
+                &config.issuer,
+                state.as_deref(),
+                &[("error", error), ("error_description", &description)],
+            )?);
+        }
+    };
+    let deny = |error: &str, description: &str| -> Result<Response> {
+        redirect(&authorize::redirect_url(
+            &ar.redirect_uri,
+            &config.issuer,
+            ar.state.as_deref(),
+            &[("error", error), ("error_description", description)],
+        )?)
+    };
+
+    let current = accounts::current(env, auth, req.headers())?;
+    let stale = |created: i64| {
+        ar.prompts("login") && decision.is_none()
+            || ar.max_age.is_some_and(|m| env.now - created > m)
+    };
+    let Some((who, s)) = current.filter(|(_, s)| !stale(s.created_at)) else {
+        if ar.prompts("none") {
+            return deny("login_required", "The user is not signed in.");
+        }
+        // Back here after signing in, without the parameters that asked for it.
+        params = Params::from_pairs(
+            params
+                .pairs()
+                .iter()
+                .filter(|(k, _)| !["prompt", "max_age", "csrf", "decision"].contains(&k.as_str()))
+                .cloned()
+                .collect(),
+        );
+        let back = format!("{}?{}", paths::AUTHORIZE, encode(&params));
+        let mut to = format!("/login?return_to={}", pct(&back));
+        if let Some(hint) = &ar.login_hint {
+            to.push_str(&format!("&login_hint={}", pct(hint)));
+        }
+        return redirect(&to);
+    };
+
+    let consented = authorize::has_consent(env.sql, &who.id, &ar)?
+        && !(ar.prompts("consent") && decision.is_none());
+    if !consented {
+        match decision.as_deref() {
+            Some("allow") => authorize::grant_consent(env.sql, &who.id, &ar, env.now)?,
+            Some(_) => return deny("access_denied", "The user did not allow access."),
+            None if ar.prompts("none") => {
+                return deny("consent_required", "The user has not consented.");
+            }
+            None => return consent_page(auth, req, &ar, &who.email, &params),
+        }
+    }
+    let code = authorize::issue_code(
+        env.sql,
+        &ar,
+        &Subject {
+            id: &who.id,
+            auth_time: s.created_at,
+            amr: &s.amr,
+            sid: &s.sid,
+        },
+        env.now,
+    )?;
+    redirect(&authorize::redirect_url(
+        &ar.redirect_uri,
+        &config.issuer,
+        ar.state.as_deref(),
+        &[("code", &code)],
+    )?)
+}
+
+fn consent_page(
+    auth: &Auth,
+    req: &Request,
+    ar: &AuthRequest,
+    email: &str,
+    params: &Params,
+) -> Result<Response> {
+    let (token, set_cookie) = csrf::token(req.headers(), auth.policy.secure)?;
+    let scopes = ar
+        .scopes
+        .iter()
+        .map(|s| match s.as_str() {
+            "openid" => "Know who you are (your account id)".to_owned(),
+            "profile" => "See your profile: name and other details".to_owned(),
+            "email" => "See your email address".to_owned(),
+            "offline_access" => "Stay connected when you are not using it".to_owned(),
+            other => format!("Use the permission “{other}”"),
+        })
+        .collect();
+    let carried = params
+        .pairs()
+        .iter()
+        .filter(|(k, _)| k != "csrf" && k != "decision")
+        .cloned()
+        .collect();
+    let page = ConsentPage {
+        product: &auth.config.product_name,
+        csrf: &token,
+        client: &ar.client.name,
+        email,
+        scopes,
+        params: carried,
+    };
+    let mut res = html::render(&page, StatusCode::OK)?;
+    if let Some(c) = set_cookie {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(res)
+}
+
+fn pct(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+fn encode(params: &Params) -> String {
+    params
+        .pairs()
+        .iter()
+        .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+// ------------------------------------------------------------------ token
+
+fn oauth_form(req: &Request) -> Result<Params> {
+    if req.method() != Method::POST {
+        return Err(Error::MethodNotAllowed("POST"));
+    }
+    Params::from_form(req).map_err(|e| Error::oauth(OAuthCode::InvalidRequest, e.detail()))
+}
+
+fn token(env: &Env, req: &Request) -> Result<Response> {
+    if req.method() == Method::OPTIONS {
+        return preflight(env, req);
+    }
+    let form = oauth_form(req)?;
+    let config = Config::load(env.vars)?;
+    prepare(env, &config)?;
+    let client = clients::authenticate(env.sql, req.headers(), &form)?;
+    let grant_type = form
+        .one("grant_type")
+        .map_err(|_| Error::oauth(OAuthCode::InvalidRequest, "`grant_type` is repeated"))?
+        .ok_or_else(|| Error::oauth(OAuthCode::InvalidRequest, "`grant_type` is missing"))?;
+    let response = match grant_type {
+        "authorization_code" => grants::authorization_code(env, &config, &client, &form)?,
+        "refresh_token" => grants::refresh_token(env, &config, &client, &form)?,
+        "client_credentials" => grants::client_credentials(env, &config, &client, &form)?,
+        _ => {
+            return Err(Error::oauth(
+                OAuthCode::UnsupportedGrantType,
+                "grant_type is not supported",
+            ));
+        }
+    };
+    let mut res = web::json(StatusCode::OK, &response);
+    web::no_store(&mut res);
+    cors(&mut res, req, &client.allowed_origins);
+    Ok(res)
+}
+
+/// Lets a browser app read the response when its origin is registered.
+fn cors(res: &mut Response, req: &Request, allowed: &[String]) {
+    let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+    else {
+        return;
+    };
+    if allowed.iter().any(|a| a == origin) {
+        if let Ok(v) = HeaderValue::from_str(origin) {
+            res.headers_mut()
+                .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+            res.headers_mut()
+                .append(header::VARY, HeaderValue::from_static("Origin"));
+        }
+    }
+}
+
+fn preflight(env: &Env, req: &Request) -> Result<Response> {
+    schema::ensure(env.sql)?;
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .unwrap_or("");
+    let mut res = web::response(StatusCode::NO_CONTENT, "text/plain", Vec::new());
+    if !origin.is_empty() && clients::origin_allowed(env.sql, origin)? {
+        let h = res.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_str(origin).map_err(|_| Error::bad_request("bad origin"))?,
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    Ok(res)
+}
+
+// ------------------------------------------------------------------ userinfo
+
+fn userinfo(env: &Env, req: &Request) -> Response {
+    let result = userinfo_inner(env, req);
+    result.unwrap_or_else(|e| {
+        let (code, status) = match &e {
+            Error::OAuth {
+                code: OAuthCode::InvalidToken,
+                ..
+            } => ("invalid_token", StatusCode::UNAUTHORIZED),
+            Error::Forbidden(_) => ("insufficient_scope", StatusCode::FORBIDDEN),
+            Error::OAuth { .. } | Error::BadRequest(_) => {
+                ("invalid_request", StatusCode::BAD_REQUEST)
+            }
+            _ => return e.into_response(Style::OAuth),
+        };
+        let mut res = e.into_response(Style::OAuth);
+        *res.status_mut() = status;
+        if let Ok(v) = HeaderValue::from_str(&format!("Bearer error=\"{code}\"")) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        res
+    })
+}
+
+fn bearer(req: &Request) -> Result<String> {
+    let header_token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned());
+    let body_token = if req.method() == Method::POST && !req.body().is_empty() {
+        Params::from_form(req)
+            .ok()
+            .and_then(|f| f.one("access_token").ok().flatten().map(str::to_owned))
+    } else {
+        None
+    };
+    match (header_token, body_token) {
+        (Some(_), Some(_)) => Err(Error::oauth(
+            OAuthCode::InvalidRequest,
+            "Send the access token once.",
+        )),
+        (Some(t), None) | (None, Some(t)) => Ok(t),
+        (None, None) => Err(Error::oauth(
+            OAuthCode::InvalidToken,
+            "An access token is required.",
+        )),
+    }
+}
+
+fn userinfo_inner(env: &Env, req: &Request) -> Result<Response> {
+    if req.method() == Method::OPTIONS {
+        return preflight(env, req);
+    }
+    if req.method() != Method::GET && req.method() != Method::POST {
+        return Err(Error::MethodNotAllowed("GET, POST"));
+    }
+    let config = Config::load(env.vars)?;
+    let token = bearer(req)?;
+    let v = tokens::verify_access(env, &config, &token)?;
+    let scopes: Vec<&str> = v.claims.scope.split_ascii_whitespace().collect();
+    if !scopes.contains(&"openid") {
+        return Err(Error::Forbidden(
+            "The access token lacks the openid scope.".into(),
+        ));
+    }
+    let who = crate::identity::by_id(env.sql, &v.sub)?
+        .ok_or_else(|| Error::oauth(OAuthCode::InvalidToken, "The account no longer exists."))?;
+    let mut res = web::json(StatusCode::OK, &grants::user_claims(&who, &scopes));
+    web::no_store(&mut res);
+    if let Some(client) = clients::get(env.sql, &v.claims.client_id)? {
+        cors(&mut res, req, &client.allowed_origins);
+    }
+    Ok(res)
+}
+
+// ------------------------------------------------------------------ introspection and revocation
+
+fn introspect(env: &Env, req: &Request) -> Result<Response> {
+    let form = oauth_form(req)?;
+    let config = Config::load(env.vars)?;
+    schema::ensure(env.sql)?;
+    let client = clients::authenticate(env.sql, req.headers(), &form)?;
+    if !client.confidential {
+        return Err(Error::oauth(
+            OAuthCode::InvalidClient,
+            "Introspection needs a confidential client.",
+        ));
+    }
+    let token = form
+        .one("token")
+        .map_err(|_| Error::oauth(OAuthCode::InvalidRequest, "`token` is repeated"))?
+        .ok_or_else(|| Error::oauth(OAuthCode::InvalidRequest, "`token` is missing"))?;
+    let mut body = json!({ "active": false });
+    if let Ok(v) = tokens::verify_access(env, &config, token) {
+        body = json!({
+            "active": true, "token_type": "Bearer", "scope": v.claims.scope, "client_id": v.claims.client_id,
+            "sub": v.sub, "aud": v.aud, "iss": config.issuer, "exp": v.exp, "iat": v.iat, "jti": v.jti,
+        });
+    } else if token.len() == 43 {
+        let rows = env.sql.execute(
+            "SELECT client_id, identity_id, scope, last_used_at, created_at FROM refresh_families \
+             WHERE current_hash = ? AND revoked_at IS NULL AND client_id = ?",
+            &[crypto::hash_secret(token).into(), client.id.clone().into()],
+        )?;
+        if let Some(r) = rows.first() {
+            let exp = (r.int(3)? + client.refresh_idle_ttl).min(r.int(4)? + client.refresh_max_ttl);
+            if exp > env.now {
+                body = json!({
+                    "active": true, "token_type": "refresh_token", "scope": r.text(2)?, "client_id": r.text(0)?,
+                    "sub": r.text(1)?, "iss": config.issuer, "exp": exp,
+                });
+            }
+        }
+    }
+    let mut res = web::json(StatusCode::OK, &body);
+    web::no_store(&mut res);
+    Ok(res)
+}
+
+fn revoke(env: &Env, req: &Request) -> Result<Response> {
+    let form = oauth_form(req)?;
+    let config = Config::load(env.vars)?;
+    schema::ensure(env.sql)?;
+    let client = clients::authenticate(env.sql, req.headers(), &form)?;
+    let token = form
+        .one("token")
+        .map_err(|_| Error::oauth(OAuthCode::InvalidRequest, "`token` is repeated"))?
+        .ok_or_else(|| Error::oauth(OAuthCode::InvalidRequest, "`token` is missing"))?;
+    let revoked = env.sql.execute(
+        "UPDATE refresh_families SET revoked_at = ? WHERE current_hash = ? AND client_id = ? AND revoked_at IS NULL RETURNING id",
+        &[env.now.into(), crypto::hash_secret(token).into(), client.id.clone().into()],
+    )?;
+    if revoked.is_empty() {
+        if let Ok(v) = tokens::verify_access(env, &config, token) {
+            if v.claims.client_id == client.id {
+                tokens::revoke_access(env, &v.jti, v.exp)?;
+            }
+        }
+    }
+    // RFC 7009 §2.2: the same answer for unknown and invalid tokens.
+    let mut res = web::response(StatusCode::OK, "application/json", b"{}".to_vec());
+    web::no_store(&mut res);
+    Ok(res)
+}
+
+// ------------------------------------------------------------------ RP-initiated logout
+
+fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
+    let config = &auth.config;
+    prepare(env, config)?;
+    let (params, confirmed) = match *req.method() {
+        Method::GET => (Params::from_query(req)?, false),
+        Method::POST => {
+            let form = Params::from_form(req)?;
+            let confirmed = csrf::check(req.headers(), &form, auth.policy.secure).is_ok();
+            (form, confirmed)
+        }
+        _ => return Err(Error::MethodNotAllowed("GET, POST")),
+    };
+    let hint = match params.one("id_token_hint")? {
+        Some(t) => Some(tokens::verify_id_token_hint(env, config, t)?),
+        None => None,
+    };
+    let client_id = match (params.one("client_id")?, &hint) {
+        (Some(c), Some(h)) if c != h.aud => {
+            return Err(Error::bad_request(
+                "client_id does not match the id_token_hint.",
+            ));
+        }
+        (Some(c), _) => Some(c.to_owned()),
+        (None, Some(h)) => Some(h.aud.clone()),
+        (None, None) => None,
+    };
+    let target = match params.one("post_logout_redirect_uri")? {
+        None => None,
+        Some(uri) => {
+            let client = client_id
+                .as_deref()
+                .map(|id| clients::get(env.sql, id))
+                .transpose()?
+                .flatten()
+                .ok_or_else(|| {
+                    Error::bad_request(
+                        "post_logout_redirect_uri needs an id_token_hint or client_id.",
+                    )
+                })?;
+            if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
+                return Err(Error::bad_request(
+                    "This post_logout_redirect_uri is not registered for the application.",
+                ));
+            }
+            Some(uri.to_owned())
+        }
+    };
+    let current = accounts::current(env, auth, req.headers())?;
+    // Without a valid hint for the signed-in person, ask first (a link alone
+    // must not sign anyone out).
+    let hinted = matches!((&hint, &current), (Some(h), Some((who, _))) if h.sub == who.id);
+    if current.is_some() && !hinted && !confirmed {
+        let (token, set_cookie) = csrf::token(req.headers(), auth.policy.secure)?;
+        let page = SignedOutPage {
+            product: &config.product_name,
+            csrf: &token,
+            heading: "Sign out?",
+            text: "An application asked to sign you out.",
+            confirm: true,
+        };
+        let mut res = html::render(&page, StatusCode::OK)?;
+        if let Some(c) = set_cookie {
+            res.headers_mut().append(header::SET_COOKIE, c);
+        }
+        return Ok(res);
+    }
+    let clear = session::end(env.kv, &auth.policy, req.headers())?;
+    let mut res = match target {
+        Some(uri) => {
+            let mut url = url::Url::parse(&uri)
+                .map_err(|_| Error::bad_request("bad post_logout_redirect_uri"))?;
+            if let Some(state) = params.one("state")? {
+                url.query_pairs_mut().append_pair("state", state);
+            }
+            redirect(url.as_str())?
+        }
+        None => {
+            let page = SignedOutPage {
+                product: &config.product_name,
+                csrf: "",
+                heading: "Signed out",
+                text: "You are signed out.",
+                confirm: false,
+            };
+            html::render(&page, StatusCode::OK)?
+        }
+    };
+    res.headers_mut().append(header::SET_COOKIE, clear);
+    Ok(res)
+}
+
+// ------------------------------------------------------------------ admin API
+
+fn admin(env: &Env, req: &Request) -> Result<Response> {
+    let expected = config::optional(env.vars, "admin_token")?.ok_or_else(|| {
+        Error::Forbidden("The admin API is off: set the admin_token variable to use it.".into())
+    })?;
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !crypto::ct_eq(
+        crypto::sha256(presented.as_bytes()).as_slice(),
+        crypto::sha256(expected.as_bytes()).as_slice(),
+    ) {
+        let mut res = Error::Unauthorized("A valid admin token is required.".into())
+            .into_response(Style::Api);
+        res.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"lanyard-admin\""),
+        );
+        return Ok(res);
+    }
+    schema::ensure(env.sql)?;
+    let id = req
+        .uri()
+        .path()
+        .strip_prefix(ADMIN)
+        .unwrap_or("")
+        .trim_start_matches('/');
+    let spec = || -> Result<ClientSpec> {
+        serde_json::from_slice(req.body())
+            .map_err(|e| Error::bad_request(format!("Invalid client: {e}")))
+    };
+    let now = env.now;
+    match (req.method().clone(), id.is_empty()) {
+        (Method::GET, true) => Ok(web::json(
+            StatusCode::OK,
+            &json!({ "clients": clients::list(env.sql)? }),
+        )),
+        (Method::POST, true) => {
+            let (client, secret) = clients::create(env.sql, &spec()?, now)?;
+            let mut res = web::json(
+                StatusCode::CREATED,
+                &json!({ "client": client, "client_secret": secret }),
+            );
+            web::no_store(&mut res);
+            Ok(res)
+        }
+        (Method::GET, false) => Ok(web::json(
+            StatusCode::OK,
+            &clients::get(env.sql, id)?.ok_or(Error::NotFound)?,
+        )),
+        (Method::PUT, false) => Ok(web::json(
+            StatusCode::OK,
+            &clients::update(env.sql, id, &spec()?, now)?,
+        )),
+        (Method::DELETE, false) => {
+            clients::delete(env.sql, id)?;
+            Ok(web::response(
+                StatusCode::NO_CONTENT,
+                "application/json",
+                Vec::new(),
+            ))
+        }
+        (_, true) => Err(Error::MethodNotAllowed("GET, POST")),
+        (_, false) => Err(Error::MethodNotAllowed("GET, PUT, DELETE")),
+    }
 }

@@ -333,6 +333,45 @@ pub fn update(db: &dyn SqlStore, id: &str, spec: &ClientSpec, now: i64) -> Resul
         .ok_or(Error::NotFound)
 }
 
+/// The `client_id` and secret of the demo client that `dev_mode` seeds.
+pub const DEMO_CLIENT: (&str, &str) = ("demo", "demo-secret");
+
+/// In `dev_mode`, registers the documented demo client (once; a no-op after).
+/// It is confidential, first-party, and may return to `<issuer>/demo/callback`
+/// or `http://127.0.0.1:8080/callback` (any port).
+pub fn seed_demo_client(db: &dyn SqlStore, issuer: &str, now: i64) -> Result<()> {
+    if get(db, DEMO_CLIENT.0)?.is_some() {
+        return Ok(());
+    }
+    let redirects = json_list(&[
+        format!("{issuer}/demo/callback"),
+        "http://127.0.0.1:8080/callback".into(),
+    ]);
+    let logout = json_list(&[format!("{issuer}/demo"), "http://127.0.0.1:8080/".into()]);
+    db.execute(
+        "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
+         first_party, created_at, updated_at) VALUES (?, 'Lanyard demo', ?, ?, ?, \
+         '[\"authorization_code\",\"refresh_token\",\"client_credentials\"]', \
+         '[\"openid\",\"profile\",\"email\",\"offline_access\"]', 1, ?, ?) ON CONFLICT (id) DO NOTHING",
+        &[DEMO_CLIENT.0.into(), crypto::hash_secret(DEMO_CLIENT.1).into(), redirects.into(), logout.into(), now.into(), now.into()],
+    )?;
+    Ok(())
+}
+
+/// Whether any client allows this browser origin (for CORS preflights).
+pub fn origin_allowed(db: &dyn SqlStore, origin: &str) -> Result<bool> {
+    let rows = db.execute(
+        "SELECT allowed_origins FROM clients WHERE allowed_origins LIKE ?",
+        &[format!("%\"{origin}\"%").into()],
+    )?;
+    for r in &rows.rows {
+        if list_of(r.text(0)?).iter().any(|o| o == origin) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// A client by id.
 pub fn get(db: &dyn SqlStore, id: &str) -> Result<Option<Client>> {
     let rows = db.execute(

@@ -265,7 +265,7 @@ fn sign_up_verify_and_log_in_in_chromium() {
     );
 
     b.click("button.secondary");
-    b.wait_for("Sign in");
+    b.wait_for("You are signed out.");
     b.go(&format!("{}/", server.base));
     b.wait_for("Sign in");
 }

@@ -1,0 +1,266 @@
+//! Signing and verifying Lanyard's JWTs: ID tokens (OIDC Core §2) and access
+//! tokens (RFC 9068, `typ: at+jwt`), with ES256 and the key's `kid`.
+//!
+//! Times come from the request's clock (`Env::now`), never from the library,
+//! and verification accepts only ES256 from our own published keys: `alg:
+//! none`, HMAC and unknown keys are refused before any claim is read.
+
+use jwt_simple::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use crate::Env;
+use crate::config::{self, Config};
+use crate::crypto;
+use crate::error::{Error, OAuthCode, Result};
+use crate::oidc::keys;
+use crate::schema;
+
+/// The key that signs, loaded once per request that needs it.
+pub struct Signer {
+    kid: String,
+    pair: ES256KeyPair,
+}
+
+impl Signer {
+    /// The current ES256 key: from `signing_key`, or the dev key in SQLite.
+    pub fn load(env: &Env, config: &Config) -> Result<Signer> {
+        let (jwk, kid) = if config.dev_mode {
+            schema::ensure(env.sql)?;
+            keys::published(env, config)?;
+            let rows = env.sql.execute(
+                "SELECT kid, private_key FROM signing_keys WHERE role = 'current'",
+                &[],
+            )?;
+            let row = rows
+                .first()
+                .ok_or_else(|| Error::Internal("no current dev key".into()))?;
+            let jwk = String::from_utf8(row.blob(1)?.to_vec())
+                .map_err(|_| Error::Storage("dev key unreadable".into()))?;
+            (jwk, row.text(0)?.to_owned())
+        } else {
+            let jwk = config::required(env.vars, "signing_key")?;
+            let kid = keys::published(env, config)?
+                .first()
+                .map(|k| k.kid.clone())
+                .unwrap_or_default();
+            (jwk, kid)
+        };
+        let pair = ES256KeyPair::from_jwk(&jwk)
+            .map_err(|e| {
+                Error::config(
+                    "signing_key",
+                    format!("not a usable private EC P-256 JWK: {e}"),
+                )
+            })?
+            .with_key_id(&kid);
+        Ok(Signer { kid, pair })
+    }
+
+    /// The key id in every token's header.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Signs claims with this header type (`JWT` or `at+jwt`).
+    pub fn sign<T: Serialize + serde::de::DeserializeOwned>(
+        &self,
+        claims: JWTClaims<T>,
+        typ: &str,
+    ) -> Result<String> {
+        self.pair
+            .sign_with_options(
+                claims,
+                &HeaderOptions {
+                    signature_type: Some(typ.into()),
+                    ..Default::default()
+                },
+            )
+            .map_err(|e| Error::Internal(format!("signing failed: {e}")))
+    }
+}
+
+/// The claims of an access token beyond the registered ones (RFC 9068 §2.2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessClaims {
+    /// The client the token was issued to.
+    pub client_id: String,
+    /// Space-separated granted scopes.
+    pub scope: String,
+    /// When the person authenticated (absent for client_credentials).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub auth_time: Option<i64>,
+    /// The session id, linking the token to its browser session.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sid: Option<String>,
+}
+
+/// Builds registered claims with our clock.
+pub fn claims<T>(
+    custom: T,
+    config: &Config,
+    subject: &str,
+    audience: &str,
+    now: i64,
+    ttl: i64,
+) -> Result<JWTClaims<T>> {
+    let at = |t: i64| Duration::from_secs(u64::try_from(t).unwrap_or(0));
+    Ok(JWTClaims {
+        issued_at: Some(at(now)),
+        expires_at: Some(at(now + ttl)),
+        invalid_before: None,
+        issuer: Some(config.issuer.clone()),
+        subject: Some(subject.to_owned()),
+        audiences: Some(Audiences::AsString(audience.to_owned())),
+        jwt_id: Some(crypto::random_id()?),
+        nonce: None,
+        custom,
+    })
+}
+
+/// `at_hash` (OIDC Core §3.1.3.6): the left half of SHA-256 of the access
+/// token, base64url.
+pub fn at_hash(access_token: &str) -> String {
+    crypto::b64url(&crypto::sha256(access_token.as_bytes())[..16])
+}
+
+/// A verified access token.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    /// Subject.
+    pub sub: String,
+    /// Token id.
+    pub jti: String,
+    /// Expiry (Unix seconds).
+    pub exp: i64,
+    /// Issued at.
+    pub iat: i64,
+    /// Audience (the client).
+    pub aud: String,
+    /// The custom claims.
+    pub claims: AccessClaims,
+}
+
+/// Verifies one of our access tokens: signature by a published key (ES256
+/// only), `typ: at+jwt`, issuer, expiry (30 s leeway) and not revoked.
+pub fn verify_access(env: &Env, config: &Config, token: &str) -> Result<Verified> {
+    let bad = |why: &str| {
+        Error::oauth(
+            OAuthCode::InvalidToken,
+            format!("The access token is {why}."),
+        )
+    };
+    if token.len() > 8192 {
+        return Err(bad("too long"));
+    }
+    let meta = Token::decode_metadata(token).map_err(|_| bad("malformed"))?;
+    if meta.algorithm() != "ES256" {
+        return Err(bad("not signed with an accepted algorithm"));
+    }
+    let kid = meta
+        .key_id()
+        .ok_or_else(|| bad("missing its key id"))?
+        .to_owned();
+    let key = keys::published(env, config)?
+        .into_iter()
+        .find(|k| k.kid == kid)
+        .ok_or_else(|| bad("signed by an unknown key"))?;
+    let public = ES256PublicKey::from_jwk(&key.jwk.to_string())
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let options = VerificationOptions {
+        required_signature_type: Some("at+jwt".into()),
+        allowed_issuers: Some(std::iter::once(config.issuer.clone()).collect()),
+        time_tolerance: Some(Duration::from_secs(30)),
+        artificial_time: Some(Duration::from_secs(u64::try_from(env.now).unwrap_or(0))),
+        ..Default::default()
+    };
+    let c = public
+        .verify_token::<AccessClaims>(token, Some(options))
+        .map_err(|_| bad("invalid or expired"))?;
+    let secs = |d: Option<Duration>| d.map(|d| d.as_secs() as i64).unwrap_or(0);
+    let aud = match &c.audiences {
+        Some(Audiences::AsString(a)) => a.clone(),
+        Some(Audiences::AsSet(s)) => s.iter().next().cloned().unwrap_or_default(),
+        None => String::new(),
+    };
+    let v = Verified {
+        sub: c.subject.clone().unwrap_or_default(),
+        jti: c.jwt_id.clone().ok_or_else(|| bad("missing its id"))?,
+        exp: secs(c.expires_at),
+        iat: secs(c.issued_at),
+        aud,
+        claims: c.custom,
+    };
+    schema::ensure(env.sql)?;
+    let revoked = env.sql.execute(
+        "SELECT 1 FROM revoked_tokens WHERE jti = ?",
+        &[v.jti.clone().into()],
+    )?;
+    if !revoked.is_empty() {
+        return Err(bad("revoked"));
+    }
+    Ok(v)
+}
+
+/// Marks an access token as revoked until it would have expired.
+pub fn revoke_access(env: &Env, jti: &str, exp: i64) -> Result<()> {
+    env.sql.execute(
+        "INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING",
+        &[jti.into(), exp.into()],
+    )?;
+    Ok(())
+}
+
+/// Decodes a JWT's payload without verifying it (for `id_token_hint`, whose
+/// signature is checked separately).
+pub fn unverified_payload(token: &str) -> Option<Json> {
+    let payload = token.split('.').nth(1)?;
+    serde_json::from_slice(&crypto::b64url_decode(payload)?).ok()
+}
+
+/// What an `id_token_hint` says, once its signature is checked.
+#[derive(Debug, Clone)]
+pub struct Hint {
+    /// The person.
+    pub sub: String,
+    /// The client it was issued to.
+    pub aud: String,
+}
+
+/// Checks an ID token we issued (signature, issuer), accepting it after its
+/// expiry as RP-initiated logout requires.
+pub fn verify_id_token_hint(env: &Env, config: &Config, token: &str) -> Result<Hint> {
+    let bad = || Error::bad_request("The id_token_hint is not an ID token from this provider.");
+    let meta = Token::decode_metadata(token).map_err(|_| bad())?;
+    if meta.algorithm() != "ES256" {
+        return Err(bad());
+    }
+    let kid = meta.key_id().ok_or_else(bad)?.to_owned();
+    let key = keys::published(env, config)?
+        .into_iter()
+        .find(|k| k.kid == kid)
+        .ok_or_else(bad)?;
+    let public = ES256PublicKey::from_jwk(&key.jwk.to_string())
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let iat = unverified_payload(token)
+        .and_then(|p| p["iat"].as_u64())
+        .ok_or_else(bad)?;
+    let options = VerificationOptions {
+        allowed_issuers: Some(std::iter::once(config.issuer.clone()).collect()),
+        artificial_time: Some(Duration::from_secs(iat)),
+        time_tolerance: Some(Duration::from_secs(60)),
+        ..Default::default()
+    };
+    let c = public
+        .verify_token::<serde_json::Map<String, Json>>(token, Some(options))
+        .map_err(|_| bad())?;
+    let aud = match &c.audiences {
+        Some(Audiences::AsString(a)) => a.clone(),
+        Some(Audiences::AsSet(s)) => s.iter().next().cloned().unwrap_or_default(),
+        None => return Err(bad()),
+    };
+    Ok(Hint {
+        sub: c.subject.clone().ok_or_else(bad)?,
+        aud,
+    })
+}

@@ -1,0 +1,835 @@
+//! End-to-end tests of the OpenID Connect provider (issue 4): the code flow
+//! with PKCE, tokens, refresh rotation, client credentials, userinfo,
+//! introspection, revocation, logout and the client admin API, through the
+//! test host and the real token component.
+
+mod common;
+
+use bytes::Bytes;
+use common::{App, Browser, ISSUER, form_body, header, json, text};
+use http::{Request, StatusCode};
+use jwt_simple::prelude::*;
+use serde_json::{Value, json as j};
+
+const ADMIN: &str = "admin-token-for-tests";
+const EMAIL: &str = "oidc@example.com";
+const PASSWORD: &str = "correct horse battery staple";
+const REDIRECT: &str = "https://app.example.com/callback";
+
+async fn app() -> App {
+    App::dev(&[("admin_token", ADMIN)]).await
+}
+
+async fn admin(app: &App, method: &str, path: &str, body: Option<Value>) -> http::Response<Bytes> {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .header("content-type", "application/json")
+        .body(body.map(|b| Bytes::from(b.to_string())).unwrap_or_default())
+        .unwrap();
+    app.send(req).await
+}
+
+/// Registers a client and returns (client_id, secret).
+async fn register(app: &App, spec: Value) -> (String, Option<String>) {
+    let res = admin(app, "POST", "/api/admin/clients", Some(spec)).await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", text(&res));
+    let body = json(&res);
+    (
+        body["client"]["id"].as_str().unwrap().to_owned(),
+        body["client_secret"].as_str().map(str::to_owned),
+    )
+}
+
+async fn confidential(app: &App) -> (String, String) {
+    let (id, secret) = register(
+        app,
+        j!({"name": "Shop", "confidential": true, "redirect_uris": [REDIRECT],
+            "post_logout_redirect_uris": ["https://app.example.com/bye"],
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
+            "scopes": ["openid", "profile", "email", "offline_access", "orders:read"]}),
+    )
+    .await;
+    (id, secret.unwrap())
+}
+
+async fn signed_in(app: &App) -> Browser<'_> {
+    let mut b = Browser::new(app);
+    b.get("/signup").await;
+    b.post(
+        "/signup",
+        &[
+            ("email", EMAIL),
+            ("password", PASSWORD),
+            ("name", "Olive Dell"),
+        ],
+    )
+    .await;
+    let link = app.mailed_link(EMAIL).await;
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    b.post("/verify", &[("token", &token)]).await;
+    let res = b
+        .post("/login", &[("email", EMAIL), ("password", PASSWORD)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    b
+}
+
+struct Pkce {
+    verifier: String,
+    challenge: String,
+}
+
+fn pkce() -> Pkce {
+    let verifier = lanyard::crypto::random_token().unwrap();
+    let challenge = lanyard::crypto::b64url(&lanyard::crypto::sha256(verifier.as_bytes()));
+    Pkce {
+        verifier,
+        challenge,
+    }
+}
+
+fn authorize_url(client: &str, p: &Pkce, extra: &str) -> String {
+    format!(
+        "/authorize?response_type=code&client_id={client}&redirect_uri={}&scope=openid%20profile%20email%20offline_access&state=st-123&nonce=n-456&code_challenge={}&code_challenge_method=S256{extra}",
+        common::urlencode(REDIRECT),
+        p.challenge
+    )
+}
+
+fn query_of(location: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// Runs the browser part of the code flow (consenting if asked) and returns the code.
+async fn code_for(b: &mut Browser<'_>, client: &str, p: &Pkce) -> String {
+    let mut res = b.get(&authorize_url(client, p, "")).await;
+    if res.status() == StatusCode::OK {
+        assert!(
+            text(&res).contains("Allow Shop to use your account?"),
+            "{}",
+            text(&res)
+        );
+        let page = text(&res);
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for chunk in page.split("<input type=\"hidden\" name=\"").skip(1) {
+            let name = chunk.split('"').next().unwrap().to_owned();
+            let value = chunk
+                .split("value=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .replace("&#38;", "&")
+                .replace("&amp;", "&");
+            if name != "csrf" {
+                fields.push((name, value));
+            }
+        }
+        fields.push(("decision".into(), "allow".into()));
+        let refs: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        res = b.post("/authorize", &refs).await;
+    }
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", text(&res));
+    let location = header(&res, "location").to_owned();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    let q = query_of(&location);
+    assert_eq!(q["state"], "st-123");
+    assert_eq!(q["iss"], ISSUER);
+    q["code"].clone()
+}
+
+async fn token_request(
+    app: &App,
+    basic: Option<(&str, &str)>,
+    fields: &[(&str, &str)],
+) -> http::Response<Bytes> {
+    let mut r = Request::post("/token").header("content-type", "application/x-www-form-urlencoded");
+    if let Some((id, secret)) = basic {
+        use base64::Engine as _;
+        r = r.header(
+            "authorization",
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+            ),
+        );
+    }
+    app.send(r.body(form_body(fields)).unwrap()).await
+}
+
+async fn exchange(
+    app: &App,
+    client: &(String, String),
+    code: &str,
+    verifier: &str,
+) -> http::Response<Bytes> {
+    token_request(
+        app,
+        Some((&client.0, &client.1)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}
+
+async fn jwks_key(app: &App, kid: &str) -> ES256PublicKey {
+    let jwks = json(&app.get("/jwks.json").await);
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid)
+        .expect("kid in JWKS")
+        .clone();
+    ES256PublicKey::from_jwk(&key.to_string()).unwrap()
+}
+
+async fn userinfo(app: &App, token: &str) -> http::Response<Bytes> {
+    app.send(
+        Request::get("/userinfo")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Bytes::new())
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn code_flow_with_pkce_issues_valid_tokens() {
+    let app = app().await;
+    let client = confidential(&app).await;
+    let mut b = signed_in(&app).await;
+    let p = pkce();
+    let code = code_for(&mut b, &client.0, &p).await;
+    let res = exchange(&app, &client, &code, &p.verifier).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", text(&res));
+    assert_eq!(header(&res, "cache-control"), "no-store");
+    let t = json(&res);
+    assert_eq!(t["token_type"], "Bearer");
+    assert_eq!(t["scope"], "openid profile email offline_access");
+    assert!(t["refresh_token"].as_str().is_some());
+
+    // The ID token verifies against the published JWKS.
+    let id_token = t["id_token"].as_str().unwrap();
+    let meta = Token::decode_metadata(id_token).unwrap();
+    assert_eq!(meta.algorithm(), "ES256");
+    let key = jwks_key(&app, meta.key_id().unwrap()).await;
+    let claims = key
+        .verify_token::<serde_json::Map<String, Value>>(
+            id_token,
+            Some(VerificationOptions {
+                allowed_issuers: Some(HashSet::from([ISSUER.to_string()])),
+                allowed_audiences: Some(HashSet::from([client.0.clone()])),
+                ..Default::default()
+            }),
+        )
+        .unwrap();
+    assert_eq!(claims.nonce.as_deref(), Some("n-456"));
+    let sub = claims.subject.clone().unwrap();
+    assert_eq!(sub.len(), 22, "a random subject, not the email");
+    let c = &claims.custom;
+    assert_eq!(c["email"], EMAIL);
+    assert_eq!(c["email_verified"], true);
+    assert_eq!(c["name"], "Olive Dell");
+    assert_eq!(c["amr"], j!(["pwd"]));
+    assert!(
+        c["auth_time"].as_i64().is_some()
+            && c["sid"].as_str().is_some()
+            && c["acr"].as_str().is_some()
+    );
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(c["at_hash"], lanyard::oidc::tokens::at_hash(access));
+
+    // The access token is an RFC 9068 JWT.
+    let meta = Token::decode_metadata(access).unwrap();
+    assert_eq!(meta.signature_type(), Some("at+jwt"));
+    let at = key
+        .verify_token::<Value>(
+            access,
+            Some(VerificationOptions {
+                required_signature_type: Some("at+jwt".into()),
+                ..Default::default()
+            }),
+        )
+        .expect("the access token verifies against the JWKS");
+    assert_eq!(at.custom["client_id"], client.0.as_str());
+    assert!(at.jwt_id.is_some());
+
+    let info = userinfo(&app, access).await;
+    assert_eq!(info.status(), StatusCode::OK);
+    let info = json(&info);
+    assert_eq!(info["sub"], sub.as_str());
+    assert_eq!(info["email"], EMAIL);
+    // POST works too.
+    let post = app
+        .send(
+            Request::post("/userinfo")
+                .header("authorization", format!("Bearer {access}"))
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(post.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn codes_are_single_use_bound_and_short_lived() {
+    let app = app().await;
+    let client = confidential(&app).await;
+    let other = confidential(&app).await;
+    let mut b = signed_in(&app).await;
+
+    // Replay: the second use fails and what the first issued is revoked.
+    let p = pkce();
+    let code = code_for(&mut b, &client.0, &p).await;
+    let first = json(&exchange(&app, &client, &code, &p.verifier).await);
+    let replay = exchange(&app, &client, &code, &p.verifier).await;
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(&replay)["error"], "invalid_grant");
+    assert_eq!(
+        userinfo(&app, first["access_token"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let refresh = token_request(
+        &app,
+        Some((&client.0, &client.1)),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", first["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(json(&refresh)["error"], "invalid_grant");
+
+    // Another client cannot use the code.
+    let p = pkce();
+    let code = code_for(&mut b, &client.0, &p).await;
+    let stolen = exchange(&app, &other, &code, &p.verifier).await;
+    assert_eq!(json(&stolen)["error"], "invalid_grant");
+
+    // A wrong verifier fails.
+    let p = pkce();
+    let code = code_for(&mut b, &client.0, &p).await;
+    let wrong = exchange(&app, &client, &code, &pkce().verifier).await;
+    assert_eq!(json(&wrong)["error"], "invalid_grant");
+
+    // An expired code fails: a minute and a second pass.
+    let p = pkce();
+    let code = code_for(&mut b, &client.0, &p).await;
+    app.db()
+        .execute(
+            "UPDATE auth_codes SET expires_at = expires_at - 61 WHERE used_at IS NULL",
+            [],
+        )
+        .unwrap();
+    let late = exchange(&app, &client, &code, &p.verifier).await;
+    assert_eq!(json(&late)["error"], "invalid_grant");
+    assert!(
+        json(&late)["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+}
+
+#[tokio::test]
+async fn authorize_refuses_without_pkce_and_unregistered_redirects() {
+    let app = app().await;
+    let client = confidential(&app).await;
+    let mut b = signed_in(&app).await;
+    let p = pkce();
+    for (url, error) in [
+        (
+            authorize_url(&client.0, &p, "").replace(
+                &format!("&code_challenge={}&code_challenge_method=S256", p.challenge),
+                "",
+            ),
+            "invalid_request",
+        ),
+        (
+            authorize_url(&client.0, &p, "")
+                .replace("code_challenge_method=S256", "code_challenge_method=plain"),
+            "invalid_request",
+        ),
+        (
+            authorize_url(&client.0, &p, "").replace("response_type=code", "response_type=token"),
+            "unsupported_response_type",
+        ),
+        (
+            authorize_url(&client.0, &p, "").replace("scope=openid", "scope=admin%20openid"),
+            "invalid_scope",
+        ),
+        (
+            authorize_url(&client.0, &p, "&scope=openid"),
+            "invalid_request",
+        ),
+    ] {
+        let res = b.get(&url).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{url}");
+        let q = query_of(header(&res, "location"));
+        assert_eq!(q["error"], error, "{url}");
+        assert_eq!(q["state"], "st-123");
+    }
+    // An unregistered redirect URI: a page, and no redirect anywhere.
+    let evil = authorize_url(&client.0, &p, "").replace(
+        &common::urlencode(REDIRECT),
+        &common::urlencode("https://evil.example/cb"),
+    );
+    let res = b.get(&evil).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(header(&res, "location").is_empty());
+    assert!(header(&res, "content-type").starts_with("text/html"));
+    assert!(text(&res).contains("not registered"));
+    // An unknown client: a page too.
+    let res = b.get(&authorize_url("nope", &p, "")).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    // Without a session, prompt=none answers login_required; otherwise the login page.
+    let anon = Browser::new(&app);
+    let mut anon = anon;
+    let res = anon
+        .get(&authorize_url(&client.0, &p, "&prompt=none"))
+        .await;
+    assert_eq!(
+        query_of(header(&res, "location"))["error"],
+        "login_required"
+    );
+    let res = anon.get(&authorize_url(&client.0, &p, "")).await;
+    assert!(header(&res, "location").starts_with("/login?return_to=%2Fauthorize%3F"));
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_family() {
+    let app = app().await;
+    let client = confidential(&app).await;
+    let mut b = signed_in(&app).await;
+    let p = pkce();
+    let code = code_for(&mut b, &client.0, &p).await;
+    let t = json(&exchange(&app, &client, &code, &p.verifier).await);
+    let r0 = t["refresh_token"].as_str().unwrap().to_owned();
+    let refresh = |token: String| {
+        let app = &app;
+        let client = &client;
+        async move {
+            token_request(
+                app,
+                Some((&client.0, &client.1)),
+                &[("grant_type", "refresh_token"), ("refresh_token", &token)],
+            )
+            .await
+        }
+    };
+    let res = refresh(r0.clone()).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", text(&res));
+    let r1 = json(&res)["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r0, r1);
+    assert!(json(&res)["id_token"].as_str().is_some());
+    // Reusing the old token revokes the family: the new one dies too.
+    assert_eq!(json(&refresh(r0).await)["error"], "invalid_grant");
+    assert_eq!(json(&refresh(r1).await)["error"], "invalid_grant");
+
+    // Two concurrent refreshes with one token: exactly one succeeds.
+    let p = pkce();
+    let code = code_for(&mut b, &client.0, &p).await;
+    let t = json(&exchange(&app, &client, &code, &p.verifier).await);
+    let r = t["refresh_token"].as_str().unwrap().to_owned();
+    let (a, c) = tokio::join!(refresh(r.clone()), refresh(r.clone()));
+    let ok = [a.status(), c.status()]
+        .iter()
+        .filter(|s| **s == StatusCode::OK)
+        .count();
+    assert_eq!(ok, 1, "{} / {}", text(&a), text(&c));
+}
+
+#[tokio::test]
+async fn client_authentication_and_client_credentials() {
+    let app = app().await;
+    let client = confidential(&app).await;
+    let wrong = token_request(
+        &app,
+        Some((&client.0, "not-the-secret")),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json(&wrong)["error"], "invalid_client");
+
+    let ok = token_request(
+        &app,
+        Some((&client.0, &client.1)),
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "orders:read"),
+        ],
+    )
+    .await;
+    assert_eq!(ok.status(), StatusCode::OK, "{}", text(&ok));
+    let t = json(&ok);
+    assert_eq!(t["scope"], "orders:read");
+    assert!(t.get("refresh_token").is_none() && t.get("id_token").is_none());
+    // client_secret_post works too.
+    let post = token_request(
+        &app,
+        None,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client.0),
+            ("client_secret", &client.1),
+        ],
+    )
+    .await;
+    assert_eq!(post.status(), StatusCode::OK);
+
+    let (public, secret) = register(&app, j!({"name": "SPA", "redirect_uris": ["https://spa.example/cb"], "allowed_origins": ["https://spa.example"]})).await;
+    assert!(secret.is_none());
+    let res = token_request(
+        &app,
+        None,
+        &[("grant_type", "client_credentials"), ("client_id", &public)],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(&res)["error"], "unauthorized_client");
+
+    // Bad input is invalid_request, never a 500.
+    let dup = token_request(
+        &app,
+        Some((&client.0, &client.1)),
+        &[
+            ("grant_type", "client_credentials"),
+            ("grant_type", "client_credentials"),
+        ],
+    )
+    .await;
+    assert_eq!(json(&dup)["error"], "invalid_request");
+    let raw = app
+        .send(
+            Request::post("/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Bytes::from_static(b"grant_type=%ZZ\xff"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(raw.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(&raw)["error"], "invalid_request");
+    let missing = token_request(&app, Some((&client.0, &client.1)), &[]).await;
+    assert_eq!(json(&missing)["error"], "invalid_request");
+    let unknown = token_request(
+        &app,
+        Some((&client.0, &client.1)),
+        &[("grant_type", "password")],
+    )
+    .await;
+    assert_eq!(json(&unknown)["error"], "unsupported_grant_type");
+
+    // CORS: a registered origin may call the token endpoint.
+    let pre = app
+        .send(
+            Request::options("/token")
+                .header("origin", "https://spa.example")
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        header(&pre, "access-control-allow-origin"),
+        "https://spa.example"
+    );
+    let pre = app
+        .send(
+            Request::options("/token")
+                .header("origin", "https://evil.example")
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(header(&pre, "access-control-allow-origin"), "");
+}
+
+#[tokio::test]
+async fn forged_and_expired_tokens_are_refused() {
+    let app = app().await;
+    let client = confidential(&app).await;
+    let t = json(
+        &token_request(
+            &app,
+            Some((&client.0, &client.1)),
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "orders:read"),
+            ],
+        )
+        .await,
+    );
+    let good = t["access_token"].as_str().unwrap().to_owned();
+    let parts: Vec<&str> = good.split('.').collect();
+
+    // A tampered payload.
+    let mut payload: Value =
+        serde_json::from_slice(&lanyard::crypto::b64url_decode(parts[1]).unwrap()).unwrap();
+    payload["scope"] = "openid".into();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        lanyard::crypto::b64url(payload.to_string().as_bytes()),
+        parts[2]
+    );
+    // alg: none.
+    let none = format!(
+        "{}.{}.",
+        lanyard::crypto::b64url(br#"{"alg":"none","typ":"at+jwt"}"#),
+        parts[1]
+    );
+    // HS256 keyed with the public key (algorithm confusion).
+    let jwks = text(&app.get("/jwks.json").await);
+    let hs = HS256Key::from_bytes(jwks.as_bytes());
+    let confused = hs
+        .authenticate(
+            Claims::create(Duration::from_mins(5))
+                .with_issuer(ISSUER)
+                .with_subject("x"),
+        )
+        .unwrap();
+    // Expired, but signed with the real key (read from the dev key table, as an operator could).
+    let jwk: String = app
+        .db()
+        .query_row(
+            "SELECT CAST(private_key AS TEXT) FROM signing_keys WHERE role = 'current'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let kid: String = app
+        .db()
+        .query_row(
+            "SELECT kid FROM signing_keys WHERE role = 'current'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let key = ES256KeyPair::from_jwk(&jwk).unwrap().with_key_id(&kid);
+    let mut old = Claims::with_custom_claims(
+        j!({"client_id": client.0, "scope": "openid"}),
+        Duration::from_secs(60),
+    )
+    .with_issuer(ISSUER)
+    .with_subject("x")
+    .with_jwt_id("old");
+    let now = Clock::now_since_epoch();
+    old.issued_at = Some(now - Duration::from_secs(600));
+    old.expires_at = Some(now - Duration::from_secs(300));
+    let expired = key
+        .sign_with_options(
+            old,
+            &HeaderOptions {
+                signature_type: Some("at+jwt".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+
+    for (name, token) in [
+        ("tampered", tampered),
+        ("alg none", none),
+        ("HS256", confused),
+        ("expired", expired),
+        ("garbage", "abc".into()),
+    ] {
+        let res = userinfo(&app, &token).await;
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{name}");
+        assert!(
+            header(&res, "www-authenticate").contains("invalid_token"),
+            "{name}"
+        );
+        assert_eq!(
+            introspect(&app, &client, &token).await["active"],
+            false,
+            "{name}"
+        );
+    }
+    assert_eq!(userinfo(&app, "").await.status(), StatusCode::UNAUTHORIZED);
+}
+
+async fn introspect(app: &App, client: &(String, String), token: &str) -> Value {
+    let req =
+        Request::post("/introspect").header("content-type", "application/x-www-form-urlencoded");
+    use base64::Engine as _;
+    let req = req.header(
+        "authorization",
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.0, client.1))
+        ),
+    );
+    json(
+        &app.send(req.body(form_body(&[("token", token)])).unwrap())
+            .await,
+    )
+}
+
+#[tokio::test]
+async fn introspection_and_revocation() {
+    let app = app().await;
+    let client = confidential(&app).await;
+    let mut b = signed_in(&app).await;
+    let p = pkce();
+    let code = code_for(&mut b, &client.0, &p).await;
+    let t = json(&exchange(&app, &client, &code, &p.verifier).await);
+    let access = t["access_token"].as_str().unwrap();
+    let refresh = t["refresh_token"].as_str().unwrap();
+
+    let a = introspect(&app, &client, access).await;
+    assert_eq!(a["active"], true);
+    assert_eq!(a["client_id"], client.0.as_str());
+    assert_eq!(introspect(&app, &client, refresh).await["active"], true);
+    assert_eq!(introspect(&app, &client, "nonsense").await["active"], false);
+
+    let revoke = |token: &str| {
+        use base64::Engine as _;
+        Request::post("/revoke")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(
+                "authorization",
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{}:{}", client.0, client.1))
+                ),
+            )
+            .body(form_body(&[("token", token)]))
+            .unwrap()
+    };
+    assert_eq!(app.send(revoke(access)).await.status(), StatusCode::OK);
+    assert_eq!(introspect(&app, &client, access).await["active"], false);
+    assert_eq!(
+        userinfo(&app, access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.send(revoke(refresh)).await.status(), StatusCode::OK);
+    assert_eq!(introspect(&app, &client, refresh).await["active"], false);
+    assert_eq!(app.send(revoke("unknown")).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn rp_initiated_logout() {
+    let app = app().await;
+    let client = confidential(&app).await;
+    let mut b = signed_in(&app).await;
+    let p = pkce();
+    let code = code_for(&mut b, &client.0, &p).await;
+    let t = json(&exchange(&app, &client, &code, &p.verifier).await);
+    let hint = t["id_token"].as_str().unwrap();
+
+    let bad = b
+        .get(&format!(
+            "/logout?id_token_hint={hint}&post_logout_redirect_uri={}",
+            common::urlencode("https://evil.example/")
+        ))
+        .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    assert!(header(&bad, "location").is_empty());
+    assert_eq!(b.get("/").await.status(), StatusCode::OK, "still signed in");
+
+    let res = b
+        .get(&format!(
+            "/logout?id_token_hint={hint}&post_logout_redirect_uri={}&state=bye",
+            common::urlencode("https://app.example.com/bye")
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        header(&res, "location"),
+        "https://app.example.com/bye?state=bye"
+    );
+    assert_eq!(
+        b.get("/").await.status(),
+        StatusCode::SEE_OTHER,
+        "signed out"
+    );
+}
+
+#[tokio::test]
+async fn admin_api_needs_the_token_and_validates() {
+    let app = app().await;
+    let anon = app
+        .send(
+            Request::get("/api/admin/clients")
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(header(&anon, "content-type"), "application/problem+json");
+    let bad = admin(
+        &app,
+        "POST",
+        "/api/admin/clients",
+        Some(j!({"name": "x", "redirect_uris": ["http://evil.example/cb"]})),
+    )
+    .await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let (id, _) = confidential(&app).await;
+    let list = json(&admin(&app, "GET", "/api/admin/clients", None).await);
+    assert!(
+        list["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == id.as_str())
+    );
+    assert!(
+        list["clients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c.get("secret_hash").is_none())
+    );
+    let put = admin(
+        &app,
+        "PUT",
+        &format!("/api/admin/clients/{id}"),
+        Some(j!({"name": "Shop 2", "confidential": true, "redirect_uris": [REDIRECT]})),
+    )
+    .await;
+    assert_eq!(put.status(), StatusCode::OK);
+    assert_eq!(json(&put)["name"], "Shop 2");
+    assert_eq!(
+        admin(&app, "DELETE", &format!("/api/admin/clients/{id}"), None)
+            .await
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        admin(&app, "GET", &format!("/api/admin/clients/{id}"), None)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    // Off without the variable.
+    let off = App::dev(&[]).await;
+    assert_eq!(
+        off.send(
+            Request::get("/api/admin/clients")
+                .body(Bytes::new())
+                .unwrap()
+        )
+        .await
+        .status(),
+        StatusCode::FORBIDDEN
+    );
+}
