@@ -77,3 +77,8 @@ CREATE TABLE IF NOT EXISTS revoked_tokens (
     jti        TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
 );
+
+-- One current and one next key per algorithm (ES256, EdDSA).
+DROP INDEX IF EXISTS signing_keys_one_per_role;
+CREATE UNIQUE INDEX IF NOT EXISTS signing_keys_one_per_alg_role
+    ON signing_keys (alg, role) WHERE role IN ('current', 'next');

@@ -1,12 +1,21 @@
-//! Prints a new ES256 signing key as a private JWK, for the `signing_key`
-//! (or `signing_key_next`) Spin variable:
+//! Prints a new signing key as a private JWK, for the `signing_key`,
+//! `signing_key_next` (ES256, the default) or `signing_key_eddsa` (`eddsa`)
+//! Spin variable:
 //!
 //! ```sh
 //! export SPIN_VARIABLE_SIGNING_KEY="$(cargo run -q -p lanyard --bin lanyard-keygen)"
+//! export SPIN_VARIABLE_SIGNING_KEY_EDDSA="$(cargo run -q -p lanyard --bin lanyard-keygen -- eddsa)"
 //! ```
 
+use lanyard::oidc::keys::{Alg, generate};
+
 fn main() -> anyhow::Result<()> {
-    let (private_jwk, _public) = lanyard::oidc::keys::generate()?;
+    let alg = match std::env::args().nth(1).as_deref() {
+        None | Some("es256") | Some("ES256") => Alg::Es256,
+        Some("eddsa") | Some("EdDSA") => Alg::EdDsa,
+        Some(other) => anyhow::bail!("unknown algorithm {other:?}: use es256 or eddsa"),
+    };
+    let (private_jwk, _public) = generate(alg)?;
     println!("{private_jwk}");
     Ok(())
 }

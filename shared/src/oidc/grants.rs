@@ -15,6 +15,7 @@ use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
 use crate::identity::{self, Identity};
 use crate::oidc::clients::Client;
+use crate::oidc::keys::Alg;
 use crate::oidc::tokens::{self, AccessClaims, Signer};
 use crate::store::Value;
 use crate::web::Params;
@@ -249,7 +250,8 @@ pub fn client_credentials(
         ));
     }
     let scope = scopes.join(" ");
-    let signer = Signer::load(env, config)?;
+    // Access tokens are ES256; the ID token follows the client's choice.
+    let signer = Signer::load(env, config, Alg::Es256)?;
     let custom = AccessClaims {
         client_id: client.id.clone(),
         scope: scope.clone(),
@@ -286,7 +288,8 @@ fn issue(
 ) -> Result<TokenResponse> {
     let who = identity::by_id(env.sql, &grant.identity_id)?
         .ok_or_else(|| grant_error("The account no longer exists."))?;
-    let signer = Signer::load(env, config)?;
+    // Access tokens are ES256; the ID token follows the client's choice.
+    let signer = Signer::load(env, config, Alg::Es256)?;
     let custom = AccessClaims {
         client_id: client.id.clone(),
         scope: grant.scope.clone(),
@@ -328,7 +331,12 @@ fn issue(
             ID_TOKEN_TTL.min(client.access_token_ttl.max(300)),
         )?;
         c.nonce = grant.nonce.clone();
-        Some(signer.sign(c, "JWT")?)
+        let alg = Alg::from_name(&client.id_token_alg).unwrap_or(Alg::Es256);
+        if alg == Alg::Es256 {
+            Some(signer.sign(c, "JWT")?)
+        } else {
+            Some(Signer::load(env, config, alg)?.sign(c, "JWT")?)
+        }
     } else {
         None
     };

@@ -1,13 +1,16 @@
 //! Signing keys and the published JSON Web Key Set.
 //!
 //! In production the keys come from secret Spin variables, as private JWKs:
-//! `signing_key` (current) and `signing_key_next` (published ahead of a
-//! rotation). In `dev_mode` a current and a next key are generated on first
-//! use and kept in SQLite; the first instance to insert wins, so concurrent
-//! first requests agree on the keys.
+//! `signing_key` (the current ES256 key), `signing_key_next` (published ahead
+//! of a rotation), `signing_key_previous` (kept published after a rotation
+//! until the tokens it signed have expired; its public half is enough) and
+//! `signing_key_eddsa` (an Ed25519 key, for clients that ask for EdDSA ID
+//! tokens). In `dev_mode` a current and a next ES256 key and a current EdDSA
+//! key are generated on first use and kept in SQLite; the first instance to
+//! insert wins, so concurrent first requests agree on the keys.
 //!
 //! Publishing a key needs only its public coordinates, so the JWKS is built
-//! without loading the private scalar (which costs as much as a signature).
+//! without loading any private key (which costs as much as a signature).
 
 use jwt_simple::prelude::*;
 use serde::Deserialize;
@@ -19,90 +22,157 @@ use crate::error::{Error, Result};
 use crate::schema;
 use crate::store::Value;
 
+/// The signature algorithms Lanyard signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    /// ECDSA P-256 with SHA-256, the default.
+    Es256,
+    /// Ed25519, several times cheaper at the edge.
+    EdDsa,
+}
+
+impl Alg {
+    /// The JOSE name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::Es256 => "ES256",
+            Alg::EdDsa => "EdDSA",
+        }
+    }
+
+    /// Parses a JOSE name.
+    pub fn from_name(name: &str) -> Option<Alg> {
+        match name {
+            "ES256" => Some(Alg::Es256),
+            "EdDSA" => Some(Alg::EdDsa),
+            _ => None,
+        }
+    }
+}
+
 /// A public key as published in the JWKS.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublicKey {
     /// The key id (`kid`), the RFC 7638 thumbprint unless the operator set one.
     pub kid: String,
+    /// The algorithm the key signs with.
+    pub alg: Alg,
     /// The public JWK, without private members.
     pub jwk: Json,
 }
 
-/// The keys to publish: the current key first, then the next one if any.
+/// The keys to publish: current ES256, next ES256, the EdDSA key, previous.
 pub fn published(env: &Env, config: &Config) -> Result<Vec<PublicKey>> {
     if config.dev_mode {
         return dev_keys(env);
     }
-    let mut keys = vec![public_from_variable(env, "signing_key")?.ok_or_else(|| {
+    let current = public_from_variable(env, "signing_key", true)?.ok_or_else(|| {
         Error::config(
             "signing_key",
             "it is required when dev_mode is off (a private EC P-256 JWK)",
         )
-    })?];
-    if let Some(next) = public_from_variable(env, "signing_key_next")? {
-        if next.kid != keys[0].kid {
-            keys.push(next);
+    })?;
+    if current.alg != Alg::Es256 {
+        return Err(Error::config(
+            "signing_key",
+            "the current key must be an EC P-256 (ES256) key",
+        ));
+    }
+    let mut keys = vec![current];
+    for (name, private) in [
+        ("signing_key_next", true),
+        ("signing_key_eddsa", true),
+        ("signing_key_previous", false),
+    ] {
+        if let Some(k) = public_from_variable(env, name, private)? {
+            if !keys.iter().any(|p| p.kid == k.kid) {
+                keys.push(k);
+            }
         }
     }
     Ok(keys)
 }
 
-/// The members of an EC private JWK that we read.
+/// The members of an EC or OKP JWK that we read.
 #[derive(Deserialize)]
-struct EcJwk {
+struct JwkIn {
     kty: String,
     crv: String,
     x: String,
-    y: String,
+    y: Option<String>,
     d: Option<String>,
     kid: Option<String>,
     alg: Option<String>,
 }
 
-/// Reads a private JWK from a variable and returns its public half, checking
-/// that it is an ES256 key whose point is on the curve.
-fn public_from_variable(env: &Env, name: &str) -> Result<Option<PublicKey>> {
+/// Reads a JWK from a variable and returns its public half, checking that it
+/// is an ES256 or Ed25519 key with a valid public point.
+fn public_from_variable(env: &Env, name: &str, private: bool) -> Result<Option<PublicKey>> {
     let Some(text) = config::optional(env.vars, name)? else {
         return Ok(None);
     };
-    let bad = |why: &str| Error::config(name, format!("not a private EC P-256 JWK: {why}"));
-    let jwk: EcJwk = serde_json::from_str(&text).map_err(|_| bad("invalid JSON"))?;
-    if jwk.kty != "EC" || jwk.crv != "P-256" {
-        return Err(bad("kty must be EC and crv P-256"));
-    }
-    if jwk.alg.as_deref().is_some_and(|a| a != "ES256") {
-        return Err(bad("alg must be ES256"));
-    }
-    if jwk.d.is_none() {
+    let bad = |why: &str| Error::config(name, format!("not a usable JWK: {why}"));
+    let jwk: JwkIn = serde_json::from_str(&text).map_err(|_| bad("invalid JSON"))?;
+    if private && jwk.d.is_none() {
         return Err(bad("the private member d is missing"));
     }
-    public_key(&jwk.x, &jwk.y, jwk.kid.as_deref())
+    let alg = match (jwk.kty.as_str(), jwk.crv.as_str()) {
+        ("EC", "P-256") => Alg::Es256,
+        ("OKP", "Ed25519") => Alg::EdDsa,
+        _ => return Err(bad("use an EC P-256 or an OKP Ed25519 key")),
+    };
+    if jwk.alg.as_deref().is_some_and(|a| a != alg.name()) {
+        return Err(bad("its alg does not match its curve"));
+    }
+    public_key(alg, &jwk.x, jwk.y.as_deref(), jwk.kid.as_deref())
         .map(Some)
-        .map_err(|_| bad("the public point is invalid"))
+        .map_err(|_| bad("the public key is invalid"))
 }
 
-fn public_key(x: &str, y: &str, kid: Option<&str>) -> Result<PublicKey> {
-    let public = serde_json::json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y }).to_string();
-    let key = ES256PublicKey::from_jwk(&public).map_err(|e| Error::Internal(e.to_string()))?;
+fn public_key(alg: Alg, x: &str, y: Option<&str>, kid: Option<&str>) -> Result<PublicKey> {
+    let internal = |e: jwt_simple::Error| Error::Internal(e.to_string());
+    let (public, thumbprint) = match alg {
+        Alg::Es256 => {
+            let y = y.ok_or_else(|| Error::Internal("EC key without y".into()))?;
+            let public = serde_json::json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y });
+            let t = ES256PublicKey::from_jwk(&public.to_string())
+                .map_err(internal)?
+                .jwk_thumbprint();
+            (public, t)
+        }
+        Alg::EdDsa => {
+            let public = serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": x });
+            let t = Ed25519PublicKey::from_jwk(&public.to_string())
+                .map_err(internal)?
+                .jwk_thumbprint();
+            (public, t)
+        }
+    };
     let kid = match kid {
         Some(k) if !k.is_empty() => k.to_owned(),
-        _ => key.jwk_thumbprint(),
+        _ => thumbprint,
     };
-    let jwk = serde_json::json!({
-        "kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": kid, "alg": "ES256", "use": "sig",
-    });
-    Ok(PublicKey { kid, jwk })
+    let mut jwk = public;
+    jwk["kid"] = kid.clone().into();
+    jwk["alg"] = alg.name().into();
+    jwk["use"] = "sig".into();
+    Ok(PublicKey { kid, alg, jwk })
 }
 
-const DEV_ROLES: [&str; 2] = ["current", "next"];
+/// Generated in `dev_mode`: (algorithm, role).
+const DEV_KEYS: [(Alg, &str); 3] = [
+    (Alg::Es256, "current"),
+    (Alg::Es256, "next"),
+    (Alg::EdDsa, "current"),
+];
 
 fn dev_keys(env: &Env) -> Result<Vec<PublicKey>> {
     schema::ensure(env.sql)?;
     let mut keys = load_dev_keys(env)?;
-    if keys.len() < DEV_ROLES.len() {
-        for role in DEV_ROLES {
+    if keys.len() < DEV_KEYS.len() {
+        for (alg, role) in DEV_KEYS {
             // Losing the race to another instance is fine: its key stays.
-            generate_dev_key(env, role)?;
+            generate_dev_key(env, alg, role)?;
         }
         keys = load_dev_keys(env)?;
     }
@@ -111,44 +181,59 @@ fn dev_keys(env: &Env) -> Result<Vec<PublicKey>> {
 
 fn load_dev_keys(env: &Env) -> Result<Vec<PublicKey>> {
     let rows = env.sql.execute(
-        "SELECT kid, public_jwk FROM signing_keys WHERE role IN ('current', 'next') \
-         ORDER BY CASE role WHEN 'current' THEN 0 ELSE 1 END",
+        "SELECT kid, alg, public_jwk FROM signing_keys WHERE role IN ('current', 'next') \
+         ORDER BY CASE alg WHEN 'ES256' THEN 0 ELSE 1 END, CASE role WHEN 'current' THEN 0 ELSE 1 END",
         &[],
     )?;
     rows.rows
         .iter()
         .map(|r| {
-            let jwk = serde_json::from_str(r.text(1)?)
+            let jwk = serde_json::from_str(r.text(2)?)
                 .map_err(|e| Error::Storage(format!("stored JWK unreadable: {e}")))?;
+            let alg = Alg::from_name(r.text(1)?)
+                .ok_or_else(|| Error::Storage("unknown key algorithm".into()))?;
             Ok(PublicKey {
                 kid: r.text(0)?.to_owned(),
+                alg,
                 jwk,
             })
         })
         .collect()
 }
 
-/// A newly generated ES256 key: its private JWK (with `kid`, the RFC 7638
+/// A newly generated key: its private JWK (with `kid`, the RFC 7638
 /// thumbprint) and its public half. Operators get one from `lanyard-keygen`.
-pub fn generate() -> Result<(String, PublicKey)> {
-    let pair = ES256KeyPair::generate();
-    let kid = pair.jwk_thumbprint();
-    let pair = pair.with_key_id(&kid);
-    let public: Json = serde_json::from_str(&pair.public_key().to_jwk())
-        .map_err(|e| Error::Internal(format!("public JWK: {e}")))?;
-    let (Some(x), Some(y)) = (public["x"].as_str(), public["y"].as_str()) else {
-        return Err(Error::Internal("generated JWK lacks coordinates".into()));
+pub fn generate(alg: Alg) -> Result<(String, PublicKey)> {
+    let (private, public) = match alg {
+        Alg::Es256 => {
+            let pair = ES256KeyPair::generate();
+            let kid = pair.jwk_thumbprint();
+            let pair = pair.with_key_id(&kid);
+            (pair.to_jwk(), pair.public_key().to_jwk())
+        }
+        Alg::EdDsa => {
+            let pair = Ed25519KeyPair::generate();
+            let kid = pair.jwk_thumbprint();
+            let pair = pair.with_key_id(&kid);
+            (pair.to_jwk(), pair.public_key().to_jwk())
+        }
     };
-    Ok((pair.to_jwk(), public_key(x, y, Some(&kid))?))
+    let public: JwkIn =
+        serde_json::from_str(&public).map_err(|e| Error::Internal(format!("public JWK: {e}")))?;
+    Ok((
+        private,
+        public_key(alg, &public.x, public.y.as_deref(), public.kid.as_deref())?,
+    ))
 }
 
-fn generate_dev_key(env: &Env, role: &str) -> Result<()> {
-    let (private, public) = generate()?;
+fn generate_dev_key(env: &Env, alg: Alg, role: &str) -> Result<()> {
+    let (private, public) = generate(alg)?;
     env.sql.execute(
         "INSERT INTO signing_keys (kid, alg, role, private_key, public_jwk, created_at) \
-         VALUES (?, 'ES256', ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         &[
             public.kid.into(),
+            alg.name().into(),
             role.into(),
             private.into_bytes().into(),
             public.jwk.to_string().into(),
@@ -156,6 +241,32 @@ fn generate_dev_key(env: &Env, role: &str) -> Result<()> {
         ],
     )?;
     Ok(())
+}
+
+/// The private JWK that signs with `alg` now: from its variable, or the dev key.
+pub fn private_jwk(env: &Env, config: &Config, alg: Alg) -> Result<(String, String)> {
+    if config.dev_mode {
+        dev_keys(env)?;
+        let rows = env.sql.execute(
+            "SELECT kid, private_key FROM signing_keys WHERE role = 'current' AND alg = ?",
+            &[alg.name().into()],
+        )?;
+        let row = rows
+            .first()
+            .ok_or_else(|| Error::Internal("no current dev key".into()))?;
+        let jwk = String::from_utf8(row.blob(1)?.to_vec())
+            .map_err(|_| Error::Storage("dev key unreadable".into()))?;
+        return Ok((jwk, row.text(0)?.to_owned()));
+    }
+    let name = match alg {
+        Alg::Es256 => "signing_key",
+        Alg::EdDsa => "signing_key_eddsa",
+    };
+    let jwk = config::required(env.vars, name)?;
+    let kid = public_from_variable(env, name, true)?
+        .map(|k| k.kid)
+        .unwrap_or_default();
+    Ok((jwk, kid))
 }
 
 #[cfg(test)]
@@ -193,15 +304,55 @@ mod tests {
         let env = env_with(&kv, &sql, &v);
         let config = Config::load(&v).unwrap();
         let first = published(&env, &config).unwrap();
-        assert_eq!(first.len(), 2);
+        assert_eq!(first.len(), 3);
+        assert_eq!(
+            first.iter().map(|k| k.alg).collect::<Vec<_>>(),
+            [Alg::Es256, Alg::Es256, Alg::EdDsa]
+        );
         assert_ne!(first[0].kid, first[1].kid);
         assert_eq!(published(&env, &config).unwrap(), first);
         for k in &first {
-            assert_eq!(k.jwk["kty"], "EC");
-            assert_eq!(k.jwk["crv"], "P-256");
+            let (kty, crv) = if k.alg == Alg::Es256 {
+                ("EC", "P-256")
+            } else {
+                ("OKP", "Ed25519")
+            };
+            assert_eq!(k.jwk["kty"], kty);
+            assert_eq!(k.jwk["crv"], crv);
+            assert_eq!(k.jwk["alg"], k.alg.name());
             assert_eq!(k.jwk["kid"], k.kid.as_str());
             assert!(k.jwk.get("d").is_none());
         }
+    }
+
+    #[test]
+    fn eddsa_and_previous_keys_are_published() {
+        let (cur, _) = generate(Alg::Es256).unwrap();
+        let (ed, ed_pub) = generate(Alg::EdDsa).unwrap();
+        let (_, prev_pub) = generate(Alg::Es256).unwrap();
+        let v = vars(&[
+            ("issuer", "https://id.example.com"),
+            ("signing_key", &cur),
+            ("signing_key_eddsa", &ed),
+            ("signing_key_previous", &prev_pub.jwk.to_string()),
+        ]);
+        let (kv, sql) = (MemoryKv::default(), SqliteSql::in_memory().unwrap());
+        let env = env_with(&kv, &sql, &v);
+        let config = Config::load(&v).unwrap();
+        let keys = published(&env, &config).unwrap();
+        assert_eq!(keys.len(), 3);
+        assert_eq!(keys[1], ed_pub);
+        assert_eq!(keys[2].kid, prev_pub.kid);
+        // A private key is required where the key signs.
+        let v2 = vars(&[
+            ("issuer", "https://id.example.com"),
+            ("signing_key", &cur),
+            ("signing_key_eddsa", &ed_pub.jwk.to_string()),
+        ]);
+        let env2 = env_with(&kv, &sql, &v2);
+        assert!(
+            matches!(published(&env2, &Config::load(&v2).unwrap()), Err(Error::Config { name, .. }) if name == "signing_key_eddsa")
+        );
     }
 
     #[test]
@@ -256,7 +407,7 @@ mod tests {
 
     #[test]
     fn generated_keys_load_as_production_keys() {
-        let (private, public) = generate().unwrap();
+        let (private, public) = generate(Alg::Es256).unwrap();
         let v = vars(&[
             ("issuer", "https://id.example.com"),
             ("signing_key", &private),

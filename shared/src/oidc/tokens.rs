@@ -10,51 +10,48 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use crate::Env;
-use crate::config::{self, Config};
+use crate::config::Config;
 use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
-use crate::oidc::keys;
+use crate::oidc::keys::{self, Alg};
 use crate::schema;
 
 /// The key that signs, loaded once per request that needs it.
 pub struct Signer {
     kid: String,
-    pair: ES256KeyPair,
+    key: SigningKey,
+}
+
+enum SigningKey {
+    Es256(ES256KeyPair),
+    EdDsa(Ed25519KeyPair),
 }
 
 impl Signer {
-    /// The current ES256 key: from `signing_key`, or the dev key in SQLite.
-    pub fn load(env: &Env, config: &Config) -> Result<Signer> {
-        let (jwk, kid) = if config.dev_mode {
-            schema::ensure(env.sql)?;
-            keys::published(env, config)?;
-            let rows = env.sql.execute(
-                "SELECT kid, private_key FROM signing_keys WHERE role = 'current'",
-                &[],
-            )?;
-            let row = rows
-                .first()
-                .ok_or_else(|| Error::Internal("no current dev key".into()))?;
-            let jwk = String::from_utf8(row.blob(1)?.to_vec())
-                .map_err(|_| Error::Storage("dev key unreadable".into()))?;
-            (jwk, row.text(0)?.to_owned())
-        } else {
-            let jwk = config::required(env.vars, "signing_key")?;
-            let kid = keys::published(env, config)?
-                .first()
-                .map(|k| k.kid.clone())
-                .unwrap_or_default();
-            (jwk, kid)
+    /// The current key for `alg`: from its variable, or the dev key in SQLite.
+    pub fn load(env: &Env, config: &Config, alg: Alg) -> Result<Signer> {
+        let (jwk, kid) = keys::private_jwk(env, config, alg)?;
+        let unusable = |e: jwt_simple::Error| {
+            let name = if alg == Alg::Es256 {
+                "signing_key"
+            } else {
+                "signing_key_eddsa"
+            };
+            Error::config(name, format!("not a usable private JWK: {e}"))
         };
-        let pair = ES256KeyPair::from_jwk(&jwk)
-            .map_err(|e| {
-                Error::config(
-                    "signing_key",
-                    format!("not a usable private EC P-256 JWK: {e}"),
-                )
-            })?
-            .with_key_id(&kid);
-        Ok(Signer { kid, pair })
+        let key = match alg {
+            Alg::Es256 => SigningKey::Es256(
+                ES256KeyPair::from_jwk(&jwk)
+                    .map_err(unusable)?
+                    .with_key_id(&kid),
+            ),
+            Alg::EdDsa => SigningKey::EdDsa(
+                Ed25519KeyPair::from_jwk(&jwk)
+                    .map_err(unusable)?
+                    .with_key_id(&kid),
+            ),
+        };
+        Ok(Signer { kid, key })
     }
 
     /// The key id in every token's header.
@@ -68,15 +65,15 @@ impl Signer {
         claims: JWTClaims<T>,
         typ: &str,
     ) -> Result<String> {
-        self.pair
-            .sign_with_options(
-                claims,
-                &HeaderOptions {
-                    signature_type: Some(typ.into()),
-                    ..Default::default()
-                },
-            )
-            .map_err(|e| Error::Internal(format!("signing failed: {e}")))
+        let options = HeaderOptions {
+            signature_type: Some(typ.into()),
+            ..Default::default()
+        };
+        match &self.key {
+            SigningKey::Es256(k) => k.sign_with_options(claims, &options),
+            SigningKey::EdDsa(k) => k.sign_with_options(claims, &options),
+        }
+        .map_err(|e| Error::Internal(format!("signing failed: {e}")))
     }
 }
 
@@ -232,16 +229,14 @@ pub struct Hint {
 pub fn verify_id_token_hint(env: &Env, config: &Config, token: &str) -> Result<Hint> {
     let bad = || Error::bad_request("The id_token_hint is not an ID token from this provider.");
     let meta = Token::decode_metadata(token).map_err(|_| bad())?;
-    if meta.algorithm() != "ES256" {
-        return Err(bad());
-    }
     let kid = meta.key_id().ok_or_else(bad)?.to_owned();
     let key = keys::published(env, config)?
         .into_iter()
         .find(|k| k.kid == kid)
         .ok_or_else(bad)?;
-    let public = ES256PublicKey::from_jwk(&key.jwk.to_string())
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    if meta.algorithm() != key.alg.name() {
+        return Err(bad());
+    }
     let iat = unverified_payload(token)
         .and_then(|p| p["iat"].as_u64())
         .ok_or_else(bad)?;
@@ -251,9 +246,16 @@ pub fn verify_id_token_hint(env: &Env, config: &Config, token: &str) -> Result<H
         time_tolerance: Some(Duration::from_secs(60)),
         ..Default::default()
     };
-    let c = public
-        .verify_token::<serde_json::Map<String, Json>>(token, Some(options))
-        .map_err(|_| bad())?;
+    let jwk = key.jwk.to_string();
+    let c = match key.alg {
+        Alg::Es256 => ES256PublicKey::from_jwk(&jwk)
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .verify_token::<serde_json::Map<String, Json>>(token, Some(options)),
+        Alg::EdDsa => Ed25519PublicKey::from_jwk(&jwk)
+            .map_err(|e| Error::Internal(e.to_string()))?
+            .verify_token::<serde_json::Map<String, Json>>(token, Some(options)),
+    }
+    .map_err(|_| bad())?;
     let aud = match &c.audiences {
         Some(Audiences::AsString(a)) => a.clone(),
         Some(Audiences::AsSet(s)) => s.iter().next().cloned().unwrap_or_default(),

@@ -106,16 +106,28 @@ async fn dev_mode_jwks_publishes_generated_public_keys_that_persist() {
     assert_eq!(header(&res, "access-control-allow-origin"), "*");
     let jwks = json(&res);
     let keys = jwks["keys"].as_array().unwrap();
-    assert_eq!(keys.len(), 2, "the current and the next key");
-    for key in keys {
-        assert_eq!(key["kty"], "EC");
-        assert_eq!(key["crv"], "P-256");
-        assert_eq!(key["alg"], "ES256");
+    assert_eq!(
+        keys.len(),
+        3,
+        "the current and next ES256 keys, and the EdDSA key"
+    );
+    for (key, (kty, crv, alg)) in keys.iter().zip([
+        ("EC", "P-256", "ES256"),
+        ("EC", "P-256", "ES256"),
+        ("OKP", "Ed25519", "EdDSA"),
+    ]) {
+        assert_eq!(key["kty"], kty);
+        assert_eq!(key["crv"], crv);
+        assert_eq!(key["alg"], alg);
         assert_eq!(key["use"], "sig");
         assert!(key["kid"].as_str().is_some_and(|k| !k.is_empty()));
-        for coordinate in ["x", "y"] {
-            let text = key[coordinate].as_str().unwrap();
-            assert_eq!(text.len(), 43, "a 32-byte base64url coordinate");
+        assert_eq!(
+            key["x"].as_str().unwrap().len(),
+            43,
+            "a 32-byte base64url coordinate"
+        );
+        if kty == "EC" {
+            assert_eq!(key["y"].as_str().unwrap().len(), 43);
         }
         for private in ["d", "p", "q", "dp", "dq", "qi", "k"] {
             assert!(
@@ -131,7 +143,7 @@ async fn dev_mode_jwks_publishes_generated_public_keys_that_persist() {
 
 #[tokio::test]
 async fn production_jwks_serves_the_key_from_the_secret_variable() {
-    let (private, public) = lanyard::oidc::keys::generate().unwrap();
+    let (private, public) = lanyard::oidc::keys::generate(lanyard::oidc::keys::Alg::Es256).unwrap();
     let (host, _data) = app(&[("issuer", ISSUER), ("signing_key", &private)]).await;
     let jwks = json(&get(&host, "/jwks.json").await);
     assert_eq!(jwks["keys"], serde_json::json!([public.jwk]));

@@ -833,3 +833,40 @@ async fn admin_api_needs_the_token_and_validates() {
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn a_client_may_ask_for_eddsa_id_tokens() {
+    let app = app().await;
+    let (id, secret) = register(
+        &app,
+        j!({"name": "Shop", "confidential": true, "redirect_uris": [REDIRECT], "first_party": true,
+            "id_token_signed_response_alg": "EdDSA"}),
+    )
+    .await;
+    let client = (id, secret.unwrap());
+    let mut b = signed_in(&app).await;
+    let p = pkce();
+    let code = code_for(&mut b, &client.0, &p).await;
+    let t = json(&exchange(&app, &client, &code, &p.verifier).await);
+    let id_token = t["id_token"].as_str().unwrap();
+    let meta = Token::decode_metadata(id_token).unwrap();
+    assert_eq!(meta.algorithm(), "EdDSA");
+    let jwks = json(&app.get("/jwks.json").await);
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == meta.key_id().unwrap())
+        .unwrap()
+        .clone();
+    let public = Ed25519PublicKey::from_jwk(&key.to_string()).unwrap();
+    let claims = public.verify_token::<Value>(id_token, None).unwrap();
+    assert_eq!(claims.nonce.as_deref(), Some("n-456"));
+    // The access token stays ES256, and a first-party client skips consent.
+    assert_eq!(
+        Token::decode_metadata(t["access_token"].as_str().unwrap())
+            .unwrap()
+            .algorithm(),
+        "ES256"
+    );
+}
