@@ -18,7 +18,11 @@ fn openid_client_runs_the_code_flow_against_lanyard() {
         assert!(status.success(), "npm ci failed in tests/interop");
     }
 
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let base = format!("http://127.0.0.1:{port}");
     let data = tempfile::tempdir().unwrap();
     let admin = "interop-admin-token";
@@ -35,7 +39,9 @@ fn openid_client_runs_the_code_flow_against_lanyard() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(host.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(host.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert!(line.starts_with("listening on"), "{line}");
 
     let out = Command::new("node")
@@ -49,6 +55,9 @@ fn openid_client_runs_the_code_flow_against_lanyard() {
     let _ = host.wait();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "openid-client failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "openid-client failed:\n{stdout}\n{stderr}"
+    );
     assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
 }

@@ -1,0 +1,280 @@
+//! Validates Lanyard's tokens offline, in apps and in Spin components.
+//!
+//! The caller supplies the HTTP fetch (so the crate works with any client,
+//! including Spin's outbound HTTP); the verifier keeps the JWKS, honours its
+//! `Cache-Control: max-age`, refetches when a token names an unknown `kid`
+//! (at most once per cooldown), and checks the signature against an
+//! allow-list of algorithms, then `iss`, `aud`, `exp`/`nbf` with a small
+//! leeway and the header `typ`.
+//!
+//! ```no_run
+//! use lanyard_verifier::{Fetched, Verifier, TokenKind};
+//!
+//! let verifier = Verifier::new("https://id.example.com", "my-api-client-id", |url: &str| {
+//!     // Any HTTP client: return the status, body and Cache-Control header.
+//!     # let _ = url;
+//!     Ok(Fetched { status: 200, body: b"{\"keys\":[]}".to_vec(), cache_control: Some("max-age=300".into()) })
+//! });
+//! let claims = verifier.verify::<serde_json::Value>("eyJ...", TokenKind::Access);
+//! ```
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jwt_simple::prelude::*;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// What the caller's fetch returns.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    /// HTTP status.
+    pub status: u16,
+    /// The body.
+    pub body: Vec<u8>,
+    /// The `Cache-Control` header, if any.
+    pub cache_control: Option<String>,
+}
+
+/// Why a token was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyError {
+    /// Not a JWT, or its header is unreadable.
+    Malformed,
+    /// The algorithm is not on the allow-list (including `none` and HMAC).
+    Algorithm(String),
+    /// No published key has this `kid`, even after a refetch.
+    UnknownKey,
+    /// The signature or a registered claim (iss, aud, exp, nbf, typ) is wrong.
+    Invalid(String),
+    /// The JWKS could not be fetched or read.
+    Jwks(String),
+}
+
+impl std::fmt::Display for VerifyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Malformed => write!(f, "malformed token"),
+            Self::Algorithm(a) => write!(f, "algorithm {a} not allowed"),
+            Self::UnknownKey => write!(f, "unknown signing key"),
+            Self::Invalid(why) => write!(f, "invalid token: {why}"),
+            Self::Jwks(why) => write!(f, "JWKS unavailable: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for VerifyError {}
+
+/// Which token is expected (its header `typ`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An RFC 9068 access token (`typ: at+jwt`).
+    Access,
+    /// An OpenID Connect ID token (`typ: JWT`).
+    Id,
+}
+
+/// A verified token's claims.
+#[derive(Debug, Clone)]
+pub struct Verified<T> {
+    /// Subject: a user's stable id, or a client's id for client credentials.
+    pub sub: String,
+    /// Issuer.
+    pub iss: String,
+    /// Expiry, Unix seconds.
+    pub exp: u64,
+    /// Issued at, Unix seconds.
+    pub iat: u64,
+    /// Token id.
+    pub jti: Option<String>,
+    /// Everything else (`client_id`, `scope`, profile claims, …).
+    pub claims: T,
+}
+
+enum Key {
+    Es256(ES256PublicKey),
+    EdDsa(Ed25519PublicKey),
+}
+
+#[derive(Default)]
+struct Cache {
+    keys: HashMap<String, std::sync::Arc<Key>>,
+    expires_at: u64,
+    last_fetch: Option<u64>,
+}
+
+/// Validates tokens of one issuer for one audience.
+pub struct Verifier<F> {
+    issuer: String,
+    audience: String,
+    jwks_uri: String,
+    algorithms: Vec<&'static str>,
+    leeway: u64,
+    cooldown: u64,
+    fetch: F,
+    cache: Mutex<Cache>,
+}
+
+impl<F> Verifier<F>
+where
+    F: Fn(&str) -> Result<Fetched, String>,
+{
+    /// A verifier for tokens from `issuer` meant for `audience` (a client id),
+    /// with the JWKS at `<issuer>/jwks.json`, ES256 and EdDSA allowed, 30 s of
+    /// leeway and a 60 s cooldown between refetches.
+    pub fn new(issuer: &str, audience: &str, fetch: F) -> Self {
+        let issuer = issuer.trim_end_matches('/').to_owned();
+        Verifier {
+            jwks_uri: format!("{issuer}/jwks.json"),
+            issuer,
+            audience: audience.to_owned(),
+            algorithms: vec!["ES256", "EdDSA"],
+            leeway: 30,
+            cooldown: 60,
+            fetch,
+            cache: Mutex::new(Cache::default()),
+        }
+    }
+
+    /// Allows only these algorithms (any of `ES256`, `EdDSA`).
+    pub fn with_algorithms(mut self, algorithms: &[&'static str]) -> Self {
+        self.algorithms = algorithms
+            .iter()
+            .copied()
+            .filter(|a| ["ES256", "EdDSA"].contains(a))
+            .collect();
+        self
+    }
+
+    /// Sets the clock leeway in seconds.
+    pub fn with_leeway(mut self, seconds: u64) -> Self {
+        self.leeway = seconds;
+        self
+    }
+
+    /// Verifies a token now.
+    pub fn verify<T: DeserializeOwned + Serialize>(
+        &self,
+        token: &str,
+        kind: TokenKind,
+    ) -> Result<Verified<T>, VerifyError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        self.verify_at(token, kind, now)
+    }
+
+    /// Verifies a token at a given time (Unix seconds).
+    pub fn verify_at<T: DeserializeOwned + Serialize>(
+        &self,
+        token: &str,
+        kind: TokenKind,
+        now: u64,
+    ) -> Result<Verified<T>, VerifyError> {
+        let meta = Token::decode_metadata(token).map_err(|_| VerifyError::Malformed)?;
+        let alg = meta.algorithm().to_owned();
+        if !self.algorithms.contains(&alg.as_str()) {
+            return Err(VerifyError::Algorithm(alg));
+        }
+        let kid = meta.key_id().ok_or(VerifyError::UnknownKey)?.to_owned();
+        let key = self.key(&kid, now)?;
+        let options = VerificationOptions {
+            required_signature_type: Some(match kind {
+                TokenKind::Access => "at+jwt".into(),
+                TokenKind::Id => "JWT".into(),
+            }),
+            allowed_issuers: Some(std::iter::once(self.issuer.clone()).collect()),
+            allowed_audiences: Some(std::iter::once(self.audience.clone()).collect()),
+            time_tolerance: Some(Duration::from_secs(self.leeway)),
+            artificial_time: Some(Duration::from_secs(now)),
+            ..Default::default()
+        };
+        let claims = match (&*key, alg.as_str()) {
+            (Key::Es256(k), "ES256") => k.verify_token::<T>(token, Some(options)),
+            (Key::EdDsa(k), "EdDSA") => k.verify_token::<T>(token, Some(options)),
+            _ => return Err(VerifyError::Algorithm(alg)),
+        }
+        .map_err(|e| VerifyError::Invalid(e.to_string()))?;
+        Ok(Verified {
+            sub: claims
+                .subject
+                .ok_or_else(|| VerifyError::Invalid("no subject".into()))?,
+            iss: claims.issuer.unwrap_or_default(),
+            exp: claims
+                .expires_at
+                .map(|d| d.as_secs())
+                .ok_or_else(|| VerifyError::Invalid("no expiry".into()))?,
+            iat: claims.issued_at.map(|d| d.as_secs()).unwrap_or(0),
+            jti: claims.jwt_id,
+            claims: claims.custom,
+        })
+    }
+
+    /// The key with this id: from the cache while it is fresh; otherwise (or
+    /// when the id is unknown, at most once per cooldown) from the JWKS.
+    fn key(&self, kid: &str, now: u64) -> Result<std::sync::Arc<Key>, VerifyError> {
+        let mut cache = self
+            .cache
+            .lock()
+            .map_err(|_| VerifyError::Jwks("cache poisoned".into()))?;
+        let fresh = now < cache.expires_at;
+        if let Some(k) = cache.keys.get(kid).filter(|_| fresh) {
+            return Ok(k.clone());
+        }
+        let may_fetch = !fresh || cache.last_fetch.is_none_or(|t| now >= t + self.cooldown);
+        if may_fetch {
+            cache.last_fetch = Some(now);
+            match self.fetch_keys() {
+                Ok((keys, max_age)) => {
+                    cache.keys = keys;
+                    cache.expires_at = now + max_age;
+                }
+                // Keep serving known keys through a JWKS outage.
+                Err(e) if cache.keys.is_empty() => return Err(e),
+                Err(_) => {}
+            }
+        }
+        cache.keys.get(kid).cloned().ok_or(VerifyError::UnknownKey)
+    }
+
+    fn fetch_keys(&self) -> Result<(HashMap<String, std::sync::Arc<Key>>, u64), VerifyError> {
+        let res = (self.fetch)(&self.jwks_uri).map_err(VerifyError::Jwks)?;
+        if res.status != 200 {
+            return Err(VerifyError::Jwks(format!("status {}", res.status)));
+        }
+        let jwks: Value =
+            serde_json::from_slice(&res.body).map_err(|e| VerifyError::Jwks(e.to_string()))?;
+        let mut keys = HashMap::new();
+        for jwk in jwks["keys"]
+            .as_array()
+            .ok_or_else(|| VerifyError::Jwks("no keys".into()))?
+        {
+            let Some(kid) = jwk["kid"].as_str() else {
+                continue;
+            };
+            let text = jwk.to_string();
+            let key = match (jwk["kty"].as_str(), jwk["crv"].as_str()) {
+                (Some("EC"), Some("P-256")) => ES256PublicKey::from_jwk(&text).ok().map(Key::Es256),
+                (Some("OKP"), Some("Ed25519")) => {
+                    Ed25519PublicKey::from_jwk(&text).ok().map(Key::EdDsa)
+                }
+                _ => None,
+            };
+            if let Some(k) = key {
+                keys.insert(kid.to_owned(), std::sync::Arc::new(k));
+            }
+        }
+        let max_age = res
+            .cache_control
+            .as_deref()
+            .and_then(|cc| {
+                cc.split(',')
+                    .find_map(|d| d.trim().strip_prefix("max-age=")?.parse::<u64>().ok())
+            })
+            .unwrap_or(300)
+            .min(86_400);
+        Ok((keys, max_age))
+    }
+}

@@ -1,0 +1,207 @@
+//! The verifier against tokens signed like Lanyard signs them.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use jwt_simple::prelude::*;
+use lanyard_verifier::{Fetched, TokenKind, Verifier, VerifyError};
+use serde_json::{Value, json};
+
+const ISS: &str = "https://id.example.com";
+const NOW: u64 = 1_800_000_000;
+
+fn jwks(keys: &[&ES256KeyPair]) -> Vec<u8> {
+    let keys: Vec<Value> = keys
+        .iter()
+        .map(|k| serde_json::from_str(&k.public_key().to_jwk()).unwrap())
+        .collect();
+    json!({ "keys": keys }).to_string().into_bytes()
+}
+
+fn token(key: &ES256KeyPair, typ: &str, aud: &str, iat: u64, ttl: u64) -> String {
+    let mut c = Claims::with_custom_claims(
+        json!({"client_id": aud, "scope": "openid"}),
+        Duration::from_secs(ttl),
+    )
+    .with_issuer(ISS)
+    .with_subject("user-1")
+    .with_audience(aud);
+    c.issued_at = Some(Duration::from_secs(iat));
+    c.invalid_before = Some(Duration::from_secs(iat));
+    c.expires_at = Some(Duration::from_secs(iat + ttl));
+    key.sign_with_options(
+        c,
+        &HeaderOptions {
+            signature_type: Some(typ.into()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn key(kid: &str) -> ES256KeyPair {
+    ES256KeyPair::generate().with_key_id(kid)
+}
+
+#[test]
+fn verifies_and_types_claims() {
+    let k = key("k1");
+    let body = jwks(&[&k]);
+    let v = Verifier::new(ISS, "app", move |_: &str| {
+        Ok(Fetched {
+            status: 200,
+            body: body.clone(),
+            cache_control: Some("public, max-age=300".into()),
+        })
+    });
+    let t = token(&k, "at+jwt", "app", NOW, 300);
+    let ok = v
+        .verify_at::<Value>(&t, TokenKind::Access, NOW + 10)
+        .unwrap();
+    assert_eq!(ok.sub, "user-1");
+    assert_eq!(ok.claims["scope"], "openid");
+    // Wrong audience, wrong type, expired (beyond leeway), not yet valid.
+    let other = token(&k, "at+jwt", "other", NOW, 300);
+    assert!(matches!(
+        v.verify_at::<Value>(&other, TokenKind::Access, NOW),
+        Err(VerifyError::Invalid(_))
+    ));
+    assert!(v.verify_at::<Value>(&t, TokenKind::Id, NOW).is_err());
+    assert!(
+        v.verify_at::<Value>(&t, TokenKind::Access, NOW + 300 + 29)
+            .is_ok(),
+        "within leeway"
+    );
+    assert!(
+        v.verify_at::<Value>(&t, TokenKind::Access, NOW + 300 + 31)
+            .is_err()
+    );
+    let future = token(&k, "at+jwt", "app", NOW + 100, 300);
+    assert!(
+        v.verify_at::<Value>(&future, TokenKind::Access, NOW)
+            .is_err()
+    );
+}
+
+#[test]
+fn refuses_none_hmac_and_tampering() {
+    let k = key("k1");
+    let body = jwks(&[&k]);
+    let v = Verifier::new(ISS, "app", move |_: &str| {
+        Ok(Fetched {
+            status: 200,
+            body: body.clone(),
+            cache_control: None,
+        })
+    });
+    let t = token(&k, "at+jwt", "app", NOW, 300);
+    let parts: Vec<&str> = t.split('.').collect();
+    let none = format!(
+        "{}.{}.",
+        base64url(br#"{"alg":"none","kid":"k1","typ":"at+jwt"}"#),
+        parts[1]
+    );
+    assert!(matches!(
+        v.verify_at::<Value>(&none, TokenKind::Access, NOW),
+        Err(VerifyError::Algorithm(_))
+    ));
+    let hs = HS256Key::from_bytes(k.public_key().to_jwk().as_bytes()).with_key_id("k1");
+    let confused = hs
+        .authenticate(
+            Claims::create(Duration::from_secs(60))
+                .with_issuer(ISS)
+                .with_audience("app"),
+        )
+        .unwrap();
+    assert!(matches!(
+        v.verify_at::<Value>(&confused, TokenKind::Access, NOW),
+        Err(VerifyError::Algorithm(_))
+    ));
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        base64url(
+            br#"{"sub":"admin","iss":"https://id.example.com","aud":"app","exp":1900000000}"#
+        ),
+        parts[2]
+    );
+    assert!(matches!(
+        v.verify_at::<Value>(&tampered, TokenKind::Access, NOW),
+        Err(VerifyError::Invalid(_))
+    ));
+    // EdDSA only: an ES256 token is refused by the allow-list.
+    let body2 = jwks(&[&k]);
+    let strict = Verifier::new(ISS, "app", move |_: &str| {
+        Ok(Fetched {
+            status: 200,
+            body: body2.clone(),
+            cache_control: None,
+        })
+    })
+    .with_algorithms(&["EdDSA"]);
+    assert!(matches!(
+        strict.verify_at::<Value>(&t, TokenKind::Access, NOW),
+        Err(VerifyError::Algorithm(_))
+    ));
+}
+
+fn base64url(b: &[u8]) -> String {
+    lanyard::crypto::b64url(b)
+}
+
+#[test]
+fn caches_the_jwks_and_refetches_unknown_kids_with_a_cooldown() {
+    let old = key("old");
+    let new = key("new");
+    let fetches = Rc::new(Cell::new(0));
+    let published = Rc::new(Cell::new(false));
+    let (f, p) = (fetches.clone(), published.clone());
+    let (old_body, both_body) = (jwks(&[&old]), jwks(&[&old, &new]));
+    let v = Verifier::new(ISS, "app", move |_: &str| {
+        f.set(f.get() + 1);
+        let body = if p.get() {
+            both_body.clone()
+        } else {
+            old_body.clone()
+        };
+        Ok(Fetched {
+            status: 200,
+            body,
+            cache_control: Some("max-age=600".into()),
+        })
+    });
+    let t_old = token(&old, "at+jwt", "app", NOW, 300);
+    let t_new = token(&new, "at+jwt", "app", NOW, 300);
+    v.verify_at::<Value>(&t_old, TokenKind::Access, NOW)
+        .unwrap();
+    v.verify_at::<Value>(&t_old, TokenKind::Access, NOW + 1)
+        .unwrap();
+    assert_eq!(fetches.get(), 1, "cached within max-age");
+    // Unknown kid: one refetch, then the cooldown holds further ones off.
+    assert_eq!(
+        v.verify_at::<Value>(&t_new, TokenKind::Access, NOW + 2)
+            .unwrap_err(),
+        VerifyError::UnknownKey
+    );
+    assert_eq!(fetches.get(), 1, "the cooldown since the first fetch");
+    assert!(
+        v.verify_at::<Value>(&t_new, TokenKind::Access, NOW + 61)
+            .is_err()
+    );
+    assert_eq!(fetches.get(), 2);
+    published.set(true);
+    assert!(
+        v.verify_at::<Value>(&t_new, TokenKind::Access, NOW + 62)
+            .is_err(),
+        "cooling down"
+    );
+    assert_eq!(fetches.get(), 2);
+    v.verify_at::<Value>(&t_new, TokenKind::Access, NOW + 122)
+        .unwrap();
+    assert_eq!(fetches.get(), 3);
+    // After max-age the JWKS is fetched again.
+    // After max-age the JWKS is fetched again (the token itself has expired by then).
+    let late = v.verify_at::<Value>(&t_old, TokenKind::Access, NOW + 122 + 600);
+    assert!(matches!(late, Err(VerifyError::Invalid(_))));
+    assert_eq!(fetches.get(), 4);
+}
