@@ -25,6 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use jwt_simple::prelude::*;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use sha2::Digest as _;
 
 /// What the caller's fetch returns.
 #[derive(Debug, Clone)]
@@ -92,9 +93,30 @@ pub struct Verified<T> {
     pub claims: T,
 }
 
+fn from_value<T: DeserializeOwned>(v: Value) -> Result<Verified<T>, VerifyError> {
+    let bad = |e: serde_json::Error| {
+        VerifyError::Invalid(format!("claims do not fit the requested type: {e}"))
+    };
+    Ok(Verified {
+        sub: v["sub"].as_str().unwrap_or_default().to_owned(),
+        iss: v["iss"].as_str().unwrap_or_default().to_owned(),
+        exp: v["exp"].as_u64().unwrap_or(0),
+        iat: v["iat"].as_u64().unwrap_or(0),
+        jti: v["jti"].as_str().map(str::to_owned),
+        claims: serde_json::from_value(v["claims"].clone()).map_err(bad)?,
+    })
+}
+
 enum Key {
     Es256(ES256PublicKey),
     EdDsa(Ed25519PublicKey),
+}
+
+/// Tokens already verified, by SHA-256, until they expire.
+#[derive(Default)]
+struct Seen {
+    capacity: usize,
+    entries: HashMap<[u8; 32], (u64, TokenKind, Value)>,
 }
 
 #[derive(Default)]
@@ -114,6 +136,7 @@ pub struct Verifier<F> {
     cooldown: u64,
     fetch: F,
     cache: Mutex<Cache>,
+    seen: Mutex<Seen>,
 }
 
 impl<F> Verifier<F>
@@ -134,7 +157,19 @@ where
             cooldown: 60,
             fetch,
             cache: Mutex::new(Cache::default()),
+            seen: Mutex::new(Seen::default()),
         }
+    }
+
+    /// Remembers up to `capacity` verified tokens (by their SHA-256) until
+    /// they expire, so that a token presented again is not verified again:
+    /// an API sees the same access token on every call of a session. The
+    /// signature and claims are checked once; `exp` is checked every time.
+    pub fn with_cache(self, capacity: usize) -> Self {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.capacity = capacity;
+        }
+        self
     }
 
     /// Allows only these algorithms (any of `ES256`, `EdDSA`).
@@ -168,6 +203,44 @@ where
 
     /// Verifies a token at a given time (Unix seconds).
     pub fn verify_at<T: DeserializeOwned + Serialize>(
+        &self,
+        token: &str,
+        kind: TokenKind,
+        now: u64,
+    ) -> Result<Verified<T>, VerifyError> {
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let hit = self
+            .seen
+            .lock()
+            .ok()
+            .and_then(|s| s.entries.get(&digest).cloned());
+        if let Some((exp, seen_kind, claims)) = hit {
+            if seen_kind == kind && now <= exp + self.leeway {
+                return from_value(claims);
+            }
+        }
+        let verified = self.verify_uncached::<Value>(token, kind, now)?;
+        let as_value = serde_json::json!({
+            "sub": verified.sub, "iss": verified.iss, "exp": verified.exp, "iat": verified.iat,
+            "jti": verified.jti, "claims": verified.claims,
+        });
+        if let Ok(mut seen) = self.seen.lock() {
+            if seen.capacity > 0 {
+                if seen.entries.len() >= seen.capacity {
+                    let leeway = self.leeway;
+                    seen.entries.retain(|_, (e, _, _)| *e + leeway >= now);
+                    if seen.entries.len() >= seen.capacity {
+                        seen.entries.clear();
+                    }
+                }
+                seen.entries
+                    .insert(digest, (verified.exp, kind, as_value.clone()));
+            }
+        }
+        from_value(as_value)
+    }
+
+    fn verify_uncached<T: DeserializeOwned + Serialize>(
         &self,
         token: &str,
         kind: TokenKind,

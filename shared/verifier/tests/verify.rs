@@ -205,3 +205,37 @@ fn caches_the_jwks_and_refetches_unknown_kids_with_a_cooldown() {
     assert!(matches!(late, Err(VerifyError::Invalid(_))));
     assert_eq!(fetches.get(), 4);
 }
+
+#[test]
+fn the_cache_skips_repeat_verification_but_not_expiry() {
+    let k = key("k1");
+    let body = jwks(&[&k]);
+    let v = Verifier::new(ISS, "app", move |_: &str| {
+        Ok(Fetched {
+            status: 200,
+            body: body.clone(),
+            cache_control: None,
+        })
+    })
+    .with_cache(100);
+    let t = token(&k, "at+jwt", "app", NOW, 300);
+    let first = v.verify_at::<Value>(&t, TokenKind::Access, NOW).unwrap();
+    let again = v
+        .verify_at::<Value>(&t, TokenKind::Access, NOW + 1)
+        .unwrap();
+    assert_eq!(first.claims, again.claims);
+    assert!(
+        v.verify_at::<Value>(&t, TokenKind::Id, NOW + 1).is_err(),
+        "the kind is part of the check"
+    );
+    assert!(
+        v.verify_at::<Value>(&t, TokenKind::Access, NOW + 300 + 31)
+            .is_err(),
+        "expired, even though cached"
+    );
+    let tampered = format!("{}x", t);
+    assert!(
+        v.verify_at::<Value>(&tampered, TokenKind::Access, NOW)
+            .is_err()
+    );
+}
