@@ -144,7 +144,307 @@ async fn run(full: bool) -> anyhow::Result<()> {
     }
 
     login_benchmark(n_login).await?;
+    signing_benchmark(if full { 2000 } else { 50 }).await?;
+    verifier_benchmark(if full { 20_000 } else { 200 })?;
+    refresh_benchmark(if full { 2000 } else { 30 }).await?;
     Ok(())
+}
+
+/// ES256 and EdDSA sign and verify with jwt-simple (pure Rust): natively, and
+/// inside a component (the probe times its own loop with the wasm clock).
+async fn signing_benchmark(n: u32) -> anyhow::Result<()> {
+    use jwt_simple::prelude::*;
+    fn per_sec(f: impl Fn(), n: u32) -> f64 {
+        let t = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        f64::from(n) / t.elapsed().as_secs_f64()
+    }
+    let claims = || {
+        Claims::create(jwt_simple::prelude::Duration::from_secs(300))
+            .with_issuer("https://id.example.com")
+            .with_subject("user")
+    };
+    let es = ES256KeyPair::generate();
+    let ed = Ed25519KeyPair::generate();
+    let (es_pub, ed_pub) = (es.public_key(), ed.public_key());
+    let es_t = es.sign(claims()).map_err(anyhow::Error::msg)?;
+    let ed_t = ed.sign(claims()).map_err(anyhow::Error::msg)?;
+    let native = [
+        per_sec(|| drop(es.sign(claims())), n),
+        per_sec(
+            || drop(es_pub.verify_token::<NoCustomClaims>(&es_t, None)),
+            n,
+        ),
+        per_sec(|| drop(ed.sign(claims())), n),
+        per_sec(
+            || drop(ed_pub.verify_token::<NoCustomClaims>(&ed_t, None)),
+            n,
+        ),
+    ];
+
+    let data = tempfile::tempdir()?;
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/probe.toml");
+    let probe = SpinHost::new(HostConfig {
+        manifest: fixture,
+        wasm_dir: Some(built_wasm_dir()),
+        data_dir: data.path().to_owned(),
+        ..Default::default()
+    })
+    .await?;
+    let res = probe
+        .handle(
+            Request::get(format!("/probe/jwt?n={}", n.min(500))).body(Bytes::new())?,
+            "127.0.0.1:1".parse()?,
+        )
+        .await;
+    let body = String::from_utf8_lossy(res.body()).into_owned();
+    let wasm: Vec<f64> = body
+        .split_whitespace()
+        .filter_map(|v| v.parse::<f64>().ok())
+        .map(|us| 1e6 / us)
+        .collect();
+    anyhow::ensure!(wasm.len() == 4, "probe answered {body:?}");
+
+    println!("\n## JWT signatures (jwt-simple 0.15, pure Rust), one core\n");
+    println!("| operation | native /s | in wasm /s | wasm cost |");
+    println!("| --- | ---: | ---: | ---: |");
+    for (i, op) in ["ES256 sign", "ES256 verify", "EdDSA sign", "EdDSA verify"]
+        .iter()
+        .enumerate()
+    {
+        println!(
+            "| {op} | {:.0} | {:.0} | {:.1}× |",
+            native[i],
+            wasm[i],
+            native[i] / wasm[i]
+        );
+    }
+    Ok(())
+}
+
+/// The verifier apps use: tokens/s per core, first sight and repeat.
+fn verifier_benchmark(n: u32) -> anyhow::Result<()> {
+    use jwt_simple::prelude::*;
+    use lanyard_verifier::{Fetched, TokenKind, Verifier};
+    let iss = "https://id.example.com";
+    let mut rows = Vec::new();
+    for alg in ["ES256", "EdDSA"] {
+        let (jwk, token) = if alg == "ES256" {
+            let k = ES256KeyPair::generate().with_key_id("k");
+            let mut c = Claims::create(jwt_simple::prelude::Duration::from_secs(3600))
+                .with_issuer(iss)
+                .with_subject("u")
+                .with_audience("app");
+            c.custom = NoCustomClaims {};
+            (
+                k.public_key().to_jwk(),
+                k.sign_with_options(
+                    c,
+                    &HeaderOptions {
+                        signature_type: Some("at+jwt".into()),
+                        ..Default::default()
+                    },
+                )
+                .map_err(anyhow::Error::msg)?,
+            )
+        } else {
+            let k = Ed25519KeyPair::generate().with_key_id("k");
+            let c = Claims::create(jwt_simple::prelude::Duration::from_secs(3600))
+                .with_issuer(iss)
+                .with_subject("u")
+                .with_audience("app");
+            (
+                k.public_key().to_jwk(),
+                k.sign_with_options(
+                    c,
+                    &HeaderOptions {
+                        signature_type: Some("at+jwt".into()),
+                        ..Default::default()
+                    },
+                )
+                .map_err(anyhow::Error::msg)?,
+            )
+        };
+        let body = format!("{{\"keys\":[{jwk}]}}").into_bytes();
+        let fetch = move |_: &str| {
+            Ok(Fetched {
+                status: 200,
+                body: body.clone(),
+                cache_control: Some("max-age=3600".into()),
+            })
+        };
+        let cold = Verifier::new(iss, "app", fetch.clone());
+        let warm = Verifier::new(iss, "app", fetch).with_cache(1000);
+        cold.verify::<serde_json::Value>(&token, TokenKind::Access)
+            .map_err(anyhow::Error::msg)?;
+        let t = Instant::now();
+        for _ in 0..n {
+            cold.verify::<serde_json::Value>(&token, TokenKind::Access)
+                .map_err(anyhow::Error::msg)?;
+        }
+        let first = f64::from(n) / t.elapsed().as_secs_f64();
+        warm.verify::<serde_json::Value>(&token, TokenKind::Access)
+            .map_err(anyhow::Error::msg)?;
+        let t = Instant::now();
+        for _ in 0..n {
+            warm.verify::<serde_json::Value>(&token, TokenKind::Access)
+                .map_err(anyhow::Error::msg)?;
+        }
+        let again = f64::from(n) / t.elapsed().as_secs_f64();
+        rows.push((alg, first, again));
+    }
+    println!("\n## lanyard-verifier, native, one core (target ≥ 20,000 tokens/s)\n");
+    println!("| access token | every token verified /s | repeat token, cache on /s |");
+    println!("| --- | ---: | ---: |");
+    for (alg, first, again) in rows {
+        println!(
+            "| {alg} | {first:.0} {} | {again:.0} {} |",
+            if first >= 20_000.0 { "✓" } else { "✗" },
+            if again >= 20_000.0 { "✓" } else { "✗" }
+        );
+    }
+    Ok(())
+}
+
+/// The refresh-token grant through the host: one conditional UPDATE rotates
+/// the family, then an access token and an ID token are signed.
+async fn refresh_benchmark(n: usize) -> anyhow::Result<()> {
+    let data = tempfile::tempdir()?;
+    let admin = "bench-admin";
+    let host = app(
+        &[
+            ("issuer", "https://id.example.test"),
+            ("dev_mode", "true"),
+            ("admin_token", admin),
+            ("argon2_memory_kib", "8192"),
+            ("argon2_iterations", "1"),
+        ],
+        data.path(),
+    )
+    .await?;
+    let client = "127.0.0.1:1".parse()?;
+    let reg = Request::post("/api/admin/clients")
+        .header("authorization", format!("Bearer {admin}"))
+        .body(Bytes::from(r#"{"name":"bench","client_id":"bench","confidential":true,"first_party":true,"redirect_uris":["https://app.example/cb"]}"#))?;
+    let reg: serde_json::Value = serde_json::from_slice(host.handle(reg, client).await.body())?;
+    let secret = reg["client_secret"].as_str().unwrap_or_default().to_owned();
+    let csrf = csrf_cookie(&host).await?;
+    let email = "refresh@example.com";
+    let password = "correct horse battery staple";
+    host.handle(
+        post(
+            "/signup",
+            &csrf,
+            form(&csrf, &[("email", email), ("password", password)]),
+        )?,
+        client,
+    )
+    .await;
+    let outbox: serde_json::Value = serde_json::from_slice(
+        host.handle(Request::get("/dev/outbox.json").body(Bytes::new())?, client)
+            .await
+            .body(),
+    )?;
+    let token = outbox[0]["link"]
+        .as_str()
+        .unwrap_or_default()
+        .split("token=")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    host.handle(
+        post("/verify", &csrf, form(&csrf, &[("token", &token)]))?,
+        client,
+    )
+    .await;
+    let login = host
+        .handle(
+            post(
+                "/login",
+                &csrf,
+                form(&csrf, &[("email", email), ("password", password)]),
+            )?,
+            client,
+        )
+        .await;
+    let session = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-lanyard_session="))
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let verifier = "bench-verifier-bench-verifier-bench-verifier-0123";
+    let challenge = lanyard::crypto::b64url(&lanyard::crypto::sha256(verifier.as_bytes()));
+    let authz = Request::get(format!("/authorize?response_type=code&client_id=bench&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=openid%20offline_access&code_challenge={challenge}&code_challenge_method=S256"))
+        .header("cookie", &session)
+        .body(Bytes::new())?;
+    let res = host.handle(authz, client).await;
+    let location = res
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let code = url::Url::parse(&location)?
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let basic = format!("Basic {}", base64_encode(&format!("bench:{secret}")));
+    let exchange = Request::post("/token")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", &basic)
+        .body(Bytes::from(format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_verifier={verifier}")))?;
+    let t: serde_json::Value = serde_json::from_slice(host.handle(exchange, client).await.body())?;
+    let mut refresh = t["refresh_token"].as_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(!refresh.is_empty(), "no refresh token: {t}");
+
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let req = Request::post("/token")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", &basic)
+            .body(Bytes::from(format!(
+                "grant_type=refresh_token&refresh_token={refresh}"
+            )))?;
+        let t0 = Instant::now();
+        let res = host.handle(req, client).await;
+        samples.push(t0.elapsed());
+        anyhow::ensure!(
+            res.status() == StatusCode::OK,
+            "refresh: {}",
+            String::from_utf8_lossy(res.body())
+        );
+        let body: serde_json::Value = serde_json::from_slice(res.body())?;
+        refresh = body["refresh_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+    }
+    let s = stats(samples);
+    let rate = 1.0 / s.mean.as_secs_f64();
+    println!("\n## Refresh-token grant through the host, one core, sequential\n");
+    println!("| request | p50 | p99 | req/s | target |");
+    println!("| --- | ---: | ---: | ---: | --- |");
+    println!(
+        "| POST /token (refresh_token, rotates; signs access + ID token) | {} | {} | {rate:.0} | ≥ 1,200/s {} |",
+        ms(s.p50),
+        ms(s.p99),
+        if rate >= 1200.0 { "✓" } else { "✗" }
+    );
+    Ok(())
+}
+
+fn base64_encode(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
 }
 
 /// The full login request (form parsing, throttle checks, SQLite lookup,

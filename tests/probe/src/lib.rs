@@ -7,6 +7,8 @@
 //! - `/probe/kv/<label>`: open KV store `<label>`, set a key and read it back.
 //! - `/probe/db/<name>`: open SQLite database `<name>`, create a table, insert, count.
 //! - `/probe/http?url=<url>`: outbound GET through `wasi:http/outgoing-handler`.
+//! - `/probe/jwt?n=N`: time N ES256 and EdDSA signatures and verifications
+//!   inside the component (µs per operation), for the benchmark.
 //! - `/probe/counter`: bump a static counter (a fresh instance always answers 1).
 //! - `/probe/var/<name>`: read a Spin variable.
 //! - `/probe/headers`: echo every request header as `name: value` lines.
@@ -61,6 +63,7 @@ mod probe {
             }
             "trap" => panic!("the probe was asked to trap"),
             "echo" => text(200, req.body().len().to_string()),
+            "jwt" => jwt_bench(&query),
             _ => text(404, format!("probe: no such probe {path:?}")),
         }
     }
@@ -162,5 +165,50 @@ mod probe {
             }
         }
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Signs and verifies a small token N times per algorithm, inside wasm.
+    fn jwt_bench(query: &str) -> Response {
+        use jwt_simple::prelude::*;
+        let n: u32 = query
+            .split('&')
+            .find_map(|p| p.strip_prefix("n="))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20)
+            .clamp(1, 10_000);
+        fn time(n: u32, mut f: impl FnMut()) -> f64 {
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+        }
+        let claims = || {
+            Claims::create(Duration::from_secs(300))
+                .with_issuer("https://id.example.com")
+                .with_subject("user")
+        };
+        let es = ES256KeyPair::generate();
+        let es_pub = es.public_key();
+        let ed = Ed25519KeyPair::generate();
+        let ed_pub = ed.public_key();
+        let es_token = es.sign(claims()).unwrap_or_default();
+        let ed_token = ed.sign(claims()).unwrap_or_default();
+        let es_sign = time(n, || {
+            let _ = es.sign(claims());
+        });
+        let es_verify = time(n, || {
+            let _ = es_pub.verify_token::<NoCustomClaims>(&es_token, None);
+        });
+        let ed_sign = time(n, || {
+            let _ = ed.sign(claims());
+        });
+        let ed_verify = time(n, || {
+            let _ = ed_pub.verify_token::<NoCustomClaims>(&ed_token, None);
+        });
+        text(
+            200,
+            format!("{es_sign:.1} {es_verify:.1} {ed_sign:.1} {ed_verify:.1}"),
+        )
     }
 }
