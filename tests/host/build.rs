@@ -17,6 +17,7 @@ const DEFAULT_PACKAGES: &[&str] = &[
     "lanyard-social",
     "lanyard-profile",
     "lanyard-orgs",
+    "lanyard-demo",
     "lanyard-probe",
 ];
 

@@ -89,6 +89,8 @@ pub struct Verified<T> {
     pub iat: u64,
     /// Token id.
     pub jti: Option<String>,
+    /// The `nonce` of an ID token: compare it with the one you sent.
+    pub nonce: Option<String>,
     /// Everything else (`client_id`, `scope`, profile claims, …).
     pub claims: T,
 }
@@ -103,6 +105,7 @@ fn from_value<T: DeserializeOwned>(v: Value) -> Result<Verified<T>, VerifyError>
         exp: v["exp"].as_u64().unwrap_or(0),
         iat: v["iat"].as_u64().unwrap_or(0),
         jti: v["jti"].as_str().map(str::to_owned),
+        nonce: v["nonce"].as_str().map(str::to_owned),
         claims: serde_json::from_value(v["claims"].clone()).map_err(bad)?,
     })
 }
@@ -222,7 +225,7 @@ where
         let verified = self.verify_uncached::<Value>(token, kind, now)?;
         let as_value = serde_json::json!({
             "sub": verified.sub, "iss": verified.iss, "exp": verified.exp, "iat": verified.iat,
-            "jti": verified.jti, "claims": verified.claims,
+            "jti": verified.jti, "nonce": verified.nonce, "claims": verified.claims,
         });
         if let Ok(mut seen) = self.seen.lock() {
             if seen.capacity > 0 {
@@ -281,6 +284,7 @@ where
                 .ok_or_else(|| VerifyError::Invalid("no expiry".into()))?,
             iat: claims.issued_at.map(|d| d.as_secs()).unwrap_or(0),
             jti: claims.jwt_id,
+            nonce: claims.nonce,
             claims: claims.custom,
         })
     }

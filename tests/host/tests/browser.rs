@@ -19,7 +19,7 @@ struct Server {
     _runtime: tokio::runtime::Runtime,
 }
 
-fn serve_app() -> Server {
+fn serve_app(hostname: &str) -> Server {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -30,8 +30,7 @@ fn serve_app() -> Server {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let port = listener.local_addr().unwrap().port();
-    // `localhost` is a secure context, so `__Host-` cookies work over plain http.
-    let base = format!("http://localhost:{port}");
+    let base = format!("http://{hostname}:{port}");
     let env = [
         ("SPIN_VARIABLE_ISSUER", base.as_str()),
         ("SPIN_VARIABLE_DEV_MODE", "true"),
@@ -216,7 +215,8 @@ impl Drop for Browser {
 
 #[test]
 fn sign_up_verify_and_log_in_in_chromium() {
-    let server = serve_app();
+    // `localhost` is a secure context, so `__Host-` cookies work over plain http.
+    let server = serve_app("localhost");
     let b = Browser::start();
     let email = "grace@example.com";
     let password = "a long and memorable passphrase";
@@ -268,4 +268,42 @@ fn sign_up_verify_and_log_in_in_chromium() {
     b.wait_for("You are signed out.");
     b.go(&format!("{}/", server.base));
     b.wait_for("Sign in");
+}
+
+#[test]
+fn the_demo_app_signs_in_through_lanyard_and_shows_validated_claims() {
+    // The demo calls the issuer over HTTP like any app: here the test host itself.
+    let server = serve_app("127.0.0.1");
+    let b = Browser::start();
+    let email = "demo.user@example.com";
+    let password = "the demo user passphrase";
+    b.go(&format!("{}/signup", server.base));
+    b.fill("#email", email);
+    b.fill("#password", password);
+    b.click("button[type=submit]");
+    b.wait_for("Check your email");
+    b.go(&format!("{}/dev/outbox", server.base));
+    b.click(".mail a");
+    b.wait_for("Confirm my email");
+    b.click("button[type=submit]");
+    b.wait_for("Email verified");
+
+    b.go(&format!("{}/demo", server.base));
+    b.wait_for("Sign in with Acme ID");
+    b.click("a.button");
+    // Not signed in at Lanyard yet: its login page, then straight back.
+    b.wait_for("Sign in");
+    b.fill("#email", email);
+    b.fill("#password", password);
+    b.click("button[type=submit]");
+    b.wait_for("Signed in through Acme ID");
+    b.screenshot("demo");
+    let page = b.source();
+    assert!(page.contains(email), "{page}");
+    assert!(
+        page.contains(&format!("\"iss\": \"{}\"", server.base))
+            || page.contains(&format!("&#34;iss&#34;: &#34;{}&#34;", server.base)),
+        "{page}"
+    );
+    assert_eq!(b.url(), format!("{}/demo", server.base));
 }
