@@ -102,13 +102,19 @@ pub fn sign_up(env: &Env, auth: &Auth, s: &SignUp, client: &str) -> Result<()> {
     }
 }
 
+/// Every request that sends mail counts against the client address, so that
+/// nobody can make Lanyard mail-bomb an inbox.
+fn count_mail_request(env: &Env, auth: &Auth, client: &str) -> Result<()> {
+    let key = format!("mail:{}", throttle::address_key(client));
+    throttle::check(env.kv, &key, &auth.limits.address, env.now)?;
+    throttle::fail(env.kv, &key, &auth.limits.address, env.now)?;
+    schema::ensure(env.sql)
+}
+
 /// Sends the verification mail again, if the account exists and is not verified.
 pub fn resend_verification(env: &Env, auth: &Auth, email: &str, client: &str) -> Result<()> {
     let email = identity::normalise_email(email)?;
-    let addr_key = format!("mail:{}", throttle::address_key(client));
-    throttle::check(env.kv, &addr_key, &auth.limits.address, env.now)?;
-    throttle::fail(env.kv, &addr_key, &auth.limits.address, env.now)?;
-    schema::ensure(env.sql)?;
+    count_mail_request(env, auth, client)?;
     match identity::by_email(env.sql, &email)? {
         Some(who) if !who.email_verified => {
             let token = onetime::issue(env.sql, Purpose::VerifyEmail, &who.id, env.now)?;
@@ -234,10 +240,7 @@ pub fn current(env: &Env, auth: &Auth, headers: &HeaderMap) -> Result<Option<(Id
 /// page either way.
 pub fn forgot_password(env: &Env, auth: &Auth, email: &str, client: &str) -> Result<()> {
     let email = identity::normalise_email(email)?;
-    let addr_key = format!("mail:{}", throttle::address_key(client));
-    throttle::check(env.kv, &addr_key, &auth.limits.address, env.now)?;
-    throttle::fail(env.kv, &addr_key, &auth.limits.address, env.now)?;
-    schema::ensure(env.sql)?;
+    count_mail_request(env, auth, client)?;
     match identity::by_email(env.sql, &email)? {
         Some(who) => {
             let token = onetime::issue(env.sql, Purpose::ResetPassword, &who.id, env.now)?;

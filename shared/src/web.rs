@@ -60,6 +60,31 @@ pub fn html(status: StatusCode, body: String) -> Response {
     res
 }
 
+/// A `303 See Other` to `to`, never cached.
+pub fn redirect(to: &str) -> Result<Response> {
+    let mut res = response(
+        StatusCode::SEE_OTHER,
+        "text/plain; charset=utf-8",
+        Vec::new(),
+    );
+    let location =
+        HeaderValue::from_str(to).map_err(|_| Error::bad_request("Invalid redirect."))?;
+    res.headers_mut().insert(header::LOCATION, location);
+    no_store(&mut res);
+    Ok(res)
+}
+
+/// Percent-encodes a URL component (everything but unreserved characters).
+pub fn pct(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, URL_COMPONENT).to_string()
+}
+
+const URL_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 /// Marks a response as never to be cached (tokens, errors at OAuth endpoints).
 pub fn no_store(res: &mut Response) {
     res.headers_mut()

@@ -35,7 +35,7 @@ mod app {
         let logout = format!(
             "{issuer}/logout?client_id={}&post_logout_redirect_uri={}",
             CLIENT.0,
-            pct(&format!("{issuer}/demo"))
+            web::pct(&format!("{issuer}/demo"))
         );
         let body = Page {
             product,
@@ -46,18 +46,6 @@ mod app {
         .render()
         .unwrap_or_default();
         web::html(http::StatusCode::OK, body)
-    }
-
-    fn pct(s: &str) -> String {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect()
     }
 
     fn redirect(to: &str, cookie: Option<String>) -> web::Response {
@@ -129,7 +117,7 @@ mod app {
                 let url = format!(
                     "{issuer}/authorize?response_type=code&client_id={}&redirect_uri={}&scope=openid%20profile%20email&state={state}&nonce={nonce}&code_challenge={challenge}&code_challenge_method=S256",
                     CLIENT.0,
-                    pct(&format!("{issuer}/demo/callback"))
+                    web::pct(&format!("{issuer}/demo/callback"))
                 );
                 redirect(&url, Some(cookie(STATE_COOKIE, &state, 600)))
             }
@@ -170,8 +158,8 @@ mod app {
         let code = one("code").ok_or("The answer has no code.")?;
         let body = format!(
             "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={}&client_id={}&client_secret={}",
-            pct(&code),
-            pct(&format!("{issuer}/demo/callback")),
+            web::pct(&code),
+            web::pct(&format!("{issuer}/demo/callback")),
             saved["verifier"].as_str().unwrap_or_default(),
             CLIENT.0,
             CLIENT.1

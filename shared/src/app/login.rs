@@ -226,24 +226,9 @@ fn return_to(params: &Params) -> Option<&str> {
     })
 }
 
-fn redirect(to: &str) -> Result<Response> {
-    let mut res = web::response(
-        StatusCode::SEE_OTHER,
-        "text/plain; charset=utf-8",
-        Vec::new(),
-    );
-    res.headers_mut().insert(
-        header::LOCATION,
-        HeaderValue::from_str(to).map_err(|_| Error::bad_request("Invalid redirect."))?,
-    );
-    res.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(res)
-}
-
 fn home(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
     let Some((who, _)) = accounts::current(env, auth, req.headers())? else {
-        let mut res = redirect("/login")?;
+        let mut res = web::redirect("/login")?;
         // A dead session's cookie is cleared on the way out.
         if web::cookie(req.headers(), auth.policy.cookie_name()).is_some() {
             res.headers_mut()
@@ -349,7 +334,7 @@ fn login(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response>
         Ok(LoggedIn::Session(cookie)) => {
             // A new session id at every login; the old one (if any) is gone.
             session::end(env.kv, &auth.policy, req.headers())?;
-            let mut res = redirect(target.as_deref().unwrap_or("/"))?;
+            let mut res = web::redirect(target.as_deref().unwrap_or("/"))?;
             res.headers_mut().append(header::SET_COOKIE, cookie);
             Ok(res)
         }

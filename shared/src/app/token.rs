@@ -86,20 +86,6 @@ fn prepare(env: &Env, config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn redirect(to: &str) -> Result<Response> {
-    let mut res = web::response(
-        StatusCode::SEE_OTHER,
-        "text/plain; charset=utf-8",
-        Vec::new(),
-    );
-    res.headers_mut().insert(
-        header::LOCATION,
-        HeaderValue::from_str(to).map_err(|_| Error::bad_request("Invalid redirect."))?,
-    );
-    web::no_store(&mut res);
-    Ok(res)
-}
-
 // ------------------------------------------------------------------ authorize
 
 fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
@@ -124,7 +110,7 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
             error,
             description,
         }) => {
-            return redirect(&authorize::redirect_url(
+            return web::redirect(&authorize::redirect_url(
                 &redirect_uri,
                 &config.issuer,
                 state.as_deref(),
@@ -133,7 +119,7 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         }
     };
     let deny = |error: &str, description: &str| -> Result<Response> {
-        redirect(&authorize::redirect_url(
+        web::redirect(&authorize::redirect_url(
             &ar.redirect_uri,
             &config.issuer,
             ar.state.as_deref(),
@@ -160,11 +146,11 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
                 .collect(),
         );
         let back = format!("{}?{}", paths::AUTHORIZE, encode(&params));
-        let mut to = format!("/login?return_to={}", pct(&back));
+        let mut to = format!("/login?return_to={}", web::pct(&back));
         if let Some(hint) = &ar.login_hint {
-            to.push_str(&format!("&login_hint={}", pct(hint)));
+            to.push_str(&format!("&login_hint={}", web::pct(hint)));
         }
-        return redirect(&to);
+        return web::redirect(&to);
     };
 
     let consented = authorize::has_consent(env.sql, &who.id, &ar)?
@@ -190,7 +176,7 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         },
         env.now,
     )?;
-    redirect(&authorize::redirect_url(
+    web::redirect(&authorize::redirect_url(
         &ar.redirect_uri,
         &config.issuer,
         ar.state.as_deref(),
@@ -238,15 +224,11 @@ fn consent_page(
     Ok(res)
 }
 
-fn pct(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
 fn encode(params: &Params) -> String {
     params
         .pairs()
         .iter()
-        .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
+        .map(|(k, v)| format!("{}={}", web::pct(k), web::pct(v)))
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -566,7 +548,7 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
             if let Some(state) = params.one("state")? {
                 url.query_pairs_mut().append_pair("state", state);
             }
-            redirect(url.as_str())?
+            web::redirect(url.as_str())?
         }
         None => {
             let page = SignedOutPage {

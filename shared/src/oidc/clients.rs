@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
-use crate::store::{Row, SqlStore};
+use crate::store::{Row, SqlStore, Value};
 use crate::web::Params;
 
 /// Grant types a client may be allowed.
@@ -251,6 +251,31 @@ fn json_list(v: &[String]) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
 }
 
+/// The settings columns, in the order [`settings`] gives their values.
+const SETTINGS: &str = "name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, allowed_origins, \
+     first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl, updated_at";
+
+/// The values of [`SETTINGS`] for a spec, with defaults filled in.
+fn settings(spec: &ClientSpec, now: i64) -> Vec<Value> {
+    vec![
+        spec.name.trim().into(),
+        json_list(&spec.redirect_uris).into(),
+        json_list(&spec.post_logout_redirect_uris).into(),
+        json_list(&spec.grants()).into(),
+        json_list(&spec.scopes()).into(),
+        json_list(&spec.allowed_origins).into(),
+        spec.first_party.into(),
+        spec.id_token_signed_response_alg
+            .clone()
+            .unwrap_or_else(|| "ES256".into())
+            .into(),
+        spec.access_token_ttl.unwrap_or(300).into(),
+        spec.refresh_idle_ttl.unwrap_or(14 * 86_400).into(),
+        spec.refresh_max_ttl.unwrap_or(90 * 86_400).into(),
+        now.into(),
+    ]
+}
+
 /// Registers a client. Returns it and, for a confidential client, its secret
 /// (shown once; only the hash is kept). A taken `client_id` is a conflict.
 pub fn create(db: &dyn SqlStore, spec: &ClientSpec, now: i64) -> Result<(Client, Option<String>)> {
@@ -264,29 +289,19 @@ pub fn create(db: &dyn SqlStore, spec: &ClientSpec, now: i64) -> Result<(Client,
     } else {
         None
     };
+    let mut values = settings(spec, now);
+    values.extend([
+        id.clone().into(),
+        secret.as_deref().map(crypto::hash_secret).into(),
+        now.into(),
+    ]);
     let rows = db.execute(
         &format!(
-            "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
-             allowed_origins, first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}"
+            "INSERT INTO clients ({SETTINGS}, id, secret_hash, created_at) VALUES ({}) \
+             ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}",
+            vec!["?"; values.len()].join(", ")
         ),
-        &[
-            id.clone().into(),
-            spec.name.trim().into(),
-            secret.as_deref().map(crypto::hash_secret).into(),
-            json_list(&spec.redirect_uris).into(),
-            json_list(&spec.post_logout_redirect_uris).into(),
-            json_list(&spec.grants()).into(),
-            json_list(&spec.scopes()).into(),
-            json_list(&spec.allowed_origins).into(),
-            spec.first_party.into(),
-            spec.id_token_signed_response_alg.clone().unwrap_or_else(|| "ES256".into()).into(),
-            spec.access_token_ttl.unwrap_or(300).into(),
-            spec.refresh_idle_ttl.unwrap_or(14 * 86_400).into(),
-            spec.refresh_max_ttl.unwrap_or(90 * 86_400).into(),
-            now.into(),
-            now.into(),
-        ],
+        &values,
     )?;
     let client = rows
         .first()
@@ -305,27 +320,16 @@ pub fn update(db: &dyn SqlStore, id: &str, spec: &ClientSpec, now: i64) -> Resul
             "A client cannot change between public and confidential; register a new one.",
         ));
     }
+    let assignments = SETTINGS
+        .split(',')
+        .map(|c| format!("{} = ?", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut values = settings(spec, now);
+    values.push(id.into());
     let rows = db.execute(
-        &format!(
-            "UPDATE clients SET name = ?, redirect_uris = ?, post_logout_redirect_uris = ?, grant_types = ?, scopes = ?, \
-             allowed_origins = ?, first_party = ?, id_token_alg = ?, access_token_ttl = ?, refresh_idle_ttl = ?, \
-             refresh_max_ttl = ?, updated_at = ? WHERE id = ? RETURNING {COLUMNS}"
-        ),
-        &[
-            spec.name.trim().into(),
-            json_list(&spec.redirect_uris).into(),
-            json_list(&spec.post_logout_redirect_uris).into(),
-            json_list(&spec.grants()).into(),
-            json_list(&spec.scopes()).into(),
-            json_list(&spec.allowed_origins).into(),
-            spec.first_party.into(),
-            spec.id_token_signed_response_alg.clone().unwrap_or_else(|| "ES256".into()).into(),
-            spec.access_token_ttl.unwrap_or(300).into(),
-            spec.refresh_idle_ttl.unwrap_or(14 * 86_400).into(),
-            spec.refresh_max_ttl.unwrap_or(90 * 86_400).into(),
-            now.into(),
-            id.into(),
-        ],
+        &format!("UPDATE clients SET {assignments} WHERE id = ? RETURNING {COLUMNS}"),
+        &values,
     )?;
     rows.first()
         .map(from_row)

@@ -2,60 +2,32 @@
 //! Spin-compatible host to the real `.wasm` components built from this
 //! repository, routed by the repository's own `spin.toml`.
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use serde_json::Value;
-use spin_test_host::{HostConfig, SpinHost, built_wasm_dir, repo_manifest};
-use tempfile::TempDir;
+mod common;
 
-const ISSUER: &str = "https://id.example.test";
+use bytes::Bytes;
+use common::{App, ISSUER, header, json};
+use http::{Request, Response, StatusCode};
 
 /// The app with these `SPIN_VARIABLE_*` values, and a fresh data directory.
-async fn app(vars: &[(&str, &str)]) -> (SpinHost, TempDir) {
-    let data = tempfile::tempdir().unwrap();
-    let env = vars
-        .iter()
-        .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_uppercase()), v.to_string()))
-        .collect();
-    let host = SpinHost::new(HostConfig {
-        manifest: repo_manifest(),
-        wasm_dir: Some(built_wasm_dir()),
-        data_dir: data.path().to_owned(),
-        env,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    (host, data)
+async fn app(vars: &[(&str, &str)]) -> App {
+    App::start(vars, &[]).await
 }
 
-async fn dev_app() -> (SpinHost, TempDir) {
+async fn dev_app() -> App {
     app(&[("issuer", ISSUER), ("dev_mode", "true")]).await
 }
 
-async fn send(host: &SpinHost, req: Request<Bytes>) -> Response<Bytes> {
-    host.handle(req, "127.0.0.1:40000".parse().unwrap()).await
+async fn send(app: &App, req: Request<Bytes>) -> Response<Bytes> {
+    app.send(req).await
 }
 
-async fn get(host: &SpinHost, path: &str) -> Response<Bytes> {
-    send(host, Request::get(path).body(Bytes::new()).unwrap()).await
-}
-
-fn json(res: &Response<Bytes>) -> Value {
-    serde_json::from_slice(res.body())
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", res.body()))
-}
-
-fn header<'a>(res: &'a Response<Bytes>, name: &str) -> &'a str {
-    res.headers()
-        .get(name)
-        .map(|v| v.to_str().unwrap())
-        .unwrap_or("")
+async fn get(app: &App, path: &str) -> Response<Bytes> {
+    app.get(path).await
 }
 
 #[tokio::test]
 async fn discovery_lists_the_endpoints_under_the_configured_issuer() {
-    let (host, _data) = dev_app().await;
+    let host = dev_app().await;
     let res = get(&host, "/.well-known/openid-configuration").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(header(&res, "content-type"), "application/json");
@@ -88,7 +60,7 @@ async fn discovery_lists_the_endpoints_under_the_configured_issuer() {
 
 #[tokio::test]
 async fn issuer_comes_from_the_variable() {
-    let (host, _data) = app(&[("issuer", "https://login.other.example/tenant-a/")]).await;
+    let host = app(&[("issuer", "https://login.other.example/tenant-a/")]).await;
     let doc = json(&get(&host, "/.well-known/openid-configuration").await);
     assert_eq!(doc["issuer"], "https://login.other.example/tenant-a");
     assert_eq!(
@@ -99,7 +71,7 @@ async fn issuer_comes_from_the_variable() {
 
 #[tokio::test]
 async fn dev_mode_jwks_publishes_generated_public_keys_that_persist() {
-    let (host, _data) = dev_app().await;
+    let host = dev_app().await;
     let res = get(&host, "/jwks.json").await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(header(&res, "cache-control"), "public, max-age=300");
@@ -144,7 +116,7 @@ async fn dev_mode_jwks_publishes_generated_public_keys_that_persist() {
 #[tokio::test]
 async fn production_jwks_serves_the_key_from_the_secret_variable() {
     let (private, public) = lanyard::oidc::keys::generate(lanyard::oidc::keys::Alg::Es256).unwrap();
-    let (host, _data) = app(&[("issuer", ISSUER), ("signing_key", &private)]).await;
+    let host = app(&[("issuer", ISSUER), ("signing_key", &private)]).await;
     let jwks = json(&get(&host, "/jwks.json").await);
     assert_eq!(jwks["keys"], serde_json::json!([public.jwk]));
     assert!(jwks["keys"][0].get("d").is_none());
@@ -153,7 +125,7 @@ async fn production_jwks_serves_the_key_from_the_secret_variable() {
 #[tokio::test]
 async fn a_missing_required_variable_is_named() {
     // dev_mode is off by default, so the signing key must be configured.
-    let (host, _data) = app(&[("issuer", ISSUER)]).await;
+    let host = app(&[("issuer", ISSUER)]).await;
     let res = get(&host, "/jwks.json").await;
     assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(header(&res, "content-type"), "application/problem+json");
@@ -161,14 +133,14 @@ async fn a_missing_required_variable_is_named() {
     assert_eq!(problem["variable"], "signing_key");
     assert!(problem["detail"].as_str().unwrap().contains("signing_key"));
 
-    let (host, _data) = app(&[("issuer", "ftp://nope")]).await;
+    let host = app(&[("issuer", "ftp://nope")]).await;
     let problem = json(&get(&host, "/.well-known/openid-configuration").await);
     assert_eq!(problem["variable"], "issuer");
 }
 
 #[tokio::test]
 async fn unknown_routes_get_a_404_in_the_right_shape() {
-    let (host, _data) = dev_app().await;
+    let host = dev_app().await;
     let page = get(&host, "/no/such/page").await;
     assert_eq!(page.status(), StatusCode::NOT_FOUND);
     assert!(header(&page, "content-type").starts_with("text/html"));
@@ -192,7 +164,7 @@ async fn unknown_routes_get_a_404_in_the_right_shape() {
 
 #[tokio::test]
 async fn wrong_methods_are_refused_with_allow() {
-    let (host, _data) = dev_app().await;
+    let host = dev_app().await;
     let res = send(
         &host,
         Request::post("/jwks.json")
@@ -206,7 +178,7 @@ async fn wrong_methods_are_refused_with_allow() {
 
 #[tokio::test]
 async fn oversized_bodies_are_refused_with_413() {
-    let (host, _data) = app(&[("issuer", ISSUER), ("max_body_bytes", "2048")]).await;
+    let host = app(&[("issuer", ISSUER), ("max_body_bytes", "2048")]).await;
     let big = Bytes::from(vec![b'a'; 4096]);
     // Declared length over the limit: refused before reading.
     let declared = Request::post("/api/orgs/x")
@@ -228,7 +200,7 @@ async fn oversized_bodies_are_refused_with_413() {
         .unwrap();
     assert_eq!(send(&host, small).await.status(), StatusCode::NOT_FOUND);
     // The default limit is 64 KiB.
-    let (host, _data) = dev_app().await;
+    let host = dev_app().await;
     let res = send(
         &host,
         Request::post("/orgs/x")
@@ -241,7 +213,7 @@ async fn oversized_bodies_are_refused_with_413() {
 
 #[tokio::test]
 async fn static_assets_are_cached_and_revalidated() {
-    let (host, _data) = app(&[("issuer", ISSUER), ("accent_color", "#0a7f5a")]).await;
+    let host = app(&[("issuer", ISSUER), ("accent_color", "#0a7f5a")]).await;
     let css = get(&host, "/static/lanyard.css").await;
     assert_eq!(css.status(), StatusCode::OK);
     assert_eq!(header(&css, "content-type"), "text/css; charset=utf-8");
