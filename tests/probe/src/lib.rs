@@ -9,6 +9,7 @@
 //! - `/probe/http?url=<url>`: outbound GET through `wasi:http/outgoing-handler`.
 //! - `/probe/jwt?n=N`: time N ES256 and EdDSA signatures and verifications
 //!   inside the component (µs per operation), for the benchmark.
+//! - `/probe/jwt-cold`: the first ES256 operations of a fresh instance (µs).
 //! - `/probe/counter`: bump a static counter (a fresh instance always answers 1).
 //! - `/probe/var/<name>`: read a Spin variable.
 //! - `/probe/headers`: echo every request header as `name: value` lines.
@@ -64,6 +65,7 @@ mod probe {
             "trap" => panic!("the probe was asked to trap"),
             "echo" => text(200, req.body().len().to_string()),
             "jwt" => jwt_bench(&query),
+            "jwt-cold" => jwt_cold(),
             _ => text(404, format!("probe: no such probe {path:?}")),
         }
     }
@@ -209,6 +211,31 @@ mod probe {
         text(
             200,
             format!("{es_sign:.1} {es_verify:.1} {ed_sign:.1} {ed_verify:.1}"),
+        )
+    }
+
+    /// What the first ES256 operations cost in a fresh instance (µs): key
+    /// generation (which builds p256's base-point table), the first
+    /// signature, the second signature, and loading a private JWK.
+    fn jwt_cold() -> Response {
+        use jwt_simple::prelude::*;
+        let t = std::time::Instant::now();
+        let k = ES256KeyPair::generate();
+        let a = t.elapsed().as_micros();
+        let _ = k.sign(Claims::create(Duration::from_secs(60)));
+        let b = t.elapsed().as_micros();
+        let _ = k.sign(Claims::create(Duration::from_secs(60)));
+        let c = t.elapsed().as_micros();
+        let jwk = k.to_jwk();
+        let d = t.elapsed().as_micros();
+        let k2 = ES256KeyPair::from_jwk(&jwk);
+        let e = t.elapsed().as_micros();
+        let _ = k2.map(|k| k.public_key().to_jwk());
+        let f = t.elapsed().as_micros();
+        let _ = d;
+        text(
+            200,
+            format!("{a} {} {} {}", b - a, c - b, (e - d) + (f - e)),
         )
     }
 }
