@@ -280,13 +280,13 @@ fn cors(res: &mut Response, req: &Request, allowed: &[String]) {
     else {
         return;
     };
-    if allowed.iter().any(|a| a == origin) {
-        if let Ok(v) = HeaderValue::from_str(origin) {
-            res.headers_mut()
-                .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-            res.headers_mut()
-                .append(header::VARY, HeaderValue::from_static("Origin"));
-        }
+    if allowed.iter().any(|a| a == origin)
+        && let Ok(v) = HeaderValue::from_str(origin)
+    {
+        res.headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        res.headers_mut()
+            .append(header::VARY, HeaderValue::from_static("Origin"));
     }
 }
 
@@ -459,12 +459,11 @@ fn revoke(env: &Env, req: &Request) -> Result<Response> {
         "UPDATE refresh_families SET revoked_at = ? WHERE current_hash = ? AND client_id = ? AND revoked_at IS NULL RETURNING id",
         &[env.now.into(), crypto::hash_secret(token).into(), client.id.clone().into()],
     )?;
-    if revoked.is_empty() {
-        if let Ok(v) = tokens::verify_access(env, &config, token) {
-            if v.claims.client_id == client.id {
-                tokens::revoke_access(env, &v.jti, v.exp)?;
-            }
-        }
+    if revoked.is_empty()
+        && let Ok(v) = tokens::verify_access(env, &config, token)
+        && v.claims.client_id == client.id
+    {
+        tokens::revoke_access(env, &v.jti, v.exp)?;
     }
     // RFC 7009 §2.2: the same answer for unknown and invalid tokens.
     let mut res = web::response(StatusCode::OK, "application/json", b"{}".to_vec());

@@ -65,7 +65,7 @@ pub fn parse(db: &dyn SqlStore, params: &Params) -> std::result::Result<AuthRequ
     let page = |msg: String| Reject::Page(Error::bad_request(msg));
     let client_id = params
         .one("client_id")
-        .map_err(|e| Reject::Page(e))?
+        .map_err(Reject::Page)?
         .ok_or_else(|| {
             page("The application did not say who it is (client_id is missing).".into())
         })?;
@@ -122,13 +122,13 @@ pub fn parse(db: &dyn SqlStore, params: &Params) -> std::result::Result<AuthRequ
             ));
         }
     }
-    if let Some(mode) = one("response_mode")? {
-        if mode != "query" {
-            return Err(back(
-                "invalid_request",
-                "only response_mode=query is supported",
-            ));
-        }
+    if let Some(mode) = one("response_mode")?
+        && mode != "query"
+    {
+        return Err(back(
+            "invalid_request",
+            "only response_mode=query is supported",
+        ));
     }
     if !client.allows_grant("authorization_code") {
         return Err(back(

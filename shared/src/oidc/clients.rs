@@ -183,12 +183,13 @@ impl ClientSpec {
                 )));
             }
         }
-        if let Some(alg) = &self.id_token_signed_response_alg {
-            if alg != "ES256" && alg != "EdDSA" {
-                return Err(invalid(
-                    "id_token_signed_response_alg must be ES256 or EdDSA",
-                ));
-            }
+        if let Some(alg) = &self.id_token_signed_response_alg
+            && alg != "ES256"
+            && alg != "EdDSA"
+        {
+            return Err(invalid(
+                "id_token_signed_response_alg must be ES256 or EdDSA",
+            ));
         }
         let ranges = [
             (self.access_token_ttl, 60..=3600, "access_token_ttl"),

@@ -84,10 +84,10 @@ pub fn published(env: &Env, config: &Config) -> Result<Vec<PublicKey>> {
         ("signing_key_eddsa", true),
         ("signing_key_previous", false),
     ] {
-        if let Some(k) = public_from_variable(env, name, private)? {
-            if !keys.iter().any(|p| p.kid == k.kid) {
-                keys.push(k);
-            }
+        if let Some(k) = public_from_variable(env, name, private)?
+            && !keys.iter().any(|p| p.kid == k.kid)
+        {
+            keys.push(k);
         }
     }
     Ok(keys)

@@ -42,7 +42,7 @@ impl SqlStore for SqliteSql {
             .lock()
             .map_err(|_| Error::Storage("connection poisoned".into()))?;
         let mut stmt = conn.prepare_cached(sql).map_err(storage)?;
-        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
         let bound = params.iter().map(to_sql).collect::<Vec<_>>();
         let mut rows = stmt
             .query(rusqlite::params_from_iter(bound))

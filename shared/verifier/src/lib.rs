@@ -217,28 +217,29 @@ where
             .lock()
             .ok()
             .and_then(|s| s.entries.get(&digest).cloned());
-        if let Some((exp, seen_kind, claims)) = hit {
-            if seen_kind == kind && now <= exp + self.leeway {
-                return from_value(claims);
-            }
+        if let Some((exp, seen_kind, claims)) = hit
+            && seen_kind == kind
+            && now <= exp + self.leeway
+        {
+            return from_value(claims);
         }
         let verified = self.verify_uncached::<Value>(token, kind, now)?;
         let as_value = serde_json::json!({
             "sub": verified.sub, "iss": verified.iss, "exp": verified.exp, "iat": verified.iat,
             "jti": verified.jti, "nonce": verified.nonce, "claims": verified.claims,
         });
-        if let Ok(mut seen) = self.seen.lock() {
-            if seen.capacity > 0 {
+        if let Ok(mut seen) = self.seen.lock()
+            && seen.capacity > 0
+        {
+            if seen.entries.len() >= seen.capacity {
+                let leeway = self.leeway;
+                seen.entries.retain(|_, (e, _, _)| *e + leeway >= now);
                 if seen.entries.len() >= seen.capacity {
-                    let leeway = self.leeway;
-                    seen.entries.retain(|_, (e, _, _)| *e + leeway >= now);
-                    if seen.entries.len() >= seen.capacity {
-                        seen.entries.clear();
-                    }
+                    seen.entries.clear();
                 }
-                seen.entries
-                    .insert(digest, (verified.exp, kind, as_value.clone()));
             }
+            seen.entries
+                .insert(digest, (verified.exp, kind, as_value.clone()));
         }
         from_value(as_value)
     }
