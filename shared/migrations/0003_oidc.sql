@@ -13,6 +13,7 @@ CREATE TABLE IF NOT EXISTS clients (
     allowed_origins           TEXT NOT NULL DEFAULT '[]',
     first_party               INTEGER NOT NULL DEFAULT 0,
     id_token_alg              TEXT NOT NULL DEFAULT 'ES256',
+    access_token_alg          TEXT NOT NULL DEFAULT 'ES256',
     access_token_ttl          INTEGER NOT NULL DEFAULT 300,
     refresh_idle_ttl          INTEGER NOT NULL DEFAULT 1209600,
     refresh_max_ttl           INTEGER NOT NULL DEFAULT 7776000,

@@ -37,6 +37,8 @@ pub struct Client {
     pub first_party: bool,
     /// `ES256` (default) or `EdDSA`.
     pub id_token_alg: String,
+    /// `ES256` (default) or `EdDSA`, for access tokens.
+    pub access_token_alg: String,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: i64,
     /// Refresh tokens die after this long unused.
@@ -76,6 +78,9 @@ pub struct ClientSpec {
     pub first_party: bool,
     /// `ES256` or `EdDSA`.
     pub id_token_signed_response_alg: Option<String>,
+    /// `ES256` or `EdDSA` for access tokens (EdDSA verifies several times
+    /// faster, natively and at the edge).
+    pub access_token_signed_response_alg: Option<String>,
     /// Access-token lifetime (60 to 3600 s, default 300).
     pub access_token_ttl: Option<i64>,
     /// Refresh idle lifetime (default 14 days).
@@ -183,13 +188,19 @@ impl ClientSpec {
                 )));
             }
         }
-        if let Some(alg) = &self.id_token_signed_response_alg
-            && alg != "ES256"
-            && alg != "EdDSA"
-        {
-            return Err(invalid(
-                "id_token_signed_response_alg must be ES256 or EdDSA",
-            ));
+        for (name, alg) in [
+            (
+                "id_token_signed_response_alg",
+                &self.id_token_signed_response_alg,
+            ),
+            (
+                "access_token_signed_response_alg",
+                &self.access_token_signed_response_alg,
+            ),
+        ] {
+            if alg.as_ref().is_some_and(|a| a != "ES256" && a != "EdDSA") {
+                return Err(invalid(format!("{name} must be ES256 or EdDSA")));
+            }
         }
         let ranges = [
             (self.access_token_ttl, 60..=3600, "access_token_ttl"),
@@ -222,7 +233,7 @@ impl ClientSpec {
 }
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
-     allowed_origins, first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl";
+     allowed_origins, first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl, access_token_alg";
 
 fn list_of(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
@@ -245,6 +256,7 @@ fn from_row(r: &Row) -> Result<Client> {
         access_token_ttl: r.int(10)?,
         refresh_idle_ttl: r.int(11)?,
         refresh_max_ttl: r.int(12)?,
+        access_token_alg: r.text(13)?.to_owned(),
     })
 }
 
@@ -254,7 +266,7 @@ fn json_list(v: &[String]) -> String {
 
 /// The settings columns, in the order [`settings`] gives their values.
 const SETTINGS: &str = "name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, allowed_origins, \
-     first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl, updated_at";
+     first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl, access_token_alg, updated_at";
 
 /// The values of [`SETTINGS`] for a spec, with defaults filled in.
 fn settings(spec: &ClientSpec, now: i64) -> Vec<Value> {
@@ -273,6 +285,10 @@ fn settings(spec: &ClientSpec, now: i64) -> Vec<Value> {
         spec.access_token_ttl.unwrap_or(300).into(),
         spec.refresh_idle_ttl.unwrap_or(14 * 86_400).into(),
         spec.refresh_max_ttl.unwrap_or(90 * 86_400).into(),
+        spec.access_token_signed_response_alg
+            .clone()
+            .unwrap_or_else(|| "ES256".into())
+            .into(),
         now.into(),
     ]
 }

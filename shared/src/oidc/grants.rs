@@ -250,8 +250,9 @@ pub fn client_credentials(
         ));
     }
     let scope = scopes.join(" ");
-    // Access tokens are ES256; the ID token follows the client's choice.
-    let signer = Signer::load(env, config, Alg::Es256)?;
+    // Each token follows the client's choice of algorithm (ES256 by default).
+    let access_alg = Alg::from_name(&client.access_token_alg).unwrap_or(Alg::Es256);
+    let signer = Signer::load(env, config, access_alg)?;
     let custom = AccessClaims {
         client_id: client.id.clone(),
         scope: scope.clone(),
@@ -288,8 +289,9 @@ fn issue(
 ) -> Result<TokenResponse> {
     let who = identity::by_id(env.sql, &grant.identity_id)?
         .ok_or_else(|| grant_error("The account no longer exists."))?;
-    // Access tokens are ES256; the ID token follows the client's choice.
-    let signer = Signer::load(env, config, Alg::Es256)?;
+    // Each token follows the client's choice of algorithm (ES256 by default).
+    let access_alg = Alg::from_name(&client.access_token_alg).unwrap_or(Alg::Es256);
+    let signer = Signer::load(env, config, access_alg)?;
     let custom = AccessClaims {
         client_id: client.id.clone(),
         scope: grant.scope.clone(),
@@ -332,7 +334,7 @@ fn issue(
         )?;
         c.nonce = grant.nonce.clone();
         let alg = Alg::from_name(&client.id_token_alg).unwrap_or(Alg::Es256);
-        if alg == Alg::Es256 {
+        if alg == access_alg {
             Some(signer.sign(c, "JWT")?)
         } else {
             Some(Signer::load(env, config, alg)?.sign(c, "JWT")?)

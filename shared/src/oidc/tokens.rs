@@ -150,20 +150,6 @@ pub fn verify_access(env: &Env, config: &Config, token: &str) -> Result<Verified
     if token.len() > 8192 {
         return Err(bad("too long"));
     }
-    let meta = Token::decode_metadata(token).map_err(|_| bad("malformed"))?;
-    if meta.algorithm() != "ES256" {
-        return Err(bad("not signed with an accepted algorithm"));
-    }
-    let kid = meta
-        .key_id()
-        .ok_or_else(|| bad("missing its key id"))?
-        .to_owned();
-    let key = keys::published(env, config)?
-        .into_iter()
-        .find(|k| k.kid == kid)
-        .ok_or_else(|| bad("signed by an unknown key"))?;
-    let public = ES256PublicKey::from_jwk(&key.jwk.to_string())
-        .map_err(|e| Error::Internal(e.to_string()))?;
     let options = VerificationOptions {
         required_signature_type: Some("at+jwt".into()),
         allowed_issuers: Some(std::iter::once(config.issuer.clone()).collect()),
@@ -171,9 +157,7 @@ pub fn verify_access(env: &Env, config: &Config, token: &str) -> Result<Verified
         artificial_time: Some(Duration::from_secs(u64::try_from(env.now).unwrap_or(0))),
         ..Default::default()
     };
-    let c = public
-        .verify_token::<AccessClaims>(token, Some(options))
-        .map_err(|_| bad("invalid or expired"))?;
+    let c = verify_ours::<AccessClaims>(env, config, token, options).map_err(|why| bad(why))?;
     let secs = |d: Option<Duration>| d.map(|d| d.as_secs() as i64).unwrap_or(0);
     let aud = match &c.audiences {
         Some(Audiences::AsString(a)) => a.clone(),
@@ -228,15 +212,6 @@ pub struct Hint {
 /// expiry as RP-initiated logout requires.
 pub fn verify_id_token_hint(env: &Env, config: &Config, token: &str) -> Result<Hint> {
     let bad = || Error::bad_request("The id_token_hint is not an ID token from this provider.");
-    let meta = Token::decode_metadata(token).map_err(|_| bad())?;
-    let kid = meta.key_id().ok_or_else(bad)?.to_owned();
-    let key = keys::published(env, config)?
-        .into_iter()
-        .find(|k| k.kid == kid)
-        .ok_or_else(bad)?;
-    if meta.algorithm() != key.alg.name() {
-        return Err(bad());
-    }
     let iat = unverified_payload(token)
         .and_then(|p| p["iat"].as_u64())
         .ok_or_else(bad)?;
@@ -246,16 +221,8 @@ pub fn verify_id_token_hint(env: &Env, config: &Config, token: &str) -> Result<H
         time_tolerance: Some(Duration::from_secs(60)),
         ..Default::default()
     };
-    let jwk = key.jwk.to_string();
-    let c = match key.alg {
-        Alg::Es256 => ES256PublicKey::from_jwk(&jwk)
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .verify_token::<serde_json::Map<String, Json>>(token, Some(options)),
-        Alg::EdDsa => Ed25519PublicKey::from_jwk(&jwk)
-            .map_err(|e| Error::Internal(e.to_string()))?
-            .verify_token::<serde_json::Map<String, Json>>(token, Some(options)),
-    }
-    .map_err(|_| bad())?;
+    let c = verify_ours::<serde_json::Map<String, Json>>(env, config, token, options)
+        .map_err(|_| bad())?;
     let aud = match &c.audiences {
         Some(Audiences::AsString(a)) => a.clone(),
         Some(Audiences::AsSet(s)) => s.iter().next().cloned().unwrap_or_default(),
@@ -265,4 +232,35 @@ pub fn verify_id_token_hint(env: &Env, config: &Config, token: &str) -> Result<H
         sub: c.subject.clone().ok_or_else(bad)?,
         aud,
     })
+}
+
+/// Verifies a JWT signed by one of our published keys: the key is found by
+/// `kid`, and the header's `alg` must be that key's algorithm, so `none`,
+/// HMAC and algorithm confusion fail before any claim is read.
+fn verify_ours<T: Serialize + serde::de::DeserializeOwned>(
+    env: &Env,
+    config: &Config,
+    token: &str,
+    options: VerificationOptions,
+) -> std::result::Result<JWTClaims<T>, &'static str> {
+    let meta = Token::decode_metadata(token).map_err(|_| "malformed")?;
+    let kid = meta.key_id().ok_or("missing its key id")?.to_owned();
+    let key = keys::published(env, config)
+        .map_err(|_| "not checkable now")?
+        .into_iter()
+        .find(|k| k.kid == kid)
+        .ok_or("signed by an unknown key")?;
+    if meta.algorithm() != key.alg.name() {
+        return Err("not signed with an accepted algorithm");
+    }
+    let jwk = key.jwk.to_string();
+    match key.alg {
+        Alg::Es256 => ES256PublicKey::from_jwk(&jwk)
+            .map_err(|_| "unusable key")?
+            .verify_token::<T>(token, Some(options)),
+        Alg::EdDsa => Ed25519PublicKey::from_jwk(&jwk)
+            .map_err(|_| "unusable key")?
+            .verify_token::<T>(token, Some(options)),
+    }
+    .map_err(|_| "invalid or expired")
 }

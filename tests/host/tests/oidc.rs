@@ -870,3 +870,51 @@ async fn a_client_may_ask_for_eddsa_id_tokens() {
         "ES256"
     );
 }
+
+#[tokio::test]
+async fn a_client_may_ask_for_eddsa_access_tokens() {
+    let app = app().await;
+    let (id, secret) = register(
+        &app,
+        j!({"name": "Shop", "confidential": true, "redirect_uris": [REDIRECT], "first_party": true,
+            "id_token_signed_response_alg": "EdDSA", "access_token_signed_response_alg": "EdDSA"}),
+    )
+    .await;
+    let client = (id, secret.unwrap());
+    let mut b = signed_in(&app).await;
+    let p = pkce();
+    let code = code_for(&mut b, &client.0, &p).await;
+    let t = json(&exchange(&app, &client, &code, &p.verifier).await);
+    let access = t["access_token"].as_str().unwrap();
+    let meta = Token::decode_metadata(access).unwrap();
+    assert_eq!(meta.algorithm(), "EdDSA");
+    assert_eq!(meta.signature_type(), Some("at+jwt"));
+    assert_eq!(userinfo(&app, access).await.status(), StatusCode::OK);
+    assert_eq!(introspect(&app, &client, access).await["active"], true);
+    let refreshed = token_request(
+        &app,
+        Some((&client.0, &client.1)),
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    // The header cannot swap the algorithm: an EdDSA key under an ES256 header fails.
+    let parts: Vec<&str> = access.split('.').collect();
+    let header: Value =
+        serde_json::from_slice(&lanyard::crypto::b64url_decode(parts[0]).unwrap()).unwrap();
+    let mut forged = header.clone();
+    forged["alg"] = "ES256".into();
+    let swapped = format!(
+        "{}.{}.{}",
+        lanyard::crypto::b64url(forged.to_string().as_bytes()),
+        parts[1],
+        parts[2]
+    );
+    assert_eq!(
+        userinfo(&app, &swapped).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+}
