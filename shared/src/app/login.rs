@@ -220,10 +220,22 @@ fn client_ip(req: &Request) -> String {
 }
 
 /// A `return_to` that stays on this site: a path, not `//host` or `/\host`.
+/// Only visible ASCII: browsers drop tabs and newlines from URLs, which would
+/// turn `/\t/evil.example` into `//evil.example`.
 fn return_to(params: &Params) -> Option<&str> {
-    params.one("return_to").ok().flatten().filter(|p| {
-        p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && p.len() <= 2048
-    })
+    params
+        .one("return_to")
+        .ok()
+        .flatten()
+        .filter(|p| is_local_path(p))
+}
+
+fn is_local_path(p: &str) -> bool {
+    p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.contains('\\')
+        && p.len() <= 2048
+        && p.bytes().all(|b| b.is_ascii_graphic())
 }
 
 fn home(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
@@ -475,4 +487,31 @@ fn outbox_json(env: &Env, req: &Request) -> Result<Response> {
     let mut res = web::json(StatusCode::OK, &mail::outbox(env.sql, to.as_deref())?);
     web::no_store(&mut res);
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_path;
+
+    #[test]
+    fn return_to_stays_on_this_site() {
+        for ok in [
+            "/",
+            "/authorize?client_id=a&scope=openid%20email",
+            "/profile",
+        ] {
+            assert!(is_local_path(ok), "{ok}");
+        }
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil",
+            "https://evil.example",
+            "evil",
+            "/ /x",
+        ] {
+            assert!(!is_local_path(bad), "{bad:?}");
+        }
+    }
 }
