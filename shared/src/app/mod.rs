@@ -13,13 +13,15 @@ use http::Method;
 use crate::error::{Error, Result, Style};
 use crate::web::{Request, Response};
 
-/// How errors are shown for a path: problem+json under `/api/`, a page elsewhere.
-/// OAuth endpoints choose [`Style::OAuth`] themselves.
+/// How errors are shown for a path: OAuth JSON at the OAuth endpoints,
+/// problem+json under `/api/` and for metadata, a page elsewhere.
 pub fn style_for(path: &str) -> Style {
-    if path.starts_with("/api/") {
-        Style::Api
-    } else {
-        Style::Page
+    use crate::oidc::discovery::paths;
+    match path.split('?').next().unwrap_or(path) {
+        paths::TOKEN | paths::USERINFO | paths::INTROSPECT | paths::REVOKE => Style::OAuth,
+        paths::DISCOVERY | paths::JWKS => Style::Api,
+        p if p.starts_with("/api/") => Style::Api,
+        _ => Style::Page,
     }
 }
 
