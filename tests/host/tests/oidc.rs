@@ -536,6 +536,16 @@ async fn client_authentication_and_client_credentials() {
     )
     .await;
     assert_eq!(json(&unknown)["error"], "unsupported_grant_type");
+    let too_big = app
+        .send(
+            Request::post("/token")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Bytes::from(vec![b'a'; 70 * 1024]))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(too_big.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(json(&too_big)["error"], "invalid_request");
 
     // CORS: a registered origin may call the token endpoint.
     let pre = app
