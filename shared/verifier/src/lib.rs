@@ -95,6 +95,87 @@ pub struct Verified<T> {
     pub claims: T,
 }
 
+fn b64url_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text)
+        .ok()
+}
+
+/// The native path: the signature is checked with ring, then the header and
+/// the registered claims exactly as jwt-simple checks them.
+#[cfg(not(target_arch = "wasm32"))]
+mod fast {
+    use super::*;
+
+    pub(super) fn verify<T: DeserializeOwned + Serialize, F>(
+        token: &str,
+        key: &PublishedKey,
+        alg: &str,
+        kind: TokenKind,
+        v: &Verifier<F>,
+        now: u64,
+    ) -> Result<JWTClaims<T>, VerifyError> {
+        let invalid = |why: &str| VerifyError::Invalid(why.to_owned());
+        if token.len() > 1_000_000 {
+            return Err(invalid("token too long"));
+        }
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(sig), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(VerifyError::Malformed);
+        };
+        let header: Value = b64url_decode(h)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(VerifyError::Malformed)?;
+        let expected_typ = match kind {
+            TokenKind::Access => "AT+JWT",
+            TokenKind::Id => "JWT",
+        };
+        if header["typ"].as_str().map(str::to_uppercase).as_deref() != Some(expected_typ) {
+            return Err(invalid("unexpected token type"));
+        }
+        let signature = b64url_decode(sig).ok_or(VerifyError::Malformed)?;
+        let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
+        let algorithm: &dyn ring::signature::VerificationAlgorithm = match (&key.key, alg) {
+            (Key::Es256(_), "ES256") => &ring::signature::ECDSA_P256_SHA256_FIXED,
+            (Key::EdDsa(_), "EdDSA") => &ring::signature::ED25519,
+            _ => return Err(VerifyError::Algorithm(alg.to_owned())),
+        };
+        ring::signature::UnparsedPublicKey::new(algorithm, &key.raw)
+            .verify(signed, &signature)
+            .map_err(|_| invalid("signature mismatch"))?;
+        let claims: JWTClaims<T> = b64url_decode(p)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| invalid("unreadable claims"))?;
+        let leeway = v.leeway;
+        if claims.issuer.as_deref() != Some(v.issuer.as_str()) {
+            return Err(invalid("wrong issuer"));
+        }
+        let audience_ok = match &claims.audiences {
+            Some(Audiences::AsString(a)) => *a == v.audience,
+            Some(Audiences::AsSet(set)) => set.contains(&v.audience),
+            None => false,
+        };
+        if !audience_ok {
+            return Err(invalid("wrong audience"));
+        }
+        let secs = |d: Option<Duration>| d.map(|d| d.as_secs());
+        match secs(claims.expires_at) {
+            Some(exp) if now <= exp.saturating_add(leeway) => {}
+            _ => return Err(invalid("expired")),
+        }
+        if secs(claims.invalid_before).is_some_and(|nbf| nbf > now.saturating_add(leeway)) {
+            return Err(invalid("not valid yet"));
+        }
+        if secs(claims.issued_at).is_some_and(|iat| iat > now.saturating_add(leeway)) {
+            return Err(invalid("issued in the future"));
+        }
+        Ok(claims)
+    }
+}
+
 fn from_value<T: DeserializeOwned>(v: Value) -> Result<Verified<T>, VerifyError> {
     let bad = |e: serde_json::Error| {
         VerifyError::Invalid(format!("claims do not fit the requested type: {e}"))
@@ -110,9 +191,20 @@ fn from_value<T: DeserializeOwned>(v: Value) -> Result<Verified<T>, VerifyError>
     })
 }
 
+// Natively only the raw bytes verify (ring); parsing into jwt-simple's key
+// still validates the JWK (the point is on the curve) when the JWKS is read.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
 enum Key {
     Es256(ES256PublicKey),
     EdDsa(Ed25519PublicKey),
+}
+
+/// A published key: its algorithm's verifier, and its raw public bytes (the
+/// uncompressed P-256 point, or the Ed25519 key) for the native fast path.
+struct PublishedKey {
+    key: Key,
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    raw: Vec<u8>,
 }
 
 /// Tokens already verified, by SHA-256, until they expire.
@@ -124,7 +216,7 @@ struct Seen {
 
 #[derive(Default)]
 struct Cache {
-    keys: HashMap<String, std::sync::Arc<Key>>,
+    keys: HashMap<String, std::sync::Arc<PublishedKey>>,
     expires_at: u64,
     last_fetch: Option<u64>,
 }
@@ -268,7 +360,13 @@ where
             artificial_time: Some(Duration::from_secs(now)),
             ..Default::default()
         };
-        let claims = match (&*key, alg.as_str()) {
+        #[cfg(not(target_arch = "wasm32"))]
+        let claims = {
+            let _ = options;
+            fast::verify::<T, F>(token, &key, &alg, kind, self, now)?
+        };
+        #[cfg(target_arch = "wasm32")]
+        let claims = match (&key.key, alg.as_str()) {
             (Key::Es256(k), "ES256") => k.verify_token::<T>(token, Some(options)),
             (Key::EdDsa(k), "EdDSA") => k.verify_token::<T>(token, Some(options)),
             _ => return Err(VerifyError::Algorithm(alg)),
@@ -292,7 +390,7 @@ where
 
     /// The key with this id: from the cache while it is fresh; otherwise (or
     /// when the id is unknown, at most once per cooldown) from the JWKS.
-    fn key(&self, kid: &str, now: u64) -> Result<std::sync::Arc<Key>, VerifyError> {
+    fn key(&self, kid: &str, now: u64) -> Result<std::sync::Arc<PublishedKey>, VerifyError> {
         let mut cache = self
             .cache
             .lock()
@@ -317,7 +415,9 @@ where
         cache.keys.get(kid).cloned().ok_or(VerifyError::UnknownKey)
     }
 
-    fn fetch_keys(&self) -> Result<(HashMap<String, std::sync::Arc<Key>>, u64), VerifyError> {
+    fn fetch_keys(
+        &self,
+    ) -> Result<(HashMap<String, std::sync::Arc<PublishedKey>>, u64), VerifyError> {
         let res = (self.fetch)(&self.jwks_uri).map_err(VerifyError::Jwks)?;
         if res.status != 200 {
             return Err(VerifyError::Jwks(format!("status {}", res.status)));
@@ -333,10 +433,23 @@ where
                 continue;
             };
             let text = jwk.to_string();
+            let coordinate = |name: &str| jwk[name].as_str().and_then(b64url_decode);
             let key = match (jwk["kty"].as_str(), jwk["crv"].as_str()) {
-                (Some("EC"), Some("P-256")) => ES256PublicKey::from_jwk(&text).ok().map(Key::Es256),
+                (Some("EC"), Some("P-256")) => ES256PublicKey::from_jwk(&text).ok().and_then(|k| {
+                    let (x, y) = (coordinate("x")?, coordinate("y")?);
+                    let raw = [&[4u8][..], &x, &y].concat();
+                    Some(PublishedKey {
+                        key: Key::Es256(k),
+                        raw,
+                    })
+                }),
                 (Some("OKP"), Some("Ed25519")) => {
-                    Ed25519PublicKey::from_jwk(&text).ok().map(Key::EdDsa)
+                    Ed25519PublicKey::from_jwk(&text).ok().and_then(|k| {
+                        Some(PublishedKey {
+                            key: Key::EdDsa(k),
+                            raw: coordinate("x")?,
+                        })
+                    })
                 }
                 _ => None,
             };

@@ -239,3 +239,46 @@ fn the_cache_skips_repeat_verification_but_not_expiry() {
             .is_err()
     );
 }
+
+#[test]
+fn eddsa_tokens_verify_and_tampering_fails() {
+    let k = Ed25519KeyPair::generate().with_key_id("ed");
+    let public: Value = serde_json::from_str(&k.public_key().to_jwk()).unwrap();
+    let body = json!({ "keys": [public] }).to_string().into_bytes();
+    let v = Verifier::new(ISS, "app", move |_: &str| {
+        Ok(Fetched {
+            status: 200,
+            body: body.clone(),
+            cache_control: None,
+        })
+    });
+    let mut c = Claims::with_custom_claims(json!({"scope": "openid"}), Duration::from_secs(300))
+        .with_issuer(ISS)
+        .with_subject("u")
+        .with_audience("app");
+    c.issued_at = Some(Duration::from_secs(NOW));
+    c.expires_at = Some(Duration::from_secs(NOW + 300));
+    let t = k
+        .sign_with_options(
+            c,
+            &HeaderOptions {
+                signature_type: Some("at+jwt".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        v.verify_at::<Value>(&t, TokenKind::Access, NOW)
+            .unwrap()
+            .claims["scope"],
+        "openid"
+    );
+    let mut bytes = t.clone().into_bytes();
+    let last = bytes.len() - 2;
+    bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+    let broken = String::from_utf8(bytes).unwrap();
+    assert!(
+        v.verify_at::<Value>(&broken, TokenKind::Access, NOW)
+            .is_err()
+    );
+}
