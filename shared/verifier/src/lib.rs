@@ -176,18 +176,18 @@ mod fast {
     }
 }
 
-fn from_value<T: DeserializeOwned>(v: Value) -> Result<Verified<T>, VerifyError> {
-    let bad = |e: serde_json::Error| {
-        VerifyError::Invalid(format!("claims do not fit the requested type: {e}"))
-    };
+/// Converts cached claims into the caller's type.
+fn typed<T: DeserializeOwned>(v: Verified<Value>) -> Result<Verified<T>, VerifyError> {
+    let claims = serde_json::from_value(v.claims)
+        .map_err(|e| VerifyError::Invalid(format!("claims do not fit the requested type: {e}")))?;
     Ok(Verified {
-        sub: v["sub"].as_str().unwrap_or_default().to_owned(),
-        iss: v["iss"].as_str().unwrap_or_default().to_owned(),
-        exp: v["exp"].as_u64().unwrap_or(0),
-        iat: v["iat"].as_u64().unwrap_or(0),
-        jti: v["jti"].as_str().map(str::to_owned),
-        nonce: v["nonce"].as_str().map(str::to_owned),
-        claims: serde_json::from_value(v["claims"].clone()).map_err(bad)?,
+        sub: v.sub,
+        iss: v.iss,
+        exp: v.exp,
+        iat: v.iat,
+        jti: v.jti,
+        nonce: v.nonce,
+        claims,
     })
 }
 
@@ -210,8 +210,7 @@ struct PublishedKey {
 /// Tokens already verified, by SHA-256, until they expire.
 #[derive(Default)]
 struct Seen {
-    capacity: usize,
-    entries: HashMap<[u8; 32], (u64, TokenKind, Value)>,
+    entries: HashMap<[u8; 32], (TokenKind, Verified<Value>)>,
 }
 
 #[derive(Default)]
@@ -231,6 +230,7 @@ pub struct Verifier<F> {
     cooldown: u64,
     fetch: F,
     cache: Mutex<Cache>,
+    cache_capacity: usize,
     seen: Mutex<Seen>,
 }
 
@@ -252,6 +252,7 @@ where
             cooldown: 60,
             fetch,
             cache: Mutex::new(Cache::default()),
+            cache_capacity: 0,
             seen: Mutex::new(Seen::default()),
         }
     }
@@ -260,10 +261,8 @@ where
     /// they expire, so that a token presented again is not verified again:
     /// an API sees the same access token on every call of a session. The
     /// signature and claims are checked once; `exp` is checked every time.
-    pub fn with_cache(self, capacity: usize) -> Self {
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.capacity = capacity;
-        }
+    pub fn with_cache(mut self, capacity: usize) -> Self {
+        self.cache_capacity = capacity;
         self
     }
 
@@ -303,37 +302,33 @@ where
         kind: TokenKind,
         now: u64,
     ) -> Result<Verified<T>, VerifyError> {
+        if self.cache_capacity == 0 {
+            return self.verify_uncached::<T>(token, kind, now);
+        }
         let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
         let hit = self
             .seen
             .lock()
             .ok()
             .and_then(|s| s.entries.get(&digest).cloned());
-        if let Some((exp, seen_kind, claims)) = hit
+        if let Some((seen_kind, seen)) = hit
             && seen_kind == kind
-            && now <= exp + self.leeway
+            && now <= seen.exp + self.leeway
         {
-            return from_value(claims);
+            return typed(seen);
         }
         let verified = self.verify_uncached::<Value>(token, kind, now)?;
-        let as_value = serde_json::json!({
-            "sub": verified.sub, "iss": verified.iss, "exp": verified.exp, "iat": verified.iat,
-            "jti": verified.jti, "nonce": verified.nonce, "claims": verified.claims,
-        });
-        if let Ok(mut seen) = self.seen.lock()
-            && seen.capacity > 0
-        {
-            if seen.entries.len() >= seen.capacity {
+        if let Ok(mut seen) = self.seen.lock() {
+            if seen.entries.len() >= self.cache_capacity {
                 let leeway = self.leeway;
-                seen.entries.retain(|_, (e, _, _)| *e + leeway >= now);
-                if seen.entries.len() >= seen.capacity {
+                seen.entries.retain(|_, (_, v)| v.exp + leeway >= now);
+                if seen.entries.len() >= self.cache_capacity {
                     seen.entries.clear();
                 }
             }
-            seen.entries
-                .insert(digest, (verified.exp, kind, as_value.clone()));
+            seen.entries.insert(digest, (kind, verified.clone()));
         }
-        from_value(as_value)
+        typed(verified)
     }
 
     fn verify_uncached<T: DeserializeOwned + Serialize>(
