@@ -155,16 +155,18 @@ async fn token_request(
 ) -> http::Response<Bytes> {
     let mut r = Request::post("/token").header("content-type", "application/x-www-form-urlencoded");
     if let Some((id, secret)) = basic {
-        use base64::Engine as _;
-        r = r.header(
-            "authorization",
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
-            ),
-        );
+        r = r.header("authorization", basic_auth(id, secret));
     }
     app.send(r.body(form_body(fields)).unwrap()).await
+}
+
+/// `client_secret_basic` credentials.
+fn basic_auth(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
 }
 
 async fn exchange(
@@ -678,14 +680,7 @@ async fn forged_and_expired_tokens_are_refused() {
 async fn introspect(app: &App, client: &(String, String), token: &str) -> Value {
     let req =
         Request::post("/introspect").header("content-type", "application/x-www-form-urlencoded");
-    use base64::Engine as _;
-    let req = req.header(
-        "authorization",
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.0, client.1))
-        ),
-    );
+    let req = req.header("authorization", basic_auth(&client.0, &client.1));
     json(
         &app.send(req.body(form_body(&[("token", token)])).unwrap())
             .await,
@@ -710,17 +705,9 @@ async fn introspection_and_revocation() {
     assert_eq!(introspect(&app, &client, "nonsense").await["active"], false);
 
     let revoke = |token: &str| {
-        use base64::Engine as _;
         Request::post("/revoke")
             .header("content-type", "application/x-www-form-urlencoded")
-            .header(
-                "authorization",
-                format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD
-                        .encode(format!("{}:{}", client.0, client.1))
-                ),
-            )
+            .header("authorization", basic_auth(&client.0, &client.1))
             .body(form_body(&[("token", token)]))
             .unwrap()
     };
