@@ -40,6 +40,14 @@ impl Alg {
         }
     }
 
+    /// The Spin variable that holds the current private key for this algorithm.
+    pub fn variable(self) -> &'static str {
+        match self {
+            Alg::Es256 => "signing_key",
+            Alg::EdDsa => "signing_key_eddsa",
+        }
+    }
+
     /// Parses a JOSE name.
     pub fn from_name(name: &str) -> Option<Alg> {
         match name {
@@ -244,29 +252,20 @@ fn generate_dev_key(env: &Env, alg: Alg, role: &str) -> Result<()> {
 }
 
 /// The private JWK that signs with `alg` now: from its variable, or the dev key.
-pub fn private_jwk(env: &Env, config: &Config, alg: Alg) -> Result<(String, String)> {
+pub fn private_jwk(env: &Env, config: &Config, alg: Alg) -> Result<String> {
     if config.dev_mode {
         dev_keys(env)?;
         let rows = env.sql.execute(
-            "SELECT kid, private_key FROM signing_keys WHERE role = 'current' AND alg = ?",
+            "SELECT private_key FROM signing_keys WHERE role = 'current' AND alg = ?",
             &[alg.name().into()],
         )?;
         let row = rows
             .first()
             .ok_or_else(|| Error::Internal("no current dev key".into()))?;
-        let jwk = String::from_utf8(row.blob(1)?.to_vec())
-            .map_err(|_| Error::Storage("dev key unreadable".into()))?;
-        return Ok((jwk, row.text(0)?.to_owned()));
+        return String::from_utf8(row.blob(0)?.to_vec())
+            .map_err(|_| Error::Storage("dev key unreadable".into()));
     }
-    let name = match alg {
-        Alg::Es256 => "signing_key",
-        Alg::EdDsa => "signing_key_eddsa",
-    };
-    let jwk = config::required(env.vars, name)?;
-    let kid = public_from_variable(env, name, true)?
-        .map(|k| k.kid)
-        .unwrap_or_default();
-    Ok((jwk, kid))
+    config::required(env.vars, alg.variable())
 }
 
 #[cfg(test)]

@@ -30,26 +30,25 @@ enum SigningKey {
 impl Signer {
     /// The current key for `alg`: from its variable, or the dev key in SQLite.
     pub fn load(env: &Env, config: &Config, alg: Alg) -> Result<Signer> {
-        let (jwk, kid) = keys::private_jwk(env, config, alg)?;
+        let jwk = keys::private_jwk(env, config, alg)?;
         let unusable = |e: jwt_simple::Error| {
-            let name = if alg == Alg::Es256 {
-                "signing_key"
-            } else {
-                "signing_key_eddsa"
-            };
-            Error::config(name, format!("not a usable private JWK: {e}"))
+            Error::config(alg.variable(), format!("not a usable private JWK: {e}"))
         };
-        let key = match alg {
-            Alg::Es256 => SigningKey::Es256(
-                ES256KeyPair::from_jwk(&jwk)
-                    .map_err(unusable)?
-                    .with_key_id(&kid),
-            ),
-            Alg::EdDsa => SigningKey::EdDsa(
-                Ed25519KeyPair::from_jwk(&jwk)
-                    .map_err(unusable)?
-                    .with_key_id(&kid),
-            ),
+        // The kid is the JWK's own, or its RFC 7638 thumbprint, as published.
+        let choose = |own: &Option<String>, thumbprint: String| {
+            own.clone().filter(|k| !k.is_empty()).unwrap_or(thumbprint)
+        };
+        let (kid, key) = match alg {
+            Alg::Es256 => {
+                let pair = ES256KeyPair::from_jwk(&jwk).map_err(unusable)?;
+                let kid = choose(pair.key_id(), pair.jwk_thumbprint());
+                (kid.clone(), SigningKey::Es256(pair.with_key_id(&kid)))
+            }
+            Alg::EdDsa => {
+                let pair = Ed25519KeyPair::from_jwk(&jwk).map_err(unusable)?;
+                let kid = choose(pair.key_id(), pair.jwk_thumbprint());
+                (kid.clone(), SigningKey::EdDsa(pair.with_key_id(&kid)))
+            }
         };
         Ok(Signer { kid, key })
     }
