@@ -156,7 +156,7 @@ pub fn verify_access(env: &Env, config: &Config, token: &str) -> Result<Verified
         artificial_time: Some(Duration::from_secs(u64::try_from(env.now).unwrap_or(0))),
         ..Default::default()
     };
-    let c = verify_ours::<AccessClaims>(env, config, token, options).map_err(|why| bad(why))?;
+    let c = verify_ours::<AccessClaims>(env, config, token, options).map_err(bad)?;
     let secs = |d: Option<Duration>| d.map(|d| d.as_secs() as i64).unwrap_or(0);
     let aud = match &c.audiences {
         Some(Audiences::AsString(a)) => a.clone(),
