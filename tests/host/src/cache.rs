@@ -14,7 +14,7 @@ use std::sync::{Mutex, OnceLock};
 use anyhow::{Context, anyhow};
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 static ENGINE: OnceLock<Engine> = OnceLock::new();
 static COMPILED: Mutex<Option<HashMap<String, Component>>> = Mutex::new(None);
@@ -27,10 +27,59 @@ pub(crate) fn engine() -> anyhow::Result<Engine> {
     }
     let mut config = Config::new();
     config.wasm_component_model(true);
+    if std::env::var_os("SPIN_TEST_HOST_PERFMAP").is_some() {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
+    if use_pooling_allocator() {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(spin_pooling_config()));
+    }
     let engine = Engine::new(&config)
         .map_err(anyhow::Error::from)
         .context("failed to create the wasmtime engine")?;
     Ok(ENGINE.get_or_init(|| engine).clone())
+}
+
+/// Spin's own pooling allocator settings (spin-core's `Config::default`):
+/// instance slots, stacks and memories are reused between requests, and at
+/// most 2 MiB of a linear memory stays resident when a slot is reused.
+fn spin_pooling_config() -> PoolingAllocationConfig {
+    const MB: usize = 1 << 20;
+    let mut pooling = PoolingAllocationConfig::default();
+    pooling
+        .total_component_instances(1_000)
+        .max_component_instance_size(10 * MB)
+        .max_core_instance_size(10 * MB)
+        .max_core_instances_per_component(200)
+        .max_tables_per_component(20)
+        .table_elements(100_000)
+        .max_memories_per_component(32)
+        .total_memories(1_000)
+        .total_tables(2_000)
+        .max_memory_size(4 << 30)
+        .linear_memory_keep_resident(2 * MB)
+        .table_keep_resident(MB / 2);
+    pooling
+}
+
+/// Spin uses the pooling allocator when the machine has the virtual address
+/// space for it (its probe: one 2^42-byte static memory), and
+/// `SPIN_WASMTIME_POOLING=0|1` overrides the probe, as in Spin.
+fn use_pooling_allocator() -> bool {
+    match std::env::var("SPIN_WASMTIME_POOLING").as_deref() {
+        Ok("1") => return true,
+        Ok("0") => return false,
+        _ => {}
+    }
+    const BITS_TO_TEST: u32 = 42;
+    let mut config = Config::new();
+    config.wasm_memory64(true);
+    config.memory_reservation(1 << BITS_TO_TEST);
+    let Ok(engine) = Engine::new(&config) else {
+        return false;
+    };
+    let mut store = wasmtime::Store::new(&engine, ());
+    let ty = wasmtime::MemoryType::new64(0, Some(1 << (BITS_TO_TEST - 16)));
+    wasmtime::Memory::new(&mut store, ty).is_ok()
 }
 
 /// Where compiled components are kept: `$SPIN_TEST_HOST_CACHE_DIR`, or

@@ -6,17 +6,19 @@
 //! - key-value: SQLite-backed, like Spin's default store: one table
 //!   `spin_key_value(store, key, value)` in `<data_dir>/sqlite_key_value.db`,
 //!   one shared connection.
-//! - sqlite: rusqlite, one shared connection per database (`default` is
-//!   `<data_dir>/sqlite_db.db`), each statement under the connection's lock,
-//!   so a `BEGIN` in one call is not isolated from other requests: exactly
-//!   Spin's in-process behaviour.
+//! - sqlite: rusqlite, like Spin's in-process SQLite (`default` is
+//!   `<data_dir>/sqlite_db.db`): every `open` by a guest gets its own
+//!   connection, opened at its first statement, so each request pays for
+//!   opening the file and reading the schema, and its prepared statements die
+//!   with it. SQLite's own locking (rusqlite's 5 s busy timeout) orders
+//!   concurrent writers.
 //! - variables: the component's resolved `[component.<id>.variables]`.
 //!
 //! A component may open only the stores and databases its manifest lists;
 //! anything else is `access-denied`.
 
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -46,16 +48,18 @@ pub struct KvStore {
     conn: SharedConnection,
 }
 
-/// An open SQLite connection, as seen by one guest.
+/// An open SQLite connection, as seen by one guest: opened lazily, like
+/// Spin's `InProcConnection`.
 pub struct SqliteConnection {
-    conn: SharedConnection,
+    path: PathBuf,
+    conn: Arc<Mutex<Option<Connection>>>,
 }
 
 /// The stores and databases of one application, shared by all requests.
 #[derive(Default)]
 pub(crate) struct Stores {
     key_value: HashMap<String, SharedConnection>,
-    sqlite: HashMap<String, SharedConnection>,
+    sqlite: HashMap<String, PathBuf>,
 }
 
 /// The labels the host knows: only `default`, like `spin up` without a
@@ -97,14 +101,10 @@ impl Stores {
                     unknown_dbs.push(format!("- Component {id} uses database '{name}'"));
                     continue;
                 }
-                if !stores.sqlite.contains_key(name) {
-                    let path = data_dir.join("sqlite_db.db");
-                    let conn = Connection::open(&path)
-                        .with_context(|| format!("failed to open {}", path.display()))?;
-                    stores
-                        .sqlite
-                        .insert(name.clone(), Arc::new(Mutex::new(conn)));
-                }
+                stores
+                    .sqlite
+                    .entry(name.clone())
+                    .or_insert_with(|| data_dir.join("sqlite_db.db"));
             }
         }
         if !unknown_dbs.is_empty() {
@@ -320,10 +320,13 @@ impl sqlite::HostConnection for SpinHostView<'_> {
         if !ctx.access.sqlite_databases.contains(&database) {
             return Ok(Err(sqlite::Error::AccessDenied));
         }
-        let Some(conn) = ctx.stores.sqlite.get(&database).cloned() else {
+        let Some(path) = ctx.stores.sqlite.get(&database).cloned() else {
             return Ok(Err(sqlite::Error::NoSuchDatabase));
         };
-        Ok(Ok(table.push(SqliteConnection { conn })?))
+        Ok(Ok(table.push(SqliteConnection {
+            path,
+            conn: Arc::new(Mutex::new(None)),
+        })?))
     }
 
     async fn execute(
@@ -332,15 +335,25 @@ impl sqlite::HostConnection for SpinHostView<'_> {
         statement: String,
         parameters: Vec<sqlite::Value>,
     ) -> wasmtime::Result<Result<sqlite::QueryResult, sqlite::Error>> {
-        let conn = {
+        let (path, conn) = {
             let (_, table) = self.spin();
-            table.get(&connection)?.conn.clone()
+            let c = table.get(&connection)?;
+            (c.path.clone(), c.conn.clone())
         };
-        Ok(
-            with_connection(&conn, move |c| execute_query(c, &statement, parameters))
-                .await
-                .map_err(sqlite::Error::Io),
-        )
+        let result = tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| "database connection lock poisoned".to_owned())?;
+            if guard.is_none() {
+                *guard = Some(Connection::open(&path).map_err(|e| e.to_string())?);
+            }
+            let c = guard.as_ref().ok_or("database connection missing")?;
+            execute_query(c, &statement, parameters).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| format!("internal runtime error: {e}"))
+        .and_then(|r| r);
+        Ok(result.map_err(sqlite::Error::Io))
     }
 
     async fn drop(&mut self, connection: Resource<SqliteConnection>) -> wasmtime::Result<()> {
