@@ -30,10 +30,14 @@ const MIGRATIONS: &[Migration] = &[
         version: 3,
         sql: include_str!("../migrations/0003_oidc.sql"),
     },
+    Migration {
+        version: 4,
+        sql: include_str!("../migrations/0004_client_keys.sql"),
+    },
 ];
 
 /// The schema version this build needs.
-pub const LATEST: i64 = 3;
+pub const LATEST: i64 = 4;
 
 /// Brings the database up to [`LATEST`]. Cheap when it already is.
 pub fn ensure(db: &dyn SqlStore) -> Result<()> {
@@ -63,8 +67,17 @@ fn migrate(db: &dyn SqlStore) -> Result<()> {
     let from = current_version(db)?;
     for m in MIGRATIONS.iter().filter(|m| m.version > from) {
         for stmt in statements(m.sql) {
-            db.execute(&stmt, &[])
-                .map_err(|e| Error::Storage(format!("migration {} failed: {e:?}", m.version)))?;
+            match db.execute(&stmt, &[]) {
+                Ok(_) => {}
+                // Another request ran this `ADD COLUMN` first.
+                Err(Error::Storage(e)) if e.contains("duplicate column name") => {}
+                Err(e) => {
+                    return Err(Error::Storage(format!(
+                        "migration {} failed: {e:?}",
+                        m.version
+                    )));
+                }
+            }
         }
         db.execute(
             "INSERT INTO lanyard_schema (id, version) VALUES (1, ?) \

@@ -249,7 +249,7 @@ fn token(env: &Env, req: &Request) -> Result<Response> {
     let form = oauth_form(req)?;
     let config = Config::load(env.vars)?;
     prepare(env, &config)?;
-    let client = clients::authenticate(env.sql, req.headers(), &form)?;
+    let client = clients::authenticate(env.sql, req.headers(), &form, &config.issuer, env.now)?;
     let grant_type = form
         .one("grant_type")
         .map_err(|_| Error::oauth(OAuthCode::InvalidRequest, "`grant_type` is repeated"))?
@@ -408,7 +408,7 @@ fn introspect(env: &Env, req: &Request) -> Result<Response> {
     let form = oauth_form(req)?;
     let config = Config::load(env.vars)?;
     schema::ensure(env.sql)?;
-    let client = clients::authenticate(env.sql, req.headers(), &form)?;
+    let client = clients::authenticate(env.sql, req.headers(), &form, &config.issuer, env.now)?;
     if !client.confidential {
         return Err(Error::oauth(
             OAuthCode::InvalidClient,
@@ -450,7 +450,7 @@ fn revoke(env: &Env, req: &Request) -> Result<Response> {
     let form = oauth_form(req)?;
     let config = Config::load(env.vars)?;
     schema::ensure(env.sql)?;
-    let client = clients::authenticate(env.sql, req.headers(), &form)?;
+    let client = clients::authenticate(env.sql, req.headers(), &form, &config.issuer, env.now)?;
     let token = form
         .one("token")
         .map_err(|_| Error::oauth(OAuthCode::InvalidRequest, "`token` is repeated"))?

@@ -4,13 +4,24 @@
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
+use serde_json::Value as Json;
+
 use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
+use crate::oidc::assertion;
 use crate::store::{Row, SqlStore, Value};
 use crate::web::Params;
 
 /// Grant types a client may be allowed.
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+/// How clients may authenticate at the token, introspection and revocation
+/// endpoints.
+pub const AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "private_key_jwt",
+    "none",
+];
 /// Scopes every deployment knows.
 pub const STANDARD_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
@@ -21,8 +32,15 @@ pub struct Client {
     pub id: String,
     /// Shown on the consent page.
     pub name: String,
-    /// Confidential clients have a secret; public ones (SPAs, mobile) do not.
+    /// Confidential clients have a secret or registered keys; public ones
+    /// (SPAs, mobile) have neither.
     pub confidential: bool,
+    /// `client_secret_basic` (which also accepts `client_secret_post`),
+    /// `private_key_jwt` or `none`.
+    pub token_endpoint_auth_method: String,
+    /// The public keys a `private_key_jwt` client signs its assertions with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<Json>,
     /// Exact redirect URIs (loopback ports may vary, RFC 8252 §7.3).
     pub redirect_uris: Vec<String>,
     /// Exact post-logout redirect URIs.
@@ -57,9 +75,17 @@ pub struct ClientSpec {
     pub name: String,
     /// Requested `client_id`; generated when absent.
     pub client_id: Option<String>,
-    /// `true` for a confidential client (a secret is generated).
+    /// `true` for a confidential client (a secret is generated unless it
+    /// uses `private_key_jwt`).
     #[serde(default)]
     pub confidential: bool,
+    /// `client_secret_basic` (default for confidential clients; also accepts
+    /// `client_secret_post`), `client_secret_post`, `private_key_jwt`, or
+    /// `none` (public clients).
+    pub token_endpoint_auth_method: Option<String>,
+    /// For `private_key_jwt`: the client's public keys, a JWK Set of ES256 or
+    /// EdDSA keys (RFC 7517).
+    pub jwks: Option<Json>,
     /// Redirect URIs.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
@@ -188,6 +214,25 @@ impl ClientSpec {
                 )));
             }
         }
+        match (self.auth_method(), self.confidential) {
+            ("none", false) | ("client_secret_basic" | "client_secret_post" | "private_key_jwt", true) => {}
+            (m, _) if !AUTH_METHODS.contains(&m) => {
+                return Err(invalid(format!(
+                    "`token_endpoint_auth_method` must be one of {}",
+                    AUTH_METHODS.join(", ")
+                )));
+            }
+            ("none", true) => return Err(invalid("a confidential client cannot use `none`")),
+            (m, _) => return Err(invalid(format!("a public client cannot use `{m}`"))),
+        }
+        match (&self.jwks, self.auth_method() == "private_key_jwt") {
+            (Some(jwks), true) => assertion::check_jwks(jwks)?,
+            (None, true) => return Err(invalid("`private_key_jwt` needs `jwks`")),
+            (Some(_), false) => {
+                return Err(invalid("`jwks` is only for `private_key_jwt` clients"));
+            }
+            (None, false) => {}
+        }
         for (name, alg) in [
             (
                 "id_token_signed_response_alg",
@@ -219,6 +264,18 @@ impl ClientSpec {
         Ok(())
     }
 
+    fn auth_method(&self) -> &str {
+        match (&self.token_endpoint_auth_method, self.confidential) {
+            (Some(m), _) => m,
+            (None, true) => "client_secret_basic",
+            (None, false) => "none",
+        }
+    }
+
+    fn uses_keys(&self) -> bool {
+        self.auth_method() == "private_key_jwt"
+    }
+
     fn grants(&self) -> Vec<String> {
         self.grant_types
             .clone()
@@ -233,7 +290,7 @@ impl ClientSpec {
 }
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
-     allowed_origins, first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl, access_token_alg";
+     allowed_origins, first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl, access_token_alg, jwks";
 
 fn list_of(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
@@ -241,10 +298,18 @@ fn list_of(text: &str) -> Vec<String> {
 
 fn from_row(r: &Row) -> Result<Client> {
     let secret_hash = r.opt_text(2)?.map(str::to_owned);
+    let jwks: Option<Json> = r.opt_text(14)?.and_then(|j| serde_json::from_str(j).ok());
+    let token_endpoint_auth_method = match (&secret_hash, &jwks) {
+        (Some(_), _) => "client_secret_basic",
+        (None, Some(_)) => "private_key_jwt",
+        (None, None) => "none",
+    };
     Ok(Client {
         id: r.text(0)?.to_owned(),
         name: r.text(1)?.to_owned(),
-        confidential: secret_hash.is_some(),
+        confidential: secret_hash.is_some() || jwks.is_some(),
+        token_endpoint_auth_method: token_endpoint_auth_method.into(),
+        jwks,
         secret_hash,
         redirect_uris: list_of(r.text(3)?),
         post_logout_redirect_uris: list_of(r.text(4)?),
@@ -266,7 +331,7 @@ fn json_list(v: &[String]) -> String {
 
 /// The settings columns, in the order [`settings`] gives their values.
 const SETTINGS: &str = "name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, allowed_origins, \
-     first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl, access_token_alg, updated_at";
+     first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl, access_token_alg, jwks, updated_at";
 
 /// The values of [`SETTINGS`] for a spec, with defaults filled in.
 fn settings(spec: &ClientSpec, now: i64) -> Vec<Value> {
@@ -289,19 +354,21 @@ fn settings(spec: &ClientSpec, now: i64) -> Vec<Value> {
             .clone()
             .unwrap_or_else(|| "ES256".into())
             .into(),
+        spec.jwks.as_ref().map(Json::to_string).into(),
         now.into(),
     ]
 }
 
-/// Registers a client. Returns it and, for a confidential client, its secret
-/// (shown once; only the hash is kept). A taken `client_id` is a conflict.
+/// Registers a client. Returns it and, for a confidential client with a
+/// secret, that secret (shown once; only the hash is kept). A taken
+/// `client_id` is a conflict.
 pub fn create(db: &dyn SqlStore, spec: &ClientSpec, now: i64) -> Result<(Client, Option<String>)> {
     spec.validate()?;
     let id = match &spec.client_id {
         Some(id) => id.clone(),
         None => crypto::random_id()?,
     };
-    let secret = if spec.confidential {
+    let secret = if spec.confidential && !spec.uses_keys() {
         Some(crypto::random_token()?)
     } else {
         None
@@ -328,13 +395,16 @@ pub fn create(db: &dyn SqlStore, spec: &ClientSpec, now: i64) -> Result<(Client,
     Ok((client, secret))
 }
 
-/// Replaces a client's settings (its id and secret stay).
+/// Replaces a client's settings (its id and secret stay; a `private_key_jwt`
+/// client's keys are replaced, which is how they rotate).
 pub fn update(db: &dyn SqlStore, id: &str, spec: &ClientSpec, now: i64) -> Result<Client> {
     spec.validate()?;
     let existing = get(db, id)?.ok_or(Error::NotFound)?;
-    if spec.confidential != existing.confidential {
+    if spec.confidential != existing.confidential
+        || spec.uses_keys() != existing.jwks.is_some()
+    {
         return Err(invalid(
-            "A client cannot change between public and confidential; register a new one.",
+            "A client cannot change between public, secret and key authentication; register a new one.",
         ));
     }
     let assignments = SETTINGS
@@ -444,10 +514,16 @@ impl Client {
 }
 
 /// Authenticates the client at the token, introspection and revocation
-/// endpoints: `client_secret_basic`, `client_secret_post`, or `none` for a
-/// public client (which then proves itself with PKCE). Exactly one method
-/// may be used.
-pub fn authenticate(db: &dyn SqlStore, headers: &HeaderMap, form: &Params) -> Result<Client> {
+/// endpoints: `client_secret_basic`, `client_secret_post`, `private_key_jwt`
+/// (assertions for `issuer`, checked at `now`), or `none` for a public client
+/// (which then proves itself with PKCE). Exactly one method may be used.
+pub fn authenticate(
+    db: &dyn SqlStore,
+    headers: &HeaderMap,
+    form: &Params,
+    issuer: &str,
+    now: i64,
+) -> Result<Client> {
     let fail = || Error::oauth(OAuthCode::InvalidClient, "Client authentication failed.");
     let basic = headers
         .get(http::header::AUTHORIZATION)
@@ -462,6 +538,33 @@ pub fn authenticate(db: &dyn SqlStore, headers: &HeaderMap, form: &Params) -> Re
         .transpose()?;
     let post_secret = form.one("client_secret").map_err(|_| fail())?;
     let form_id = form.one("client_id").map_err(|_| fail())?;
+    let assertion_type = form.one("client_assertion_type").map_err(|_| fail())?;
+    let client_assertion = form.one("client_assertion").map_err(|_| fail())?;
+    if assertion_type.is_some() || client_assertion.is_some() {
+        if basic.is_some() || post_secret.is_some() {
+            return Err(Error::oauth(
+                OAuthCode::InvalidRequest,
+                "Use one client authentication method.",
+            ));
+        }
+        if assertion_type != Some(assertion::ASSERTION_TYPE) {
+            return Err(Error::oauth(
+                OAuthCode::InvalidClient,
+                format!("`client_assertion_type` must be {}.", assertion::ASSERTION_TYPE),
+            ));
+        }
+        let signed = client_assertion.ok_or_else(|| {
+            Error::oauth(OAuthCode::InvalidRequest, "`client_assertion` is missing.")
+        })?;
+        let id = match form_id {
+            Some(id) => id.to_owned(),
+            None => assertion::claimed_client(signed)?,
+        };
+        let client = get(db, &id)?.ok_or_else(fail)?;
+        let jwks = client.jwks.as_ref().ok_or_else(fail)?;
+        assertion::verify(db, &client.id, jwks, signed, issuer, now)?;
+        return Ok(client);
+    }
     let (id, secret) = match (basic, post_secret) {
         (Some(_), Some(_)) => {
             return Err(Error::oauth(
@@ -505,6 +608,8 @@ mod tests {
     use super::*;
     use crate::schema;
     use crate::store::native::SqliteSql;
+
+    const ISS: &str = "https://id.example.com";
 
     fn spec(json: serde_json::Value) -> ClientSpec {
         serde_json::from_value(json).unwrap()
@@ -580,15 +685,15 @@ mod tests {
             format!("Basic {basic}").parse().unwrap(),
         );
         assert_eq!(
-            authenticate(&db, &h, &Params::default()).unwrap().id,
+            authenticate(&db, &h, &Params::default(), ISS, 1).unwrap().id,
             "shop"
         );
         let post =
             Params::parse(format!("client_id=shop&client_secret={secret}").as_bytes()).unwrap();
-        assert!(authenticate(&db, &HeaderMap::new(), &post).is_ok());
+        assert!(authenticate(&db, &HeaderMap::new(), &post, ISS, 1).is_ok());
         let wrong = Params::parse(b"client_id=shop&client_secret=nope").unwrap();
         assert!(matches!(
-            authenticate(&db, &HeaderMap::new(), &wrong),
+            authenticate(&db, &HeaderMap::new(), &wrong, ISS, 1),
             Err(Error::OAuth {
                 code: OAuthCode::InvalidClient,
                 ..
@@ -598,12 +703,14 @@ mod tests {
             authenticate(
                 &db,
                 &HeaderMap::new(),
-                &Params::parse(b"client_id=shop").unwrap()
+                &Params::parse(b"client_id=shop").unwrap(),
+                ISS,
+                1
             )
             .is_err(),
             "a confidential client needs its secret"
         );
-        assert!(authenticate(&db, &h, &post).is_err(), "two methods at once");
+        assert!(authenticate(&db, &h, &post, ISS, 1).is_err(), "two methods at once");
 
         let mut s = spec(
             serde_json::json!({"name": "Shop 2", "confidential": true, "redirect_uris": ["https://shop.example/cb2"]}),
@@ -636,5 +743,129 @@ mod tests {
                 .is_err()
         );
         assert_eq!(list(&db).unwrap().len(), 0);
+    }
+
+    /// A signed client assertion, as a `private_key_jwt` client makes one.
+    fn assertion(key: &jwt_simple::prelude::ES256KeyPair, iss: &str, aud: &str, jti: &str, secs: u64) -> String {
+        use jwt_simple::prelude::*;
+        let claims = Claims::create(Duration::from_secs(secs))
+            .with_issuer(iss)
+            .with_subject(iss)
+            .with_audience(aud)
+            .with_jwt_id(jti);
+        key.sign(claims).unwrap()
+    }
+
+    fn assertion_form(client_id: Option<&str>, signed: &str) -> Params {
+        let id = client_id.map(|c| format!("client_id={c}&")).unwrap_or_default();
+        Params::parse(
+            format!("{id}client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={signed}")
+                .as_bytes(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn private_key_jwt_clients_sign_single_use_assertions() {
+        use jwt_simple::prelude::*;
+        let db = db();
+        let key = ES256KeyPair::generate().with_key_id("k1");
+        let jwks: serde_json::Value =
+            serde_json::from_str(&format!(r#"{{"keys":[{}]}}"#, key.public_key().to_jwk()))
+                .unwrap();
+        let (c, secret) = create(&db, &spec(serde_json::json!({
+            "name": "Partner", "client_id": "partner", "confidential": true,
+            "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks,
+            "grant_types": ["client_credentials"], "scopes": ["orders.read"]
+        })), 1).unwrap();
+        assert!(secret.is_none(), "a key-based client gets no secret");
+        assert_eq!(c.token_endpoint_auth_method, "private_key_jwt");
+        let now = Clock::now_since_epoch().as_secs() as i64;
+        let h = HeaderMap::new();
+
+        let good = assertion(&key, "partner", ISS, "a1", 60);
+        assert_eq!(authenticate(&db, &h, &assertion_form(None, &good), ISS, now).unwrap().id, "partner");
+        assert!(
+            matches!(authenticate(&db, &h, &assertion_form(None, &good), ISS, now),
+                Err(Error::OAuth { code: OAuthCode::InvalidClient, .. })),
+            "a replayed assertion is refused"
+        );
+        let to_token_endpoint = assertion(&key, "partner", &format!("{ISS}/token"), "a2", 60);
+        assert!(authenticate(&db, &h, &assertion_form(Some("partner"), &to_token_endpoint), ISS, now).is_ok());
+
+        let other = ES256KeyPair::generate().with_key_id("k1");
+        for (why, signed) in [
+            ("another key", assertion(&other, "partner", ISS, "b1", 60)),
+            ("another audience", assertion(&key, "partner", "https://elsewhere.example", "b2", 60)),
+            ("another issuer", assertion(&key, "shop", ISS, "b3", 60)),
+            ("longer than ten minutes", assertion(&key, "partner", ISS, "b4", 3600)),
+            ("tampered", format!("{}x", assertion(&key, "partner", ISS, "b5", 60))),
+        ] {
+            assert!(
+                matches!(authenticate(&db, &h, &assertion_form(Some("partner"), &signed), ISS, now),
+                    Err(Error::OAuth { code: OAuthCode::InvalidClient, .. })),
+                "{why}"
+            );
+        }
+        let expired = assertion(&key, "partner", ISS, "b6", 60);
+        assert!(authenticate(&db, &h, &assertion_form(None, &expired), ISS, now + 600).is_err(), "expired");
+        let no_jti = key.sign(Claims::create(Duration::from_secs(60)).with_issuer("partner").with_subject("partner").with_audience(ISS)).unwrap();
+        assert!(authenticate(&db, &h, &assertion_form(None, &no_jti), ISS, now).is_err(), "no jti");
+        assert!(
+            authenticate(&db, &h, &Params::parse(b"client_id=partner&client_secret=x").unwrap(), ISS, now).is_err(),
+            "a key-based client has no secret to present"
+        );
+        let wrong_type = Params::parse(format!("client_assertion_type=jwt&client_assertion={}", assertion(&key, "partner", ISS, "c1", 60)).as_bytes()).unwrap();
+        assert!(authenticate(&db, &h, &wrong_type, ISS, now).is_err());
+
+        // A secret client cannot switch to assertions, even with a valid JWT.
+        create(&db, &spec(serde_json::json!({"name": "Shop", "client_id": "shop", "confidential": true, "grant_types": ["client_credentials"]})), 1).unwrap();
+        let as_shop = assertion(&key, "shop", ISS, "d1", 60);
+        assert!(authenticate(&db, &h, &assertion_form(None, &as_shop), ISS, now).is_err());
+
+        // Keys rotate by update; the method cannot change.
+        let next = ES256KeyPair::generate().with_key_id("k2");
+        let rotated = serde_json::json!({"keys": [
+            serde_json::from_str::<serde_json::Value>(&key.public_key().to_jwk()).unwrap(),
+            serde_json::from_str::<serde_json::Value>(&next.public_key().to_jwk()).unwrap(),
+        ]});
+        update(&db, "partner", &spec(serde_json::json!({
+            "name": "Partner", "confidential": true, "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": rotated, "grant_types": ["client_credentials"]
+        })), 2).unwrap();
+        let with_next = assertion(&next, "partner", ISS, "e1", 60);
+        assert!(authenticate(&db, &h, &assertion_form(None, &with_next), ISS, now).is_ok());
+        assert!(update(&db, "partner", &spec(serde_json::json!({
+            "name": "Partner", "confidential": true, "grant_types": ["client_credentials"]
+        })), 3).is_err());
+    }
+
+    #[test]
+    fn client_keys_must_be_public_signing_keys() {
+        use jwt_simple::prelude::*;
+        let db = db();
+        let pair = ES256KeyPair::generate();
+        let public: serde_json::Value = serde_json::from_str(&pair.public_key().to_jwk()).unwrap();
+        let private: serde_json::Value = serde_json::from_str(&pair.to_jwk()).unwrap();
+        let base = |extra: serde_json::Value| {
+            let mut v = serde_json::json!({"name": "p", "confidential": true, "grant_types": ["client_credentials"]});
+            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            spec(v)
+        };
+        for bad in [
+            serde_json::json!({"token_endpoint_auth_method": "private_key_jwt"}),
+            serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [private]}}),
+            serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "oct", "k": "c2VjcmV0"}]}}),
+            serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": []}}),
+            serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": [public]}),
+            serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [public, public]}}),
+            serde_json::json!({"jwks": {"keys": [public]}}),
+            serde_json::json!({"token_endpoint_auth_method": "none"}),
+            serde_json::json!({"token_endpoint_auth_method": "tls_client_auth"}),
+        ] {
+            assert!(create(&db, &base(bad.clone()), 1).is_err(), "{bad}");
+        }
+        assert_eq!(list(&db).unwrap().len(), 0);
+        assert!(create(&db, &base(serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [public]}})), 1).is_ok());
     }
 }

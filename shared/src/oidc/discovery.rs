@@ -42,6 +42,7 @@ pub struct Metadata {
     subject_types_supported: &'static [&'static str],
     id_token_signing_alg_values_supported: &'static [&'static str],
     token_endpoint_auth_methods_supported: &'static [&'static str],
+    token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
     introspection_endpoint_auth_methods_supported: &'static [&'static str],
     revocation_endpoint_auth_methods_supported: &'static [&'static str],
     code_challenge_methods_supported: &'static [&'static str],
@@ -52,7 +53,7 @@ pub struct Metadata {
     request_uri_parameter_supported: bool,
 }
 
-const CLIENT_AUTH: &[&str] = &["client_secret_basic", "client_secret_post", "none"];
+use crate::oidc::clients::AUTH_METHODS as CLIENT_AUTH;
 
 /// Builds the document for this issuer. Reads nothing but the configuration.
 pub fn metadata(config: &Config) -> Metadata {
@@ -72,6 +73,7 @@ pub fn metadata(config: &Config) -> Metadata {
         subject_types_supported: &["public"],
         id_token_signing_alg_values_supported: &["ES256", "EdDSA", "RS256"],
         token_endpoint_auth_methods_supported: CLIENT_AUTH,
+        token_endpoint_auth_signing_alg_values_supported: crate::oidc::assertion::ALGS,
         introspection_endpoint_auth_methods_supported: CLIENT_AUTH,
         revocation_endpoint_auth_methods_supported: CLIENT_AUTH,
         // PKCE S256 only: `plain` is refused.

@@ -1,6 +1,7 @@
 //! OpenID Connect provider: discovery and signing keys. Authorization, tokens,
 //! userinfo and logout arrive with the OIDC issue.
 
+pub mod assertion;
 pub mod authorize;
 pub mod clients;
 pub mod discovery;

@@ -915,3 +915,109 @@ async fn a_client_may_ask_for_eddsa_access_tokens() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// A client assertion (RFC 7523) signed with the partner's own key.
+fn client_assertion(key: &Ed25519KeyPair, client: &str, aud: &str, jti: &str) -> String {
+    let claims = Claims::create(Duration::from_secs(60))
+        .with_issuer(client)
+        .with_subject(client)
+        .with_audience(aud)
+        .with_jwt_id(jti);
+    key.sign(claims).unwrap()
+}
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+#[tokio::test]
+async fn a_partner_authenticates_with_a_signed_assertion() {
+    let app = app().await;
+    let discovery = json(&app.get("/.well-known/openid-configuration").await);
+    assert!(
+        discovery["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&j!("private_key_jwt"))
+    );
+    assert_eq!(
+        discovery["token_endpoint_auth_signing_alg_values_supported"],
+        j!(["ES256", "EdDSA"])
+    );
+
+    let key = Ed25519KeyPair::generate().with_key_id("partner-1");
+    let public: Value = serde_json::from_str(&key.public_key().to_jwk()).unwrap();
+    let (id, secret) = register(
+        &app,
+        j!({"name": "Partner", "client_id": "partner", "confidential": true,
+            "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [public]},
+            "grant_types": ["client_credentials"], "scopes": ["orders:read"]}),
+    )
+    .await;
+    assert_eq!(secret, None, "no secret is issued to a key-based client");
+    let listed = json(&admin(&app, "GET", "/api/admin/clients/partner", None).await);
+    assert_eq!(listed["token_endpoint_auth_method"], "private_key_jwt");
+    assert!(listed["jwks"]["keys"][0].get("d").is_none());
+
+    let signed = client_assertion(&key, &id, &format!("{ISSUER}/token"), "jti-1");
+    let fields = [
+        ("grant_type", "client_credentials"),
+        ("scope", "orders:read"),
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", signed.as_str()),
+    ];
+    let res = token_request(&app, None, &fields).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", text(&res));
+    let access = json(&res)["access_token"].as_str().unwrap().to_owned();
+    let header = Token::decode_metadata(&access).unwrap();
+    let claims = jwks_key(&app, header.key_id().unwrap())
+        .await
+        .verify_token::<Value>(&access, None)
+        .unwrap();
+    assert_eq!(claims.custom["client_id"], "partner");
+    assert_eq!(claims.custom["scope"], "orders:read");
+
+    // The same assertion again: refused, whatever it asks for.
+    let replay = token_request(&app, None, &fields).await;
+    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED, "{}", text(&replay));
+    assert_eq!(json(&replay)["error"], "invalid_client");
+
+    // Signed by someone else, or mixed with a secret: refused.
+    let stranger = Ed25519KeyPair::generate().with_key_id("partner-1");
+    let forged = client_assertion(&stranger, &id, ISSUER, "jti-2");
+    let res = token_request(
+        &app,
+        None,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", forged.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(json(&res)["error"], "invalid_client");
+    let both = client_assertion(&key, &id, ISSUER, "jti-3");
+    let res = token_request(
+        &app,
+        Some(("partner", "guess")),
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", both.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(json(&res)["error"], "invalid_request");
+
+    // The same method authenticates introspection, with the issuer as audience.
+    let introspection = client_assertion(&key, &id, ISSUER, "jti-4");
+    let req = Request::post("/introspect")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[
+            ("token", access.as_str()),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", introspection.as_str()),
+        ]))
+        .unwrap();
+    let res = app.send(req).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", text(&res));
+    assert_eq!(json(&res)["active"], true);
+}
