@@ -20,7 +20,8 @@ pub const COOKIE: &str = "__Host-lanyard_session";
 /// The name used when `cookie_secure` is off (plain-http development).
 pub const COOKIE_PLAIN: &str = "lanyard_session";
 
-/// Only refresh `last_seen` this often, to save a write per request.
+/// Refresh `last_seen` at most this often, to save a write per request (and
+/// more often when the idle timeout is short, so that use keeps it alive).
 const TOUCH_EVERY: i64 = 60;
 
 /// Session lifetimes and cookie security.
@@ -141,7 +142,7 @@ pub fn current(
         store.delete(&k)?;
         return Ok(None);
     }
-    if now - s.last_seen >= TOUCH_EVERY {
+    if now - s.last_seen >= TOUCH_EVERY.min(p.idle / 4) {
         s.last_seen = now;
         kv::put_json(store, &k, &s, s.expires_at(p))?;
     }
@@ -235,6 +236,14 @@ mod tests {
             assert!(current(&kv, &P, &h, t).unwrap().is_some(), "{t}");
         }
         assert!(current(&kv, &P, &h, 1000).unwrap().is_none(), "absolute");
+
+        // An idle timeout shorter than the touch interval still counts use.
+        let short = Policy { idle: 4, max: 20, ..P };
+        let h = headers_for(&start(&kv, &short, "s", 0, &["pwd"], 0).unwrap());
+        for t in [3, 6, 9, 12, 15, 18] {
+            assert!(current(&kv, &short, &h, t).unwrap().is_some(), "{t}");
+        }
+        assert!(current(&kv, &short, &h, 20).unwrap().is_none(), "absolute");
     }
 
     #[test]
