@@ -11,7 +11,12 @@
 //!   `spin-path-info`, `spin-matched-route`, `spin-base-path`,
 //!   `spin-component-route`, `spin-raw-component-route`, `spin-client-addr`
 //!   and `spin-path-match-<name>`.
-//! - **A fresh instance per request** from a pre-instantiated component.
+//! - **A fresh instance per request** from a pre-instantiated component, with
+//!   Spin's engine settings: the pooling allocator (Spin's slot counts, 2 MiB
+//!   of linear memory kept resident between instances) when the machine has
+//!   the address space, as Spin probes for it.
+//! - **SQLite as Spin runs it in-process**: each guest `open` gets its own
+//!   connection, opened at the first statement and closed with the request.
 //! - **Capabilities**: `fermyon:spin/key-value`, `fermyon:spin/sqlite` and
 //!   `fermyon:spin/variables` (2.0.0), WASI 0.2 and `wasi:http`, with Spin's
 //!   access rules (`key_value_stores`, `sqlite_databases`,
