@@ -71,7 +71,9 @@ pub fn metadata(config: &Config) -> Metadata {
         response_modes_supported: &["query"],
         grant_types_supported: &["authorization_code", "refresh_token", "client_credentials"],
         subject_types_supported: &["public"],
-        id_token_signing_alg_values_supported: &["ES256", "EdDSA", "RS256"],
+        // What Lanyard signs with. OIDC Discovery wants RS256 listed too, but
+        // advertising an algorithm no client can get would mislead RPs.
+        id_token_signing_alg_values_supported: &["ES256", "EdDSA"],
         token_endpoint_auth_methods_supported: CLIENT_AUTH,
         token_endpoint_auth_signing_alg_values_supported: crate::oidc::assertion::ALGS,
         introspection_endpoint_auth_methods_supported: CLIENT_AUTH,

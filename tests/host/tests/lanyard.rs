@@ -50,6 +50,12 @@ async fn discovery_lists_the_endpoints_under_the_configured_issuer() {
         doc["code_challenge_methods_supported"],
         serde_json::json!(["S256"])
     );
+    // Only what Lanyard can sign: a client asking for anything else is
+    // refused at registration.
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["ES256", "EdDSA"])
+    );
     assert!(
         doc["grant_types_supported"]
             .as_array()
