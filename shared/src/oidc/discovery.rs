@@ -44,7 +44,10 @@ pub struct Metadata {
     token_endpoint_auth_methods_supported: &'static [&'static str],
     token_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
     introspection_endpoint_auth_methods_supported: &'static [&'static str],
+    introspection_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
     revocation_endpoint_auth_methods_supported: &'static [&'static str],
+    revocation_endpoint_auth_signing_alg_values_supported: &'static [&'static str],
+    authorization_response_iss_parameter_supported: bool,
     code_challenge_methods_supported: &'static [&'static str],
     claims_supported: &'static [&'static str],
     prompt_values_supported: &'static [&'static str],
@@ -77,7 +80,11 @@ pub fn metadata(config: &Config) -> Metadata {
         token_endpoint_auth_methods_supported: CLIENT_AUTH,
         token_endpoint_auth_signing_alg_values_supported: crate::oidc::assertion::ALGS,
         introspection_endpoint_auth_methods_supported: CLIENT_AUTH,
+        introspection_endpoint_auth_signing_alg_values_supported: crate::oidc::assertion::ALGS,
         revocation_endpoint_auth_methods_supported: CLIENT_AUTH,
+        revocation_endpoint_auth_signing_alg_values_supported: crate::oidc::assertion::ALGS,
+        // `iss` comes back with every authorization response (RFC 9207).
+        authorization_response_iss_parameter_supported: true,
         // PKCE S256 only: `plain` is refused.
         code_challenge_methods_supported: &["S256"],
         claims_supported: &[

@@ -56,6 +56,7 @@ async fn discovery_lists_the_endpoints_under_the_configured_issuer() {
         doc["id_token_signing_alg_values_supported"],
         serde_json::json!(["ES256", "EdDSA"])
     );
+    assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert!(
         doc["grant_types_supported"]
             .as_array()
