@@ -172,6 +172,18 @@ async fn data_persists_across_hosts_in_the_same_data_dir() {
 }
 
 #[tokio::test]
+async fn each_request_gets_its_own_sqlite_connection() {
+    // As in Spin's in-process SQLite: a TEMP table dies with the request's
+    // connection, while the database file itself persists.
+    let (host, _dir) = probe_host().await;
+    for _ in 0..3 {
+        assert_eq!(get(&host, "/probe/db-temp/default").await.1, "temp:1");
+    }
+    assert_eq!(get(&host, "/probe/db/default").await.1, "ok:1");
+    assert_eq!(get(&host, "/probe/db/default").await.1, "ok:2");
+}
+
+#[tokio::test]
 async fn an_undefined_store_stops_the_host() {
     let dir = tempfile::tempdir().unwrap();
     let err = SpinHost::new(config("unknown_store.toml", &dir))

@@ -43,6 +43,7 @@ mod probe {
         match first {
             "kv" => kv(arg),
             "db" => db(arg),
+            "db-temp" => db_temp(arg),
             "http" => outbound(&query).await,
             "counter" => {
                 let n = COUNTER.fetch_add(1, Ordering::SeqCst) + 1;
@@ -90,6 +91,35 @@ mod probe {
             Ok(Some(value)) => text(200, format!("ok:{}", String::from_utf8_lossy(&value))),
             Ok(None) => text(500, "get: value missing after set".to_owned()),
             Err(e) => text(500, format!("get: {e:?}")),
+        }
+    }
+
+    /// Counts rows in a TEMP table, which lives only as long as its
+    /// connection: 1 on every request when each request gets its own.
+    fn db_temp(name: &str) -> Response {
+        use spin_sdk::sqlite::Connection;
+        let conn = match Connection::open(name) {
+            Ok(conn) => conn,
+            Err(e) => return text(500, format!("open: {e:?}")),
+        };
+        for (what, stmt) in [
+            ("create", "CREATE TEMP TABLE IF NOT EXISTS scratch(x)"),
+            ("insert", "INSERT INTO scratch(x) VALUES (1)"),
+        ] {
+            if let Err(e) = conn.execute(stmt, &[]) {
+                return text(500, format!("{what}: {e:?}"));
+            }
+        }
+        match conn.execute("SELECT count(*) FROM scratch", &[]) {
+            Ok(result) => {
+                let count = result
+                    .rows
+                    .first()
+                    .and_then(|row| row.get::<i64>(0))
+                    .unwrap_or(-1);
+                text(200, format!("temp:{count}"))
+            }
+            Err(e) => text(500, format!("select: {e:?}")),
         }
     }
 
