@@ -238,7 +238,11 @@ mod tests {
         assert!(current(&kv, &P, &h, 1000).unwrap().is_none(), "absolute");
 
         // An idle timeout shorter than the touch interval still counts use.
-        let short = Policy { idle: 4, max: 20, ..P };
+        let short = Policy {
+            idle: 4,
+            max: 20,
+            ..P
+        };
         let h = headers_for(&start(&kv, &short, "s", 0, &["pwd"], 0).unwrap());
         for t in [3, 6, 9, 12, 15, 18] {
             assert!(current(&kv, &short, &h, t).unwrap().is_some(), "{t}");

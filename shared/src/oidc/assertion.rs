@@ -98,7 +98,10 @@ fn parse_set(jwks: &Json) -> std::result::Result<Vec<Key>, String> {
     if keys.is_empty() || keys.len() > MAX_KEYS {
         return Err(format!("`jwks` must hold 1 to {MAX_KEYS} keys"));
     }
-    let parsed = keys.iter().map(parse_key).collect::<std::result::Result<Vec<_>, _>>()?;
+    let parsed = keys
+        .iter()
+        .map(parse_key)
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     if parsed.len() > 1 {
         let kids: HashSet<_> = parsed.iter().filter_map(|k| k.kid.as_deref()).collect();
         if kids.len() != parsed.len() {
@@ -135,8 +138,8 @@ pub fn verify(
     now: i64,
 ) -> Result<()> {
     let keys = parse_set(jwks).map_err(|_| failed("the client's registered keys are unusable"))?;
-    let meta =
-        Token::decode_metadata(assertion).map_err(|_| failed("the client assertion is malformed"))?;
+    let meta = Token::decode_metadata(assertion)
+        .map_err(|_| failed("the client assertion is malformed"))?;
     if !ALGS.contains(&meta.algorithm()) {
         return Err(failed("the client assertion's algorithm is not accepted"));
     }
@@ -160,8 +163,12 @@ pub fn verify(
     let mut claims = None;
     for k in candidates {
         let checked = match &k.key {
-            PublicKey::Es256(p) => p.verify_token::<NoCustomClaims>(assertion, Some(options.clone())),
-            PublicKey::EdDsa(p) => p.verify_token::<NoCustomClaims>(assertion, Some(options.clone())),
+            PublicKey::Es256(p) => {
+                p.verify_token::<NoCustomClaims>(assertion, Some(options.clone()))
+            }
+            PublicKey::EdDsa(p) => {
+                p.verify_token::<NoCustomClaims>(assertion, Some(options.clone()))
+            }
         };
         if let Ok(c) = checked {
             claims = Some(c);

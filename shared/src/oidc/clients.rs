@@ -215,7 +215,8 @@ impl ClientSpec {
             }
         }
         match (self.auth_method(), self.confidential) {
-            ("none", false) | ("client_secret_basic" | "client_secret_post" | "private_key_jwt", true) => {}
+            ("none", false)
+            | ("client_secret_basic" | "client_secret_post" | "private_key_jwt", true) => {}
             (m, _) if !AUTH_METHODS.contains(&m) => {
                 return Err(invalid(format!(
                     "`token_endpoint_auth_method` must be one of {}",
@@ -400,9 +401,7 @@ pub fn create(db: &dyn SqlStore, spec: &ClientSpec, now: i64) -> Result<(Client,
 pub fn update(db: &dyn SqlStore, id: &str, spec: &ClientSpec, now: i64) -> Result<Client> {
     spec.validate()?;
     let existing = get(db, id)?.ok_or(Error::NotFound)?;
-    if spec.confidential != existing.confidential
-        || spec.uses_keys() != existing.jwks.is_some()
-    {
+    if spec.confidential != existing.confidential || spec.uses_keys() != existing.jwks.is_some() {
         return Err(invalid(
             "A client cannot change between public, secret and key authentication; register a new one.",
         ));
@@ -550,7 +549,10 @@ pub fn authenticate(
         if assertion_type != Some(assertion::ASSERTION_TYPE) {
             return Err(Error::oauth(
                 OAuthCode::InvalidClient,
-                format!("`client_assertion_type` must be {}.", assertion::ASSERTION_TYPE),
+                format!(
+                    "`client_assertion_type` must be {}.",
+                    assertion::ASSERTION_TYPE
+                ),
             ));
         }
         let signed = client_assertion.ok_or_else(|| {
@@ -685,7 +687,9 @@ mod tests {
             format!("Basic {basic}").parse().unwrap(),
         );
         assert_eq!(
-            authenticate(&db, &h, &Params::default(), ISS, 1).unwrap().id,
+            authenticate(&db, &h, &Params::default(), ISS, 1)
+                .unwrap()
+                .id,
             "shop"
         );
         let post =
@@ -710,7 +714,10 @@ mod tests {
             .is_err(),
             "a confidential client needs its secret"
         );
-        assert!(authenticate(&db, &h, &post, ISS, 1).is_err(), "two methods at once");
+        assert!(
+            authenticate(&db, &h, &post, ISS, 1).is_err(),
+            "two methods at once"
+        );
 
         let mut s = spec(
             serde_json::json!({"name": "Shop 2", "confidential": true, "redirect_uris": ["https://shop.example/cb2"]}),
@@ -746,7 +753,13 @@ mod tests {
     }
 
     /// A signed client assertion, as a `private_key_jwt` client makes one.
-    fn assertion(key: &jwt_simple::prelude::ES256KeyPair, iss: &str, aud: &str, jti: &str, secs: u64) -> String {
+    fn assertion(
+        key: &jwt_simple::prelude::ES256KeyPair,
+        iss: &str,
+        aud: &str,
+        jti: &str,
+        secs: u64,
+    ) -> String {
         use jwt_simple::prelude::*;
         let claims = Claims::create(Duration::from_secs(secs))
             .with_issuer(iss)
@@ -757,7 +770,9 @@ mod tests {
     }
 
     fn assertion_form(client_id: Option<&str>, signed: &str) -> Params {
-        let id = client_id.map(|c| format!("client_id={c}&")).unwrap_or_default();
+        let id = client_id
+            .map(|c| format!("client_id={c}&"))
+            .unwrap_or_default();
         Params::parse(
             format!("{id}client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={signed}")
                 .as_bytes(),
@@ -773,49 +788,114 @@ mod tests {
         let jwks: serde_json::Value =
             serde_json::from_str(&format!(r#"{{"keys":[{}]}}"#, key.public_key().to_jwk()))
                 .unwrap();
-        let (c, secret) = create(&db, &spec(serde_json::json!({
-            "name": "Partner", "client_id": "partner", "confidential": true,
-            "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks,
-            "grant_types": ["client_credentials"], "scopes": ["orders.read"]
-        })), 1).unwrap();
+        let (c, secret) = create(
+            &db,
+            &spec(serde_json::json!({
+                "name": "Partner", "client_id": "partner", "confidential": true,
+                "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks,
+                "grant_types": ["client_credentials"], "scopes": ["orders.read"]
+            })),
+            1,
+        )
+        .unwrap();
         assert!(secret.is_none(), "a key-based client gets no secret");
         assert_eq!(c.token_endpoint_auth_method, "private_key_jwt");
         let now = Clock::now_since_epoch().as_secs() as i64;
         let h = HeaderMap::new();
 
         let good = assertion(&key, "partner", ISS, "a1", 60);
-        assert_eq!(authenticate(&db, &h, &assertion_form(None, &good), ISS, now).unwrap().id, "partner");
+        assert_eq!(
+            authenticate(&db, &h, &assertion_form(None, &good), ISS, now)
+                .unwrap()
+                .id,
+            "partner"
+        );
         assert!(
-            matches!(authenticate(&db, &h, &assertion_form(None, &good), ISS, now),
-                Err(Error::OAuth { code: OAuthCode::InvalidClient, .. })),
+            matches!(
+                authenticate(&db, &h, &assertion_form(None, &good), ISS, now),
+                Err(Error::OAuth {
+                    code: OAuthCode::InvalidClient,
+                    ..
+                })
+            ),
             "a replayed assertion is refused"
         );
         let to_token_endpoint = assertion(&key, "partner", &format!("{ISS}/token"), "a2", 60);
-        assert!(authenticate(&db, &h, &assertion_form(Some("partner"), &to_token_endpoint), ISS, now).is_ok());
+        assert!(
+            authenticate(
+                &db,
+                &h,
+                &assertion_form(Some("partner"), &to_token_endpoint),
+                ISS,
+                now
+            )
+            .is_ok()
+        );
 
         let other = ES256KeyPair::generate().with_key_id("k1");
         for (why, signed) in [
             ("another key", assertion(&other, "partner", ISS, "b1", 60)),
-            ("another audience", assertion(&key, "partner", "https://elsewhere.example", "b2", 60)),
+            (
+                "another audience",
+                assertion(&key, "partner", "https://elsewhere.example", "b2", 60),
+            ),
             ("another issuer", assertion(&key, "shop", ISS, "b3", 60)),
-            ("longer than ten minutes", assertion(&key, "partner", ISS, "b4", 3600)),
-            ("tampered", format!("{}x", assertion(&key, "partner", ISS, "b5", 60))),
+            (
+                "longer than ten minutes",
+                assertion(&key, "partner", ISS, "b4", 3600),
+            ),
+            (
+                "tampered",
+                format!("{}x", assertion(&key, "partner", ISS, "b5", 60)),
+            ),
         ] {
             assert!(
-                matches!(authenticate(&db, &h, &assertion_form(Some("partner"), &signed), ISS, now),
-                    Err(Error::OAuth { code: OAuthCode::InvalidClient, .. })),
+                matches!(
+                    authenticate(&db, &h, &assertion_form(Some("partner"), &signed), ISS, now),
+                    Err(Error::OAuth {
+                        code: OAuthCode::InvalidClient,
+                        ..
+                    })
+                ),
                 "{why}"
             );
         }
         let expired = assertion(&key, "partner", ISS, "b6", 60);
-        assert!(authenticate(&db, &h, &assertion_form(None, &expired), ISS, now + 600).is_err(), "expired");
-        let no_jti = key.sign(Claims::create(Duration::from_secs(60)).with_issuer("partner").with_subject("partner").with_audience(ISS)).unwrap();
-        assert!(authenticate(&db, &h, &assertion_form(None, &no_jti), ISS, now).is_err(), "no jti");
         assert!(
-            authenticate(&db, &h, &Params::parse(b"client_id=partner&client_secret=x").unwrap(), ISS, now).is_err(),
+            authenticate(&db, &h, &assertion_form(None, &expired), ISS, now + 600).is_err(),
+            "expired"
+        );
+        let no_jti = key
+            .sign(
+                Claims::create(Duration::from_secs(60))
+                    .with_issuer("partner")
+                    .with_subject("partner")
+                    .with_audience(ISS),
+            )
+            .unwrap();
+        assert!(
+            authenticate(&db, &h, &assertion_form(None, &no_jti), ISS, now).is_err(),
+            "no jti"
+        );
+        assert!(
+            authenticate(
+                &db,
+                &h,
+                &Params::parse(b"client_id=partner&client_secret=x").unwrap(),
+                ISS,
+                now
+            )
+            .is_err(),
             "a key-based client has no secret to present"
         );
-        let wrong_type = Params::parse(format!("client_assertion_type=jwt&client_assertion={}", assertion(&key, "partner", ISS, "c1", 60)).as_bytes()).unwrap();
+        let wrong_type = Params::parse(
+            format!(
+                "client_assertion_type=jwt&client_assertion={}",
+                assertion(&key, "partner", ISS, "c1", 60)
+            )
+            .as_bytes(),
+        )
+        .unwrap();
         assert!(authenticate(&db, &h, &wrong_type, ISS, now).is_err());
 
         // A secret client cannot switch to assertions, even with a valid JWT.
@@ -835,9 +915,17 @@ mod tests {
         })), 2).unwrap();
         let with_next = assertion(&next, "partner", ISS, "e1", 60);
         assert!(authenticate(&db, &h, &assertion_form(None, &with_next), ISS, now).is_ok());
-        assert!(update(&db, "partner", &spec(serde_json::json!({
-            "name": "Partner", "confidential": true, "grant_types": ["client_credentials"]
-        })), 3).is_err());
+        assert!(
+            update(
+                &db,
+                "partner",
+                &spec(serde_json::json!({
+                    "name": "Partner", "confidential": true, "grant_types": ["client_credentials"]
+                })),
+                3
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -849,7 +937,9 @@ mod tests {
         let private: serde_json::Value = serde_json::from_str(&pair.to_jwk()).unwrap();
         let base = |extra: serde_json::Value| {
             let mut v = serde_json::json!({"name": "p", "confidential": true, "grant_types": ["client_credentials"]});
-            v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
             spec(v)
         };
         for bad in [

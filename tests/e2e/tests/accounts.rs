@@ -294,7 +294,9 @@ async fn bad_sign_ups_get_clear_errors_and_leave_nothing_behind() {
     b.get("/signup").await;
     let long_email = format!("{}@example.com", "a".repeat(250));
     let long_name = "x".repeat(51);
-    let cases: Vec<(Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    // (form fields, expected status, expected message)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![
                 ("email", "not-an-email"),

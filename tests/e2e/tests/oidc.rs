@@ -977,7 +977,12 @@ async fn a_partner_authenticates_with_a_signed_assertion() {
 
     // The same assertion again: refused, whatever it asks for.
     let replay = token_request(&app, None, &fields).await;
-    assert_eq!(replay.status(), StatusCode::UNAUTHORIZED, "{}", text(&replay));
+    assert_eq!(
+        replay.status(),
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        text(&replay)
+    );
     assert_eq!(json(&replay)["error"], "invalid_client");
 
     // Signed by someone else, or mixed with a secret: refused.

@@ -108,7 +108,9 @@ async fn run(full: bool, only: &str) -> anyhow::Result<()> {
     }
     if wanted("refresh") {
         println!("\n## Refresh-token grant through the host, one core\n");
-        println!("| POST /token (refresh_token) | p50 one at a time | p99 | req/s | p50 with 8 in flight | p99 | req/s | target |");
+        println!(
+            "| POST /token (refresh_token) | p50 one at a time | p99 | req/s | p50 with 8 in flight | p99 | req/s | target |"
+        );
         println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
         for alg in ["ES256", "EdDSA"] {
             refresh_benchmark(if full { 2000 } else { 30 }, alg).await?;
@@ -567,9 +569,8 @@ async fn refresh_benchmark(n: usize, alg: &str) -> anyhow::Result<()> {
     const CONCURRENCY: usize = 8;
     let setup = refresh_setup(alg, 1 + CONCURRENCY).await?;
     let mut tokens = setup.tokens.clone();
-    let sequential = stats(
-        refresh_chain(setup.host.clone(), setup.basic.clone(), tokens.remove(0), n).await?,
-    );
+    let sequential =
+        stats(refresh_chain(setup.host.clone(), setup.basic.clone(), tokens.remove(0), n).await?);
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for token in tokens {
