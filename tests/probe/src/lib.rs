@@ -94,58 +94,46 @@ mod probe {
         }
     }
 
-    /// Counts rows in a TEMP table, which lives only as long as its
-    /// connection: 1 on every request when each request gets its own.
-    fn db_temp(name: &str) -> Response {
+    /// Creates `table` (TEMP or not), adds a row, and answers
+    /// `<label>:<rows now in it>`.
+    fn count_rows(name: &str, create: &str, table: &str, label: &str) -> Response {
         use spin_sdk::sqlite::Connection;
         let conn = match Connection::open(name) {
             Ok(conn) => conn,
             Err(e) => return text(500, format!("open: {e:?}")),
         };
-        for (what, stmt) in [
-            ("create", "CREATE TEMP TABLE IF NOT EXISTS scratch(x)"),
-            ("insert", "INSERT INTO scratch(x) VALUES (1)"),
-        ] {
+        let insert = format!("INSERT INTO {table}(x) VALUES (1)");
+        for (what, stmt) in [("create", create), ("insert", insert.as_str())] {
             if let Err(e) = conn.execute(stmt, &[]) {
                 return text(500, format!("{what}: {e:?}"));
             }
         }
-        match conn.execute("SELECT count(*) FROM scratch", &[]) {
+        match conn.execute(&format!("SELECT count(*) FROM {table}"), &[]) {
             Ok(result) => {
                 let count = result
                     .rows
                     .first()
                     .and_then(|row| row.get::<i64>(0))
                     .unwrap_or(-1);
-                text(200, format!("temp:{count}"))
+                text(200, format!("{label}:{count}"))
             }
             Err(e) => text(500, format!("select: {e:?}")),
         }
     }
 
+    /// A TEMP table lives only as long as its connection: 1 on every request
+    /// when each request gets its own.
+    fn db_temp(name: &str) -> Response {
+        count_rows(
+            name,
+            "CREATE TEMP TABLE IF NOT EXISTS scratch(x)",
+            "scratch",
+            "temp",
+        )
+    }
+
     fn db(name: &str) -> Response {
-        use spin_sdk::sqlite::{Connection, Value};
-        let conn = match Connection::open(name) {
-            Ok(conn) => conn,
-            Err(e) => return text(500, format!("open: {e:?}")),
-        };
-        if let Err(e) = conn.execute("CREATE TABLE IF NOT EXISTS t(x)", &[]) {
-            return text(500, format!("create: {e:?}"));
-        }
-        if let Err(e) = conn.execute("INSERT INTO t(x) VALUES (?)", &[Value::Integer(1)]) {
-            return text(500, format!("insert: {e:?}"));
-        }
-        match conn.execute("SELECT count(*) AS n FROM t", &[]) {
-            Ok(result) => {
-                let count = result
-                    .rows
-                    .first()
-                    .and_then(|row| row.get::<i64>(0))
-                    .unwrap_or(-1);
-                text(200, format!("ok:{count}"))
-            }
-            Err(e) => text(500, format!("select: {e:?}")),
-        }
+        count_rows(name, "CREATE TABLE IF NOT EXISTS t(x)", "t", "ok")
     }
 
     async fn outbound(query: &str) -> Response {
