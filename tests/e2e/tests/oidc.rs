@@ -928,6 +928,21 @@ fn client_assertion(key: &Ed25519KeyPair, client: &str, aud: &str, jti: &str) ->
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
+/// `client_credentials` authenticated by `assertion` (and `basic`, if given).
+async fn assertion_grant(
+    app: &App,
+    basic: Option<(&str, &str)>,
+    assertion: &str,
+) -> http::Response<Bytes> {
+    let fields = [
+        ("grant_type", "client_credentials"),
+        ("scope", "orders:read"),
+        ("client_assertion_type", JWT_BEARER),
+        ("client_assertion", assertion),
+    ];
+    token_request(app, basic, &fields).await
+}
+
 #[tokio::test]
 async fn a_partner_authenticates_with_a_signed_assertion() {
     let app = app().await;
@@ -958,13 +973,7 @@ async fn a_partner_authenticates_with_a_signed_assertion() {
     assert!(listed["jwks"]["keys"][0].get("d").is_none());
 
     let signed = client_assertion(&key, &id, &format!("{ISSUER}/token"), "jti-1");
-    let fields = [
-        ("grant_type", "client_credentials"),
-        ("scope", "orders:read"),
-        ("client_assertion_type", JWT_BEARER),
-        ("client_assertion", signed.as_str()),
-    ];
-    let res = token_request(&app, None, &fields).await;
+    let res = assertion_grant(&app, None, &signed).await;
     assert_eq!(res.status(), StatusCode::OK, "{}", text(&res));
     let access = json(&res)["access_token"].as_str().unwrap().to_owned();
     let header = Token::decode_metadata(&access).unwrap();
@@ -976,7 +985,7 @@ async fn a_partner_authenticates_with_a_signed_assertion() {
     assert_eq!(claims.custom["scope"], "orders:read");
 
     // The same assertion again: refused, whatever it asks for.
-    let replay = token_request(&app, None, &fields).await;
+    let replay = assertion_grant(&app, None, &signed).await;
     assert_eq!(
         replay.status(),
         StatusCode::UNAUTHORIZED,
@@ -988,28 +997,10 @@ async fn a_partner_authenticates_with_a_signed_assertion() {
     // Signed by someone else, or mixed with a secret: refused.
     let stranger = Ed25519KeyPair::generate().with_key_id("partner-1");
     let forged = client_assertion(&stranger, &id, ISSUER, "jti-2");
-    let res = token_request(
-        &app,
-        None,
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_assertion_type", JWT_BEARER),
-            ("client_assertion", forged.as_str()),
-        ],
-    )
-    .await;
+    let res = assertion_grant(&app, None, &forged).await;
     assert_eq!(json(&res)["error"], "invalid_client");
     let both = client_assertion(&key, &id, ISSUER, "jti-3");
-    let res = token_request(
-        &app,
-        Some(("partner", "guess")),
-        &[
-            ("grant_type", "client_credentials"),
-            ("client_assertion_type", JWT_BEARER),
-            ("client_assertion", both.as_str()),
-        ],
-    )
-    .await;
+    let res = assertion_grant(&app, Some(("partner", "guess")), &both).await;
     assert_eq!(json(&res)["error"], "invalid_request");
 
     // The same method authenticates introspection, with the issuer as audience.
