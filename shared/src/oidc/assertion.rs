@@ -28,10 +28,6 @@ const LEEWAY: u64 = 60;
 /// At most this many keys per client.
 const MAX_KEYS: usize = 10;
 
-fn invalid(msg: impl Into<String>) -> Error {
-    Error::bad_request(msg)
-}
-
 fn failed(why: &str) -> Error {
     Error::oauth(
         OAuthCode::InvalidClient,
@@ -115,7 +111,7 @@ fn parse_set(jwks: &Json) -> std::result::Result<Vec<Key>, String> {
 pub fn check_jwks(jwks: &Json) -> Result<()> {
     parse_set(jwks)
         .map(|_| ())
-        .map_err(|e| invalid(format!("`jwks`: {e}")))
+        .map_err(|e| Error::bad_request(format!("`jwks`: {e}")))
 }
 
 /// The client an assertion claims to come from (`sub`, unverified: only to
