@@ -3,9 +3,9 @@
 //! so no shared secret ever leaves it.
 //!
 //! The assertion must name the client as `iss` and `sub`, carry Lanyard's
-//! issuer or token endpoint as `aud`, expire within ten minutes, and have a
-//! `jti` that was never seen before: the conditional INSERT that records it
-//! is the replay check.
+//! issuer or token endpoint as its only `aud`, expire within ten minutes,
+//! and have a `jti` that was never seen before: the conditional INSERT that
+//! records it is the replay check.
 
 use std::collections::HashSet;
 
@@ -174,6 +174,20 @@ pub fn verify(
     let claims = claims.ok_or_else(|| {
         failed("the client assertion's signature, issuer, subject, audience or lifetime is wrong")
     })?;
+    // jwt-simple accepts any array that merely contains an allowed audience;
+    // the assertion must be meant for us alone (RFC 7523 §3, point 3).
+    let token_endpoint = format!("{issuer}/token");
+    let ours = |a: &Json| a.as_str() == Some(issuer) || a.as_str() == Some(&token_endpoint);
+    let sole_audience = match tokens::unverified_payload(assertion).map(|p| p["aud"].clone()) {
+        Some(Json::Array(list)) => list.len() == 1 && ours(&list[0]),
+        Some(single) => ours(&single),
+        None => false,
+    };
+    if !sole_audience {
+        return Err(failed(
+            "the client assertion's `aud` must be the issuer or the token endpoint alone",
+        ));
+    }
     let exp = claims
         .expires_at
         .map(|e| e.as_secs() as i64)
@@ -201,4 +215,64 @@ pub fn verify(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema;
+    use crate::store::native::SqliteSql;
+
+    const ISS: &str = "https://id.example.com";
+    const NOW: i64 = 1_700_000_000;
+
+    fn signed(key: &ES256KeyPair, aud: Audiences, jti: &str) -> String {
+        let mut claims = Claims::create(Duration::from_secs(60))
+            .with_issuer("partner")
+            .with_subject("partner")
+            .with_jwt_id(jti);
+        claims.issued_at = Some(Duration::from_secs(NOW as u64));
+        claims.expires_at = Some(Duration::from_secs(NOW as u64 + 60));
+        claims.invalid_before = None;
+        claims.audiences = Some(aud);
+        key.sign(claims).unwrap()
+    }
+
+    #[test]
+    fn audience_is_exactly_the_issuer_or_the_token_endpoint() {
+        let sql = SqliteSql::in_memory().unwrap();
+        schema::ensure(&sql).unwrap();
+        let key = ES256KeyPair::generate();
+        let jwks: Json =
+            serde_json::from_str(&format!(r#"{{"keys":[{}]}}"#, key.public_key().to_jwk()))
+                .unwrap();
+        let check = |aud: Audiences, jti: &str| {
+            verify(&sql, "partner", &jwks, &signed(&key, aud, jti), ISS, NOW)
+        };
+        let one = |a: &str| Audiences::AsString(a.to_owned());
+        let set = |a: &[&str]| Audiences::AsSet(a.iter().map(|s| s.to_string()).collect());
+        assert!(check(one(ISS), "a1").is_ok());
+        assert!(check(one(&format!("{ISS}/token")), "a2").is_ok());
+        assert!(check(set(&[ISS]), "a3").is_ok());
+        for (why, aud) in [
+            (
+                "another audience too",
+                set(&[ISS, "https://elsewhere.example"]),
+            ),
+            ("both of ours", set(&[ISS, &format!("{ISS}/token")])),
+            ("another audience", one("https://elsewhere.example")),
+            ("no audience", set(&[])),
+        ] {
+            assert!(
+                matches!(
+                    check(aud, why),
+                    Err(Error::OAuth {
+                        code: OAuthCode::InvalidClient,
+                        ..
+                    })
+                ),
+                "{why}"
+            );
+        }
+    }
 }

@@ -113,6 +113,9 @@ struct JwkIn {
     alg: Option<String>,
 }
 
+/// The members that only a private (or symmetric) JWK has.
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
 /// Reads a JWK from a variable and returns its public half, checking that it
 /// is an ES256 or Ed25519 key with a valid public point.
 fn public_from_variable(env: &Env, name: &str, private: bool) -> Result<Option<PublicKey>> {
@@ -120,7 +123,15 @@ fn public_from_variable(env: &Env, name: &str, private: bool) -> Result<Option<P
         return Ok(None);
     };
     let bad = |why: &str| Error::config(name, format!("not a usable JWK: {why}"));
-    let jwk: JwkIn = serde_json::from_str(&text).map_err(|_| bad("invalid JSON"))?;
+    let json: Json = serde_json::from_str(&text).map_err(|_| bad("invalid JSON"))?;
+    let has_private_part = PRIVATE_MEMBERS.iter().any(|m| json.get(m).is_some());
+    if !private && has_private_part {
+        return Err(Error::config(
+            name,
+            "it must be a public JWK: remove its private members (d, p, q, dp, dq, qi)",
+        ));
+    }
+    let jwk: JwkIn = serde_json::from_value(json).map_err(|_| bad("invalid JSON"))?;
     if private && jwk.d.is_none() {
         return Err(bad("the private member d is missing"));
     }
@@ -353,6 +364,29 @@ mod tests {
             matches!(published(&env2, &Config::load(&v2).unwrap()), Err(Error::Config { name, .. }) if name == "signing_key_eddsa")
         );
     }
+
+    #[test]
+    fn previous_key_must_be_public() {
+        let (cur, _) = generate(Alg::Es256).unwrap();
+        let (prev_private, _) = generate(Alg::Es256).unwrap();
+        let (kv, sql) = (MemoryKv::default(), SqliteSql::in_memory().unwrap());
+        for previous in [prev_private.as_str(), SMALL_RSA] {
+            let v = vars(&[
+                ("issuer", "https://id.example.com"),
+                ("signing_key", &cur),
+                ("signing_key_previous", previous),
+            ]);
+            let env = env_with(&kv, &sql, &v);
+            let err = published(&env, &Config::load(&v).unwrap()).unwrap_err();
+            assert!(
+                matches!(&err, Error::Config { name, reason } if name == "signing_key_previous" && reason.contains("private")),
+                "{err:?}"
+            );
+        }
+    }
+
+    /// A 1024-bit RSA key: too small to sign with.
+    const SMALL_RSA: &str = r#"{"kty":"RSA","n":"q7TRvyVIVq2EvfHO5P6Ingme9g6Ub1spy-oHwUBNzi0JY_F5uE5rea3jmDHwVQGTX1KSJhkbYrwN4Rrs5lfJkOOaU33qKXd4dK8u4LQOEnFFQDkiZT5_6pNf8urlDSB0Kej0hqEJ_urvh-4k4jMt-ms-gWcsj1tpH1UehrsOpw8","e":"AQAB","d":"YytU9Nv4kq82-mldQB7OEtClsaEsE8CIPFCXWALmrQyP3txJm6wXILjQuUcmckIttqE-7agUjArmzTs61bKgJA8wRt-3LpCtSHtgEL8Z7chADIwhX7NaS5lu6I-mHqs4EX9D1-JteTWSUQigV64YWUK5T_mYo6ZYSn43QUjYHok","p":"2KyPKGM6x_PbMuzBlpLW8EbsRIP_KxsseLmiyl9Zj5PFjW9Dq5PsZfVDmAHXjmk3l9aBCqqLJNYJ9GsKUTb1-w","q":"yt7mkEJ99HHE737ZVGUyvMMvCHu3pMyPfitJmLyF6TN340k1arAqUcTFe7YptGzzLTTPwq2GBAaMeGiNI3lK_Q","dp":"SUst7fKLGsJRnstZvO6VCJhlKdQgx9scUwYwnBZe_GN3Sx2dHXgfWmn54HyXBxRues1Tv2DrSp2gpm5jAg_-aw","dq":"gRkxrfGyR6Eyipm1YYB4tiibQJHCPqwyUD7pubmWmd032LpYtMjgVWKbrWsxxPBkG4t0_tT_6IXmVCVsU3u3XQ","qi":"QUemqEOc0TheCA5M5f1Jw14JMuYtC_0Icq6r43NmW-D7WI7jhd-MRlml95L4kQ5Bnpp8FJufpY-w8v3mO4R6Mw"}"#;
 
     #[test]
     fn production_key_comes_from_the_variable() {

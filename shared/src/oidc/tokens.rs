@@ -13,6 +13,7 @@ use crate::Env;
 use crate::config::Config;
 use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
+use crate::oidc::clients;
 use crate::oidc::keys::{self, Alg};
 use crate::schema;
 
@@ -207,10 +208,18 @@ pub struct Hint {
     pub aud: String,
 }
 
-/// Checks an ID token we issued (signature, issuer), accepting it after its
-/// expiry as RP-initiated logout requires.
+/// Checks an ID token we issued (signature, issuer, header `typ` `JWT` or
+/// none, so never an access token, and an audience that is a registered
+/// client), accepting it after its expiry as RP-initiated logout requires.
 pub fn verify_id_token_hint(env: &Env, config: &Config, token: &str) -> Result<Hint> {
     let bad = || Error::bad_request("The id_token_hint is not an ID token from this provider.");
+    let meta = Token::decode_metadata(token).map_err(|_| bad())?;
+    if meta
+        .signature_type()
+        .is_some_and(|t| !t.eq_ignore_ascii_case("JWT"))
+    {
+        return Err(bad());
+    }
     let iat = unverified_payload(token)
         .and_then(|p| p["iat"].as_u64())
         .ok_or_else(bad)?;
@@ -227,6 +236,9 @@ pub fn verify_id_token_hint(env: &Env, config: &Config, token: &str) -> Result<H
         Some(Audiences::AsSet(s)) => s.iter().next().cloned().unwrap_or_default(),
         None => return Err(bad()),
     };
+    if clients::get(env.sql, &aud)?.is_none() {
+        return Err(bad());
+    }
     Ok(Hint {
         sub: c.subject.clone().ok_or_else(bad)?,
         aud,
@@ -262,4 +274,86 @@ fn verify_ours<T: Serialize + serde::de::DeserializeOwned>(
             .verify_token::<T>(token, Some(options)),
     }
     .map_err(|_| "invalid or expired")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqlStore;
+    use crate::store::native::{MemoryKv, SqliteSql};
+    use serde_json::Map;
+    use std::collections::HashMap;
+
+    struct Fixture {
+        kv: MemoryKv,
+        sql: SqliteSql,
+        vars: HashMap<String, String>,
+    }
+
+    impl Fixture {
+        /// `dev_mode`, with one registered client, `shop`.
+        fn new() -> Fixture {
+            let sql = SqliteSql::in_memory().unwrap();
+            schema::ensure(&sql).unwrap();
+            sql.execute(
+                "INSERT INTO clients (id, name, created_at, updated_at) VALUES ('shop', 'Shop', 1, 1)",
+                &[],
+            )
+            .unwrap();
+            let vars = [("issuer", "http://127.0.0.1:3000"), ("dev_mode", "true")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into();
+            Fixture {
+                kv: MemoryKv::default(),
+                sql,
+                vars,
+            }
+        }
+
+        fn env(&self) -> Env<'_> {
+            Env {
+                kv: &self.kv,
+                sql: &self.sql,
+                vars: &self.vars,
+                http: &crate::mail::NoHttp,
+                now: 1_700_000_000,
+            }
+        }
+    }
+
+    #[test]
+    fn id_token_hint_must_be_an_id_token_for_a_registered_client() {
+        let f = Fixture::new();
+        let env = f.env();
+        let config = Config::load(&f.vars).unwrap();
+        let signer = Signer::load(&env, &config, Alg::Es256).unwrap();
+        let id_token = |aud: &str| {
+            let c = claims(Map::new(), &config, "person", aud, env.now, 300).unwrap();
+            signer.sign(c, "JWT").unwrap()
+        };
+        let hint = verify_id_token_hint(&env, &config, &id_token("shop")).unwrap();
+        assert_eq!((hint.sub.as_str(), hint.aud.as_str()), ("person", "shop"));
+
+        // An access token Lanyard signed for the same person and client.
+        let access = AccessClaims {
+            client_id: "shop".into(),
+            scope: "openid".into(),
+            auth_time: Some(env.now),
+            sid: None,
+        };
+        let access = signer
+            .sign(
+                claims(access, &config, "person", "shop", env.now, 300).unwrap(),
+                "at+jwt",
+            )
+            .unwrap();
+        assert!(
+            verify_id_token_hint(&env, &config, &access).is_err(),
+            "an access token is no ID token"
+        );
+        assert!(
+            verify_id_token_hint(&env, &config, &id_token("nobody")).is_err(),
+            "its audience must be a registered client"
+        );
+    }
 }
