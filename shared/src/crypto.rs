@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
@@ -40,6 +40,11 @@ pub fn hash_secret(secret: &str) -> String {
 /// SHA-256 of arbitrary bytes.
 pub fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
+}
+
+/// SHA-512 of arbitrary bytes (the hash of Ed25519, for its `at_hash`).
+pub fn sha512(data: &[u8]) -> [u8; 64] {
+    Sha512::digest(data).into()
 }
 
 /// Compares two byte strings in time that depends only on their lengths.

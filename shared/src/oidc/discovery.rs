@@ -74,9 +74,9 @@ pub fn metadata(config: &Config) -> Metadata {
         response_modes_supported: &["query"],
         grant_types_supported: &["authorization_code", "refresh_token", "client_credentials"],
         subject_types_supported: &["public"],
-        // What Lanyard signs with. OIDC Discovery wants RS256 listed too, but
-        // advertising an algorithm no client can get would mislead RPs.
-        id_token_signing_alg_values_supported: &["ES256", "EdDSA"],
+        // What Lanyard signs ID tokens with, per client: ES256 by default,
+        // EdDSA, and RS256, which OIDC Discovery requires to be supported.
+        id_token_signing_alg_values_supported: &["ES256", "EdDSA", "RS256"],
         token_endpoint_auth_methods_supported: CLIENT_AUTH,
         token_endpoint_auth_signing_alg_values_supported: crate::oidc::assertion::ALGS,
         introspection_endpoint_auth_methods_supported: CLIENT_AUTH,
@@ -131,5 +131,9 @@ mod tests {
             serde_json::json!(["S256"])
         );
         assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+        assert_eq!(
+            doc["id_token_signing_alg_values_supported"],
+            serde_json::json!(["ES256", "EdDSA", "RS256"])
+        );
     }
 }

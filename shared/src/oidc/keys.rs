@@ -5,9 +5,14 @@
 //! of a rotation), `signing_key_previous` (kept published after a rotation
 //! until the tokens it signed have expired; its public half is enough) and
 //! `signing_key_eddsa` (an Ed25519 key, for clients that ask for EdDSA ID
-//! tokens). In `dev_mode` a current and a next ES256 key and a current EdDSA
-//! key are generated on first use and kept in SQLite; the first instance to
-//! insert wins, so concurrent first requests agree on the keys.
+//! tokens) and `signing_key_rs256` (an RSA key of 2048 bits or more, for
+//! clients that ask for RS256 ID tokens). In `dev_mode` a current and a next
+//! ES256 key and a current EdDSA key are generated on first use and kept in
+//! SQLite; the first instance to insert wins, so concurrent first requests
+//! agree on the keys. The RSA key is generated only when the first RS256 ID
+//! token is signed (generating one costs far more than a signature) and is
+//! published from then on; verifiers fetch the JWKS again when a token names
+//! a key they do not know.
 //!
 //! Publishing a key needs only its public coordinates, so the JWKS is built
 //! without loading any private key (which costs as much as a signature).
@@ -18,6 +23,7 @@ use serde_json::Value as Json;
 
 use crate::Env;
 use crate::config::{self, Config};
+use crate::crypto;
 use crate::error::{Error, Result};
 use crate::schema;
 use crate::store::Value;
@@ -29,6 +35,9 @@ pub enum Alg {
     Es256,
     /// Ed25519, several times cheaper at the edge.
     EdDsa,
+    /// RSASSA-PKCS1-v1_5 with SHA-256: for ID tokens of relying parties that
+    /// accept nothing else. Signing costs milliseconds, so never the default.
+    Rs256,
 }
 
 impl Alg {
@@ -37,6 +46,7 @@ impl Alg {
         match self {
             Alg::Es256 => "ES256",
             Alg::EdDsa => "EdDSA",
+            Alg::Rs256 => "RS256",
         }
     }
 
@@ -45,6 +55,7 @@ impl Alg {
         match self {
             Alg::Es256 => "signing_key",
             Alg::EdDsa => "signing_key_eddsa",
+            Alg::Rs256 => "signing_key_rs256",
         }
     }
 
@@ -53,6 +64,7 @@ impl Alg {
         match name {
             "ES256" => Some(Alg::Es256),
             "EdDSA" => Some(Alg::EdDsa),
+            "RS256" => Some(Alg::Rs256),
             _ => None,
         }
     }
@@ -69,30 +81,26 @@ pub struct PublicKey {
     pub jwk: Json,
 }
 
-/// The keys to publish: current ES256, next ES256, the EdDSA key, previous.
+/// The keys to publish: current ES256, next ES256, the EdDSA key, the RS256
+/// key, previous.
 pub fn published(env: &Env, config: &Config) -> Result<Vec<PublicKey>> {
     if config.dev_mode {
         return dev_keys(env);
     }
-    let current = public_from_variable(env, "signing_key", true)?.ok_or_else(|| {
+    let current = public_from_variable(env, "signing_key", Some(Alg::Es256))?.ok_or_else(|| {
         Error::config(
             "signing_key",
             "it is required when dev_mode is off (a private EC P-256 JWK)",
         )
     })?;
-    if current.alg != Alg::Es256 {
-        return Err(Error::config(
-            "signing_key",
-            "the current key must be an EC P-256 (ES256) key",
-        ));
-    }
     let mut keys = vec![current];
-    for (name, private) in [
-        ("signing_key_next", true),
-        ("signing_key_eddsa", true),
-        ("signing_key_previous", false),
+    for (name, signs) in [
+        ("signing_key_next", Some(Alg::Es256)),
+        ("signing_key_eddsa", Some(Alg::EdDsa)),
+        ("signing_key_rs256", Some(Alg::Rs256)),
+        ("signing_key_previous", None),
     ] {
-        if let Some(k) = public_from_variable(env, name, private)?
+        if let Some(k) = public_from_variable(env, name, signs)?
             && !keys.iter().any(|p| p.kid == k.kid)
         {
             keys.push(k);
@@ -101,58 +109,107 @@ pub fn published(env: &Env, config: &Config) -> Result<Vec<PublicKey>> {
     Ok(keys)
 }
 
-/// The members of an EC or OKP JWK that we read.
+/// The members of an EC, OKP or RSA JWK that we read.
 #[derive(Deserialize)]
 struct JwkIn {
     kty: String,
-    crv: String,
-    x: String,
+    crv: Option<String>,
+    x: Option<String>,
     y: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
     d: Option<String>,
     kid: Option<String>,
     alg: Option<String>,
 }
 
+impl JwkIn {
+    /// The algorithm this kind of key signs with.
+    fn alg(&self) -> Option<Alg> {
+        match (self.kty.as_str(), self.crv.as_deref()) {
+            ("EC", Some("P-256")) => Some(Alg::Es256),
+            ("OKP", Some("Ed25519")) => Some(Alg::EdDsa),
+            ("RSA", None) => Some(Alg::Rs256),
+            _ => None,
+        }
+    }
+}
+
+/// RSA keys shorter than this are refused (NIST SP 800-131A).
+const MIN_RSA_BITS: usize = 2048;
+
 /// The members that only a private (or symmetric) JWK has.
 const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
 
 /// Reads a JWK from a variable and returns its public half, checking that it
-/// is an ES256 or Ed25519 key with a valid public point.
-fn public_from_variable(env: &Env, name: &str, private: bool) -> Result<Option<PublicKey>> {
+/// is an ES256, Ed25519 or RSA (2048 bits or more) key with a valid public
+/// part. A key that signs (`signs` names its algorithm) must be private; one
+/// that only verifies must be public.
+fn public_from_variable(env: &Env, name: &str, signs: Option<Alg>) -> Result<Option<PublicKey>> {
     let Some(text) = config::optional(env.vars, name)? else {
         return Ok(None);
     };
     let bad = |why: &str| Error::config(name, format!("not a usable JWK: {why}"));
     let json: Json = serde_json::from_str(&text).map_err(|_| bad("invalid JSON"))?;
     let has_private_part = PRIVATE_MEMBERS.iter().any(|m| json.get(m).is_some());
-    if !private && has_private_part {
+    if signs.is_none() && has_private_part {
         return Err(Error::config(
             name,
             "it must be a public JWK: remove its private members (d, p, q, dp, dq, qi)",
         ));
     }
     let jwk: JwkIn = serde_json::from_value(json).map_err(|_| bad("invalid JSON"))?;
-    if private && jwk.d.is_none() {
+    if signs.is_some() && jwk.d.is_none() {
         return Err(bad("the private member d is missing"));
     }
-    let alg = match (jwk.kty.as_str(), jwk.crv.as_str()) {
-        ("EC", "P-256") => Alg::Es256,
-        ("OKP", "Ed25519") => Alg::EdDsa,
-        _ => return Err(bad("use an EC P-256 or an OKP Ed25519 key")),
-    };
-    if jwk.alg.as_deref().is_some_and(|a| a != alg.name()) {
-        return Err(bad("its alg does not match its curve"));
+    let alg = jwk
+        .alg()
+        .ok_or_else(|| bad("use an EC P-256, an OKP Ed25519 or an RSA key"))?;
+    if let Some(wanted) = signs
+        && alg != wanted
+    {
+        return Err(bad(match wanted {
+            Alg::Es256 => "this key must be an EC P-256 (ES256) key",
+            Alg::EdDsa => "this key must be an OKP Ed25519 (EdDSA) key",
+            Alg::Rs256 => "this key must be an RSA (RS256) key",
+        }));
     }
-    public_key(alg, &jwk.x, jwk.y.as_deref(), jwk.kid.as_deref())
+    if jwk.alg.as_deref().is_some_and(|a| a != alg.name()) {
+        return Err(bad("its alg does not match its key type"));
+    }
+    if alg == Alg::Rs256 {
+        let bits = rsa_bits(jwk.n.as_deref().unwrap_or_default());
+        if bits < MIN_RSA_BITS {
+            return Err(bad(&format!(
+                "an RSA key needs {MIN_RSA_BITS} bits or more; this one has {bits}"
+            )));
+        }
+    }
+    public_key(alg, &jwk)
         .map(Some)
-        .map_err(|_| bad("the public key is invalid"))
+        .map_err(|e| bad(&format!("the public key is invalid ({e})")))
 }
 
-fn public_key(alg: Alg, x: &str, y: Option<&str>, kid: Option<&str>) -> Result<PublicKey> {
+/// The length in bits of an RSA modulus given in base64url.
+fn rsa_bits(n: &str) -> usize {
+    let bytes = crypto::b64url_decode(n).unwrap_or_default();
+    match bytes.iter().position(|&b| b != 0) {
+        Some(first) => (bytes.len() - first) * 8 - bytes[first].leading_zeros() as usize,
+        None => 0,
+    }
+}
+
+/// The published form of a key: only its public members, with `kid`, `alg`
+/// and `use`. jwt-simple parses it, which checks the point or modulus.
+fn public_key(alg: Alg, jwk: &JwkIn) -> Result<PublicKey> {
     let internal = |e: jwt_simple::Error| Error::Internal(e.to_string());
+    let member = |v: &Option<String>| {
+        v.clone()
+            .ok_or_else(|| Error::Internal(format!("a {} key lacks a member", alg.name())))
+    };
     let (public, thumbprint) = match alg {
         Alg::Es256 => {
-            let y = y.ok_or_else(|| Error::Internal("EC key without y".into()))?;
+            let (x, y) = (member(&jwk.x)?, member(&jwk.y)?);
             let public = serde_json::json!({ "kty": "EC", "crv": "P-256", "x": x, "y": y });
             let t = ES256PublicKey::from_jwk(&public.to_string())
                 .map_err(internal)?
@@ -160,14 +217,23 @@ fn public_key(alg: Alg, x: &str, y: Option<&str>, kid: Option<&str>) -> Result<P
             (public, t)
         }
         Alg::EdDsa => {
-            let public = serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": x });
+            let public =
+                serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": member(&jwk.x)? });
             let t = Ed25519PublicKey::from_jwk(&public.to_string())
                 .map_err(internal)?
                 .jwk_thumbprint();
             (public, t)
         }
+        Alg::Rs256 => {
+            let (n, e) = (member(&jwk.n)?, member(&jwk.e)?);
+            let public = serde_json::json!({ "kty": "RSA", "n": n, "e": e });
+            let t = RS256PublicKey::from_jwk(&public.to_string())
+                .map_err(internal)?
+                .jwk_thumbprint();
+            (public, t)
+        }
     };
-    let kid = match kid {
+    let kid = match jwk.kid.as_deref() {
         Some(k) if !k.is_empty() => k.to_owned(),
         _ => thumbprint,
     };
@@ -178,7 +244,8 @@ fn public_key(alg: Alg, x: &str, y: Option<&str>, kid: Option<&str>) -> Result<P
     Ok(PublicKey { kid, alg, jwk })
 }
 
-/// Generated in `dev_mode`: (algorithm, role).
+/// Generated in `dev_mode` at the first use of any key: (algorithm, role).
+/// The RS256 key is generated only when it first signs.
 const DEV_KEYS: [(Alg, &str); 3] = [
     (Alg::Es256, "current"),
     (Alg::Es256, "next"),
@@ -188,7 +255,7 @@ const DEV_KEYS: [(Alg, &str); 3] = [
 fn dev_keys(env: &Env) -> Result<Vec<PublicKey>> {
     schema::ensure(env.sql)?;
     let mut keys = load_dev_keys(env)?;
-    if keys.len() < DEV_KEYS.len() {
+    if keys.iter().filter(|k| k.alg != Alg::Rs256).count() < DEV_KEYS.len() {
         for (alg, role) in DEV_KEYS {
             // Losing the race to another instance is fine: its key stays.
             generate_dev_key(env, alg, role)?;
@@ -201,7 +268,7 @@ fn dev_keys(env: &Env) -> Result<Vec<PublicKey>> {
 fn load_dev_keys(env: &Env) -> Result<Vec<PublicKey>> {
     let rows = env.sql.execute(
         "SELECT kid, alg, public_jwk FROM signing_keys WHERE role IN ('current', 'next') \
-         ORDER BY CASE alg WHEN 'ES256' THEN 0 ELSE 1 END, CASE role WHEN 'current' THEN 0 ELSE 1 END",
+         ORDER BY CASE alg WHEN 'ES256' THEN 0 WHEN 'EdDSA' THEN 1 ELSE 2 END, CASE role WHEN 'current' THEN 0 ELSE 1 END",
         &[],
     )?;
     rows.rows
@@ -236,13 +303,17 @@ pub fn generate(alg: Alg) -> Result<(String, PublicKey)> {
             let pair = pair.with_key_id(&kid);
             (pair.to_jwk(), pair.public_key().to_jwk())
         }
+        Alg::Rs256 => {
+            let pair = RS256KeyPair::generate(MIN_RSA_BITS)
+                .map_err(|e| Error::Internal(format!("RSA key generation failed: {e}")))?;
+            let kid = pair.jwk_thumbprint();
+            let pair = pair.with_key_id(&kid);
+            (pair.to_jwk(), pair.public_key().to_jwk())
+        }
     };
     let public: JwkIn =
         serde_json::from_str(&public).map_err(|e| Error::Internal(format!("public JWK: {e}")))?;
-    Ok((
-        private,
-        public_key(alg, &public.x, public.y.as_deref(), public.kid.as_deref())?,
-    ))
+    Ok((private, public_key(alg, &public)?))
 }
 
 fn generate_dev_key(env: &Env, alg: Alg, role: &str) -> Result<()> {
@@ -266,21 +337,33 @@ fn generate_dev_key(env: &Env, alg: Alg, role: &str) -> Result<()> {
 pub fn private_jwk(env: &Env, config: &Config, alg: Alg) -> Result<String> {
     if config.dev_mode {
         dev_keys(env)?;
-        let rows = env.sql.execute(
-            "SELECT private_key FROM signing_keys WHERE role = 'current' AND alg = ?",
-            &[alg.name().into()],
-        )?;
-        let row = rows
-            .first()
-            .ok_or_else(|| Error::Internal("no current dev key".into()))?;
-        return String::from_utf8(row.blob(0)?.to_vec())
-            .map_err(|_| Error::Storage("dev key unreadable".into()));
+        if let Some(jwk) = current_dev_key(env, alg)? {
+            return Ok(jwk);
+        }
+        // Only the RS256 key is missing here: its first signature makes it.
+        generate_dev_key(env, alg, "current")?;
+        return current_dev_key(env, alg)?
+            .ok_or_else(|| Error::Internal("no current dev key".into()));
     }
     config::required(env.vars, alg.variable())
 }
 
+/// The private JWK of the current dev key for `alg`, if there is one yet.
+fn current_dev_key(env: &Env, alg: Alg) -> Result<Option<String>> {
+    let rows = env.sql.execute(
+        "SELECT private_key FROM signing_keys WHERE role = 'current' AND alg = ?",
+        &[alg.name().into()],
+    )?;
+    rows.first()
+        .map(|row| {
+            String::from_utf8(row.blob(0)?.to_vec())
+                .map_err(|_| Error::Storage("dev key unreadable".into()))
+        })
+        .transpose()
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::SqlStore;
     use crate::store::native::{MemoryKv, SqliteSql};
@@ -385,6 +468,104 @@ mod tests {
         }
     }
 
+    #[test]
+    fn rs256_key_is_published_and_signs() {
+        let (cur, _) = generate(Alg::Es256).unwrap();
+        let (rsa, rsa_pub) = test_rs256_key();
+        let v = vars(&[
+            ("issuer", "https://id.example.com"),
+            ("signing_key", &cur),
+            ("signing_key_rs256", rsa),
+            // The RS256 key of before a rotation, published until it expires.
+            ("signing_key_previous", &test_previous_rs256_key()),
+        ]);
+        let (kv, sql) = (MemoryKv::default(), SqliteSql::in_memory().unwrap());
+        let env = env_with(&kv, &sql, &v);
+        let config = Config::load(&v).unwrap();
+        let keys = published(&env, &config).unwrap();
+        assert_eq!(
+            keys.iter().map(|k| k.alg).collect::<Vec<_>>(),
+            [Alg::Es256, Alg::Rs256, Alg::Rs256]
+        );
+        assert_eq!(&keys[1], rsa_pub);
+        let jwk = &keys[1].jwk;
+        assert_eq!(
+            (&jwk["kty"], &jwk["alg"], &jwk["use"], &jwk["e"]),
+            (
+                &"RSA".into(),
+                &"RS256".into(),
+                &"sig".into(),
+                &"AQAB".into()
+            )
+        );
+        assert_eq!(jwk["kid"], keys[1].kid.as_str());
+        for member in PRIVATE_MEMBERS {
+            assert!(jwk.get(member).is_none(), "{member} published");
+        }
+        // It signs, and the published half verifies what it signed.
+        let signer = RS256KeyPair::from_jwk(&private_jwk(&env, &config, Alg::Rs256).unwrap())
+            .unwrap()
+            .with_key_id(&keys[1].kid);
+        let token = signer
+            .sign(Claims::create(Duration::from_secs(60)))
+            .unwrap();
+        let public = RS256PublicKey::from_jwk(&jwk.to_string()).unwrap();
+        public.verify_token::<NoCustomClaims>(&token, None).unwrap();
+        assert_eq!(Token::decode_metadata(&token).unwrap().algorithm(), "RS256");
+    }
+
+    #[test]
+    fn weak_or_misplaced_rsa_keys_name_the_variable() {
+        let (cur, _) = generate(Alg::Es256).unwrap();
+        let (kv, sql) = (MemoryKv::default(), SqliteSql::in_memory().unwrap());
+        let (rsa, _) = test_rs256_key();
+        let (ed, _) = generate(Alg::EdDsa).unwrap();
+        for (name, value, says) in [
+            ("signing_key_rs256", SMALL_RSA, "2048"),
+            ("signing_key_rs256", ed.as_str(), "RSA"),
+            (
+                "signing_key_rs256",
+                test_previous_rs256_key().as_str(),
+                "private",
+            ),
+            ("signing_key_eddsa", rsa.as_str(), "Ed25519"),
+            ("signing_key", rsa.as_str(), "P-256"),
+        ] {
+            let v = vars(&[
+                ("issuer", "https://id.example.com"),
+                ("signing_key", &cur),
+                (name, value),
+            ]);
+            let env = env_with(&kv, &sql, &v);
+            let err = published(&env, &Config::load(&v).unwrap()).unwrap_err();
+            assert!(
+                matches!(&err, Error::Config { name: n, reason } if n == name && reason.contains(says)),
+                "{name} = {value}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn dev_rs256_key_is_generated_on_first_use_only() {
+        let (kv, sql) = (MemoryKv::default(), SqliteSql::in_memory().unwrap());
+        let v = vars(&[("issuer", "http://127.0.0.1:3000"), ("dev_mode", "true")]);
+        let env = env_with(&kv, &sql, &v);
+        let config = Config::load(&v).unwrap();
+        assert_eq!(published(&env, &config).unwrap().len(), 3, "no RSA key yet");
+        let private = private_jwk(&env, &config, Alg::Rs256).unwrap();
+        let keys = published(&env, &config).unwrap();
+        assert_eq!(
+            keys.iter().map(|k| k.alg).collect::<Vec<_>>(),
+            [Alg::Es256, Alg::Es256, Alg::EdDsa, Alg::Rs256]
+        );
+        assert_eq!(
+            RS256KeyPair::from_jwk(&private).unwrap().jwk_thumbprint(),
+            keys[3].kid
+        );
+        assert_eq!(private_jwk(&env, &config, Alg::Rs256).unwrap(), private);
+        assert_eq!(published(&env, &config).unwrap(), keys);
+    }
+
     /// A 1024-bit RSA key: too small to sign with.
     const SMALL_RSA: &str = r#"{"kty":"RSA","n":"q7TRvyVIVq2EvfHO5P6Ingme9g6Ub1spy-oHwUBNzi0JY_F5uE5rea3jmDHwVQGTX1KSJhkbYrwN4Rrs5lfJkOOaU33qKXd4dK8u4LQOEnFFQDkiZT5_6pNf8urlDSB0Kej0hqEJ_urvh-4k4jMt-ms-gWcsj1tpH1UehrsOpw8","e":"AQAB","d":"YytU9Nv4kq82-mldQB7OEtClsaEsE8CIPFCXWALmrQyP3txJm6wXILjQuUcmckIttqE-7agUjArmzTs61bKgJA8wRt-3LpCtSHtgEL8Z7chADIwhX7NaS5lu6I-mHqs4EX9D1-JteTWSUQigV64YWUK5T_mYo6ZYSn43QUjYHok","p":"2KyPKGM6x_PbMuzBlpLW8EbsRIP_KxsseLmiyl9Zj5PFjW9Dq5PsZfVDmAHXjmk3l9aBCqqLJNYJ9GsKUTb1-w","q":"yt7mkEJ99HHE737ZVGUyvMMvCHu3pMyPfitJmLyF6TN340k1arAqUcTFe7YptGzzLTTPwq2GBAaMeGiNI3lK_Q","dp":"SUst7fKLGsJRnstZvO6VCJhlKdQgx9scUwYwnBZe_GN3Sx2dHXgfWmn54HyXBxRues1Tv2DrSp2gpm5jAg_-aw","dq":"gRkxrfGyR6Eyipm1YYB4tiibQJHCPqwyUD7pubmWmd032LpYtMjgVWKbrWsxxPBkG4t0_tT_6IXmVCVsU3u3XQ","qi":"QUemqEOc0TheCA5M5f1Jw14JMuYtC_0Icq6r43NmW-D7WI7jhd-MRlml95L4kQ5Bnpp8FJufpY-w8v3mO4R6Mw"}"#;
 
@@ -465,5 +646,18 @@ mod tests {
             keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>(),
             [cur.jwk_thumbprint(), next.jwk_thumbprint()]
         );
+    }
+
+    /// One 2048-bit RSA key for all tests (generating one takes a while).
+    pub(crate) fn test_rs256_key() -> &'static (String, PublicKey) {
+        static KEY: std::sync::OnceLock<(String, PublicKey)> = std::sync::OnceLock::new();
+        KEY.get_or_init(|| generate(Alg::Rs256).unwrap())
+    }
+
+    /// The public half of a second RSA key, as `signing_key_previous` holds it.
+    fn test_previous_rs256_key() -> String {
+        static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        KEY.get_or_init(|| generate(Alg::Rs256).unwrap().1.jwk.to_string())
+            .clone()
     }
 }

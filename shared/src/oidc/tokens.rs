@@ -1,9 +1,11 @@
 //! Signing and verifying Lanyard's JWTs: ID tokens (OIDC Core §2) and access
-//! tokens (RFC 9068, `typ: at+jwt`), with ES256 and the key's `kid`.
+//! tokens (RFC 9068, `typ: at+jwt`), with ES256, EdDSA or (ID tokens of
+//! clients that ask for it) RS256, and the key's `kid`.
 //!
 //! Times come from the request's clock (`Env::now`), never from the library,
-//! and verification accepts only ES256 from our own published keys: `alg:
-//! none`, HMAC and unknown keys are refused before any claim is read.
+//! and verification accepts only our own published keys, each with its own
+//! algorithm: `alg: none`, HMAC and unknown keys are refused before any claim
+//! is read.
 
 use jwt_simple::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,8 @@ pub struct Signer {
 enum SigningKey {
     Es256(ES256KeyPair),
     EdDsa(Ed25519KeyPair),
+    // Boxed: an RSA key pair is far larger than the others.
+    Rs256(Box<RS256KeyPair>),
 }
 
 impl Signer {
@@ -50,6 +54,14 @@ impl Signer {
                 let kid = choose(pair.key_id(), pair.jwk_thumbprint());
                 (kid.clone(), SigningKey::EdDsa(pair.with_key_id(&kid)))
             }
+            Alg::Rs256 => {
+                let pair = RS256KeyPair::from_jwk(&jwk).map_err(unusable)?;
+                let kid = choose(pair.key_id(), pair.jwk_thumbprint());
+                (
+                    kid.clone(),
+                    SigningKey::Rs256(Box::new(pair.with_key_id(&kid))),
+                )
+            }
         };
         Ok(Signer { kid, key })
     }
@@ -72,6 +84,7 @@ impl Signer {
         match &self.key {
             SigningKey::Es256(k) => k.sign_with_options(claims, &options),
             SigningKey::EdDsa(k) => k.sign_with_options(claims, &options),
+            SigningKey::Rs256(k) => k.sign_with_options(claims, &options),
         }
         .map_err(|e| Error::Internal(format!("signing failed: {e}")))
     }
@@ -115,10 +128,15 @@ pub fn claims<T>(
     })
 }
 
-/// `at_hash` (OIDC Core §3.1.3.6): the left half of SHA-256 of the access
-/// token, base64url.
-pub fn at_hash(access_token: &str) -> String {
-    crypto::b64url(&crypto::sha256(access_token.as_bytes())[..16])
+/// `at_hash` (OIDC Core §3.1.3.6): the left half of the hash of the access
+/// token, base64url, with the hash of the ID token's own algorithm: SHA-256
+/// for ES256 and RS256, SHA-512 for EdDSA (Ed25519 hashes with SHA-512).
+pub fn at_hash(id_token_alg: Alg, access_token: &str) -> String {
+    let token = access_token.as_bytes();
+    match id_token_alg {
+        Alg::Es256 | Alg::Rs256 => crypto::b64url(&crypto::sha256(token)[..16]),
+        Alg::EdDsa => crypto::b64url(&crypto::sha512(token)[..32]),
+    }
 }
 
 /// A verified access token.
@@ -138,8 +156,8 @@ pub struct Verified {
     pub claims: AccessClaims,
 }
 
-/// Verifies one of our access tokens: signature by a published key (ES256
-/// only), `typ: at+jwt`, issuer, expiry (30 s leeway) and not revoked.
+/// Verifies one of our access tokens: signature by a published key, `typ:
+/// at+jwt`, issuer, expiry (30 s leeway) and not revoked.
 pub fn verify_access(env: &Env, config: &Config, token: &str) -> Result<Verified> {
     let bad = |why: &str| {
         Error::oauth(
@@ -272,6 +290,9 @@ fn verify_ours<T: Serialize + serde::de::DeserializeOwned>(
         Alg::EdDsa => Ed25519PublicKey::from_jwk(&jwk)
             .map_err(|_| "unusable key")?
             .verify_token::<T>(token, Some(options)),
+        Alg::Rs256 => RS256PublicKey::from_jwk(&jwk)
+            .map_err(|_| "unusable key")?
+            .verify_token::<T>(token, Some(options)),
     }
     .map_err(|_| "invalid or expired")
 }
@@ -319,6 +340,59 @@ mod tests {
                 now: 1_700_000_000,
             }
         }
+    }
+
+    #[test]
+    fn at_hash_uses_the_hash_of_the_id_token_algorithm() {
+        // Computed independently (Python's hashlib).
+        let token = "eyJhbGciOiJFZERTQSJ9.e30.c2ln";
+        assert_eq!(at_hash(Alg::Es256, token), "uMx91Qd6f3T8CranKJ18Sg");
+        assert_eq!(at_hash(Alg::Rs256, token), "uMx91Qd6f3T8CranKJ18Sg");
+        assert_eq!(
+            at_hash(Alg::EdDsa, token),
+            "M1HEgWkkdml0TQIy00g7hkBspbLsn0YvDmfWD1OHEuw"
+        );
+    }
+
+    #[test]
+    fn rs256_id_tokens_are_signed_and_verified() {
+        let mut f = Fixture::new();
+        let (rsa, public) = keys::tests::test_rs256_key();
+        let (es, _) = keys::generate(Alg::Es256).unwrap();
+        f.vars = [
+            ("issuer", "https://id.example.com"),
+            ("signing_key", es.as_str()),
+            ("signing_key_rs256", rsa.as_str()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into();
+        let env = f.env();
+        let config = Config::load(&f.vars).unwrap();
+        let signer = Signer::load(&env, &config, Alg::Rs256).unwrap();
+        assert_eq!(signer.kid(), public.kid);
+        let c = claims(Map::new(), &config, "person", "shop", env.now, 300).unwrap();
+        let token = signer.sign(c, "JWT").unwrap();
+        let meta = Token::decode_metadata(&token).unwrap();
+        assert_eq!(
+            (meta.algorithm(), meta.key_id()),
+            ("RS256", Some(public.kid.as_str()))
+        );
+        let at_now = VerificationOptions {
+            artificial_time: Some(Duration::from_secs(env.now as u64)),
+            ..Default::default()
+        };
+        RS256PublicKey::from_jwk(&public.jwk.to_string())
+            .unwrap()
+            .verify_token::<NoCustomClaims>(&token, Some(at_now))
+            .unwrap();
+        let hint = verify_id_token_hint(&env, &config, &token).unwrap();
+        assert_eq!(hint.aud, "shop");
+        // The same claims under another algorithm's name are refused.
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        parts[0] = crypto::b64url(
+            format!(r#"{{"alg":"ES256","kid":"{}","typ":"JWT"}}"#, public.kid).as_bytes(),
+        );
+        assert!(verify_id_token_hint(&env, &config, &parts.join(".")).is_err());
     }
 
     #[test]
