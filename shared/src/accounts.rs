@@ -12,6 +12,7 @@ use crate::config::{Config, Variables};
 use crate::error::{Error, Result};
 use crate::identity::{self, Identity, ProfileSchema};
 use crate::mail::{self, Mail};
+use crate::oidc::grants;
 use crate::onetime::{self, Purpose, Status};
 use crate::password::{self, Argon2Config};
 use crate::schema;
@@ -80,11 +81,21 @@ impl SignUp {
 /// Creates the account, or mails the owner of an existing one. The caller
 /// shows "check your email" either way.
 pub fn sign_up(env: &Env, auth: &Auth, s: &SignUp, client: &str) -> Result<()> {
-    let addr_key = format!("signup:{}", throttle::address_key(client));
-    throttle::check(env.kv, &addr_key, &auth.limits.address, env.now)?;
-    let hash = password::hash(&s.password, &auth.argon2)?;
     schema::ensure(env.sql)?;
-    throttle::fail(env.kv, &addr_key, &auth.limits.address, env.now)?;
+    let limits = &auth.limits;
+    throttle::reserve(
+        env.sql,
+        &throttle::address_key("signup", client),
+        &limits.address,
+        env.now,
+    )?;
+    throttle::reserve(
+        env.sql,
+        &throttle::recipient_key(&s.email),
+        &limits.recipient,
+        env.now,
+    )?;
+    let hash = password::hash(&s.password, &auth.argon2)?;
     match identity::create(env.sql, &s.email, Some(&hash), &s.attributes, env.now)? {
         Some(created) => {
             let token = onetime::issue(env.sql, Purpose::VerifyEmail, &created.id, env.now)?;
@@ -102,35 +113,42 @@ pub fn sign_up(env: &Env, auth: &Auth, s: &SignUp, client: &str) -> Result<()> {
     }
 }
 
-/// Every request that sends mail counts against the client address, so that
-/// nobody can make Lanyard mail-bomb an inbox.
-fn count_mail_request(env: &Env, auth: &Auth, client: &str) -> Result<()> {
-    let key = format!("mail:{}", throttle::address_key(client));
-    throttle::check(env.kv, &key, &auth.limits.address, env.now)?;
-    throttle::fail(env.kv, &key, &auth.limits.address, env.now)?;
-    schema::ensure(env.sql)
+/// Every request that sends mail counts against the client address and the
+/// recipient, before anything is sent, so that nobody can make Lanyard
+/// mail-bomb an inbox, from one address or from many.
+fn count_mail_request(env: &Env, auth: &Auth, client: &str, to: &str) -> Result<()> {
+    schema::ensure(env.sql)?;
+    let limits = &auth.limits;
+    throttle::reserve(
+        env.sql,
+        &throttle::address_key("mail", client),
+        &limits.address,
+        env.now,
+    )?;
+    throttle::reserve(
+        env.sql,
+        &throttle::recipient_key(to),
+        &limits.recipient,
+        env.now,
+    )
 }
 
-/// Sends the verification mail again, if the account exists and is not verified.
+/// Sends the verification mail again if the account exists and is not
+/// verified, an "already verified" note if it is, and a "no account waiting"
+/// note if there is none: every path sends one mail, so the answer (and a
+/// mail API failure) is the same whether or not the account exists.
 pub fn resend_verification(env: &Env, auth: &Auth, email: &str, client: &str) -> Result<()> {
     let email = identity::normalise_email(email)?;
-    count_mail_request(env, auth, client)?;
-    match identity::by_email(env.sql, &email)? {
+    count_mail_request(env, auth, client, &email)?;
+    let mail = match identity::by_email(env.sql, &email)? {
         Some(who) if !who.email_verified => {
             let token = onetime::issue(env.sql, Purpose::VerifyEmail, &who.id, env.now)?;
-            mail::send(
-                env,
-                &auth.config,
-                &Mail::verify(&auth.config, &email, &token)?,
-            )
+            Mail::verify(&auth.config, &email, &token)?
         }
-        Some(_) => mail::send(
-            env,
-            &auth.config,
-            &Mail::already_registered(&auth.config, &email)?,
-        ),
-        None => Ok(()),
-    }
+        Some(_) => Mail::already_registered(&auth.config, &email)?,
+        None => Mail::verify_unknown(&auth.config, &email)?,
+    };
+    mail::send(env, &auth.config, &mail)
 }
 
 /// Whether a verification link can still be used (for the page before the POST).
@@ -187,11 +205,15 @@ pub fn log_in(
 ) -> Result<LoggedIn> {
     let email = identity::normalise_email(email)
         .map_err(|_| Error::Unauthorized(BAD_CREDENTIALS.into()))?;
-    let acct = throttle::account_key(&email);
-    let addr = throttle::address_key(client);
-    throttle::check(env.kv, &acct, &auth.limits.account, env.now)?;
-    throttle::check(env.kv, &addr, &auth.limits.address, env.now)?;
     schema::ensure(env.sql)?;
+    // Both attempts are counted before the hash, so that parallel guesses
+    // cannot all pass; a success gives them back.
+    let acct = throttle::account_key(&email);
+    let addr = throttle::address_key("login", client);
+    // The address first: from an address that is already backing off, a
+    // spray of guesses cannot use up its victims' attempts.
+    throttle::reserve(env.sql, &addr, &auth.limits.address, env.now)?;
+    throttle::reserve(env.sql, &acct, &auth.limits.account, env.now)?;
     let who = identity::by_email(env.sql, &email)?;
     let verdict = password::verify(
         password,
@@ -199,14 +221,13 @@ pub fn log_in(
         &auth.argon2,
     )?;
     let Some(who) = who.filter(|_| verdict.ok()) else {
-        throttle::fail(env.kv, &acct, &auth.limits.account, env.now)?;
-        throttle::fail(env.kv, &addr, &auth.limits.address, env.now)?;
         return Err(Error::Unauthorized(BAD_CREDENTIALS.into()));
     };
     if let Some(upgraded) = verdict.rehash() {
         identity::store_rehash(env.sql, &who.id, upgraded, env.now)?;
     }
-    throttle::clear(env.kv, &acct)?;
+    throttle::clear(env.sql, &acct)?;
+    throttle::refund(env.sql, &addr)?;
     if !who.email_verified {
         return Ok(LoggedIn::Unverified(who.email));
     }
@@ -240,7 +261,7 @@ pub fn current(env: &Env, auth: &Auth, headers: &HeaderMap) -> Result<Option<(Id
 /// page either way.
 pub fn forgot_password(env: &Env, auth: &Auth, email: &str, client: &str) -> Result<()> {
     let email = identity::normalise_email(email)?;
-    count_mail_request(env, auth, client)?;
+    count_mail_request(env, auth, client, &email)?;
     match identity::by_email(env.sql, &email)? {
         Some(who) => {
             let token = onetime::issue(env.sql, Purpose::ResetPassword, &who.id, env.now)?;
@@ -259,7 +280,8 @@ pub fn forgot_password(env: &Env, auth: &Auth, email: &str, client: &str) -> Res
 }
 
 /// Uses a reset link: sets the new password, verifies the email (the link
-/// proved it) and ends every session of the account.
+/// proved it), and ends every session and refresh-token family of the
+/// account.
 pub fn reset_password(env: &Env, auth: &Auth, token: &str, new_password: &str) -> Result<()> {
     password::check_policy(new_password)?;
     schema::ensure(env.sql)?;
@@ -278,11 +300,15 @@ pub fn reset_password(env: &Env, auth: &Auth, token: &str, new_password: &str) -
         token,
         env.now,
     )?)?;
+    // OAuth grants end first, so that no interruption can leave an old
+    // refresh token alive beside the new password; sessions end with the
+    // generation bump of the reset itself.
+    grants::end_all(env.sql, &id, env.now)?;
     identity::reset_password(env.sql, &id, &hash, env.now)?;
     identity::mark_verified(env.sql, &id, env.now)?;
     onetime::void_all(env.sql, Purpose::ResetPassword, &id, env.now)?;
     if let Some(who) = identity::by_id(env.sql, &id)? {
-        throttle::clear(env.kv, &throttle::account_key(&who.email))?;
+        throttle::clear(env.sql, &throttle::account_key(&who.email))?;
     }
     Ok(())
 }

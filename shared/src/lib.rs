@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod app;
 pub mod assets;
+pub mod client_addr;
 pub mod config;
 pub mod crypto;
 pub mod csrf;
@@ -22,6 +23,7 @@ pub mod password;
 pub mod schema;
 pub mod session;
 pub mod store;
+pub mod sweep;
 pub mod throttle;
 pub mod time;
 pub mod web;

@@ -71,6 +71,13 @@ struct ResetUnknownText<'a> {
     issuer: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "mail/verify_unknown.txt")]
+struct VerifyUnknownText<'a> {
+    product: &'a str,
+    issuer: &'a str,
+}
+
 fn render(t: &impl Template) -> Result<String> {
     t.render()
         .map_err(|e| Error::Internal(format!("mail template: {e}")))
@@ -124,6 +131,19 @@ impl Mail {
             to: to.to_owned(),
             subject: format!("{} password reset", config.product_name),
             text: render(&ResetUnknownText {
+                product: &config.product_name,
+                issuer: &config.issuer,
+            })?,
+            link: None,
+        })
+    }
+
+    /// "No account is waiting for verification", for a resend request.
+    pub fn verify_unknown(config: &Config, to: &str) -> Result<Mail> {
+        Ok(Mail {
+            to: to.to_owned(),
+            subject: format!("Verify your email for {}", config.product_name),
+            text: render(&VerifyUnknownText {
                 product: &config.product_name,
                 issuer: &config.issuer,
             })?,

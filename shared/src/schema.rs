@@ -34,10 +34,14 @@ const MIGRATIONS: &[Migration] = &[
         version: 4,
         sql: include_str!("../migrations/0004_client_keys.sql"),
     },
+    Migration {
+        version: 5,
+        sql: include_str!("../migrations/0005_hardening.sql"),
+    },
 ];
 
 /// The schema version this build needs.
-pub const LATEST: i64 = 4;
+pub const LATEST: i64 = 5;
 
 /// Brings the database up to [`LATEST`]. Cheap when it already is.
 pub fn ensure(db: &dyn SqlStore) -> Result<()> {

@@ -1,43 +1,51 @@
-//! Brute-force protection: failure counters in key-value, per account and per
-//! client address, with exponential backoff.
+//! Brute-force and mail-bombing protection: attempt counters in SQLite, per
+//! account, per client address and per mail recipient, with exponential
+//! backoff.
 //!
-//! After `max_failures` failures within `window` seconds, each further attempt
-//! waits `backoff × 2^(failures − max)` seconds after the last failure (at most
-//! the window). A success clears the account's counter. Key-value has no
-//! compare-and-swap, so racing failures may be undercounted by a few; the
-//! limit is approximate by design and nothing single-use depends on it.
-
-use serde::{Deserialize, Serialize};
+//! An attempt is counted *before* the work it guards (an argon2 hash, a
+//! mail), by one conditional upsert that also refuses it while the key is
+//! backing off. Key-value has no atomic increment, so a check before the work
+//! and a count after it would let concurrent attempts all pass; here exactly
+//! `max_failures` attempts get through, however many arrive at once.
+//!
+//! After `max_failures` attempts within `window` seconds, each further attempt
+//! waits `backoff × 2^(attempts − max)` seconds after the last one (at most
+//! the window). A refused attempt is not counted, so waiting always helps.
+//! A successful login clears its account's counter and gives its address
+//! back the attempt.
 
 use crate::config::{self, Variables};
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::session::seconds;
-use crate::store::{KvStore, kv};
+use crate::store::{SqlStore, Value};
 
 /// One limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
-    /// Failures allowed before backoff starts.
+    /// Attempts allowed before backoff starts.
     pub max_failures: u32,
-    /// Seconds after the first failure that the counter lives.
+    /// Seconds after the first attempt that the counter lives.
     pub window: i64,
-    /// The first backoff, in seconds; it doubles with each further failure.
+    /// The first backoff, in seconds; it doubles with each further attempt.
     pub backoff: i64,
 }
 
-/// The limits for credential endpoints.
+/// The limits for credential endpoints and mail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Per account (keyed by the normalised email, whether or not it exists).
     pub account: Limit,
     /// Per client address.
     pub address: Limit,
+    /// Mails per recipient (verification, reset, "already registered").
+    pub recipient: Limit,
 }
 
 impl Limits {
     /// Reads `login_max_failures` (5), `login_address_max_failures` (50),
-    /// `login_window_seconds` (900) and `login_backoff_seconds` (30).
+    /// `mail_recipient_max` (5), `login_window_seconds` (900) and
+    /// `login_backoff_seconds` (30).
     pub fn load(vars: &dyn Variables) -> Result<Self> {
         let window = seconds(vars, "login_window_seconds", 900)?;
         let backoff = seconds(vars, "login_backoff_seconds", 30)?;
@@ -51,88 +59,98 @@ impl Limits {
                     .ok_or_else(|| Error::config(name, "use a whole number from 1 to 10000")),
             }
         };
+        let limit = |max_failures| Limit {
+            max_failures,
+            window,
+            backoff,
+        };
         Ok(Self {
-            account: Limit {
-                max_failures: count("login_max_failures", 5)?,
-                window,
-                backoff,
-            },
-            address: Limit {
-                max_failures: count("login_address_max_failures", 50)?,
-                window,
-                backoff,
-            },
+            account: limit(count("login_max_failures", 5)?),
+            address: limit(count("login_address_max_failures", 50)?),
+            recipient: limit(count("mail_recipient_max", 5)?),
         })
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Counter {
-    failures: u32,
-    first: i64,
-    last: i64,
-}
-
-impl Counter {
-    fn locked_until(&self, l: &Limit) -> Option<i64> {
-        let over = self.failures.checked_sub(l.max_failures)?;
-        let wait = l.backoff.saturating_mul(1i64 << over.min(30)).min(l.window);
-        Some(self.last + wait)
-    }
-}
-
-/// The key for an account's counter (the email is hashed, not stored).
+/// The key for an account's login attempts (the email is hashed, not stored).
 pub fn account_key(email: &str) -> String {
-    format!("throttle:acct:{}", crypto::hash_secret(email))
+    format!("acct:{}", crypto::hash_secret(email))
 }
 
-/// The key for a client address's counter.
-pub fn address_key(addr: &str) -> String {
-    format!("throttle:addr:{addr}")
+/// The key for the mails sent to one address (hashed, not stored).
+pub fn recipient_key(email: &str) -> String {
+    format!("mail-to:{}", crypto::hash_secret(email))
 }
 
-/// Refuses with 429 (and `Retry-After`) while the key is backing off.
-pub fn check(store: &dyn KvStore, key: &str, l: &Limit, now: i64) -> Result<()> {
-    let Some(c) = kv::get_json::<Counter>(store, key, now)? else {
+/// The key for a client address's attempts at one kind of action
+/// (`login`, `signup`, `mail`, `admin`).
+pub fn address_key(action: &str, addr: &str) -> String {
+    format!("{action}:addr:{addr}")
+}
+
+/// Counts one attempt against `key`, or refuses it with 429 (and the seconds
+/// until the next attempt may pass) while the key is backing off. One
+/// statement: of any number of concurrent attempts, at most `max_failures`
+/// pass within a window.
+pub fn reserve(db: &dyn SqlStore, key: &str, l: &Limit, now: i64) -> Result<()> {
+    // In DO UPDATE, columns are the row's values before this attempt. The
+    // counter starts again once its window has passed.
+    let rows = db.execute(
+        "INSERT INTO throttles (key, count, first_at, last_at, expires_at) VALUES (?1, 1, ?2, ?2, ?2 + ?3) \
+         ON CONFLICT (key) DO UPDATE SET \
+           count = CASE WHEN first_at + ?3 <= ?2 THEN 1 ELSE count + 1 END, \
+           first_at = CASE WHEN first_at + ?3 <= ?2 THEN ?2 ELSE first_at END, \
+           last_at = ?2, expires_at = ?2 + ?3 \
+         WHERE first_at + ?3 <= ?2 OR count < ?4 OR last_at + min(?3, ?5 << min(count - ?4, 30)) <= ?2 \
+         RETURNING count",
+        &params(key, l, now),
+    )?;
+    if !rows.is_empty() {
         return Ok(());
-    };
-    match c.locked_until(l) {
-        Some(until) if until > now => Err(Error::TooManyRequests {
-            retry_after: (until - now) as u64,
-        }),
-        _ => Ok(()),
     }
-}
-
-/// Records a failure.
-pub fn fail(store: &dyn KvStore, key: &str, l: &Limit, now: i64) -> Result<()> {
-    let c = match kv::get_json::<Counter>(store, key, now)? {
-        Some(c) if now < c.first + l.window => Counter {
-            failures: c.failures + 1,
-            first: c.first,
-            last: now,
-        },
-        _ => Counter {
-            failures: 1,
-            first: now,
-            last: now,
-        },
+    let rows = db.execute(
+        "SELECT last_at + min(?3, ?5 << min(count - ?4, 30)) - ?2 AS wait FROM throttles WHERE key = ?1",
+        &params(key, l, now),
+    )?;
+    let wait = match rows.first() {
+        Some(r) => r.int(0)?,
+        None => l.backoff,
     };
-    let expires = (c.first + l.window)
-        .max(c.locked_until(l).unwrap_or(0))
-        .max(now + 1);
-    kv::put_json(store, key, &c, expires)
+    Err(Error::TooManyRequests {
+        retry_after: wait.max(1) as u64,
+    })
 }
 
-/// Forgets the failures (after a success).
-pub fn clear(store: &dyn KvStore, key: &str) -> Result<()> {
-    store.delete(key)
+fn params(key: &str, l: &Limit, now: i64) -> [Value; 5] {
+    [
+        key.into(),
+        now.into(),
+        l.window.into(),
+        i64::from(l.max_failures).into(),
+        l.backoff.into(),
+    ]
+}
+
+/// Gives one attempt back (a login that succeeded from this address).
+pub fn refund(db: &dyn SqlStore, key: &str) -> Result<()> {
+    db.execute(
+        "UPDATE throttles SET count = count - 1 WHERE key = ? AND count > 0",
+        &[key.into()],
+    )?;
+    Ok(())
+}
+
+/// Forgets the attempts (after a successful login or a password reset).
+pub fn clear(db: &dyn SqlStore, key: &str) -> Result<()> {
+    db.execute("DELETE FROM throttles WHERE key = ?", &[key.into()])?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::native::MemoryKv;
+    use crate::schema;
+    use crate::store::native::SqliteSql;
 
     const L: Limit = Limit {
         max_failures: 3,
@@ -140,29 +158,73 @@ mod tests {
         backoff: 10,
     };
 
+    fn db() -> SqliteSql {
+        let db = SqliteSql::in_memory().unwrap();
+        schema::ensure(&db).unwrap();
+        db
+    }
+
     #[test]
     fn backs_off_exponentially_then_recovers() {
-        let kv = MemoryKv::default();
+        let db = db();
         for t in 0..3 {
-            check(&kv, "k", &L, t).unwrap();
-            fail(&kv, "k", &L, t).unwrap();
+            reserve(&db, "k", &L, t).unwrap();
         }
-        // Third failure at t=2: wait 10 s.
+        // Third attempt at t=2: wait 10 s.
         assert_eq!(
-            check(&kv, "k", &L, 5),
+            reserve(&db, "k", &L, 5),
             Err(Error::TooManyRequests { retry_after: 7 })
         );
-        check(&kv, "k", &L, 12).unwrap();
-        fail(&kv, "k", &L, 12).unwrap();
+        // Refused attempts are not counted: the wait does not grow.
         assert_eq!(
-            check(&kv, "k", &L, 12),
+            reserve(&db, "k", &L, 6),
+            Err(Error::TooManyRequests { retry_after: 6 })
+        );
+        reserve(&db, "k", &L, 12).unwrap();
+        assert_eq!(
+            reserve(&db, "k", &L, 12),
             Err(Error::TooManyRequests { retry_after: 20 })
         );
-        check(&kv, "k", &L, 32).unwrap();
+        reserve(&db, "k", &L, 32).unwrap();
         // The window passes: the counter starts again.
-        fail(&kv, "k", &L, 700).unwrap();
-        check(&kv, "k", &L, 700).unwrap();
-        clear(&kv, "k").unwrap();
-        check(&kv, "k", &L, 701).unwrap();
+        for t in 700..703 {
+            reserve(&db, "k", &L, t).unwrap();
+        }
+        assert!(reserve(&db, "k", &L, 703).is_err());
+        clear(&db, "k").unwrap();
+        reserve(&db, "k", &L, 704).unwrap();
+    }
+
+    #[test]
+    fn a_refund_gives_one_attempt_back() {
+        let db = db();
+        for _ in 0..3 {
+            reserve(&db, "k", &L, 0).unwrap();
+        }
+        refund(&db, "k").unwrap();
+        reserve(&db, "k", &L, 0).unwrap();
+        assert!(reserve(&db, "k", &L, 0).is_err());
+    }
+
+    #[test]
+    fn concurrent_attempts_pass_at_most_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite");
+        schema::ensure(&SqliteSql::open(&path).unwrap()).unwrap();
+        let passed = std::sync::atomic::AtomicU32::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..16 {
+                s.spawn(|| {
+                    // Each thread its own connection, as each Spin request is.
+                    let db = SqliteSql::open(&path).unwrap();
+                    for _ in 0..5 {
+                        if reserve(&db, "k", &L, 100).is_ok() {
+                            passed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(passed.into_inner(), L.max_failures);
     }
 }

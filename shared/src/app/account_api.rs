@@ -13,13 +13,13 @@ use serde_json::{Map, Value as Json, json};
 use crate::accounts::{self, Auth, LoggedIn, SignUp};
 use crate::error::{Error, Result};
 use crate::web::{self, Params, Request, Response};
-use crate::{Env, session};
+use crate::{Env, client_addr, session};
 
 /// The path prefix of the API.
 pub const PREFIX: &str = "/api/account/";
 
 /// Routes `/api/account/*`.
-pub fn route(env: &Env, auth: &Auth, req: &Request, client: &str) -> Result<Response> {
+pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     let action = req.uri().path().strip_prefix(PREFIX).unwrap_or_default();
     if action == "me" {
         super::get_only(req)?;
@@ -29,16 +29,17 @@ pub fn route(env: &Env, auth: &Auth, req: &Request, client: &str) -> Result<Resp
         return Err(Error::MethodNotAllowed("POST"));
     }
     let body = json_body(auth, req)?;
+    let client = || client_addr::of(env.vars, req.headers());
     match action {
         "signup" => {
             let s = SignUp::parse(auth, &body)?;
-            accounts::sign_up(env, auth, &s, client)?;
+            accounts::sign_up(env, auth, &s, &client()?)?;
             Ok(accepted())
         }
         "login" => {
             let email = body.required("email")?;
             let password = body.required("password")?;
-            match accounts::log_in(env, auth, email, password, client)? {
+            match accounts::log_in(env, auth, email, password, &client()?)? {
                 LoggedIn::Session(cookie) => {
                     session::end(env.kv, &auth.policy, req.headers())?;
                     let mut res = web::json(StatusCode::OK, &json!({ "status": "signed_in" }));
@@ -62,11 +63,11 @@ pub fn route(env: &Env, auth: &Auth, req: &Request, client: &str) -> Result<Resp
             Ok(web::json(StatusCode::OK, &json!({ "status": "verified" })))
         }
         "verify/resend" => {
-            accounts::resend_verification(env, auth, body.required("email")?, client)?;
+            accounts::resend_verification(env, auth, body.required("email")?, &client()?)?;
             Ok(accepted())
         }
         "password/forgot" => {
-            accounts::forgot_password(env, auth, body.required("email")?, client)?;
+            accounts::forgot_password(env, auth, body.required("email")?, &client()?)?;
             Ok(accepted())
         }
         "password/reset" => {

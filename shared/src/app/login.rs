@@ -11,7 +11,7 @@ use crate::html::{
 };
 use crate::onetime::Purpose;
 use crate::web::{self, Params, Request, Response};
-use crate::{Env, assets, csrf, mail, schema, session};
+use crate::{Env, assets, client_addr, csrf, mail, schema, session, sweep};
 
 /// Routes a request to the login component.
 pub fn handle(env: &Env, req: Request) -> Response {
@@ -26,7 +26,7 @@ fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         return Ok(assets::serve(req, &auth.config).unwrap_or_else(|| not_found(req)));
     }
     if path.starts_with(super::account_api::PREFIX) {
-        return super::account_api::route(env, auth, req, &client_ip(req))
+        return super::account_api::route(env, auth, req)
             .or_else(|e| Ok(e.into_response(Style::Api)));
     }
     let page = Page::new(auth, req)?;
@@ -35,6 +35,10 @@ fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         Method::POST => true,
         _ => return Err(Error::MethodNotAllowed("GET, POST")),
     };
+    if post && matches!(path, "/signup" | "/login" | "/forgot" | "/reset") {
+        schema::ensure(env.sql)?;
+        sweep::maybe(env)?;
+    }
     let res = match (path, post) {
         ("/", false) => home(env, auth, &page, req),
         ("/signup", false) => page.signup_with(auth, None, "", &Params::default(), StatusCode::OK),
@@ -206,17 +210,9 @@ fn on_form(
     }
 }
 
-/// The client's address as Spin reports it (`spin-client-addr`), without the port.
-fn client_ip(req: &Request) -> String {
-    let addr = req
-        .headers()
-        .get("spin-client-addr")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("unknown");
-    match addr.parse::<std::net::SocketAddr>() {
-        Ok(sa) => sa.ip().to_string(),
-        Err(_) => addr.to_owned(),
-    }
+/// The client's address for the per-address limits (see [`client_addr`]).
+fn client(env: &Env, req: &Request) -> Result<String> {
+    client_addr::of(env.vars, req.headers())
 }
 
 /// A `return_to` that stays on this site: a path, not `//host` or `/\host`.
@@ -282,7 +278,7 @@ fn signup(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response
     let form = page.form(req)?;
     let email = form.one("email").ok().flatten().unwrap_or("").to_owned();
     let done = SignUp::parse(auth, &form)
-        .and_then(|s| accounts::sign_up(env, auth, &s, &client_ip(req)).map(|()| s.email));
+        .and_then(|s| accounts::sign_up(env, auth, &s, &client(env, req)?).map(|()| s.email));
     match done {
         Ok(email) => page.message(
             "Check your email",
@@ -342,7 +338,7 @@ fn login(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response>
             StatusCode::BAD_REQUEST,
         );
     }
-    match accounts::log_in(env, auth, &email, password, &client_ip(req)) {
+    match accounts::log_in(env, auth, &email, password, &client(env, req)?) {
         Ok(LoggedIn::Session(cookie)) => {
             // A new session id at every login; the old one (if any) is gone.
             session::end(env.kv, &auth.policy, req.headers())?;
@@ -394,7 +390,7 @@ fn verify(env: &Env, page: &Page, req: &Request) -> Result<Response> {
 fn resend(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
     let form = page.form(req)?;
     let email = form.one("email").ok().flatten().unwrap_or("").to_owned();
-    match accounts::resend_verification(env, auth, &email, &client_ip(req)) {
+    match accounts::resend_verification(env, auth, &email, &client(env, req)?) {
         Ok(()) => page.message(
             "Check your email",
             "If an account with this address is waiting for verification, a new link is on its way.",
@@ -408,7 +404,7 @@ fn resend(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response
 fn forgot(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
     let form = page.form(req)?;
     let email = form.one("email").ok().flatten().unwrap_or("").to_owned();
-    match accounts::forgot_password(env, auth, &email, &client_ip(req)) {
+    match accounts::forgot_password(env, auth, &email, &client(env, req)?) {
         Ok(()) => page.message(
             "Check your email",
             &format!("We sent a message to {}. If there is an account with this address, it has a link to choose a new password; the link works once, for an hour.", email.trim()),

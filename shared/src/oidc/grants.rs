@@ -17,7 +17,7 @@ use crate::identity::{self, Identity};
 use crate::oidc::clients::Client;
 use crate::oidc::keys::Alg;
 use crate::oidc::tokens::{self, AccessClaims, Signer};
-use crate::store::Value;
+use crate::store::{SqlStore, Value};
 use crate::web::Params;
 
 /// ID tokens live as long as the access token, at most an hour.
@@ -140,6 +140,22 @@ fn revoke_replayed_code(env: &Env, code_hash: &str) -> Result<()> {
         // The access token lives at most an hour past the code's expiry.
         tokens::revoke_access(env, jti, row.int(2)? + 3600)?;
     }
+    Ok(())
+}
+
+/// Ends everything an identity's past logins still hold at the token
+/// endpoint: its refresh-token families are revoked and its unused codes
+/// spent. After a password reset, nobody who signed in before can keep
+/// refreshing. Each is one statement, and running them twice is harmless.
+pub fn end_all(sql: &dyn SqlStore, identity_id: &str, now: i64) -> Result<()> {
+    sql.execute(
+        "UPDATE refresh_families SET revoked_at = ? WHERE identity_id = ? AND revoked_at IS NULL",
+        &[now.into(), identity_id.into()],
+    )?;
+    sql.execute(
+        "UPDATE auth_codes SET used_at = ? WHERE identity_id = ? AND used_at IS NULL",
+        &[now.into(), identity_id.into()],
+    )?;
     Ok(())
 }
 
@@ -310,6 +326,7 @@ fn issue(
     let access_token = signer.sign(claims, "at+jwt")?;
     let scopes: Vec<&str> = grant.scope.split_ascii_whitespace().collect();
     let id_token = if scopes.contains(&"openid") {
+        let alg = Alg::from_name(&client.id_token_alg).unwrap_or(Alg::Es256);
         let mut extra = user_claims(&who, &scopes);
         extra.insert("auth_time".into(), grant.auth_time.into());
         extra.insert("acr".into(), "urn:lanyard:acr:pwd".into());
@@ -322,7 +339,7 @@ fn issue(
                 .into(),
         );
         extra.insert("sid".into(), grant.sid.clone().into());
-        extra.insert("at_hash".into(), tokens::at_hash(&access_token).into());
+        extra.insert("at_hash".into(), tokens::at_hash(alg, &access_token).into());
         extra.remove("sub");
         let mut c = tokens::claims(
             extra,
@@ -333,7 +350,6 @@ fn issue(
             ID_TOKEN_TTL.min(client.access_token_ttl.max(300)),
         )?;
         c.nonce = grant.nonce.clone();
-        let alg = Alg::from_name(&client.id_token_alg).unwrap_or(Alg::Es256);
         if alg == access_alg {
             Some(signer.sign(c, "JWT")?)
         } else {

@@ -547,3 +547,210 @@ async fn pages_are_accessible_and_locked_down() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(header(&res, "location"), "/login");
 }
+
+/// `POST /api/account/password/forgot` as a script would send it, claiming
+/// to come from `claimed` (a header anyone can send) over a connection from
+/// `real`.
+async fn forgot_from(app: &App, email: &str, claimed: Option<&str>, real: &str) -> StatusCode {
+    let mut req = http::Request::post("/api/account/password/forgot")
+        .header("content-type", "application/json")
+        .header("origin", ISSUER);
+    if let Some(c) = claimed {
+        req = req.header("spin-client-addr", c);
+    }
+    let body = Bytes::from(format!(r#"{{"email":"{email}"}}"#));
+    app.send_from(req.body(body).unwrap(), real).await.status()
+}
+
+#[tokio::test]
+async fn a_spoofed_client_address_does_not_escape_the_limits() {
+    let app = App::dev(&[("login_address_max_failures", "10")]).await;
+    // A new spin-client-addr on every request, from one real address: Spin's
+    // own value comes last, and that one counts.
+    let mut statuses = Vec::new();
+    for i in 0..14 {
+        let claimed = format!("198.51.100.{i}:1");
+        let email = format!("victim{i}@example.com");
+        statuses.push(forgot_from(&app, &email, Some(&claimed), "203.0.113.9:5000").await);
+    }
+    assert_eq!(
+        statuses,
+        [
+            vec![StatusCode::ACCEPTED; 10],
+            vec![StatusCode::TOO_MANY_REQUESTS; 4]
+        ]
+        .concat()
+    );
+    // Another real address is not affected by any of it.
+    assert_eq!(
+        forgot_from(&app, "someone@example.com", None, "192.0.2.77:1").await,
+        StatusCode::ACCEPTED
+    );
+
+    // One inbox gets at most `mail_recipient_max` (5) mails, however many
+    // addresses ask.
+    let mut sent = 0;
+    for i in 0..8 {
+        let real = format!("192.0.2.{}:4000", 100 + i);
+        if forgot_from(&app, EMAIL, None, &real).await == StatusCode::ACCEPTED {
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 5);
+    assert_eq!(app.outbox(EMAIL).await.len(), 5);
+
+    // IPv6 addresses count per /64: walking through one's own prefix does not help.
+    let app = App::dev(&[("login_address_max_failures", "3")]).await;
+    let mut statuses = Vec::new();
+    for i in 1..=5 {
+        let real = format!("[2001:db8:5:6::{i}]:443");
+        statuses.push(forgot_from(&app, &format!("v{i}@example.com"), None, &real).await);
+    }
+    assert_eq!(
+        statuses,
+        [
+            vec![StatusCode::ACCEPTED; 3],
+            vec![StatusCode::TOO_MANY_REQUESTS; 2]
+        ]
+        .concat()
+    );
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_configured_hop_is_the_client() {
+    let app = App::dev(&[
+        ("login_address_max_failures", "2"),
+        ("client_address_header", "x-forwarded-for"),
+    ])
+    .await;
+    let forgot = |xff: &str, email: &str| {
+        http::Request::post("/api/account/password/forgot")
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", xff)
+            .body(Bytes::from(format!(r#"{{"email":"{email}"}}"#)))
+            .unwrap()
+    };
+    // Every request comes through the proxy at 10.0.0.1; the proxy appends
+    // the client it saw. What the client wrote to the left does not count.
+    let mut statuses = Vec::new();
+    for i in 0..3 {
+        let xff = format!("198.51.100.{i}, 203.0.113.50");
+        let res = app
+            .send_from(forgot(&xff, &format!("a{i}@example.com")), "10.0.0.1:3000")
+            .await;
+        statuses.push(res.status());
+    }
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::ACCEPTED,
+            StatusCode::ACCEPTED,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    // Another client of the same proxy has its own budget.
+    let res = app
+        .send_from(forgot("203.0.113.51", "b@example.com"), "10.0.0.1:3000")
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn parallel_guesses_cannot_outrun_the_account_limit() {
+    let app = std::sync::Arc::new(App::dev(&[]).await);
+    verified_account(&app, EMAIL).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..100 {
+        let app = app.clone();
+        tasks.spawn(async move {
+            let req = http::Request::post("/api/account/login")
+                .header("content-type", "application/json")
+                .body(Bytes::from(format!(
+                    r#"{{"email":"{EMAIL}","password":"wrong guess number {i}"}}"#
+                )))
+                .unwrap();
+            app.send(req).await.status()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    let count = |s: StatusCode| statuses.iter().filter(|x| **x == s).count();
+    assert_eq!(
+        count(StatusCode::UNAUTHORIZED),
+        5,
+        "login_max_failures is 5"
+    );
+    assert_eq!(count(StatusCode::TOO_MANY_REQUESTS), 95);
+}
+
+#[tokio::test]
+async fn resending_verification_looks_the_same_for_every_address() {
+    let mock = Mock::start(200).await;
+    let app = App::start(
+        &[
+            ("issuer", ISSUER),
+            ("argon2_memory_kib", "8192"),
+            ("argon2_iterations", "1"),
+            ("mail_api_token", "re_test_token"),
+        ],
+        &[("api.resend.com", mock.addr)],
+    )
+    .await;
+    let mut b = Browser::new(&app);
+    assert_eq!(
+        sign_up(&mut b, EMAIL, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    let resend = |email: &str| {
+        http::Request::post("/api/account/verify/resend")
+            .header("content-type", "application/json")
+            .body(Bytes::from(format!(r#"{{"email":"{email}"}}"#)))
+            .unwrap()
+    };
+    let waiting = app.send(resend(EMAIL)).await;
+    let unknown = app.send(resend("nobody@example.com")).await;
+    assert_eq!(waiting.status(), StatusCode::ACCEPTED);
+    assert_eq!(unknown.status(), waiting.status());
+    assert_eq!(unknown.body(), waiting.body());
+    // Both did the same work: one mail each.
+    let to: Vec<_> = mock.bodies().iter().map(|b| b["to"].clone()).collect();
+    assert_eq!(to[1..], [EMAIL, "nobody@example.com"]);
+    // With the mail API down, both fail alike: nothing tells them apart.
+    mock.set_status(500);
+    let waiting = app.send(resend(EMAIL)).await;
+    let unknown = app.send(resend("nobody@example.com")).await;
+    assert_eq!(waiting.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(unknown.status(), waiting.status());
+    assert_eq!(unknown.body(), waiting.body());
+}
+
+#[tokio::test]
+async fn the_demo_app_exists_only_in_dev_mode() {
+    let app = App::start(
+        &[
+            ("issuer", ISSUER),
+            (
+                "signing_key",
+                &lanyard::oidc::keys::generate(lanyard::oidc::keys::Alg::Es256)
+                    .unwrap()
+                    .0,
+            ),
+        ],
+        &[],
+    )
+    .await;
+    for path in ["/demo", "/demo/login", "/demo/callback?code=x&state=y"] {
+        assert_eq!(
+            app.get(path).await.status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let kv = rusqlite::Connection::open(app.data.path().join("sqlite_key_value.db")).unwrap();
+    let rows: i64 = kv
+        .query_row("SELECT count(*) FROM spin_key_value", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0, "nothing was written");
+}

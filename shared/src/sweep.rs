@@ -1,0 +1,144 @@
+//! Deleting what can no longer be used: spent and expired codes, expired
+//! revocations, used and expired links, spent client assertions, dead
+//! refresh-token families and old attempt counters.
+//!
+//! Spin has no background jobs, so the sweep runs in bounded steps: a few
+//! rows per table on a sample of the requests that write anyway
+//! ([`maybe`]), and as many as asked from `POST /api/admin/sweep`, which a
+//! cron job (or Spin's cron trigger) can call. Each step is one `DELETE` per
+//! table with a `LIMIT`, so no request ever pays for a large backlog.
+
+use serde::Serialize;
+
+use crate::Env;
+use crate::crypto;
+use crate::error::Result;
+use crate::store::SqlStore;
+
+/// A code is kept this long past its expiry, so that a replay can still
+/// find and revoke what it issued.
+const CODE_GRACE: i64 = 86_400;
+/// A used or expired link is kept this long, to tell "used" from "unknown".
+const LINK_GRACE: i64 = 7 * 86_400;
+/// A revoked refresh family is kept this long, for reuse detection to answer
+/// the same way.
+const FAMILY_GRACE: i64 = 86_400;
+/// The longest refresh lifetime a client may have (`refresh_max_ttl`).
+const FAMILY_MAX: i64 = 31_536_000;
+
+/// Rows deleted per table on a sampled request.
+const SAMPLE_ROWS: i64 = 20;
+/// One request in this many sweeps.
+const SAMPLE_ONE_IN: u8 = 32;
+
+/// How many rows each table lost.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct Swept {
+    /// Authorization codes.
+    pub auth_codes: usize,
+    /// Revoked access-token ids.
+    pub revoked_tokens: usize,
+    /// Verification and reset links.
+    pub one_time_tokens: usize,
+    /// Spent client-assertion ids.
+    pub client_assertions: usize,
+    /// Refresh-token families.
+    pub refresh_families: usize,
+    /// Attempt counters.
+    pub throttles: usize,
+}
+
+/// Deletes at most `limit` dead rows from each table.
+pub fn run(sql: &dyn SqlStore, now: i64, limit: i64) -> Result<Swept> {
+    let step = |table: &str, dead: &str, before: i64| -> Result<usize> {
+        let rows = sql.execute(
+            &format!(
+                "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {dead} LIMIT ?2) RETURNING 1"
+            ),
+            &[before.into(), limit.into()],
+        )?;
+        Ok(rows.rows.len())
+    };
+    Ok(Swept {
+        auth_codes: step("auth_codes", "expires_at < ?1", now - CODE_GRACE)?,
+        revoked_tokens: step("revoked_tokens", "expires_at < ?1", now)?,
+        one_time_tokens: step("one_time_tokens", "expires_at < ?1", now - LINK_GRACE)?,
+        client_assertions: step("client_assertions", "expires_at < ?1", now)?,
+        refresh_families: step(
+            "refresh_families",
+            &format!("revoked_at < ?1 OR last_used_at < ?1 - {FAMILY_MAX}"),
+            now - FAMILY_GRACE,
+        )?,
+        throttles: step("throttles", "expires_at <= ?1", now)?,
+    })
+}
+
+/// On one request in [`SAMPLE_ONE_IN`], sweeps a few rows per table.
+pub fn maybe(env: &Env) -> Result<()> {
+    if crypto::random_bytes::<1>()?[0] % SAMPLE_ONE_IN == 0 {
+        run(env.sql, env.now, SAMPLE_ROWS)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema;
+    use crate::store::native::SqliteSql;
+
+    #[test]
+    fn only_dead_rows_go_and_at_most_the_limit() {
+        let db = SqliteSql::in_memory().unwrap();
+        schema::ensure(&db).unwrap();
+        let now = 1_000_000_000;
+        for (jti, exp) in [("a", now - 10), ("b", now - 5), ("c", now + 60)] {
+            db.execute(
+                "INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?)",
+                &[jti.into(), exp.into()],
+            )
+            .unwrap();
+        }
+        for (key, exp) in [("old", now - 1), ("live", now + 900)] {
+            db.execute(
+                "INSERT INTO throttles (key, count, first_at, last_at, expires_at) VALUES (?, 1, 0, 0, ?)",
+                &[key.into(), exp.into()],
+            )
+            .unwrap();
+        }
+        for (id, revoked, used) in [
+            ("revoked-long-ago", Some(now - 2 * 86_400), now - 2 * 86_400),
+            ("revoked-now", Some(now), now),
+            ("idle-forever", None, now - FAMILY_MAX - 2 * 86_400),
+            ("live", None, now),
+        ] {
+            db.execute(
+                "INSERT INTO refresh_families (id, client_id, identity_id, scope, current_hash, auth_time, amr, sid, created_at, last_used_at, revoked_at) \
+                 VALUES (?, 'c', 'u', 'openid', ?, 0, 'pwd', 's', 0, ?, ?)",
+                &[id.into(), format!("h-{id}").into(), used.into(), revoked.into()],
+            )
+            .unwrap();
+        }
+        let first = run(&db, now, 1).unwrap();
+        assert_eq!(first.revoked_tokens, 1, "the limit holds");
+        let second = run(&db, now, 100).unwrap();
+        assert_eq!(second.revoked_tokens, 1);
+        assert_eq!(first.throttles + second.throttles, 1);
+        assert_eq!(first.refresh_families + second.refresh_families, 2);
+        let left = |sql: &str| {
+            db.execute(sql, &[])
+                .unwrap()
+                .rows
+                .iter()
+                .map(|r| r.text(0).unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(left("SELECT jti FROM revoked_tokens"), ["c"]);
+        assert_eq!(left("SELECT key FROM throttles"), ["live"]);
+        assert_eq!(
+            left("SELECT id FROM refresh_families ORDER BY id"),
+            ["live", "revoked-now"]
+        );
+        assert_eq!(run(&db, now, 100).unwrap(), Swept::default());
+    }
+}
