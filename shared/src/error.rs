@@ -10,6 +10,9 @@ use serde::Serialize;
 
 use crate::web::{self, Response};
 
+/// Seconds a client is asked to wait after a store or upstream fault.
+pub const RETRY_UNAVAILABLE: u64 = 5;
+
 /// Shorthand for results in this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -111,7 +114,9 @@ pub enum Error {
     },
     /// A service we depend on (the mail API) failed; the message is shown.
     Unavailable(String),
-    /// The key-value store or the database failed.
+    /// The key-value store or the database failed. Answered `503` with
+    /// `Retry-After`: a store fault is usually brief (a lock, a full disk, a
+    /// restart), and every change is one statement, so a retry is safe.
     Storage(String),
     /// A bug or an unexpected failure; details go to the log, not the caller.
     Internal(String),
@@ -154,11 +159,9 @@ impl Error {
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Conflict(_) => StatusCode::CONFLICT,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Config { .. } | Self::Storage(_) | Self::Internal(_) => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            Self::Config { .. } | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -173,10 +176,10 @@ impl Error {
             Self::MethodNotAllowed(_) => "Method not allowed",
             Self::PayloadTooLarge { .. } => "Request too large",
             Self::Conflict(_) => "Conflict",
-            Self::Unavailable(_) => "Temporarily unavailable",
+            Self::Unavailable(_) | Self::Storage(_) => "Temporarily unavailable",
             Self::TooManyRequests { .. } => "Too many attempts",
             Self::Config { .. } => "Server misconfigured",
-            Self::Storage(_) | Self::Internal(_) => "Internal error",
+            Self::Internal(_) => "Internal error",
         }
     }
 
@@ -201,9 +204,10 @@ impl Error {
             Self::Config { name, reason } => {
                 format!("The Spin variable `{name}` is not set correctly: {reason}")
             }
-            Self::Storage(_) | Self::Internal(_) => {
-                "Something went wrong on our side. Please try again.".into()
+            Self::Storage(_) => {
+                "We cannot reach our data store right now. Nothing was changed; please try again in a moment.".into()
             }
+            Self::Internal(_) => "Something went wrong on our side. Please try again.".into(),
         }
     }
 
@@ -213,8 +217,8 @@ impl Error {
             Self::OAuth { code, .. } => code.as_str(),
             Self::Unauthorized(_) => "invalid_client",
             Self::TooManyRequests { .. } => "slow_down",
-            Self::Unavailable(_) => "temporarily_unavailable",
-            Self::Config { .. } | Self::Storage(_) | Self::Internal(_) => "server_error",
+            Self::Unavailable(_) | Self::Storage(_) => "temporarily_unavailable",
+            Self::Config { .. } | Self::Internal(_) => "server_error",
             _ => "invalid_request",
         }
     }
@@ -282,9 +286,16 @@ impl Error {
             }
             Style::Page => crate::html::error_page(status, self.title(), &self.detail()),
         };
-        if let Self::TooManyRequests { retry_after } = self {
-            res.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+        match self {
+            Self::TooManyRequests { retry_after } => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+            }
+            Self::Storage(_) | Self::Unavailable(_) => {
+                res.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_UNAVAILABLE));
+            }
+            _ => {}
         }
         if let Self::MethodNotAllowed(allow) = self {
             res.headers_mut()
@@ -343,6 +354,19 @@ mod tests {
     fn internal_details_are_not_shown() {
         let res = Error::Storage("disk I/O error at /var/x".into()).into_response(Style::Api);
         assert!(!String::from_utf8_lossy(res.body()).contains("/var/x"));
+    }
+
+    #[test]
+    fn a_store_fault_is_503_with_retry_after_in_every_style() {
+        for style in [Style::OAuth, Style::Api, Style::Page] {
+            let res =
+                Error::Storage("attempt to write a readonly database".into()).into_response(style);
+            assert_eq!(res.status(), 503, "{style:?}");
+            assert_eq!(res.headers()["retry-after"], "5", "{style:?}");
+            if style == Style::OAuth {
+                assert_eq!(body(&res)["error"], "temporarily_unavailable");
+            }
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! [`serve`], which turns an incoming Spin request into a domain request and
 //! back. Built only for `wasm32`; everything else in the crate is native too.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 
 use futures::StreamExt;
 use spin_sdk::http::IncomingRequest;
@@ -14,16 +14,27 @@ use crate::store::{KvStore, Row, Rows, SqlStore, Value};
 use crate::web::{self, Request, Response};
 use crate::{Env, time};
 
-/// Spin variables of the running component.
-pub struct SpinVariables;
+/// Spin variables of the running component. Each host call costs tens of
+/// microseconds, so a value read twice in one request is read once.
+#[derive(Default)]
+pub struct SpinVariables {
+    seen: RefCell<Vec<(String, Option<String>)>>,
+}
 
 impl Variables for SpinVariables {
     fn get(&self, name: &str) -> Result<Option<String>> {
-        match variables::get(name) {
-            Ok(v) => Ok(Some(v)),
-            Err(variables::Error::Undefined(_)) => Ok(None),
-            Err(e) => Err(Error::config(name, format!("{e:?}"))),
+        if let Some((_, v)) = self.seen.borrow().iter().find(|(n, _)| n == name) {
+            return Ok(v.clone());
         }
+        let value = match variables::get(name) {
+            Ok(v) => Some(v),
+            Err(variables::Error::Undefined(_)) => None,
+            Err(e) => return Err(Error::config(name, format!("{e:?}"))),
+        };
+        self.seen
+            .borrow_mut()
+            .push((name.to_owned(), value.clone()));
+        Ok(value)
     }
 }
 
@@ -139,8 +150,8 @@ pub type Handler = fn(&Env, Request) -> Response;
 /// Reads the request (refusing bodies over `max_body_bytes` with 413), runs
 /// the handler against Spin's stores, and returns its response.
 pub async fn serve(req: IncomingRequest, handler: Handler) -> Response {
-    let vars = SpinVariables;
-    match read_request(req, &vars).await {
+    let vars = SpinVariables::default();
+    let mut res = match read_request(req, &vars).await {
         Ok(request) => {
             let (kv, sql) = (SpinKv::default(), SpinSql::default());
             let env = Env {
@@ -153,7 +164,9 @@ pub async fn serve(req: IncomingRequest, handler: Handler) -> Response {
             handler(&env, request)
         }
         Err((err, style)) => err.into_response(style),
-    }
+    };
+    web::transport_security(&mut res, &vars);
+    res
 }
 
 async fn read_request(

@@ -60,6 +60,26 @@ pub fn html(status: StatusCode, body: String) -> Response {
     res
 }
 
+/// HSTS lifetime: one year, this host only (the operator's other hosts are
+/// theirs to decide).
+const HSTS: &str = "max-age=31536000";
+
+/// Adds `Strict-Transport-Security` to every response of an `https` issuer,
+/// so that a browser never again reaches it over plain http. Plain-http
+/// issuers (local development) get none: browsers ignore it there anyway.
+pub fn transport_security(res: &mut Response, vars: &dyn crate::config::Variables) {
+    let https = crate::config::optional(vars, "issuer")
+        .ok()
+        .flatten()
+        .is_some_and(|i| i.to_ascii_lowercase().starts_with("https://"));
+    if https {
+        res.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
+}
+
 /// A `303 See Other` to `to`, never cached.
 pub fn redirect(to: &str) -> Result<Response> {
     let mut res = response(
@@ -210,6 +230,19 @@ fn truncate(s: &str) -> &str {
     }
 }
 
+/// The token of an `Authorization: Bearer` header (the scheme is
+/// case-insensitive, RFC 9110 §11.1), if there is exactly one such header.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// The value of a cookie sent by the browser, if it is there exactly once.
 /// A cookie sent twice (a shadowing attempt) counts as absent.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -331,6 +364,22 @@ mod tests {
             v,
             "__Host-s=v; Path=/; HttpOnly; SameSite=Lax; Secure; Max-Age=60"
         );
+    }
+
+    #[test]
+    fn https_issuers_send_hsts() {
+        let vars = |i: &str| -> std::collections::HashMap<String, String> {
+            [("issuer".to_string(), i.to_string())].into()
+        };
+        let mut res = html(StatusCode::OK, String::new());
+        transport_security(&mut res, &vars("https://id.example.com"));
+        assert_eq!(
+            res.headers()["strict-transport-security"],
+            "max-age=31536000"
+        );
+        let mut res = html(StatusCode::OK, String::new());
+        transport_security(&mut res, &vars("http://127.0.0.1:3000"));
+        assert!(!res.headers().contains_key("strict-transport-security"));
     }
 
     #[test]

@@ -38,12 +38,12 @@ const reg = await fetch(`${base}/api/admin/clients`, {
   method: 'POST',
   headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
   body: JSON.stringify({
-    name: 'openid-client interop', confidential: true, first_party: true,
-    redirect_uris: [redirectUri], scopes: ['openid', 'profile', 'email', 'offline_access'],
+    client_name: 'openid-client interop', first_party: true,
+    redirect_uris: [redirectUri], scope: 'openid profile email offline_access',
   }),
 });
 assert.equal(reg.status, 201, await reg.clone().text());
-const { client: registered, client_secret: clientSecret } = await reg.json();
+const { client_id: clientId, client_secret: clientSecret } = await reg.json();
 
 // 2. A person signs up and verifies their email (dev outbox).
 assert.equal((await postForm('/signup', { email, password, name: 'Ida Interop' })).status, 200);
@@ -52,7 +52,7 @@ const token = new URL(outbox[0].link).searchParams.get('token');
 assert.equal((await postForm('/verify', { token })).status, 200);
 
 // 3. Discovery, then the authorization request with PKCE, state and nonce.
-const config = await client.discovery(new URL(base), registered.id, clientSecret, undefined, {
+const config = await client.discovery(new URL(base), clientId, clientSecret, undefined, {
   execute: [client.allowInsecureRequests],
 });
 assert.equal(config.serverMetadata().issuer, base);
@@ -83,7 +83,7 @@ const tokens = await client.authorizationCodeGrant(config, callback, {
 });
 const claims = tokens.claims();
 assert.equal(claims.iss, base);
-assert.equal(claims.aud, registered.id);
+assert.equal(claims.aud, clientId);
 assert.equal(claims.email, email);
 assert.equal(claims.nonce, nonce);
 assert.ok(tokens.refresh_token, 'offline_access gives a refresh token');

@@ -2,7 +2,8 @@
 //! Lanyard with the authorization code flow and PKCE, as any application
 //! would, over HTTP to the issuer, and validates the ID token offline with
 //! `lanyard-verifier` against the JWKS. It uses the demo client that
-//! `dev_mode` seeds (`demo` / `demo-secret`).
+//! `dev_mode` seeds (`demo` / `demo-secret`), and answers 404 without
+//! `dev_mode`.
 
 #[cfg(target_arch = "wasm32")]
 mod app {
@@ -65,8 +66,13 @@ mod app {
 
     #[spin_sdk::http_component]
     async fn handle(req: IncomingRequest) -> anyhow::Result<web::Response> {
-        let vars = lanyard::spin::SpinVariables;
+        let vars = lanyard::spin::SpinVariables::default();
         let config = lanyard::Config::load(&vars).map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The demo client exists only in dev_mode; in production the demo is
+        // not there at all, and writes nothing.
+        if !config.dev_mode {
+            return Ok(lanyard::Error::NotFound.into_response(lanyard::Style::Page));
+        }
         let issuer = config.issuer.clone();
         let path = req.path_with_query().unwrap_or_default();
         let (route, query) = path.split_once('?').unwrap_or((&path, ""));

@@ -14,8 +14,9 @@ use crate::oidc::authorize::{self, AuthRequest, Reject, Subject};
 use crate::oidc::clients::{self, ClientSpec};
 use crate::oidc::discovery::{self, paths};
 use crate::oidc::{grants, keys, tokens};
+use crate::throttle::{self, Limits};
 use crate::web::{self, Params, Request, Response};
-use crate::{Env, crypto, csrf, schema, session};
+use crate::{Env, client_addr, crypto, csrf, schema, session, sweep};
 
 /// Metadata and keys may be cached this long by clients and CDNs. Short, so
 /// that a key published as `next` reaches verifiers well before it signs.
@@ -23,6 +24,10 @@ const METADATA_MAX_AGE: u32 = 300;
 
 /// The prefix of the client admin API.
 const ADMIN: &str = "/api/admin/clients";
+/// The admin endpoint a cron job calls to delete expired rows.
+const SWEEP: &str = "/api/admin/sweep";
+/// Rows per table one call of the sweep endpoint deletes at most.
+const SWEEP_ROWS: i64 = 1000;
 
 /// Routes a request to the token component.
 pub fn handle(env: &Env, req: Request) -> Response {
@@ -42,7 +47,9 @@ pub fn handle(env: &Env, req: Request) -> Response {
         paths::INTROSPECT => (Style::OAuth, introspect(env, &req)),
         paths::REVOKE => (Style::OAuth, revoke(env, &req)),
         paths::LOGOUT => (Style::Page, with_auth(env, |auth| logout(env, auth, &req))),
-        p if p == ADMIN || p.starts_with("/api/admin/clients/") => (Style::Api, admin(env, &req)),
+        p if p == ADMIN || p.starts_with("/api/admin/clients/") || p == SWEEP => {
+            (Style::Api, admin(env, &req))
+        }
         _ => (Style::Api, Err(Error::NotFound)),
     };
     result.unwrap_or_else(|e| e.into_response(style))
@@ -249,6 +256,7 @@ fn token(env: &Env, req: &Request) -> Result<Response> {
     let form = oauth_form(req)?;
     let config = Config::load(env.vars)?;
     prepare(env, &config)?;
+    sweep::maybe(env)?;
     let client = clients::authenticate(env.sql, req.headers(), &form, &config.issuer, env.now)?;
     let grant_type = form
         .one("grant_type")
@@ -347,15 +355,7 @@ fn userinfo(env: &Env, req: &Request) -> Response {
 }
 
 fn bearer(req: &Request) -> Result<String> {
-    let header_token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(|t| t.trim().to_owned());
+    let header_token = web::bearer_token(req.headers()).map(str::to_owned);
     let body_token = if req.method() == Method::POST && !req.body().is_empty() {
         Params::from_form(req)
             .ok()
@@ -420,7 +420,15 @@ fn introspect(env: &Env, req: &Request) -> Result<Response> {
         .map_err(|_| Error::oauth(OAuthCode::InvalidRequest, "`token` is repeated"))?
         .ok_or_else(|| Error::oauth(OAuthCode::InvalidRequest, "`token` is missing"))?;
     let mut body = json!({ "active": false });
-    if let Ok(v) = tokens::verify_access(env, &config, token) {
+    // RFC 7662 §2.2 leaves it to policy who may learn about a token: here,
+    // the client it was issued to and the resource servers registered for
+    // that client. Anyone else hears `active: false`, as for a bad token.
+    let entitled = |issued_to: &str| {
+        issued_to == client.id || client.resource_server_for.iter().any(|c| c == issued_to)
+    };
+    if let Ok(v) = tokens::verify_access(env, &config, token)
+        && entitled(&v.claims.client_id)
+    {
         body = json!({
             "active": true, "token_type": "Bearer", "scope": v.claims.scope, "client_id": v.claims.client_id,
             "sub": v.sub, "aud": v.aud, "iss": config.issuer, "exp": v.exp, "iat": v.iat, "jti": v.jti,
@@ -566,16 +574,28 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
 
 // ------------------------------------------------------------------ admin API
 
+/// The shortest admin token accepted: a guessable one would open every client.
+const ADMIN_TOKEN_MIN: usize = 32;
+
 fn admin(env: &Env, req: &Request) -> Result<Response> {
     let expected = config::optional(env.vars, "admin_token")?.ok_or_else(|| {
         Error::Forbidden("The admin API is off: set the admin_token variable to use it.".into())
     })?;
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    if expected.chars().count() < ADMIN_TOKEN_MIN {
+        return Err(Error::config(
+            "admin_token",
+            format!(
+                "use at least {ADMIN_TOKEN_MIN} random characters (lanyard-keygen token makes one)"
+            ),
+        ));
+    }
+    schema::ensure(env.sql)?;
+    // Each attempt is counted before the comparison and given back when it
+    // succeeds, so only failures add up, per client address.
+    let limits = Limits::load(env.vars)?;
+    let attempts = throttle::address_key("admin", &client_addr::of(env.vars, req.headers())?);
+    throttle::reserve(env.sql, &attempts, &limits.address, env.now)?;
+    let presented = web::bearer_token(req.headers()).unwrap_or("");
     if !crypto::ct_eq(
         crypto::sha256(presented.as_bytes()).as_slice(),
         crypto::sha256(expected.as_bytes()).as_slice(),
@@ -588,7 +608,16 @@ fn admin(env: &Env, req: &Request) -> Result<Response> {
         );
         return Ok(res);
     }
-    schema::ensure(env.sql)?;
+    throttle::refund(env.sql, &attempts)?;
+    if req.uri().path() == SWEEP {
+        if req.method() != Method::POST {
+            return Err(Error::MethodNotAllowed("POST"));
+        }
+        return Ok(web::json(
+            StatusCode::OK,
+            &sweep::run(env.sql, env.now, SWEEP_ROWS)?,
+        ));
+    }
     let id = req
         .uri()
         .path()
@@ -607,10 +636,15 @@ fn admin(env: &Env, req: &Request) -> Result<Response> {
         )),
         (Method::POST, true) => {
             let (client, secret) = clients::create(env.sql, &spec()?, now)?;
-            let mut res = web::json(
-                StatusCode::CREATED,
-                &json!({ "client": client, "client_secret": secret }),
-            );
+            // RFC 7591 §3.2.1: the client's metadata, with its secret (shown
+            // once) and the secret's expiry (0: never).
+            let mut body = serde_json::to_value(&client)
+                .map_err(|e| Error::Internal(format!("client JSON: {e}")))?;
+            if let (Some(secret), Some(fields)) = (secret, body.as_object_mut()) {
+                fields.insert("client_secret".into(), secret.into());
+                fields.insert("client_secret_expires_at".into(), 0.into());
+            }
+            let mut res = web::json(StatusCode::CREATED, &body);
             web::no_store(&mut res);
             Ok(res)
         }

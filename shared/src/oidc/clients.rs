@@ -25,15 +25,22 @@ pub const AUTH_METHODS: &[&str] = &[
 /// Scopes every deployment knows.
 pub const STANDARD_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
-/// A registered application.
+/// A registered application. It serialises as RFC 7591 client metadata
+/// (`client_id`, `client_name`, `scope`, …) plus Lanyard's own settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Client {
     /// The `client_id`.
+    #[serde(rename = "client_id")]
     pub id: String,
     /// Shown on the consent page.
+    #[serde(rename = "client_name")]
     pub name: String,
+    /// When the client was registered (RFC 7591 `client_id_issued_at`).
+    #[serde(rename = "client_id_issued_at")]
+    pub created_at: i64,
     /// Confidential clients have a secret or registered keys; public ones
     /// (SPAs, mobile) have neither.
+    #[serde(skip)]
     pub confidential: bool,
     /// `client_secret_basic` (which also accepts `client_secret_post`),
     /// `private_key_jwt` or `none`.
@@ -47,15 +54,24 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     /// Allowed grant types.
     pub grant_types: Vec<String>,
-    /// Allowed scopes.
+    /// The response types, from the grant types (`code` with
+    /// `authorization_code`, nothing else).
+    pub response_types: Vec<String>,
+    /// Allowed scopes (RFC 7591 `scope`, space-separated on the wire).
+    #[serde(rename = "scope", serialize_with = "space_separated")]
     pub scopes: Vec<String>,
     /// Browser origins allowed to call the token, userinfo and JWKS endpoints.
     pub allowed_origins: Vec<String>,
     /// First-party clients skip the consent page.
     pub first_party: bool,
-    /// `ES256` (default) or `EdDSA`.
+    /// The clients whose access tokens this one may introspect, as their
+    /// resource server (besides its own).
+    pub resource_server_for: Vec<String>,
+    /// `ES256` (default), `EdDSA` or `RS256`.
+    #[serde(rename = "id_token_signed_response_alg")]
     pub id_token_alg: String,
     /// `ES256` (default) or `EdDSA`, for access tokens.
+    #[serde(rename = "access_token_signed_response_alg")]
     pub access_token_alg: String,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: i64,
@@ -67,21 +83,25 @@ pub struct Client {
     secret_hash: Option<String>,
 }
 
-/// What an operator sends to create or replace a client.
+fn space_separated<S: serde::Serializer>(v: &[String], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&v.join(" "))
+}
+
+/// What an operator sends to create or replace a client: RFC 7591 client
+/// metadata, plus Lanyard's own settings (`allowed_origins`, `first_party`,
+/// `access_token_signed_response_alg` and the lifetimes).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSpec {
-    /// Display name.
-    pub name: String,
-    /// Requested `client_id`; generated when absent.
+    /// Display name, shown on the consent page.
+    pub client_name: String,
+    /// Requested `client_id`; generated when absent. On replace, it must be
+    /// the client's own (RFC 7592 §2.2).
     pub client_id: Option<String>,
-    /// `true` for a confidential client (a secret is generated unless it
-    /// uses `private_key_jwt`).
-    #[serde(default)]
-    pub confidential: bool,
-    /// `client_secret_basic` (default for confidential clients; also accepts
+    /// `client_secret_basic` (the default, RFC 7591 §2; it also accepts
     /// `client_secret_post`), `client_secret_post`, `private_key_jwt`, or
-    /// `none` (public clients).
+    /// `none` for a public client (SPAs, mobile apps). A secret is generated
+    /// for the secret methods.
     pub token_endpoint_auth_method: Option<String>,
     /// For `private_key_jwt`: the client's public keys, a JWK Set of ES256 or
     /// EdDSA keys (RFC 7517).
@@ -89,20 +109,26 @@ pub struct ClientSpec {
     /// Redirect URIs.
     #[serde(default)]
     pub redirect_uris: Vec<String>,
-    /// Post-logout redirect URIs.
+    /// Post-logout redirect URIs (OIDC RP-Initiated Logout).
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
     /// Grant types (default: authorization_code, refresh_token).
     pub grant_types: Option<Vec<String>>,
-    /// Scopes (default: openid profile email offline_access).
-    pub scopes: Option<Vec<String>>,
+    /// Response types: only `code`, and only with `authorization_code`.
+    pub response_types: Option<Vec<String>>,
+    /// Space-separated scopes (default: `openid profile email offline_access`).
+    pub scope: Option<String>,
     /// CORS origins.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
     /// Skip consent.
     #[serde(default)]
     pub first_party: bool,
-    /// `ES256` or `EdDSA`.
+    /// The clients whose access tokens this client, a resource server, may
+    /// introspect (it may always introspect its own).
+    #[serde(default)]
+    pub resource_server_for: Vec<String>,
+    /// `ES256`, `EdDSA` or `RS256`.
     pub id_token_signed_response_alg: Option<String>,
     /// `ES256` or `EdDSA` for access tokens (EdDSA verifies several times
     /// faster, natively and at the edge).
@@ -162,18 +188,18 @@ pub fn redirect_matches(registered: &str, presented: &str) -> bool {
 
 impl ClientSpec {
     fn validate(&self) -> Result<()> {
-        if self.name.trim().is_empty() || self.name.chars().count() > 100 {
-            return Err(invalid("`name` must be 1 to 100 characters"));
+        if self.client_name.trim().is_empty() || self.client_name.chars().count() > 100 {
+            return Err(invalid("`client_name` must be 1 to 100 characters"));
         }
-        if let Some(id) = &self.client_id {
+        for id in self.client_id.iter().chain(&self.resource_server_for) {
             let ok = (3..=64).contains(&id.len())
                 && id
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
             if !ok {
-                return Err(invalid(
-                    "`client_id` must be 3 to 64 characters of A-Z, a-z, 0-9, - _ .",
-                ));
+                return Err(invalid(format!(
+                    "`{id}`: a client_id must be 3 to 64 characters of A-Z, a-z, 0-9, - _ ."
+                )));
             }
         }
         for u in self
@@ -189,13 +215,25 @@ impl ClientSpec {
                 return Err(invalid(format!("unknown grant type `{g}`")));
             }
         }
-        if grants.iter().any(|g| g == "client_credentials") && !self.confidential {
+        if grants.iter().any(|g| g == "client_credentials") && !self.confidential() {
             return Err(invalid("client_credentials needs a confidential client"));
+        }
+        if let Some(types) = &self.response_types {
+            let code = grants.iter().any(|g| g == "authorization_code");
+            let ok = types.iter().all(|t| t == "code") && (types.is_empty() || code);
+            if !ok {
+                return Err(invalid(
+                    "`response_types` may hold only `code`, with the authorization_code grant",
+                ));
+            }
         }
         if grants.iter().any(|g| g == "authorization_code") && self.redirect_uris.is_empty() {
             return Err(invalid(
                 "authorization_code needs at least one redirect URI",
             ));
+        }
+        if self.scope.as_ref().is_some_and(|s| s.trim().is_empty()) {
+            return Err(invalid("`scope` is empty"));
         }
         for s in self.scopes() {
             let ok = !s.is_empty()
@@ -214,17 +252,11 @@ impl ClientSpec {
                 )));
             }
         }
-        match (self.auth_method(), self.confidential) {
-            ("none", false)
-            | ("client_secret_basic" | "client_secret_post" | "private_key_jwt", true) => {}
-            (m, _) if !AUTH_METHODS.contains(&m) => {
-                return Err(invalid(format!(
-                    "`token_endpoint_auth_method` must be one of {}",
-                    AUTH_METHODS.join(", ")
-                )));
-            }
-            ("none", true) => return Err(invalid("a confidential client cannot use `none`")),
-            (m, _) => return Err(invalid(format!("a public client cannot use `{m}`"))),
+        if !AUTH_METHODS.contains(&self.auth_method()) {
+            return Err(invalid(format!(
+                "`token_endpoint_auth_method` must be one of {}",
+                AUTH_METHODS.join(", ")
+            )));
         }
         match (&self.jwks, self.auth_method() == "private_key_jwt") {
             (Some(jwks), true) => assertion::check_jwks(jwks)?,
@@ -234,18 +266,21 @@ impl ClientSpec {
             }
             (None, false) => {}
         }
-        for (name, alg) in [
+        // RS256 is for ID tokens of relying parties that accept nothing else.
+        for (name, alg, allowed) in [
             (
                 "id_token_signed_response_alg",
                 &self.id_token_signed_response_alg,
+                &["ES256", "EdDSA", "RS256"][..],
             ),
             (
                 "access_token_signed_response_alg",
                 &self.access_token_signed_response_alg,
+                &["ES256", "EdDSA"][..],
             ),
         ] {
-            if alg.as_ref().is_some_and(|a| a != "ES256" && a != "EdDSA") {
-                return Err(invalid(format!("{name} must be ES256 or EdDSA")));
+            if alg.as_ref().is_some_and(|a| !allowed.contains(&a.as_str())) {
+                return Err(invalid(format!("{name} must be {}", allowed.join(" or "))));
             }
         }
         let ranges = [
@@ -266,11 +301,15 @@ impl ClientSpec {
     }
 
     fn auth_method(&self) -> &str {
-        match (&self.token_endpoint_auth_method, self.confidential) {
-            (Some(m), _) => m,
-            (None, true) => "client_secret_basic",
-            (None, false) => "none",
-        }
+        self.token_endpoint_auth_method
+            .as_deref()
+            .unwrap_or("client_secret_basic")
+    }
+
+    /// Confidential clients authenticate (with a secret or keys); `none`
+    /// makes a public one.
+    fn confidential(&self) -> bool {
+        self.auth_method() != "none"
     }
 
     fn uses_keys(&self) -> bool {
@@ -284,14 +323,16 @@ impl ClientSpec {
     }
 
     fn scopes(&self) -> Vec<String> {
-        self.scopes
-            .clone()
-            .unwrap_or_else(|| STANDARD_SCOPES.iter().map(|s| s.to_string()).collect())
+        match &self.scope {
+            Some(s) => s.split_ascii_whitespace().map(str::to_owned).collect(),
+            None => STANDARD_SCOPES.iter().map(|s| s.to_string()).collect(),
+        }
     }
 }
 
 const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
-     allowed_origins, first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl, access_token_alg, jwks";
+     allowed_origins, first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl, access_token_alg, jwks, \
+     created_at, resource_server_for";
 
 fn list_of(text: &str) -> Vec<String> {
     serde_json::from_str(text).unwrap_or_default()
@@ -305,19 +346,28 @@ fn from_row(r: &Row) -> Result<Client> {
         (None, Some(_)) => "private_key_jwt",
         (None, None) => "none",
     };
+    let grant_types = list_of(r.text(5)?);
+    let response_types = if grant_types.iter().any(|g| g == "authorization_code") {
+        vec!["code".to_owned()]
+    } else {
+        Vec::new()
+    };
     Ok(Client {
         id: r.text(0)?.to_owned(),
         name: r.text(1)?.to_owned(),
+        created_at: r.int(15)?,
         confidential: secret_hash.is_some() || jwks.is_some(),
         token_endpoint_auth_method: token_endpoint_auth_method.into(),
         jwks,
         secret_hash,
         redirect_uris: list_of(r.text(3)?),
         post_logout_redirect_uris: list_of(r.text(4)?),
-        grant_types: list_of(r.text(5)?),
+        grant_types,
+        response_types,
         scopes: list_of(r.text(6)?),
         allowed_origins: list_of(r.text(7)?),
         first_party: r.int(8)? != 0,
+        resource_server_for: list_of(r.text(16)?),
         id_token_alg: r.text(9)?.to_owned(),
         access_token_ttl: r.int(10)?,
         refresh_idle_ttl: r.int(11)?,
@@ -332,12 +382,13 @@ fn json_list(v: &[String]) -> String {
 
 /// The settings columns, in the order [`settings`] gives their values.
 const SETTINGS: &str = "name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, allowed_origins, \
-     first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl, access_token_alg, jwks, updated_at";
+     first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl, access_token_alg, jwks, resource_server_for, \
+     updated_at";
 
 /// The values of [`SETTINGS`] for a spec, with defaults filled in.
 fn settings(spec: &ClientSpec, now: i64) -> Vec<Value> {
     vec![
-        spec.name.trim().into(),
+        spec.client_name.trim().into(),
         json_list(&spec.redirect_uris).into(),
         json_list(&spec.post_logout_redirect_uris).into(),
         json_list(&spec.grants()).into(),
@@ -356,6 +407,7 @@ fn settings(spec: &ClientSpec, now: i64) -> Vec<Value> {
             .unwrap_or_else(|| "ES256".into())
             .into(),
         spec.jwks.as_ref().map(Json::to_string).into(),
+        json_list(&spec.resource_server_for).into(),
         now.into(),
     ]
 }
@@ -369,7 +421,7 @@ pub fn create(db: &dyn SqlStore, spec: &ClientSpec, now: i64) -> Result<(Client,
         Some(id) => id.clone(),
         None => crypto::random_id()?,
     };
-    let secret = if spec.confidential && !spec.uses_keys() {
+    let secret = if spec.confidential() && !spec.uses_keys() {
         Some(crypto::random_token()?)
     } else {
         None
@@ -393,6 +445,7 @@ pub fn create(db: &dyn SqlStore, spec: &ClientSpec, now: i64) -> Result<(Client,
         .map(from_row)
         .transpose()?
         .ok_or_else(|| Error::Conflict(format!("A client `{id}` exists already.")))?;
+    forget_grants(db, &id)?;
     Ok((client, secret))
 }
 
@@ -401,7 +454,12 @@ pub fn create(db: &dyn SqlStore, spec: &ClientSpec, now: i64) -> Result<(Client,
 pub fn update(db: &dyn SqlStore, id: &str, spec: &ClientSpec, now: i64) -> Result<Client> {
     spec.validate()?;
     let existing = get(db, id)?.ok_or(Error::NotFound)?;
-    if spec.confidential != existing.confidential || spec.uses_keys() != existing.jwks.is_some() {
+    if spec.client_id.as_deref().is_some_and(|c| c != id) {
+        return Err(invalid(
+            "`client_id` must be the client's own (RFC 7592 §2.2)",
+        ));
+    }
+    if spec.confidential() != existing.confidential || spec.uses_keys() != existing.jwks.is_some() {
         return Err(invalid(
             "A client cannot change between public, secret and key authentication; register a new one.",
         ));
@@ -477,8 +535,15 @@ pub fn list(db: &dyn SqlStore) -> Result<Vec<Client>> {
     rows.rows.iter().map(from_row).collect()
 }
 
-/// Removes a client; its consents go with it.
+/// Removes a client, and first everything issued to it: consents, refresh
+/// families, codes and spent assertion ids. SQLite's foreign keys are off in
+/// Spin, so nothing cascades by itself, and a client registered later under
+/// the same id must not inherit any of it.
 pub fn delete(db: &dyn SqlStore, id: &str) -> Result<()> {
+    if get(db, id)?.is_none() {
+        return Err(Error::NotFound);
+    }
+    forget_grants(db, id)?;
     let rows = db.execute(
         "DELETE FROM clients WHERE id = ? RETURNING id",
         &[id.into()],
@@ -488,6 +553,20 @@ pub fn delete(db: &dyn SqlStore, id: &str) -> Result<()> {
     } else {
         Ok(())
     }
+}
+
+/// Deletes what a client id holds besides its registration. Run before a
+/// delete, and after a create in case an earlier delete was interrupted.
+fn forget_grants(db: &dyn SqlStore, id: &str) -> Result<()> {
+    for sql in [
+        "DELETE FROM consents WHERE client_id = ?",
+        "DELETE FROM refresh_families WHERE client_id = ?",
+        "DELETE FROM auth_codes WHERE client_id = ?",
+        "DELETE FROM client_assertions WHERE client_id = ?",
+    ] {
+        db.execute(sql, &[id.into()])?;
+    }
+    Ok(())
 }
 
 impl Client {
@@ -672,12 +751,12 @@ mod tests {
     fn create_authenticate_update_delete() {
         let db = db();
         let (c, secret) = create(&db, &spec(serde_json::json!({
-            "name": "Shop", "client_id": "shop", "confidential": true,
+            "client_name": "Shop", "client_id": "shop", 
             "redirect_uris": ["https://shop.example/cb"], "grant_types": ["authorization_code", "refresh_token", "client_credentials"]
         })), 1).unwrap();
         let secret = secret.unwrap();
         assert!(c.confidential);
-        assert!(create(&db, &spec(serde_json::json!({"name": "x", "client_id": "shop", "redirect_uris": ["https://x.example/cb"]})), 1).is_err());
+        assert!(create(&db, &spec(serde_json::json!({"client_name": "x", "client_id": "shop", "redirect_uris": ["https://x.example/cb"]})), 1).is_err());
 
         use base64::Engine as _;
         let mut h = HeaderMap::new();
@@ -720,11 +799,11 @@ mod tests {
         );
 
         let mut s = spec(
-            serde_json::json!({"name": "Shop 2", "confidential": true, "redirect_uris": ["https://shop.example/cb2"]}),
+            serde_json::json!({"client_name": "Shop 2", "redirect_uris": ["https://shop.example/cb2"]}),
         );
         let u = update(&db, "shop", &s, 2).unwrap();
         assert_eq!(u.redirect_uris, ["https://shop.example/cb2"]);
-        s.confidential = false;
+        s.token_endpoint_auth_method = Some("none".into());
         assert!(update(&db, "shop", &s, 3).is_err());
         delete(&db, "shop").unwrap();
         assert_eq!(delete(&db, "shop"), Err(Error::NotFound));
@@ -734,20 +813,24 @@ mod tests {
     fn invalid_specs_are_refused() {
         let db = db();
         for bad in [
-            serde_json::json!({"name": "", "redirect_uris": ["https://a.example/cb"]}),
-            serde_json::json!({"name": "x"}),
-            serde_json::json!({"name": "x", "redirect_uris": ["http://a.example/cb"]}),
-            serde_json::json!({"name": "x", "grant_types": ["client_credentials"]}),
-            serde_json::json!({"name": "x", "redirect_uris": ["https://a.example/cb"], "grant_types": ["implicit"]}),
-            serde_json::json!({"name": "x", "redirect_uris": ["https://a.example/cb"], "allowed_origins": ["https://a.example/path"]}),
-            serde_json::json!({"name": "x", "redirect_uris": ["https://a.example/cb"], "id_token_signed_response_alg": "none"}),
-            serde_json::json!({"name": "x", "redirect_uris": ["https://a.example/cb"], "access_token_ttl": 999999}),
+            serde_json::json!({"client_name": "", "redirect_uris": ["https://a.example/cb"]}),
+            serde_json::json!({"client_name": "x"}),
+            serde_json::json!({"client_name": "x", "redirect_uris": ["http://a.example/cb"]}),
+            serde_json::json!({"client_name": "x", "token_endpoint_auth_method": "none", "grant_types": ["client_credentials"]}),
+            serde_json::json!({"client_name": "x", "redirect_uris": ["https://a.example/cb"], "response_types": ["token"]}),
+            serde_json::json!({"client_name": "x", "redirect_uris": ["https://a.example/cb"], "scope": " "}),
+            serde_json::json!({"client_name": "x", "redirect_uris": ["https://a.example/cb"], "grant_types": ["implicit"]}),
+            serde_json::json!({"client_name": "x", "redirect_uris": ["https://a.example/cb"], "allowed_origins": ["https://a.example/path"]}),
+            serde_json::json!({"client_name": "x", "redirect_uris": ["https://a.example/cb"], "id_token_signed_response_alg": "none"}),
+            serde_json::json!({"client_name": "x", "redirect_uris": ["https://a.example/cb"], "access_token_ttl": 999999}),
         ] {
             assert!(create(&db, &spec(bad.clone()), 1).is_err(), "{bad}");
         }
         assert!(
-            serde_json::from_value::<ClientSpec>(serde_json::json!({"name": "x", "typo": 1}))
-                .is_err()
+            serde_json::from_value::<ClientSpec>(
+                serde_json::json!({"client_name": "x", "typo": 1})
+            )
+            .is_err()
         );
         assert_eq!(list(&db).unwrap().len(), 0);
     }
@@ -791,9 +874,9 @@ mod tests {
         let (c, secret) = create(
             &db,
             &spec(serde_json::json!({
-                "name": "Partner", "client_id": "partner", "confidential": true,
+                "client_name": "Partner", "client_id": "partner",
                 "token_endpoint_auth_method": "private_key_jwt", "jwks": jwks,
-                "grant_types": ["client_credentials"], "scopes": ["orders.read"]
+                "grant_types": ["client_credentials"], "scope": "orders.read"
             })),
             1,
         )
@@ -899,7 +982,7 @@ mod tests {
         assert!(authenticate(&db, &h, &wrong_type, ISS, now).is_err());
 
         // A secret client cannot switch to assertions, even with a valid JWT.
-        create(&db, &spec(serde_json::json!({"name": "Shop", "client_id": "shop", "confidential": true, "grant_types": ["client_credentials"]})), 1).unwrap();
+        create(&db, &spec(serde_json::json!({"client_name": "Shop", "client_id": "shop", "grant_types": ["client_credentials"]})), 1).unwrap();
         let as_shop = assertion(&key, "shop", ISS, "d1", 60);
         assert!(authenticate(&db, &h, &assertion_form(None, &as_shop), ISS, now).is_err());
 
@@ -909,10 +992,16 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&key.public_key().to_jwk()).unwrap(),
             serde_json::from_str::<serde_json::Value>(&next.public_key().to_jwk()).unwrap(),
         ]});
-        update(&db, "partner", &spec(serde_json::json!({
-            "name": "Partner", "confidential": true, "token_endpoint_auth_method": "private_key_jwt",
-            "jwks": rotated, "grant_types": ["client_credentials"]
-        })), 2).unwrap();
+        update(
+            &db,
+            "partner",
+            &spec(serde_json::json!({
+                "client_name": "Partner", "token_endpoint_auth_method": "private_key_jwt",
+                "jwks": rotated, "grant_types": ["client_credentials"]
+            })),
+            2,
+        )
+        .unwrap();
         let with_next = assertion(&next, "partner", ISS, "e1", 60);
         assert!(authenticate(&db, &h, &assertion_form(None, &with_next), ISS, now).is_ok());
         assert!(
@@ -920,7 +1009,7 @@ mod tests {
                 &db,
                 "partner",
                 &spec(serde_json::json!({
-                    "name": "Partner", "confidential": true, "grant_types": ["client_credentials"]
+                    "client_name": "Partner", "grant_types": ["client_credentials"]
                 })),
                 3
             )
@@ -936,7 +1025,8 @@ mod tests {
         let public: serde_json::Value = serde_json::from_str(&pair.public_key().to_jwk()).unwrap();
         let private: serde_json::Value = serde_json::from_str(&pair.to_jwk()).unwrap();
         let base = |extra: serde_json::Value| {
-            let mut v = serde_json::json!({"name": "p", "confidential": true, "grant_types": ["client_credentials"]});
+            let mut v =
+                serde_json::json!({"client_name": "p", "grant_types": ["client_credentials"]});
             v.as_object_mut()
                 .unwrap()
                 .extend(extra.as_object().unwrap().clone());
@@ -957,5 +1047,71 @@ mod tests {
         }
         assert_eq!(list(&db).unwrap().len(), 0);
         assert!(create(&db, &base(serde_json::json!({"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [public]}})), 1).is_ok());
+    }
+
+    #[test]
+    fn the_admin_api_speaks_rfc7591() {
+        let db = db();
+        let (c, secret) = create(&db, &spec(serde_json::json!({
+            "client_name": "Shop", "client_id": "shop", "redirect_uris": ["https://shop.example/cb"],
+            "scope": "openid email", "id_token_signed_response_alg": "EdDSA"
+        })), 7).unwrap();
+        assert!(secret.is_some(), "client_secret_basic is the default");
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["client_id"], "shop");
+        assert_eq!(json["client_name"], "Shop");
+        assert_eq!(json["client_id_issued_at"], 7);
+        assert_eq!(json["scope"], "openid email");
+        assert_eq!(json["token_endpoint_auth_method"], "client_secret_basic");
+        assert_eq!(json["response_types"], serde_json::json!(["code"]));
+        assert_eq!(json["id_token_signed_response_alg"], "EdDSA");
+        for gone in [
+            "id",
+            "name",
+            "scopes",
+            "confidential",
+            "id_token_alg",
+            "secret_hash",
+        ] {
+            assert!(json.get(gone).is_none(), "{gone}");
+        }
+        // RFC 7592 §2.2: a replacement names the client's own id.
+        let other = spec(
+            serde_json::json!({"client_name": "Shop", "client_id": "other", "redirect_uris": ["https://shop.example/cb"]}),
+        );
+        assert!(update(&db, "shop", &other, 8).is_err());
+    }
+
+    #[test]
+    fn a_deleted_client_leaves_nothing_for_its_successor() {
+        let db = db();
+        let body = serde_json::json!({"client_name": "Shop", "client_id": "shop", "redirect_uris": ["https://shop.example/cb"]});
+        create(&db, &spec(body.clone()), 1).unwrap();
+        let who = crate::identity::create(&db, "a@example.com", None, &Default::default(), 0)
+            .unwrap()
+            .unwrap()
+            .id;
+        db.execute(
+            "INSERT INTO consents (identity_id, client_id, scopes, granted_at) VALUES (?, 'shop', 'openid', 1)",
+            &[who.into()],
+        )
+        .unwrap();
+        db.execute(
+            "INSERT INTO refresh_families (id, client_id, identity_id, scope, current_hash, auth_time, amr, sid, created_at, last_used_at) \
+             VALUES ('f1', 'shop', 'u1', 'openid offline_access', 'h', 1, 'pwd', 's', 1, 1)",
+            &[],
+        )
+        .unwrap();
+        delete(&db, "shop").unwrap();
+        create(&db, &spec(body), 2).unwrap();
+        for table in ["consents", "refresh_families"] {
+            let n = db
+                .execute(
+                    &format!("SELECT count(*) FROM {table} WHERE client_id = 'shop'"),
+                    &[],
+                )
+                .unwrap();
+            assert_eq!(n.first().unwrap().int(0).unwrap(), 0, "{table}");
+        }
     }
 }

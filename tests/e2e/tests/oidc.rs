@@ -11,7 +11,7 @@ use http::{Request, StatusCode};
 use jwt_simple::prelude::*;
 use serde_json::{Value, json as j};
 
-const ADMIN: &str = "admin-token-for-tests";
+const ADMIN: &str = "admin-token-for-tests-0123456789abcdef";
 const EMAIL: &str = "oidc@example.com";
 const PASSWORD: &str = "correct horse battery staple";
 const REDIRECT: &str = "https://app.example.com/callback";
@@ -37,7 +37,7 @@ async fn register(app: &App, spec: Value) -> (String, Option<String>) {
     assert_eq!(res.status(), StatusCode::CREATED, "{}", text(&res));
     let body = json(&res);
     (
-        body["client"]["id"].as_str().unwrap().to_owned(),
+        body["client_id"].as_str().unwrap().to_owned(),
         body["client_secret"].as_str().map(str::to_owned),
     )
 }
@@ -45,10 +45,10 @@ async fn register(app: &App, spec: Value) -> (String, Option<String>) {
 async fn confidential(app: &App) -> (String, String) {
     let (id, secret) = register(
         app,
-        j!({"name": "Shop", "confidential": true, "redirect_uris": [REDIRECT],
+        j!({"client_name": "Shop", "redirect_uris": [REDIRECT],
             "post_logout_redirect_uris": ["https://app.example.com/bye"],
             "grant_types": ["authorization_code", "refresh_token", "client_credentials"],
-            "scopes": ["openid", "profile", "email", "offline_access", "orders:read"]}),
+            "scope": "openid profile email offline_access orders:read"}),
     )
     .await;
     (id, secret.unwrap())
@@ -254,7 +254,10 @@ async fn code_flow_with_pkce_issues_valid_tokens() {
             && c["acr"].as_str().is_some()
     );
     let access = t["access_token"].as_str().unwrap();
-    assert_eq!(c["at_hash"], lanyard::oidc::tokens::at_hash(access));
+    assert_eq!(
+        c["at_hash"],
+        lanyard::oidc::tokens::at_hash(lanyard::oidc::keys::Alg::Es256, access)
+    );
 
     // The access token is an RFC 9068 JWT.
     let meta = Token::decode_metadata(access).unwrap();
@@ -497,7 +500,7 @@ async fn client_authentication_and_client_credentials() {
     .await;
     assert_eq!(post.status(), StatusCode::OK);
 
-    let (public, secret) = register(&app, j!({"name": "SPA", "redirect_uris": ["https://spa.example/cb"], "allowed_origins": ["https://spa.example"]})).await;
+    let (public, secret) = register(&app, j!({"client_name": "SPA", "token_endpoint_auth_method": "none", "redirect_uris": ["https://spa.example/cb"], "allowed_origins": ["https://spa.example"]})).await;
     assert!(secret.is_none());
     let res = token_request(
         &app,
@@ -776,7 +779,7 @@ async fn admin_api_needs_the_token_and_validates() {
         &app,
         "POST",
         "/api/admin/clients",
-        Some(j!({"name": "x", "redirect_uris": ["http://evil.example/cb"]})),
+        Some(j!({"client_name": "x", "redirect_uris": ["http://evil.example/cb"]})),
     )
     .await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
@@ -787,7 +790,7 @@ async fn admin_api_needs_the_token_and_validates() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|c| c["id"] == id.as_str())
+            .any(|c| c["client_id"] == id.as_str())
     );
     assert!(
         list["clients"]
@@ -800,11 +803,11 @@ async fn admin_api_needs_the_token_and_validates() {
         &app,
         "PUT",
         &format!("/api/admin/clients/{id}"),
-        Some(j!({"name": "Shop 2", "confidential": true, "redirect_uris": [REDIRECT]})),
+        Some(j!({"client_name": "Shop 2", "redirect_uris": [REDIRECT]})),
     )
     .await;
     assert_eq!(put.status(), StatusCode::OK);
-    assert_eq!(json(&put)["name"], "Shop 2");
+    assert_eq!(json(&put)["client_name"], "Shop 2");
     assert_eq!(
         admin(&app, "DELETE", &format!("/api/admin/clients/{id}"), None)
             .await
@@ -836,7 +839,7 @@ async fn a_client_may_ask_for_eddsa_id_tokens() {
     let app = app().await;
     let (id, secret) = register(
         &app,
-        j!({"name": "Shop", "confidential": true, "redirect_uris": [REDIRECT], "first_party": true,
+        j!({"client_name": "Shop", "redirect_uris": [REDIRECT], "first_party": true,
             "id_token_signed_response_alg": "EdDSA"}),
     )
     .await;
@@ -873,7 +876,7 @@ async fn a_client_may_ask_for_eddsa_access_tokens() {
     let app = app().await;
     let (id, secret) = register(
         &app,
-        j!({"name": "Shop", "confidential": true, "redirect_uris": [REDIRECT], "first_party": true,
+        j!({"client_name": "Shop", "redirect_uris": [REDIRECT], "first_party": true,
             "id_token_signed_response_alg": "EdDSA", "access_token_signed_response_alg": "EdDSA"}),
     )
     .await;
@@ -962,9 +965,9 @@ async fn a_partner_authenticates_with_a_signed_assertion() {
     let public: Value = serde_json::from_str(&key.public_key().to_jwk()).unwrap();
     let (id, secret) = register(
         &app,
-        j!({"name": "Partner", "client_id": "partner", "confidential": true,
+        j!({"client_name": "Partner", "client_id": "partner", 
             "token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [public]},
-            "grant_types": ["client_credentials"], "scopes": ["orders:read"]}),
+            "grant_types": ["client_credentials"], "scope": "orders:read"}),
     )
     .await;
     assert_eq!(secret, None, "no secret is issued to a key-based client");
@@ -1016,4 +1019,261 @@ async fn a_partner_authenticates_with_a_signed_assertion() {
     let res = app.send(req).await;
     assert_eq!(res.status(), StatusCode::OK, "{}", text(&res));
     assert_eq!(json(&res)["active"], true);
+}
+
+/// A code exchange with `offline_access` for the signed-in browser: the tokens.
+async fn tokens_for(app: &App, b: &mut Browser<'_>, client: &(String, String)) -> Value {
+    let p = pkce();
+    let code = code_for(b, &client.0, &p).await;
+    let res = exchange(app, client, &code, &p.verifier).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", text(&res));
+    json(&res)
+}
+
+async fn refresh(app: &App, client: &(String, String), token: &str) -> http::Response<Bytes> {
+    token_request(
+        app,
+        Some((&client.0, &client.1)),
+        &[("grant_type", "refresh_token"), ("refresh_token", token)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_password_reset_ends_refresh_families_and_codes() {
+    let app = app().await;
+    let client = confidential(&app).await;
+    let mut b = signed_in(&app).await;
+    // An attacker who signed in with the old password holds a refresh token
+    // and an unused code.
+    let stolen = tokens_for(&app, &mut b, &client).await;
+    let p = pkce();
+    let code = code_for(&mut b, &client.0, &p).await;
+
+    let mut owner = Browser::from_addr(&app, "192.0.2.44:1000");
+    owner.post("/forgot", &[("email", EMAIL)]).await;
+    let link = app.mailed_link(EMAIL).await;
+    let token = link.split("token=").nth(1).unwrap().to_owned();
+    let done = owner
+        .post(
+            "/reset",
+            &[
+                ("token", &token),
+                ("password", "a brand new passphrase here"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status(), StatusCode::OK, "{}", text(&done));
+
+    let res = refresh(&app, &client, stolen["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json(&res)["error"], "invalid_grant");
+    let res = exchange(&app, &client, &code, &p.verifier).await;
+    assert_eq!(json(&res)["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn a_deleted_client_leaves_no_grants_behind() {
+    let app = app().await;
+    let spec = j!({"client_name": "Shop", "client_id": "shop", "redirect_uris": [REDIRECT],
+        "scope": "openid profile email offline_access"});
+    let (id, secret) = register(&app, spec.clone()).await;
+    let client = (id, secret.unwrap());
+    let mut b = signed_in(&app).await;
+    let old = tokens_for(&app, &mut b, &client).await;
+    let res = admin(&app, "DELETE", "/api/admin/clients/shop", None).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    // Someone registers `shop` again: the old refresh token is dead, and the
+    // person is asked for consent afresh.
+    let (id, secret) = register(&app, spec).await;
+    let again = (id, secret.unwrap());
+    let res = refresh(&app, &again, old["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(json(&res)["error"], "invalid_grant");
+    let consent = b.get(&authorize_url("shop", &pkce(), "")).await;
+    assert_eq!(consent.status(), StatusCode::OK);
+    assert!(text(&consent).contains("Allow Shop to use your account?"));
+}
+
+#[tokio::test]
+async fn the_admin_api_speaks_rfc7591_and_guards_itself() {
+    let app = app().await;
+    let res = admin(
+        &app,
+        "POST",
+        "/api/admin/clients",
+        Some(j!({"client_name": "Shop", "redirect_uris": [REDIRECT], "scope": "openid email"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::CREATED, "{}", text(&res));
+    let c = json(&res);
+    assert!(c["client_id"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(c["client_secret"].as_str().is_some_and(|s| s.len() >= 43));
+    assert_eq!(c["client_secret_expires_at"], 0);
+    assert_eq!(c["client_name"], "Shop");
+    assert_eq!(c["scope"], "openid email");
+    assert_eq!(c["token_endpoint_auth_method"], "client_secret_basic");
+    assert_eq!(
+        c["grant_types"],
+        j!(["authorization_code", "refresh_token"])
+    );
+    assert_eq!(c["response_types"], j!(["code"]));
+    assert!(c["client_id_issued_at"].as_i64().is_some());
+    assert!(c.get("id").is_none() && c.get("client").is_none());
+
+    // Wrong tokens are throttled per address, not for everyone.
+    let app = App::dev(&[("admin_token", ADMIN), ("login_address_max_failures", "3")]).await;
+    let guess = |from: &'static str, token: &'static str| {
+        let req = Request::get("/api/admin/clients")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Bytes::new())
+            .unwrap();
+        app.send_from(req, from)
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            guess("192.0.2.9:1", "wrong").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let locked = guess("192.0.2.9:1", ADMIN).await;
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(!header(&locked, "retry-after").is_empty());
+    assert_eq!(
+        guess("198.51.100.1:1", ADMIN).await.status(),
+        StatusCode::OK
+    );
+    // Successes do not add up.
+    for _ in 0..5 {
+        assert_eq!(
+            guess("198.51.100.1:1", ADMIN).await.status(),
+            StatusCode::OK
+        );
+    }
+
+    // A short admin token is refused, naming the variable.
+    let weak = App::dev(&[("admin_token", "short-token")]).await;
+    let res = weak
+        .send(
+            Request::get("/api/admin/clients")
+                .header("authorization", "Bearer short-token")
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(json(&res)["variable"], "admin_token");
+}
+
+#[tokio::test]
+async fn introspection_answers_only_the_client_and_its_resource_servers() {
+    let app = app().await;
+    let client = confidential(&app).await;
+    let other = confidential(&app).await;
+    let (api, api_secret) = register(
+        &app,
+        j!({"client_name": "Orders API", "grant_types": ["client_credentials"], "scope": "orders:read",
+            "resource_server_for": [client.0]}),
+    )
+    .await;
+    let api = (api, api_secret.unwrap());
+    let mut b = signed_in(&app).await;
+    let t = tokens_for(&app, &mut b, &client).await;
+    let access = t["access_token"].as_str().unwrap();
+    let refresh_token = t["refresh_token"].as_str().unwrap();
+
+    assert_eq!(introspect(&app, &client, access).await["active"], true);
+    assert_eq!(introspect(&app, &api, access).await["active"], true);
+    // Another client learns nothing, about either token.
+    assert_eq!(
+        introspect(&app, &other, access).await,
+        j!({"active": false})
+    );
+    assert_eq!(
+        introspect(&app, &other, refresh_token).await,
+        j!({"active": false})
+    );
+}
+
+#[tokio::test]
+async fn https_issuers_send_hsts_on_every_component() {
+    let app = app().await;
+    for path in [
+        "/login",
+        "/.well-known/openid-configuration",
+        "/jwks.json",
+        "/nowhere",
+    ] {
+        let res = app.get(path).await;
+        assert_eq!(
+            header(&res, "strict-transport-security"),
+            "max-age=31536000",
+            "{path}"
+        );
+    }
+    let local = App::start(
+        &[("issuer", "http://127.0.0.1:3000"), ("dev_mode", "true")],
+        &[],
+    )
+    .await;
+    let res = local.get("/login").await;
+    assert!(res.headers().get("strict-transport-security").is_none());
+}
+
+#[tokio::test]
+async fn a_store_fault_answers_503_and_a_retry_succeeds() {
+    let app = app().await;
+    let client = confidential(&app).await;
+    let mut b = signed_in(&app).await;
+    let t = tokens_for(&app, &mut b, &client).await;
+    let refresh_token = t["refresh_token"].as_str().unwrap().to_owned();
+    let families = app.count("SELECT count(*) FROM refresh_families");
+
+    for (kv, sql) in [(false, true), (true, false)] {
+        app.host.inject_fault(kv, sql);
+        // OAuth endpoint: temporarily_unavailable, nothing rotated. (The
+        // token endpoint keeps nothing in key-value.)
+        if sql {
+            let res = refresh(&app, &client, &refresh_token).await;
+            assert_eq!(
+                res.status(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{}",
+                text(&res)
+            );
+            assert_eq!(json(&res)["error"], "temporarily_unavailable");
+            assert_eq!(header(&res, "retry-after"), "5");
+        }
+        // A page: a friendly 503.
+        let page = b.get("/").await;
+        assert_eq!(
+            page.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "kv={kv} sql={sql}"
+        );
+        assert!(header(&page, "content-type").starts_with("text/html"));
+        assert!(text(&page).contains("Temporarily unavailable"));
+        assert_eq!(header(&page, "retry-after"), "5");
+        // JSON APIs: a problem document.
+        let me = b.get("/api/account/me").await;
+        assert_eq!(me.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(header(&me, "content-type"), "application/problem+json");
+        if sql {
+            let res = admin(&app, "GET", "/api/admin/clients", None).await;
+            assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(header(&res, "content-type"), "application/problem+json");
+            let res = app.get("/jwks.json").await;
+            assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        }
+        app.host.inject_fault(false, false);
+    }
+
+    // The fault cleared: the same requests succeed, and the refresh token
+    // that met the fault still works (it was not rotated half-way).
+    assert_eq!(app.count("SELECT count(*) FROM refresh_families"), families);
+    let res = refresh(&app, &client, &refresh_token).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", text(&res));
+    assert_eq!(b.get("/").await.status(), StatusCode::OK);
+    assert_eq!(b.get("/api/account/me").await.status(), StatusCode::OK);
+    assert_eq!(app.get("/jwks.json").await.status(), StatusCode::OK);
 }

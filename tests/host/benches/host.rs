@@ -399,7 +399,7 @@ struct RefreshSetup {
 /// `families` refresh-token families through /authorize and /token.
 async fn refresh_setup(alg: &str, families: usize) -> anyhow::Result<RefreshSetup> {
     let data = tempfile::tempdir()?;
-    let admin = "bench-admin";
+    let admin = "bench-admin-token-0123456789abcdefgh";
     let host = app(
         &[
             ("issuer", "https://id.example.test"),
@@ -414,7 +414,7 @@ async fn refresh_setup(alg: &str, families: usize) -> anyhow::Result<RefreshSetu
     let client = "127.0.0.1:1".parse()?;
     let reg = Request::post("/api/admin/clients")
         .header("authorization", format!("Bearer {admin}"))
-        .body(Bytes::from(format!(r#"{{"name":"bench","client_id":"bench","confidential":true,"first_party":true,"redirect_uris":["https://app.example/cb"],"id_token_signed_response_alg":"{alg}","access_token_signed_response_alg":"{alg}"}}"#)))?;
+        .body(Bytes::from(format!(r#"{{"client_name":"bench","client_id":"bench","first_party":true,"redirect_uris":["https://app.example/cb"],"id_token_signed_response_alg":"{alg}","access_token_signed_response_alg":"{alg}"}}"#)))?;
     let reg: serde_json::Value = serde_json::from_slice(host.handle(reg, client).await.body())?;
     let secret = reg["client_secret"].as_str().unwrap_or_default().to_owned();
     let csrf = csrf_cookie(&host).await?;

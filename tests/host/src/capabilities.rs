@@ -60,6 +60,36 @@ pub struct SqliteConnection {
 pub(crate) struct Stores {
     key_value: HashMap<String, SharedConnection>,
     sqlite: HashMap<String, PathBuf>,
+    /// An injected fault (tests): every operation on the store fails the way
+    /// Spin reports a broken backend.
+    pub fault: Faults,
+}
+
+/// Which backends fail, as set by [`crate::SpinHost::inject_fault`].
+#[derive(Default)]
+pub(crate) struct Faults {
+    pub key_value: std::sync::atomic::AtomicBool,
+    pub sqlite: std::sync::atomic::AtomicBool,
+}
+
+/// What SQLite says when its file has gone read-only under a running app,
+/// as seen on a real Spin host.
+const FAULT_MESSAGE: &str = "attempt to write a readonly database";
+
+impl Faults {
+    fn key_value(&self) -> Result<(), key_value::Error> {
+        if self.key_value.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(key_value::Error::Other(FAULT_MESSAGE.into()));
+        }
+        Ok(())
+    }
+
+    fn sqlite(&self) -> Result<(), sqlite::Error> {
+        if self.sqlite.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(sqlite::Error::Io(FAULT_MESSAGE.into()));
+        }
+        Ok(())
+    }
 }
 
 /// The labels the host knows: only `default`, like `spin up` without a
@@ -218,6 +248,9 @@ impl key_value::HostStore for SpinHostView<'_> {
         store: Resource<KvStore>,
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, key_value::Error>> {
+        if let Err(e) = kv_fault(self) {
+            return Ok(Err(e));
+        }
         let (conn, label) = kv_store(self, &store)?;
         Ok(with_connection(&conn, move |c| {
             use rusqlite::OptionalExtension;
@@ -235,6 +268,9 @@ impl key_value::HostStore for SpinHostView<'_> {
         key: String,
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), key_value::Error>> {
+        if let Err(e) = kv_fault(self) {
+            return Ok(Err(e));
+        }
         let (conn, label) = kv_store(self, &store)?;
         Ok(with_connection(&conn, move |c| {
             c.prepare_cached(
@@ -253,6 +289,9 @@ impl key_value::HostStore for SpinHostView<'_> {
         store: Resource<KvStore>,
         key: String,
     ) -> wasmtime::Result<Result<(), key_value::Error>> {
+        if let Err(e) = kv_fault(self) {
+            return Ok(Err(e));
+        }
         let (conn, label) = kv_store(self, &store)?;
         Ok(with_connection(&conn, move |c| {
             c.prepare_cached("DELETE FROM spin_key_value WHERE store = ?1 AND key = ?2")?
@@ -268,6 +307,9 @@ impl key_value::HostStore for SpinHostView<'_> {
         store: Resource<KvStore>,
         key: String,
     ) -> wasmtime::Result<Result<bool, key_value::Error>> {
+        if let Err(e) = kv_fault(self) {
+            return Ok(Err(e));
+        }
         let (conn, label) = kv_store(self, &store)?;
         Ok(with_connection(&conn, move |c| {
             c.prepare_cached("SELECT 1 FROM spin_key_value WHERE store = ?1 AND key = ?2")?
@@ -281,6 +323,9 @@ impl key_value::HostStore for SpinHostView<'_> {
         &mut self,
         store: Resource<KvStore>,
     ) -> wasmtime::Result<Result<Vec<String>, key_value::Error>> {
+        if let Err(e) = kv_fault(self) {
+            return Ok(Err(e));
+        }
         let (conn, label) = kv_store(self, &store)?;
         Ok(with_connection(&conn, move |c| {
             c.prepare_cached("SELECT key FROM spin_key_value WHERE store = ?1")?
@@ -305,6 +350,11 @@ fn kv_store(
     let (_, table) = view.spin();
     let store = table.get(store)?;
     Ok((store.conn.clone(), store.label.clone()))
+}
+
+/// The injected key-value fault, if any.
+fn kv_fault(view: &mut SpinHostView<'_>) -> Result<(), key_value::Error> {
+    view.spin().0.stores.fault.key_value()
 }
 
 // ------------------------------------------------------------------ sqlite
@@ -335,6 +385,9 @@ impl sqlite::HostConnection for SpinHostView<'_> {
         statement: String,
         parameters: Vec<sqlite::Value>,
     ) -> wasmtime::Result<Result<sqlite::QueryResult, sqlite::Error>> {
+        if let Err(e) = self.spin().0.stores.fault.sqlite() {
+            return Ok(Err(e));
+        }
         let (path, conn) = {
             let (_, table) = self.spin();
             let c = table.get(&connection)?;

@@ -398,6 +398,19 @@ impl SpinHost {
         Store::new(component.pre.engine(), state)
     }
 
+    /// Makes every key-value and/or SQLite operation fail from now on, as
+    /// Spin reports a broken backend (`attempt to write a readonly
+    /// database`), or heals them again. For tests of how the app answers a
+    /// store fault.
+    pub fn inject_fault(&self, key_value: bool, sqlite: bool) {
+        use std::sync::atomic::Ordering;
+        self.stores
+            .fault
+            .key_value
+            .store(key_value, Ordering::SeqCst);
+        self.stores.fault.sqlite.store(sqlite, Ordering::SeqCst);
+    }
+
     /// Instantiates a component without calling it: the per-request setup
     /// cost, for benchmarks.
     pub async fn instantiate(&self, component: &str) -> anyhow::Result<()> {

@@ -25,7 +25,7 @@ fn openid_client_runs_the_code_flow_against_lanyard() {
         .port();
     let base = format!("http://127.0.0.1:{port}");
     let data = tempfile::tempdir().unwrap();
-    let admin = "interop-admin-token";
+    let admin = "interop-admin-token-0123456789abcdef";
     let mut host = Command::new(env!("CARGO_BIN_EXE_spin-test-host"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
         .arg(data.path())
