@@ -141,11 +141,24 @@ mod fast {
         let algorithm: &dyn ring::signature::VerificationAlgorithm = match (&key.key, alg) {
             (Key::Es256(_), "ES256") => &ring::signature::ECDSA_P256_SHA256_FIXED,
             (Key::EdDsa(_), "EdDSA") => &ring::signature::ED25519,
+            (Key::Rs256(_), "RS256") => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
             _ => return Err(VerifyError::Algorithm(alg.to_owned())),
         };
-        ring::signature::UnparsedPublicKey::new(algorithm, &key.raw)
-            .verify(signed, &signature)
-            .map_err(|_| invalid("signature mismatch"))?;
+        let checked = match key.key {
+            // jwt-simple admits only e = 65537 (AQAB) when it reads the JWKS.
+            Key::Rs256(_) => ring::signature::RsaPublicKeyComponents {
+                n: key.raw.as_slice(),
+                e: &[1u8, 0, 1][..],
+            }
+            .verify(
+                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                signed,
+                &signature,
+            ),
+            _ => ring::signature::UnparsedPublicKey::new(algorithm, &key.raw)
+                .verify(signed, &signature),
+        };
+        checked.map_err(|_| invalid("signature mismatch"))?;
         let claims: JWTClaims<T> = b64url_decode(p)
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| invalid("unreadable claims"))?;
@@ -197,10 +210,13 @@ fn typed<T: DeserializeOwned>(v: Verified<Value>) -> Result<Verified<T>, VerifyE
 enum Key {
     Es256(ES256PublicKey),
     EdDsa(Ed25519PublicKey),
+    // Boxed: an RSA key is far larger than the others.
+    Rs256(Box<RS256PublicKey>),
 }
 
 /// A published key: its algorithm's verifier, and its raw public bytes (the
-/// uncompressed P-256 point, or the Ed25519 key) for the native fast path.
+/// uncompressed P-256 point, the Ed25519 key, or the RSA modulus) for the
+/// native fast path.
 struct PublishedKey {
     key: Key,
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
@@ -266,12 +282,14 @@ where
         self
     }
 
-    /// Allows only these algorithms (any of `ES256`, `EdDSA`).
+    /// Allows only these algorithms (any of `ES256`, `EdDSA`, `RS256`).
+    /// RS256 is off by default: allow it for the clients that Lanyard signs
+    /// RS256 ID tokens for (`id_token_signed_response_alg: RS256`).
     pub fn with_algorithms(mut self, algorithms: &[&'static str]) -> Self {
         self.algorithms = algorithms
             .iter()
             .copied()
-            .filter(|a| ["ES256", "EdDSA"].contains(a))
+            .filter(|a| ["ES256", "EdDSA", "RS256"].contains(a))
             .collect();
         self
     }
@@ -364,6 +382,7 @@ where
         let claims = match (&key.key, alg.as_str()) {
             (Key::Es256(k), "ES256") => k.verify_token::<T>(token, Some(options)),
             (Key::EdDsa(k), "EdDSA") => k.verify_token::<T>(token, Some(options)),
+            (Key::Rs256(k), "RS256") => k.verify_token::<T>(token, Some(options)),
             _ => return Err(VerifyError::Algorithm(alg)),
         }
         .map_err(|e| VerifyError::Invalid(e.to_string()))?;
@@ -446,6 +465,14 @@ where
                         })
                     })
                 }
+                (Some("RSA"), None) => RS256PublicKey::from_jwk(&text).ok().and_then(|k| {
+                    let n = coordinate("n")?;
+                    let start = n.iter().position(|&b| b != 0)?;
+                    Some(PublishedKey {
+                        key: Key::Rs256(Box::new(k)),
+                        raw: n[start..].to_vec(),
+                    })
+                }),
                 _ => None,
             };
             if let Some(k) = key {

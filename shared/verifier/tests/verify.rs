@@ -282,3 +282,52 @@ fn eddsa_tokens_verify_and_tampering_fails() {
             .is_err()
     );
 }
+
+#[test]
+fn rs256_id_tokens_verify_only_when_allowed() {
+    let k = RS256KeyPair::generate(2048).unwrap().with_key_id("rsa");
+    let public: Value = serde_json::from_str(&k.public_key().to_jwk()).unwrap();
+    let body = json!({ "keys": [public] }).to_string().into_bytes();
+    let fetch = move |_: &str| {
+        Ok(Fetched {
+            status: 200,
+            body: body.clone(),
+            cache_control: None,
+        })
+    };
+    let mut c =
+        Claims::with_custom_claims(json!({"email": "a@example.com"}), Duration::from_secs(300))
+            .with_issuer(ISS)
+            .with_subject("u")
+            .with_audience("app")
+            .with_nonce("n-1");
+    c.issued_at = Some(Duration::from_secs(NOW));
+    c.expires_at = Some(Duration::from_secs(NOW + 300));
+    let t = k
+        .sign_with_options(
+            c,
+            &HeaderOptions {
+                signature_type: Some("JWT".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    // Off by default: an app opts in for the clients that need RS256.
+    let strict = Verifier::new(ISS, "app", fetch.clone());
+    assert_eq!(
+        strict
+            .verify_at::<Value>(&t, TokenKind::Id, NOW)
+            .unwrap_err(),
+        VerifyError::Algorithm("RS256".into())
+    );
+    let v = Verifier::new(ISS, "app", fetch).with_algorithms(&["ES256", "EdDSA", "RS256"]);
+    let ok = v.verify_at::<Value>(&t, TokenKind::Id, NOW).unwrap();
+    assert_eq!((ok.sub.as_str(), ok.nonce.as_deref()), ("u", Some("n-1")));
+    assert_eq!(ok.claims["email"], "a@example.com");
+    assert!(v.verify_at::<Value>(&t, TokenKind::Access, NOW).is_err());
+    let mut bytes = t.clone().into_bytes();
+    let last = bytes.len() - 2;
+    bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
+    let broken = String::from_utf8(bytes).unwrap();
+    assert!(v.verify_at::<Value>(&broken, TokenKind::Id, NOW).is_err());
+}

@@ -10,6 +10,9 @@
 //! - `/probe/jwt?n=N`: time N ES256 and EdDSA signatures and verifications
 //!   inside the component (µs per operation), for the benchmark.
 //! - `/probe/jwt-cold`: the first ES256 operations of a fresh instance (µs).
+//! - `/probe/rsa?n=N&keys=K`: RS256 with a 2048-bit key inside the component
+//!   (µs): K key generations, loading a private JWK, N signatures and
+//!   verifications.
 //! - `/probe/counter`: bump a static counter (a fresh instance always answers 1).
 //! - `/probe/var/<name>`: read a Spin variable.
 //! - `/probe/headers`: echo every request header as `name: value` lines.
@@ -67,6 +70,7 @@ mod probe {
             "echo" => text(200, req.body().len().to_string()),
             "jwt" => jwt_bench(&query),
             "jwt-cold" => jwt_cold(),
+            "rsa" => rsa_bench(&query),
             _ => text(404, format!("probe: no such probe {path:?}")),
         }
     }
@@ -230,6 +234,51 @@ mod probe {
             200,
             format!("{es_sign:.1} {es_verify:.1} {ed_sign:.1} {ed_verify:.1}"),
         )
+    }
+
+    /// RS256 (2048 bits) inside wasm, in µs per operation: key generation
+    /// (mean of `keys`), loading the private JWK, signing, verifying.
+    fn rsa_bench(query: &str) -> Response {
+        use jwt_simple::prelude::*;
+        let param = |name: &str, default: u32| {
+            query
+                .split('&')
+                .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+                .clamp(1, 1000)
+        };
+        let (n, keys) = (param("n", 20), param("keys", 1));
+        fn time(n: u32, mut f: impl FnMut()) -> f64 {
+            let t = std::time::Instant::now();
+            for _ in 0..n {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+        }
+        let mut key = None;
+        let keygen = time(keys, || key = RS256KeyPair::generate(2048).ok());
+        let Some(key) = key else {
+            return text(500, "RSA key generation failed".to_owned());
+        };
+        let jwk = key.to_jwk();
+        let load = time(n.min(50), || {
+            let _ = RS256KeyPair::from_jwk(&jwk);
+        });
+        let claims = || {
+            Claims::create(Duration::from_secs(300))
+                .with_issuer("https://id.example.com")
+                .with_subject("user")
+        };
+        let public = key.public_key();
+        let token = key.sign(claims()).unwrap_or_default();
+        let sign = time(n, || {
+            let _ = key.sign(claims());
+        });
+        let verify = time(n, || {
+            let _ = public.verify_token::<NoCustomClaims>(&token, None);
+        });
+        text(200, format!("{keygen:.0} {load:.1} {sign:.1} {verify:.1}"))
     }
 
     /// What the first ES256 operations cost in a fresh instance (µs): key
