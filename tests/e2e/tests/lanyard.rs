@@ -54,7 +54,7 @@ async fn discovery_lists_the_endpoints_under_the_configured_issuer() {
     // refused at registration.
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],
-        serde_json::json!(["ES256", "EdDSA"])
+        serde_json::json!(["ES256", "EdDSA", "RS256"])
     );
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert!(

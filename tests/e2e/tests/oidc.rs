@@ -1121,6 +1121,20 @@ async fn the_admin_api_speaks_rfc7591_and_guards_itself() {
     assert!(c["client_id_issued_at"].as_i64().is_some());
     assert!(c.get("id").is_none() && c.get("client").is_none());
 
+    // The sweep a cron job calls: it answers what it deleted.
+    app.db()
+        .execute(
+            "INSERT INTO revoked_tokens (jti, expires_at) VALUES ('gone', 1)",
+            [],
+        )
+        .unwrap();
+    let swept = admin(&app, "POST", "/api/admin/sweep", None).await;
+    assert_eq!(swept.status(), StatusCode::OK, "{}", text(&swept));
+    assert_eq!(json(&swept)["revoked_tokens"], 1);
+    assert_eq!(app.count("SELECT count(*) FROM revoked_tokens"), 0);
+    let res = admin(&app, "GET", "/api/admin/sweep", None).await;
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+
     // Wrong tokens are throttled per address, not for everyone.
     let app = App::dev(&[("admin_token", ADMIN), ("login_address_max_failures", "3")]).await;
     let guess = |from: &'static str, token: &'static str| {
@@ -1276,4 +1290,94 @@ async fn a_store_fault_answers_503_and_a_retry_succeeds() {
     assert_eq!(b.get("/").await.status(), StatusCode::OK);
     assert_eq!(b.get("/api/account/me").await.status(), StatusCode::OK);
     assert_eq!(app.get("/jwks.json").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_client_may_ask_for_rs256_id_tokens() {
+    let app = app().await;
+    let doc = json(&app.get("/.well-known/openid-configuration").await);
+    assert!(
+        doc["id_token_signing_alg_values_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&j!("RS256")),
+        "{doc}"
+    );
+    let (id, secret) = register(
+        &app,
+        j!({"client_name": "Shop", "token_endpoint_auth_method": "client_secret_basic",
+            "redirect_uris": [REDIRECT], "first_party": true,
+            "scope": "openid profile email offline_access",
+            "id_token_signed_response_alg": "RS256"}),
+    )
+    .await;
+    let client = (id, secret.unwrap());
+    let mut b = signed_in(&app).await;
+    let p = pkce();
+    let code = code_for(&mut b, &client.0, &p).await;
+    let res = exchange(&app, &client, &code, &p.verifier).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", text(&res));
+    let t = json(&res);
+    let id_token = t["id_token"].as_str().unwrap();
+    let meta = Token::decode_metadata(id_token).unwrap();
+    assert_eq!(meta.algorithm(), "RS256");
+
+    // The dev key was made for this first RS256 token, and is published now.
+    let jwks = json(&app.get("/jwks.json").await);
+    let key = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == meta.key_id().unwrap())
+        .expect("the RS256 key in the JWKS")
+        .clone();
+    assert_eq!(
+        (&key["kty"], &key["alg"], &key["use"]),
+        (&j!("RSA"), &j!("RS256"), &j!("sig"))
+    );
+    for private in ["d", "p", "q", "dp", "dq", "qi"] {
+        assert!(key.get(private).is_none(), "{private} published");
+    }
+    let public = RS256PublicKey::from_jwk(&key.to_string()).unwrap();
+    let claims = public
+        .verify_token::<serde_json::Map<String, Value>>(
+            id_token,
+            Some(VerificationOptions {
+                allowed_issuers: Some(HashSet::from([ISSUER.to_string()])),
+                allowed_audiences: Some(HashSet::from([client.0.clone()])),
+                ..Default::default()
+            }),
+        )
+        .unwrap();
+    assert_eq!(claims.nonce.as_deref(), Some("n-456"));
+    // RS256 hashes with SHA-256: at_hash is the left half of it.
+    let access = t["access_token"].as_str().unwrap();
+    let sha256 = lanyard::crypto::sha256(access.as_bytes());
+    assert_eq!(
+        claims.custom["at_hash"],
+        lanyard::crypto::b64url(&sha256[..16])
+    );
+    // Access tokens stay ES256.
+    assert_eq!(Token::decode_metadata(access).unwrap().algorithm(), "ES256");
+
+    // The RS256 ID token is a valid id_token_hint for logout.
+    let res = b
+        .get(&format!(
+            "/logout?id_token_hint={id_token}&post_logout_redirect_uri={}",
+            common::urlencode("https://app.example.com/bye")
+        ))
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::BAD_REQUEST,
+        "not registered for it"
+    );
+    let res = b.get(&format!("/logout?id_token_hint={id_token}")).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", text(&res));
+    assert!(text(&res).contains("You are signed out."), "{}", text(&res));
+    assert_eq!(
+        b.get("/").await.status(),
+        StatusCode::SEE_OTHER,
+        "signed out"
+    );
 }
