@@ -81,20 +81,7 @@ impl SignUp {
 /// Creates the account, or mails the owner of an existing one. The caller
 /// shows "check your email" either way.
 pub fn sign_up(env: &Env, auth: &Auth, s: &SignUp, client: &str) -> Result<()> {
-    schema::ensure(env.sql)?;
-    let limits = &auth.limits;
-    throttle::reserve(
-        env.sql,
-        &throttle::address_key("signup", client),
-        &limits.address,
-        env.now,
-    )?;
-    throttle::reserve(
-        env.sql,
-        &throttle::recipient_key(&s.email),
-        &limits.recipient,
-        env.now,
-    )?;
+    count_mail_request(env, auth, "signup", client, &s.email)?;
     let hash = password::hash(&s.password, &auth.argon2)?;
     match identity::create(env.sql, &s.email, Some(&hash), &s.attributes, env.now)? {
         Some(created) => {
@@ -113,15 +100,15 @@ pub fn sign_up(env: &Env, auth: &Auth, s: &SignUp, client: &str) -> Result<()> {
     }
 }
 
-/// Every request that sends mail counts against the client address and the
-/// recipient, before anything is sent, so that nobody can make Lanyard
+/// Every request that sends mail (a sign-up, a resend, a reset) counts
+/// against the client address and the recipient, before anything is sent, so that nobody can make Lanyard
 /// mail-bomb an inbox, from one address or from many.
-fn count_mail_request(env: &Env, auth: &Auth, client: &str, to: &str) -> Result<()> {
+fn count_mail_request(env: &Env, auth: &Auth, action: &str, client: &str, to: &str) -> Result<()> {
     schema::ensure(env.sql)?;
     let limits = &auth.limits;
     throttle::reserve(
         env.sql,
-        &throttle::address_key("mail", client),
+        &throttle::address_key(action, client),
         &limits.address,
         env.now,
     )?;
@@ -139,7 +126,7 @@ fn count_mail_request(env: &Env, auth: &Auth, client: &str, to: &str) -> Result<
 /// mail API failure) is the same whether or not the account exists.
 pub fn resend_verification(env: &Env, auth: &Auth, email: &str, client: &str) -> Result<()> {
     let email = identity::normalise_email(email)?;
-    count_mail_request(env, auth, client, &email)?;
+    count_mail_request(env, auth, "mail", client, &email)?;
     let mail = match identity::by_email(env.sql, &email)? {
         Some(who) if !who.email_verified => {
             let token = onetime::issue(env.sql, Purpose::VerifyEmail, &who.id, env.now)?;
@@ -261,7 +248,7 @@ pub fn current(env: &Env, auth: &Auth, headers: &HeaderMap) -> Result<Option<(Id
 /// page either way.
 pub fn forgot_password(env: &Env, auth: &Auth, email: &str, client: &str) -> Result<()> {
     let email = identity::normalise_email(email)?;
-    count_mail_request(env, auth, client, &email)?;
+    count_mail_request(env, auth, "mail", client, &email)?;
     match identity::by_email(env.sql, &email)? {
         Some(who) => {
             let token = onetime::issue(env.sql, Purpose::ResetPassword, &who.id, env.now)?;

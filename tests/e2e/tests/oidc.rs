@@ -189,15 +189,19 @@ async fn exchange(
 }
 
 async fn jwks_key(app: &App, kid: &str) -> ES256PublicKey {
+    ES256PublicKey::from_jwk(&published_jwk(app, kid).await.to_string()).unwrap()
+}
+
+/// The key with this `kid` in the JWKS the app publishes.
+async fn published_jwk(app: &App, kid: &str) -> Value {
     let jwks = json(&app.get("/jwks.json").await);
-    let key = jwks["keys"]
+    jwks["keys"]
         .as_array()
         .unwrap()
         .iter()
         .find(|k| k["kid"] == kid)
         .expect("kid in JWKS")
-        .clone();
-    ES256PublicKey::from_jwk(&key.to_string()).unwrap()
+        .clone()
 }
 
 async fn userinfo(app: &App, token: &str) -> http::Response<Bytes> {
@@ -851,14 +855,7 @@ async fn a_client_may_ask_for_eddsa_id_tokens() {
     let id_token = t["id_token"].as_str().unwrap();
     let meta = Token::decode_metadata(id_token).unwrap();
     assert_eq!(meta.algorithm(), "EdDSA");
-    let jwks = json(&app.get("/jwks.json").await);
-    let key = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == meta.key_id().unwrap())
-        .unwrap()
-        .clone();
+    let key = published_jwk(&app, meta.key_id().unwrap()).await;
     let public = Ed25519PublicKey::from_jwk(&key.to_string()).unwrap();
     let claims = public.verify_token::<Value>(id_token, None).unwrap();
     assert_eq!(claims.nonce.as_deref(), Some("n-456"));
@@ -1323,14 +1320,7 @@ async fn a_client_may_ask_for_rs256_id_tokens() {
     assert_eq!(meta.algorithm(), "RS256");
 
     // The dev key was made for this first RS256 token, and is published now.
-    let jwks = json(&app.get("/jwks.json").await);
-    let key = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == meta.key_id().unwrap())
-        .expect("the RS256 key in the JWKS")
-        .clone();
+    let key = published_jwk(&app, meta.key_id().unwrap()).await;
     assert_eq!(
         (&key["kty"], &key["alg"], &key["use"]),
         (&j!("RSA"), &j!("RS256"), &j!("sig"))
