@@ -585,7 +585,7 @@ fn admin(env: &Env, req: &Request) -> Result<Response> {
         return Err(Error::config(
             "admin_token",
             format!(
-                "use at least {ADMIN_TOKEN_MIN} random characters (lanyard-keygen token makes one)"
+                "use at least {ADMIN_TOKEN_MIN} random characters (openssl rand -base64 32 makes one)"
             ),
         ));
     }
