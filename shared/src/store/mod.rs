@@ -97,7 +97,8 @@ impl Rows {
     }
 }
 
-/// One row of values.
+/// One row of values. A value of the wrong type is a bug in the code that
+/// reads it, not a store fault: it is an [`Error::Internal`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Row(pub Vec<Value>);
 
@@ -105,14 +106,14 @@ impl Row {
     fn value(&self, i: usize) -> Result<&Value> {
         self.0
             .get(i)
-            .ok_or_else(|| Error::Storage(format!("column {i} missing")))
+            .ok_or_else(|| Error::Internal(format!("column {i} missing")))
     }
 
     /// An integer column.
     pub fn int(&self, i: usize) -> Result<i64> {
         match self.value(i)? {
             Value::Integer(v) => Ok(*v),
-            other => Err(Error::Storage(format!(
+            other => Err(Error::Internal(format!(
                 "column {i}: expected integer, got {other:?}"
             ))),
         }
@@ -122,7 +123,7 @@ impl Row {
     pub fn text(&self, i: usize) -> Result<&str> {
         match self.value(i)? {
             Value::Text(v) => Ok(v),
-            other => Err(Error::Storage(format!(
+            other => Err(Error::Internal(format!(
                 "column {i}: expected text, got {other:?}"
             ))),
         }
@@ -140,7 +141,7 @@ impl Row {
     pub fn blob(&self, i: usize) -> Result<&[u8]> {
         match self.value(i)? {
             Value::Blob(v) => Ok(v),
-            other => Err(Error::Storage(format!(
+            other => Err(Error::Internal(format!(
                 "column {i}: expected blob, got {other:?}"
             ))),
         }
