@@ -201,8 +201,9 @@ async fn foundation_benchmark(n_inst: usize, n_req: usize) -> anyhow::Result<()>
     Ok(())
 }
 
-/// ES256 and EdDSA sign and verify with jwt-simple (pure Rust): natively, and
-/// inside a component (the probe times its own loop with the wasm clock).
+/// ES256, EdDSA and RS256 (2048 bits) sign and verify with jwt-simple (pure
+/// Rust): natively, and inside a component (the probe times its own loop with
+/// the wasm clock).
 async fn signing_benchmark(n: u32) -> anyhow::Result<()> {
     use jwt_simple::prelude::*;
     fn per_sec(f: impl Fn(), n: u32) -> f64 {
@@ -270,6 +271,45 @@ async fn signing_benchmark(n: u32) -> anyhow::Result<()> {
         .collect();
     anyhow::ensure!(cold.len() == 4, "probe answered {cold:?}");
 
+    // RS256: µs per key generation (mean of `keys`), private-JWK load,
+    // signature and verification; natively, then in wasm.
+    let keys = if n > 100 { 5 } else { 1 };
+    let rsa_n = n.min(200);
+    let micros = |f: &mut dyn FnMut(), times: u32| {
+        let t = Instant::now();
+        for _ in 0..times {
+            f();
+        }
+        t.elapsed().as_secs_f64() * 1e6 / f64::from(times)
+    };
+    let mut rs = None;
+    let keygen = micros(&mut || rs = RS256KeyPair::generate(2048).ok(), keys);
+    let rs = rs.ok_or_else(|| anyhow::anyhow!("RSA key generation failed"))?;
+    let rs_jwk = rs.to_jwk();
+    let rs_pub = rs.public_key();
+    let rs_t = rs.sign(claims()).map_err(anyhow::Error::msg)?;
+    let rsa_native = [
+        keygen,
+        micros(&mut || drop(RS256KeyPair::from_jwk(&rs_jwk)), rsa_n.min(50)),
+        micros(&mut || drop(rs.sign(claims())), rsa_n),
+        micros(
+            &mut || drop(rs_pub.verify_token::<NoCustomClaims>(&rs_t, None)),
+            rsa_n,
+        ),
+    ];
+    let res = probe
+        .handle(
+            Request::get(format!("/probe/rsa?n={rsa_n}&keys={keys}")).body(Bytes::new())?,
+            "127.0.0.1:1".parse()?,
+        )
+        .await;
+    let body = String::from_utf8_lossy(res.body()).into_owned();
+    let rsa_wasm: Vec<f64> = body
+        .split_whitespace()
+        .filter_map(|v| v.parse::<f64>().ok())
+        .collect();
+    anyhow::ensure!(rsa_wasm.len() == 4, "probe answered {body:?}");
+
     println!("\n## JWT signatures (jwt-simple 0.15, pure Rust), one core\n");
     println!("| operation | native /s | in wasm /s | wasm cost |");
     println!("| --- | ---: | ---: | ---: |");
@@ -284,6 +324,22 @@ async fn signing_benchmark(n: u32) -> anyhow::Result<()> {
             native[i] / wasm[i]
         );
     }
+    for (i, op) in [(2, "RS256-2048 sign"), (3, "RS256-2048 verify")] {
+        let (native, wasm) = (1e6 / rsa_native[i], 1e6 / rsa_wasm[i]);
+        println!("| {op} | {native:.0} | {wasm:.0} | {:.1}× |", native / wasm);
+    }
+    println!(
+        "\nRS256-2048, µs per operation (native / wasm): sign {:.0} / {:.0}, verify {:.0} / {:.0}, \
+         loading a private JWK {:.0} / {:.0}, generating a key (mean of {keys}) {:.0} / {:.0}.",
+        rsa_native[2],
+        rsa_wasm[2],
+        rsa_native[3],
+        rsa_wasm[3],
+        rsa_native[1],
+        rsa_wasm[1],
+        rsa_native[0],
+        rsa_wasm[0]
+    );
     println!(
         "\nIn a fresh instance (as every Spin request is), the first ES256 operation also builds p256's \
          base-point table: key generation took {} µs, the first signature {} µs, the second {} µs, \
