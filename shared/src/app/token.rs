@@ -574,6 +574,20 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
 
 // ------------------------------------------------------------------ admin API
 
+/// Outside `dev_mode`, a client may ask for RS256 ID tokens only once the
+/// operator has given Lanyard an RSA key: told at registration, not at the
+/// client's first login.
+fn rs256_ready(env: &Env) -> Result<()> {
+    if Config::load(env.vars)?.dev_mode
+        || config::optional(env.vars, "signing_key_rs256")?.is_some()
+    {
+        return Ok(());
+    }
+    Err(Error::bad_request(
+        "`id_token_signed_response_alg` RS256 needs an RSA key: set the signing_key_rs256 variable first.",
+    ))
+}
+
 /// The shortest admin token accepted: a guessable one would open every client.
 const ADMIN_TOKEN_MIN: usize = 32;
 
@@ -625,8 +639,12 @@ fn admin(env: &Env, req: &Request) -> Result<Response> {
         .unwrap_or("")
         .trim_start_matches('/');
     let spec = || -> Result<ClientSpec> {
-        serde_json::from_slice(req.body())
-            .map_err(|e| Error::bad_request(format!("Invalid client: {e}")))
+        let spec: ClientSpec = serde_json::from_slice(req.body())
+            .map_err(|e| Error::bad_request(format!("Invalid client: {e}")))?;
+        if spec.id_token_signed_response_alg.as_deref() == Some("RS256") {
+            rs256_ready(env)?;
+        }
+        Ok(spec)
     };
     let now = env.now;
     match (req.method().clone(), id.is_empty()) {

@@ -1162,6 +1162,34 @@ async fn the_admin_api_speaks_rfc7591_and_guards_itself() {
         );
     }
 
+    // Outside dev_mode, RS256 needs its key before a client may ask for it.
+    let es256 = lanyard::oidc::keys::generate(lanyard::oidc::keys::Alg::Es256)
+        .unwrap()
+        .0;
+    let prod = App::start(
+        &[
+            ("issuer", ISSUER),
+            ("signing_key", &es256),
+            ("admin_token", ADMIN),
+        ],
+        &[],
+    )
+    .await;
+    let res = admin(
+        &prod,
+        "POST",
+        "/api/admin/clients",
+        Some(j!({"client_name": "Old RP", "redirect_uris": [REDIRECT], "id_token_signed_response_alg": "RS256"})),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        json(&res)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("signing_key_rs256")
+    );
+
     // A short admin token is refused, naming the variable.
     let weak = App::dev(&[("admin_token", "short-token")]).await;
     let res = weak
