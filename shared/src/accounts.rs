@@ -15,7 +15,6 @@ use crate::mail::{self, Mail};
 use crate::oidc::grants;
 use crate::onetime::{self, Purpose, Status};
 use crate::password::{self, Argon2Config};
-use crate::schema;
 use crate::session::{self, Policy, Session};
 use crate::throttle::{self, Limits};
 
@@ -104,7 +103,6 @@ pub fn sign_up(env: &Env, auth: &Auth, s: &SignUp, client: &str) -> Result<()> {
 /// against the client address and the recipient, before anything is sent, so that nobody can make Lanyard
 /// mail-bomb an inbox, from one address or from many.
 fn count_mail_request(env: &Env, auth: &Auth, action: &str, client: &str, to: &str) -> Result<()> {
-    schema::ensure(env.sql)?;
     let limits = &auth.limits;
     throttle::reserve(
         env.sql,
@@ -140,28 +138,26 @@ pub fn resend_verification(env: &Env, auth: &Auth, email: &str, client: &str) ->
 
 /// Whether a verification link can still be used (for the page before the POST).
 pub fn check_link(env: &Env, purpose: Purpose, token: &str) -> Result<()> {
-    schema::ensure(env.sql)?;
     link_status(onetime::peek(env.sql, purpose, token, env.now)?).map(|_| ())
 }
 
 fn link_status(status: Status) -> Result<String> {
     match status {
         Status::Valid(id) => Ok(id),
-        Status::Expired => Err(Error::bad_request(
-            "This link has expired. Ask for a new one and use it within its time.",
+        Status::Expired => Err(Error::DeadLink(
+            "This link has expired. Ask for a new one and use it within its time.".into(),
         )),
-        Status::Used => Err(Error::bad_request(
-            "This link has already been used. Each link works once.",
+        Status::Used => Err(Error::DeadLink(
+            "This link has already been used. Each link works once.".into(),
         )),
-        Status::Unknown => Err(Error::bad_request(
-            "This link is not valid. Check that you copied all of it.",
+        Status::Unknown => Err(Error::DeadLink(
+            "This link is not valid. Check that you copied all of it.".into(),
         )),
     }
 }
 
 /// Uses a verification link and marks the email verified.
 pub fn verify_email(env: &Env, token: &str) -> Result<()> {
-    schema::ensure(env.sql)?;
     let id = link_status(onetime::redeem(
         env.sql,
         Purpose::VerifyEmail,
@@ -192,7 +188,6 @@ pub fn log_in(
 ) -> Result<LoggedIn> {
     let email = identity::normalise_email(email)
         .map_err(|_| Error::Unauthorized(BAD_CREDENTIALS.into()))?;
-    schema::ensure(env.sql)?;
     // Both attempts are counted before the hash, so that parallel guesses
     // cannot all pass; a success gives them back.
     let acct = throttle::account_key(&email);
@@ -234,7 +229,6 @@ pub fn current(env: &Env, auth: &Auth, headers: &HeaderMap) -> Result<Option<(Id
     let Some(s) = session::current(env.kv, &auth.policy, headers, env.now)? else {
         return Ok(None);
     };
-    schema::ensure(env.sql)?;
     match identity::by_id(env.sql, &s.sub)? {
         Some(who) if who.session_generation == s.generation => Ok(Some((who, s))),
         _ => {
@@ -271,7 +265,6 @@ pub fn forgot_password(env: &Env, auth: &Auth, email: &str, client: &str) -> Res
 /// account.
 pub fn reset_password(env: &Env, auth: &Auth, token: &str, new_password: &str) -> Result<()> {
     password::check_policy(new_password)?;
-    schema::ensure(env.sql)?;
     // Check before hashing so that a dead link costs no argon2 run, and hash
     // before redeeming so that a failure cannot burn the link.
     link_status(onetime::peek(
@@ -303,45 +296,8 @@ pub fn reset_password(env: &Env, auth: &Auth, token: &str, new_password: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mail::NoHttp;
-    use crate::store::native::{MemoryKv, SqliteSql};
+    use crate::testkit::World;
     use crate::web::Params;
-    use std::collections::HashMap;
-
-    struct World {
-        kv: MemoryKv,
-        sql: SqliteSql,
-        vars: HashMap<String, String>,
-    }
-
-    impl World {
-        fn new() -> Self {
-            let vars = [
-                ("issuer", "https://id.example.test"),
-                ("dev_mode", "true"),
-                ("argon2_memory_kib", "8192"),
-                ("argon2_iterations", "1"),
-            ]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-            Self {
-                kv: MemoryKv::default(),
-                sql: SqliteSql::in_memory().unwrap(),
-                vars,
-            }
-        }
-
-        fn env(&self, now: i64) -> Env<'_> {
-            Env {
-                kv: &self.kv,
-                sql: &self.sql,
-                vars: &self.vars,
-                http: &NoHttp,
-                now,
-            }
-        }
-    }
 
     fn verified_account(w: &World, auth: &Auth) {
         let form = Params::parse(b"email=ada%40example.com&password=correct+horse+battery+staple")
@@ -394,7 +350,7 @@ mod tests {
         let mut w = World::new();
         let auth = Auth::load(&w.vars).unwrap();
         verified_account(&w, &auth);
-        w.vars.insert("argon2_memory_kib".into(), "9216".into());
+        w.set("argon2_memory_kib", Some("9216"));
         let stronger = Auth::load(&w.vars).unwrap();
         log_in(
             &w.env(1),

@@ -41,7 +41,7 @@ pub fn token(headers: &HeaderMap, secure: bool) -> Result<(String, Option<Header
 /// Checks a form's token against the browser's cookie, in constant time.
 pub fn check(headers: &HeaderMap, form: &Params, secure: bool) -> Result<()> {
     let cookie = web::cookie(headers, name(secure)).filter(|v| is_token(v));
-    let field = form.one(FIELD).ok().flatten();
+    let field = form.one(FIELD)?;
     match (cookie, field) {
         (Some(c), Some(f)) if crypto::ct_eq(c.as_bytes(), f.as_bytes()) => Ok(()),
         _ => Err(Error::Forbidden(

@@ -182,7 +182,7 @@ pub struct OutboxPage<'a> {
     /// Product name.
     pub product: &'a str,
     /// Messages, newest first.
-    pub mails: Vec<crate::mail::OutboxMail>,
+    pub mails: Vec<crate::store::dev_outbox::OutboxMail>,
 }
 
 /// The consent page of the authorization endpoint.

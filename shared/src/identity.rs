@@ -7,38 +7,10 @@ use serde_json::{Map, Value as Json};
 use crate::config::{self, Variables};
 use crate::crypto;
 use crate::error::{Error, Result};
-use crate::store::{Row, SqlStore, Value};
+use crate::store::{SqlStore, identities};
 use crate::web::Params;
 
-/// A person's account.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Identity {
-    /// The stable, random subject identifier (never the email).
-    pub id: String,
-    /// The normalised email address.
-    pub email: String,
-    /// Whether the person proved they receive mail at `email`.
-    pub email_verified: bool,
-    /// The argon2id PHC hash, if the account has a password.
-    pub password_hash: Option<String>,
-    /// Profile attributes by claim name.
-    pub attributes: Map<String, Json>,
-    /// Sessions created under another generation are dead.
-    pub session_generation: i64,
-}
-
-const COLUMNS: &str = "id, email, email_verified, password_hash, attributes, session_generation";
-
-fn from_row(r: &Row) -> Result<Identity> {
-    Ok(Identity {
-        id: r.text(0)?.to_owned(),
-        email: r.text(1)?.to_owned(),
-        email_verified: r.int(2)? != 0,
-        password_hash: r.opt_text(3)?.map(str::to_owned),
-        attributes: serde_json::from_str(r.text(4)?).unwrap_or_default(),
-        session_generation: r.int(5)?,
-    })
-}
+pub use crate::store::identities::{Identity, by_email, by_id, mark_verified};
 
 /// The longest email address accepted (RFC 5321 path limit).
 pub const MAX_EMAIL_LEN: usize = 254;
@@ -71,8 +43,9 @@ pub fn normalise_email(raw: &str) -> Result<String> {
     Ok(email)
 }
 
-/// Creates an identity. Returns `None` when the email is already taken, in
-/// one statement, so two sign-ups racing for one address create one row.
+/// Creates an identity with a new random subject id. Returns `None` when
+/// the email is already taken (one statement: two sign-ups racing for one
+/// address create one row).
 pub fn create(
     db: &dyn SqlStore,
     email: &str,
@@ -80,68 +53,24 @@ pub fn create(
     attributes: &Map<String, Json>,
     now: i64,
 ) -> Result<Option<Identity>> {
-    let id = crypto::random_id()?;
-    let attrs = Json::Object(attributes.clone()).to_string();
-    let rows = db.execute(
-        &format!(
-            "INSERT INTO identities (id, email, password_hash, attributes, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING {COLUMNS}"
-        ),
-        &[
-            id.into(),
-            email.into(),
-            password_hash.into(),
-            attrs.into(),
-            now.into(),
-            now.into(),
-        ],
-    )?;
-    rows.first().map(from_row).transpose()
-}
-
-/// The identity with this (normalised) email.
-pub fn by_email(db: &dyn SqlStore, email: &str) -> Result<Option<Identity>> {
-    let rows = db.execute(
-        &format!("SELECT {COLUMNS} FROM identities WHERE email = ?"),
-        &[email.into()],
-    )?;
-    rows.first().map(from_row).transpose()
-}
-
-/// The identity with this subject id.
-pub fn by_id(db: &dyn SqlStore, id: &str) -> Result<Option<Identity>> {
-    let rows = db.execute(
-        &format!("SELECT {COLUMNS} FROM identities WHERE id = ?"),
-        &[id.into()],
-    )?;
-    rows.first().map(from_row).transpose()
-}
-
-/// Marks the email as verified.
-pub fn mark_verified(db: &dyn SqlStore, id: &str, now: i64) -> Result<()> {
-    db.execute(
-        "UPDATE identities SET email_verified = 1, updated_at = ? WHERE id = ?",
-        &[now.into(), id.into()],
-    )?;
-    Ok(())
+    identities::insert(
+        db,
+        &crypto::random_id()?,
+        email,
+        password_hash,
+        attributes,
+        now,
+    )
 }
 
 /// Stores a re-hashed password (same password, current parameters).
 pub fn store_rehash(db: &dyn SqlStore, id: &str, hash: &str, now: i64) -> Result<()> {
-    db.execute(
-        "UPDATE identities SET password_hash = ?, updated_at = ? WHERE id = ?",
-        &[hash.into(), now.into(), id.into()],
-    )?;
-    Ok(())
+    identities::set_password_hash(db, id, hash, now)
 }
 
 /// Sets a new password and ends every existing session, in one statement.
 pub fn reset_password(db: &dyn SqlStore, id: &str, hash: &str, now: i64) -> Result<()> {
-    db.execute(
-        "UPDATE identities SET password_hash = ?, session_generation = session_generation + 1, updated_at = ? WHERE id = ?",
-        &[hash.into(), now.into(), Value::Text(id.to_owned())],
-    )?;
-    Ok(())
+    identities::reset_password(db, id, hash, now)
 }
 
 /// One profile attribute the operator's schema asks for at sign-up.
@@ -317,8 +246,8 @@ fn standard(name: &str, required: bool, max: Option<usize>) -> Attribute {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema;
     use crate::store::native::SqliteSql;
+    use crate::store::schema;
     use std::collections::HashMap;
 
     #[test]

@@ -3,11 +3,11 @@
 //! Everything Lanyard does lives here as plain Rust over `http` types and two
 //! storage traits ([`store::KvStore`] and [`store::SqlStore`]). The Spin
 //! components are thin adapters: they build an [`Env`], call one of the
-//! handlers in [`app`], and send the response. Natively the traits are backed
+//! handlers in [`routes`], and send the response. Each SQLite table has one
+//! module under [`store`] that owns its statements. Natively the traits are backed
 //! by real SQLite, so the whole domain is tested without a wasm runtime.
 
 pub mod accounts;
-pub mod app;
 pub mod assets;
 pub mod client_addr;
 pub mod config;
@@ -20,10 +20,12 @@ pub mod mail;
 pub mod oidc;
 pub mod onetime;
 pub mod password;
-pub mod schema;
+pub mod routes;
 pub mod session;
 pub mod store;
 pub mod sweep;
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 pub mod throttle;
 pub mod time;
 pub mod web;
@@ -32,7 +34,8 @@ pub mod web;
 pub mod spin;
 
 pub use config::{Config, Variables};
-pub use error::{Error, Result, Style};
+pub use error::{Error, Result};
+pub use routes::errors::Style;
 
 /// What a request handler may touch: the stores, the variables and the clock.
 ///

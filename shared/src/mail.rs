@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::Env;
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
-use crate::store::SqlStore;
+use crate::store::dev_outbox;
 
 /// Outbound HTTP, as the host provides it (Spin's `wasi:http/outgoing-handler`).
 pub trait HttpClient {
@@ -155,11 +155,14 @@ impl Mail {
 /// Sends a message: to the outbox in `dev_mode`, to the mail API otherwise.
 pub fn send(env: &Env, config: &Config, mail: &Mail) -> Result<()> {
     if config.dev_mode {
-        env.sql.execute(
-            "INSERT INTO dev_outbox (recipient, subject, body, link, created_at) VALUES (?, ?, ?, ?, ?)",
-            &[mail.to.clone().into(), mail.subject.clone().into(), mail.text.clone().into(), mail.link.clone().into(), env.now.into()],
-        )?;
-        return Ok(());
+        return dev_outbox::insert(
+            env.sql,
+            &mail.to,
+            &mail.subject,
+            &mail.text,
+            mail.link.as_deref(),
+            env.now,
+        );
     }
     let url = config::required(env.vars, "mail_api_url")?;
     let parsed = url::Url::parse(&url).map_err(|_| Error::config("mail_api_url", "not a URL"))?;
@@ -224,39 +227,4 @@ fn host_of(issuer: &str) -> String {
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
         .unwrap_or_else(|| "localhost".into())
-}
-
-/// A message in the dev outbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OutboxMail {
-    /// Row id, newest highest.
-    pub id: i64,
-    /// The recipient.
-    pub to: String,
-    /// The subject.
-    pub subject: String,
-    /// The body.
-    pub text: String,
-    /// The link in it, if any.
-    pub link: Option<String>,
-}
-
-/// The newest 50 messages of the dev outbox, newest first, optionally for one recipient.
-pub fn outbox(db: &dyn SqlStore, to: Option<&str>) -> Result<Vec<OutboxMail>> {
-    let rows = db.execute(
-        "SELECT id, recipient, subject, body, link FROM dev_outbox WHERE ? IS NULL OR recipient = ? ORDER BY id DESC LIMIT 50",
-        &[to.into(), to.into()],
-    )?;
-    rows.rows
-        .iter()
-        .map(|r| {
-            Ok(OutboxMail {
-                id: r.int(0)?,
-                to: r.text(1)?.to_owned(),
-                subject: r.text(2)?.to_owned(),
-                text: r.text(3)?.to_owned(),
-                link: r.opt_text(4)?.map(str::to_owned),
-            })
-        })
-        .collect()
 }

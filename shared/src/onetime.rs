@@ -6,7 +6,7 @@
 
 use crate::crypto;
 use crate::error::Result;
-use crate::store::{SqlStore, Value};
+use crate::store::{SqlStore, one_time_tokens};
 
 /// What a link is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +50,12 @@ pub enum Status {
 /// Creates a link for an identity and returns the token for the mail.
 pub fn issue(db: &dyn SqlStore, purpose: Purpose, identity_id: &str, now: i64) -> Result<String> {
     let token = crypto::random_token()?;
-    db.execute(
-        "INSERT INTO one_time_tokens (hash, purpose, identity_id, expires_at) VALUES (?, ?, ?, ?)",
-        &[
-            crypto::hash_secret(&token).into(),
-            purpose.as_str().into(),
-            identity_id.into(),
-            Value::Integer(now + purpose.ttl()),
-        ],
+    one_time_tokens::insert(
+        db,
+        &crypto::hash_secret(&token),
+        purpose.as_str(),
+        identity_id,
+        now + purpose.ttl(),
     )?;
     Ok(token)
 }
@@ -65,13 +63,8 @@ pub fn issue(db: &dyn SqlStore, purpose: Purpose, identity_id: &str, now: i64) -
 /// Uses a link up. Only the first call for a valid link gets `Valid`.
 pub fn redeem(db: &dyn SqlStore, purpose: Purpose, token: &str, now: i64) -> Result<Status> {
     let hash = crypto::hash_secret(token);
-    let rows = db.execute(
-        "UPDATE one_time_tokens SET used_at = ? WHERE hash = ? AND purpose = ? AND used_at IS NULL AND expires_at > ? \
-         RETURNING identity_id",
-        &[now.into(), hash.clone().into(), purpose.as_str().into(), now.into()],
-    )?;
-    match rows.first() {
-        Some(r) => Ok(Status::Valid(r.text(0)?.to_owned())),
+    match one_time_tokens::spend(db, &hash, purpose.as_str(), now)? {
+        Some(id) => Ok(Status::Valid(id)),
         None => status_of(db, &hash, purpose, now),
     }
 }
@@ -82,36 +75,25 @@ pub fn peek(db: &dyn SqlStore, purpose: Purpose, token: &str, now: i64) -> Resul
 }
 
 fn status_of(db: &dyn SqlStore, hash: &str, purpose: Purpose, now: i64) -> Result<Status> {
-    let rows = db.execute(
-        "SELECT identity_id, expires_at, used_at IS NOT NULL FROM one_time_tokens WHERE hash = ? AND purpose = ?",
-        &[hash.into(), purpose.as_str().into()],
-    )?;
-    let Some(r) = rows.first() else {
-        return Ok(Status::Unknown);
-    };
-    Ok(if r.int(2)? != 0 {
-        Status::Used
-    } else if r.int(1)? <= now {
-        Status::Expired
-    } else {
-        Status::Valid(r.text(0)?.to_owned())
+    Ok(match one_time_tokens::get(db, hash, purpose.as_str())? {
+        None => Status::Unknown,
+        Some(link) if link.used => Status::Used,
+        Some(link) if link.expires_at <= now => Status::Expired,
+        Some(link) => Status::Valid(link.identity_id),
     })
 }
 
 /// Voids every unused link of this purpose for an identity (after a reset).
 pub fn void_all(db: &dyn SqlStore, purpose: Purpose, identity_id: &str, now: i64) -> Result<()> {
-    db.execute(
-        "UPDATE one_time_tokens SET used_at = ? WHERE identity_id = ? AND purpose = ? AND used_at IS NULL",
-        &[now.into(), identity_id.into(), purpose.as_str().into()],
-    )?;
-    Ok(())
+    one_time_tokens::void_all(db, purpose.as_str(), identity_id, now)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity;
     use crate::store::native::SqliteSql;
-    use crate::{identity, schema};
+    use crate::store::schema;
 
     #[test]
     fn links_work_once_and_expire() {

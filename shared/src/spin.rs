@@ -9,7 +9,9 @@ use spin_sdk::http::IncomingRequest;
 use spin_sdk::{key_value, sqlite, variables};
 
 use crate::config::{self, Variables};
-use crate::error::{Error, Result, Style};
+use crate::error::{Error, Result};
+use crate::routes::errors::Style;
+use crate::store::schema::Migrated;
 use crate::store::{KvStore, Row, Rows, SqlStore, Value};
 use crate::web::{self, Request, Response};
 use crate::{Env, time};
@@ -144,7 +146,7 @@ impl crate::mail::HttpClient for SpinHttp {
     }
 }
 
-/// A domain request handler, as exported by `crate::app`.
+/// A domain request handler, as exported by `crate::routes`.
 pub type Handler = fn(&Env, Request) -> Response;
 
 /// Reads the request (refusing bodies over `max_body_bytes` with 413), runs
@@ -154,6 +156,8 @@ pub async fn serve(req: IncomingRequest, handler: Handler) -> Response {
     let mut res = match read_request(req, &vars).await {
         Ok(request) => {
             let (kv, sql) = (SpinKv::default(), SpinSql::default());
+            // The schema is checked once, before the request's first statement.
+            let sql = Migrated::new(&sql);
             let env = Env {
                 kv: &kv,
                 sql: &sql,
@@ -174,7 +178,7 @@ async fn read_request(
     vars: &dyn Variables,
 ) -> Result<Request, (Error, Style)> {
     let path = req.path_with_query().unwrap_or_else(|| "/".into());
-    let style = crate::app::style_for(&path);
+    let style = crate::routes::style_for(&path);
     let fail = |e: Error| (e, style);
     let limit = config::max_body_bytes(vars).map_err(fail)?;
 

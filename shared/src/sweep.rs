@@ -13,7 +13,10 @@ use serde::Serialize;
 use crate::Env;
 use crate::crypto;
 use crate::error::Result;
-use crate::store::SqlStore;
+use crate::store::{
+    SqlStore, auth_codes, client_assertions, one_time_tokens, refresh_families, revoked_tokens,
+    throttles,
+};
 
 /// A code is kept this long past its expiry, so that a replay can still
 /// find and revoke what it issued.
@@ -23,8 +26,6 @@ const LINK_GRACE: i64 = 7 * 86_400;
 /// A revoked refresh family is kept this long, for reuse detection to answer
 /// the same way.
 const FAMILY_GRACE: i64 = 86_400;
-/// The longest refresh lifetime a client may have (`refresh_max_ttl`).
-const FAMILY_MAX: i64 = 31_536_000;
 
 /// Rows deleted per table on a sampled request.
 const SAMPLE_ROWS: i64 = 20;
@@ -50,26 +51,13 @@ pub struct Swept {
 
 /// Deletes at most `limit` dead rows from each table.
 pub fn run(sql: &dyn SqlStore, now: i64, limit: i64) -> Result<Swept> {
-    let step = |table: &str, dead: &str, before: i64| -> Result<usize> {
-        let rows = sql.execute(
-            &format!(
-                "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {dead} LIMIT ?2) RETURNING 1"
-            ),
-            &[before.into(), limit.into()],
-        )?;
-        Ok(rows.rows.len())
-    };
     Ok(Swept {
-        auth_codes: step("auth_codes", "expires_at < ?1", now - CODE_GRACE)?,
-        revoked_tokens: step("revoked_tokens", "expires_at < ?1", now)?,
-        one_time_tokens: step("one_time_tokens", "expires_at < ?1", now - LINK_GRACE)?,
-        client_assertions: step("client_assertions", "expires_at < ?1", now)?,
-        refresh_families: step(
-            "refresh_families",
-            &format!("revoked_at < ?1 OR last_used_at < ?1 - {FAMILY_MAX}"),
-            now - FAMILY_GRACE,
-        )?,
-        throttles: step("throttles", "expires_at <= ?1", now)?,
+        auth_codes: auth_codes::sweep(sql, now - CODE_GRACE, limit)?,
+        revoked_tokens: revoked_tokens::sweep(sql, now, limit)?,
+        one_time_tokens: one_time_tokens::sweep(sql, now - LINK_GRACE, limit)?,
+        client_assertions: client_assertions::sweep(sql, now, limit)?,
+        refresh_families: refresh_families::sweep(sql, now - FAMILY_GRACE, limit)?,
+        throttles: throttles::sweep(sql, now, limit)?,
     })
 }
 
@@ -84,8 +72,8 @@ pub fn maybe(env: &Env) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema;
     use crate::store::native::SqliteSql;
+    use crate::store::schema;
 
     #[test]
     fn only_dead_rows_go_and_at_most_the_limit() {
@@ -109,7 +97,7 @@ mod tests {
         for (id, revoked, used) in [
             ("revoked-long-ago", Some(now - 2 * 86_400), now - 2 * 86_400),
             ("revoked-now", Some(now), now),
-            ("idle-forever", None, now - FAMILY_MAX - 2 * 86_400),
+            ("idle-forever", None, now - 31_536_000 - 2 * 86_400),
             ("live", None, now),
         ] {
             db.execute(
@@ -128,15 +116,14 @@ mod tests {
         let left = |sql: &str| {
             db.execute(sql, &[])
                 .unwrap()
-                .rows
                 .iter()
-                .map(|r| r.text(0).unwrap().to_owned())
+                .map(|r| r.string("k").unwrap())
                 .collect::<Vec<_>>()
         };
-        assert_eq!(left("SELECT jti FROM revoked_tokens"), ["c"]);
-        assert_eq!(left("SELECT key FROM throttles"), ["live"]);
+        assert_eq!(left("SELECT jti AS k FROM revoked_tokens"), ["c"]);
+        assert_eq!(left("SELECT key AS k FROM throttles"), ["live"]);
         assert_eq!(
-            left("SELECT id FROM refresh_families ORDER BY id"),
+            left("SELECT id AS k FROM refresh_families ORDER BY id"),
             ["live", "revoked-now"]
         );
         assert_eq!(run(&db, now, 100).unwrap(), Swept::default());

@@ -18,7 +18,7 @@ use crate::config::{self, Variables};
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::session::seconds;
-use crate::store::{SqlStore, Value};
+use crate::store::{SqlStore, throttles};
 
 /// One limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,69 +88,45 @@ pub fn address_key(action: &str, addr: &str) -> String {
     format!("{action}:addr:{addr}")
 }
 
+impl Limit {
+    fn policy(&self) -> throttles::Policy {
+        throttles::Policy {
+            max: i64::from(self.max_failures),
+            window: self.window,
+            backoff: self.backoff,
+        }
+    }
+}
+
 /// Counts one attempt against `key`, or refuses it with 429 (and the seconds
 /// until the next attempt may pass) while the key is backing off. One
 /// statement: of any number of concurrent attempts, at most `max_failures`
 /// pass within a window.
 pub fn reserve(db: &dyn SqlStore, key: &str, l: &Limit, now: i64) -> Result<()> {
-    // In DO UPDATE, columns are the row's values before this attempt. The
-    // counter starts again once its window has passed.
-    let rows = db.execute(
-        "INSERT INTO throttles (key, count, first_at, last_at, expires_at) VALUES (?1, 1, ?2, ?2, ?2 + ?3) \
-         ON CONFLICT (key) DO UPDATE SET \
-           count = CASE WHEN first_at + ?3 <= ?2 THEN 1 ELSE count + 1 END, \
-           first_at = CASE WHEN first_at + ?3 <= ?2 THEN ?2 ELSE first_at END, \
-           last_at = ?2, expires_at = ?2 + ?3 \
-         WHERE first_at + ?3 <= ?2 OR count < ?4 OR last_at + min(?3, ?5 << min(count - ?4, 30)) <= ?2 \
-         RETURNING count",
-        &params(key, l, now),
-    )?;
-    if !rows.is_empty() {
+    if throttles::count(db, key, &l.policy(), now)? {
         return Ok(());
     }
-    let rows = db.execute(
-        "SELECT last_at + min(?3, ?5 << min(count - ?4, 30)) - ?2 AS wait FROM throttles WHERE key = ?1",
-        &params(key, l, now),
-    )?;
-    let wait = match rows.first() {
-        Some(r) => r.int(0)?,
-        None => l.backoff,
-    };
+    let wait = throttles::wait(db, key, &l.policy(), now)?.unwrap_or(l.backoff);
     Err(Error::TooManyRequests {
         retry_after: wait.max(1) as u64,
     })
 }
 
-fn params(key: &str, l: &Limit, now: i64) -> [Value; 5] {
-    [
-        key.into(),
-        now.into(),
-        l.window.into(),
-        i64::from(l.max_failures).into(),
-        l.backoff.into(),
-    ]
-}
-
 /// Gives one attempt back (a login that succeeded from this address).
 pub fn refund(db: &dyn SqlStore, key: &str) -> Result<()> {
-    db.execute(
-        "UPDATE throttles SET count = count - 1 WHERE key = ? AND count > 0",
-        &[key.into()],
-    )?;
-    Ok(())
+    throttles::refund(db, key)
 }
 
 /// Forgets the attempts (after a successful login or a password reset).
 pub fn clear(db: &dyn SqlStore, key: &str) -> Result<()> {
-    db.execute("DELETE FROM throttles WHERE key = ?", &[key.into()])?;
-    Ok(())
+    throttles::clear(db, key)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema;
     use crate::store::native::SqliteSql;
+    use crate::store::schema;
 
     const L: Limit = Limit {
         max_failures: 3,

@@ -203,6 +203,15 @@ impl Params {
         Ok(found.filter(|v| !v.is_empty()))
     }
 
+    /// The value to show again in a form after an error: the first one sent,
+    /// or empty. Never for deciding anything: [`Params::one`] does that.
+    pub fn echo(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
     /// The value of a required parameter that appears exactly once.
     pub fn required(&self, name: &str) -> Result<&str> {
         self.one(name)?

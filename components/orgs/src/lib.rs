@@ -4,5 +4,5 @@
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
 async fn handle(req: spin_sdk::http::IncomingRequest) -> anyhow::Result<lanyard::web::Response> {
-    Ok(lanyard::spin::serve(req, lanyard::app::orgs::handle).await)
+    Ok(lanyard::spin::serve(req, lanyard::routes::orgs::handle).await)
 }

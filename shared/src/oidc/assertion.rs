@@ -12,10 +12,10 @@ use std::collections::HashSet;
 use jwt_simple::prelude::*;
 use serde_json::Value as Json;
 
-use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
+use crate::oidc::keys::Alg;
 use crate::oidc::tokens;
-use crate::store::SqlStore;
+use crate::store::{SqlStore, client_assertions};
 
 /// The only `client_assertion_type` (RFC 7523 §2.2).
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -61,14 +61,15 @@ fn parse_key(jwk: &Json) -> std::result::Result<Key, String> {
     }
     let text = jwk.to_string();
     let field = |name: &str| obj.get(name).and_then(Json::as_str);
-    let (alg, key) = match (field("kty"), field("crv")) {
-        (Some("EC"), Some("P-256")) => (
+    let kty = field("kty").unwrap_or_default();
+    let (alg, key) = match Alg::of_jwk(kty, field("crv")) {
+        Some(Alg::Es256) => (
             "ES256",
             PublicKey::Es256(
                 ES256PublicKey::from_jwk(&text).map_err(|e| format!("bad P-256 key: {e}"))?,
             ),
         ),
-        (Some("OKP"), Some("Ed25519")) => (
+        Some(Alg::EdDsa) => (
             "EdDSA",
             PublicKey::EdDsa(
                 Ed25519PublicKey::from_jwk(&text).map_err(|e| format!("bad Ed25519 key: {e}"))?,
@@ -199,20 +200,8 @@ pub fn verify(
         .jwt_id
         .filter(|j| !j.is_empty() && j.len() <= 256)
         .ok_or_else(|| failed("the client assertion has no usable `jti`"))?;
-    let spent = sql.execute(
-        "INSERT INTO client_assertions (client_id, jti, expires_at) VALUES (?, ?, ?) \
-         ON CONFLICT (client_id, jti) DO NOTHING RETURNING jti",
-        &[client_id.into(), jti.into(), (exp + LEEWAY as i64).into()],
-    )?;
-    if spent.is_empty() {
+    if !client_assertions::spend(sql, client_id, &jti, exp + LEEWAY as i64)? {
         return Err(failed("the client assertion was used already"));
-    }
-    // Now and then, forget the jti of assertions that can no longer be used.
-    if crypto::random_bytes::<1>()?[0] < 8 {
-        sql.execute(
-            "DELETE FROM client_assertions WHERE expires_at < ?",
-            &[now.into()],
-        )?;
     }
     Ok(())
 }
@@ -220,8 +209,8 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema;
     use crate::store::native::SqliteSql;
+    use crate::store::schema;
 
     const ISS: &str = "https://id.example.com";
     const NOW: i64 = 1_700_000_000;

@@ -8,7 +8,7 @@
 use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
 use crate::oidc::clients::{self, Client};
-use crate::store::SqlStore;
+use crate::store::{SqlStore, auth_codes, consents};
 use crate::web::Params;
 
 /// Codes live a minute (RFC 9700 recommends short).
@@ -85,7 +85,11 @@ pub fn parse(db: &dyn SqlStore, params: &Params) -> std::result::Result<AuthRequ
     }
     let redirect_uri = redirect_uri.to_owned();
     // From here on the client gets the error.
-    let state = params.one("state").ok().flatten().map(str::to_owned);
+    // A repeated `state` cannot be echoed: the page, not the client, says so.
+    let state = params
+        .one("state")
+        .map_err(Reject::Page)?
+        .map(str::to_owned);
     let back = |error: &'static str, description: &str| Reject::Redirect {
         redirect_uri: redirect_uri.clone(),
         state: state.clone(),
@@ -241,47 +245,24 @@ pub fn has_consent(db: &dyn SqlStore, identity_id: &str, req: &AuthRequest) -> R
     if req.client.first_party {
         return Ok(true);
     }
-    let rows = db.execute(
-        "SELECT scopes FROM consents WHERE identity_id = ? AND client_id = ?",
-        &[identity_id.into(), req.client.id.clone().into()],
-    )?;
-    let Some(row) = rows.first() else {
-        return Ok(false);
-    };
-    let granted: Vec<&str> = row.text(0)?.split_ascii_whitespace().collect();
-    Ok(req.scopes.iter().all(|s| granted.contains(&s.as_str())))
+    let granted = consents::scopes(db, identity_id, &req.client.id)?.unwrap_or_default();
+    Ok(req.scopes.iter().all(|s| granted.contains(s)))
 }
 
-/// Records consent (adding to what was granted before), in one statement.
+/// Records consent, adding these scopes to what was granted before.
 pub fn grant_consent(
     db: &dyn SqlStore,
     identity_id: &str,
     req: &AuthRequest,
     now: i64,
 ) -> Result<()> {
-    let rows = db.execute(
-        "SELECT scopes FROM consents WHERE identity_id = ? AND client_id = ?",
-        &[identity_id.into(), req.client.id.clone().into()],
-    )?;
-    let mut all: Vec<String> = rows
-        .first()
-        .map(|r| {
-            r.text(0)
-                .map(|t| t.split_ascii_whitespace().map(str::to_owned).collect())
-        })
-        .transpose()?
-        .unwrap_or_default();
+    let mut all = consents::scopes(db, identity_id, &req.client.id)?.unwrap_or_default();
     for s in &req.scopes {
         if !all.contains(s) {
             all.push(s.clone());
         }
     }
-    db.execute(
-        "INSERT INTO consents (identity_id, client_id, scopes, granted_at) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (identity_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
-        &[identity_id.into(), req.client.id.clone().into(), all.join(" ").into(), now.into()],
-    )?;
-    Ok(())
+    consents::upsert(db, identity_id, &req.client.id, &all, now)
 }
 
 /// The signed-in person as the code records them.
@@ -299,23 +280,19 @@ pub struct Subject<'a> {
 /// Issues a single-use code for the request and returns it.
 pub fn issue_code(db: &dyn SqlStore, req: &AuthRequest, who: &Subject, now: i64) -> Result<String> {
     let code = crypto::random_token()?;
-    db.execute(
-        "INSERT INTO auth_codes (hash, client_id, identity_id, redirect_uri, scope, nonce, code_challenge, auth_time, amr, sid, expires_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        &[
-            crypto::hash_secret(&code).into(),
-            req.client.id.clone().into(),
-            who.id.into(),
-            req.redirect_uri.clone().into(),
-            req.scope().into(),
-            req.nonce.clone().into(),
-            req.code_challenge.clone().into(),
-            who.auth_time.into(),
-            who.amr.join(" ").into(),
-            who.sid.into(),
-            (now + CODE_TTL).into(),
-        ],
-    )?;
+    let stored = auth_codes::Code {
+        client_id: req.client.id.clone(),
+        identity_id: who.id.to_owned(),
+        redirect_uri: req.redirect_uri.clone(),
+        scope: req.scope(),
+        nonce: req.nonce.clone(),
+        code_challenge: req.code_challenge.clone(),
+        auth_time: who.auth_time,
+        amr: who.amr.join(" "),
+        sid: who.sid.to_owned(),
+        expires_at: now + CODE_TTL,
+    };
+    auth_codes::insert(db, &crypto::hash_secret(&code), &stored)?;
     Ok(code)
 }
 

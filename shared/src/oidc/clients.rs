@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
 use crate::oidc::assertion;
-use crate::store::{Row, SqlStore, Value};
+use crate::store::{SqlStore, auth_codes, client_assertions, clients, consents, refresh_families};
 use crate::web::Params;
 
 /// Grant types a client may be allowed.
@@ -330,86 +330,70 @@ impl ClientSpec {
     }
 }
 
-const COLUMNS: &str = "id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
-     allowed_origins, first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl, access_token_alg, jwks, \
-     created_at, resource_server_for";
-
-fn list_of(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_default()
+impl ClientSpec {
+    /// The settings to store, with defaults filled in.
+    fn settings(&self) -> clients::Settings {
+        clients::Settings {
+            name: self.client_name.trim().to_owned(),
+            redirect_uris: self.redirect_uris.clone(),
+            post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
+            grant_types: self.grants(),
+            scopes: self.scopes(),
+            allowed_origins: self.allowed_origins.clone(),
+            first_party: self.first_party,
+            id_token_alg: self
+                .id_token_signed_response_alg
+                .clone()
+                .unwrap_or_else(|| "ES256".into()),
+            access_token_alg: self
+                .access_token_signed_response_alg
+                .clone()
+                .unwrap_or_else(|| "ES256".into()),
+            access_token_ttl: self.access_token_ttl.unwrap_or(300),
+            refresh_idle_ttl: self.refresh_idle_ttl.unwrap_or(14 * 86_400),
+            refresh_max_ttl: self.refresh_max_ttl.unwrap_or(90 * 86_400),
+            jwks: self.jwks.clone(),
+            resource_server_for: self.resource_server_for.clone(),
+        }
+    }
 }
 
-fn from_row(r: &Row) -> Result<Client> {
-    let secret_hash = r.opt_text(2)?.map(str::to_owned);
-    let jwks: Option<Json> = r.opt_text(14)?.and_then(|j| serde_json::from_str(j).ok());
-    let token_endpoint_auth_method = match (&secret_hash, &jwks) {
-        (Some(_), _) => "client_secret_basic",
-        (None, Some(_)) => "private_key_jwt",
-        (None, None) => "none",
-    };
-    let grant_types = list_of(r.text(5)?);
-    let response_types = if grant_types.iter().any(|g| g == "authorization_code") {
-        vec!["code".to_owned()]
-    } else {
-        Vec::new()
-    };
-    Ok(Client {
-        id: r.text(0)?.to_owned(),
-        name: r.text(1)?.to_owned(),
-        created_at: r.int(15)?,
-        confidential: secret_hash.is_some() || jwks.is_some(),
-        token_endpoint_auth_method: token_endpoint_auth_method.into(),
-        jwks,
-        secret_hash,
-        redirect_uris: list_of(r.text(3)?),
-        post_logout_redirect_uris: list_of(r.text(4)?),
-        grant_types,
-        response_types,
-        scopes: list_of(r.text(6)?),
-        allowed_origins: list_of(r.text(7)?),
-        first_party: r.int(8)? != 0,
-        resource_server_for: list_of(r.text(16)?),
-        id_token_alg: r.text(9)?.to_owned(),
-        access_token_ttl: r.int(10)?,
-        refresh_idle_ttl: r.int(11)?,
-        refresh_max_ttl: r.int(12)?,
-        access_token_alg: r.text(13)?.to_owned(),
-    })
-}
-
-fn json_list(v: &[String]) -> String {
-    serde_json::to_string(v).unwrap_or_else(|_| "[]".into())
-}
-
-/// The settings columns, in the order [`settings`] gives their values.
-const SETTINGS: &str = "name, redirect_uris, post_logout_redirect_uris, grant_types, scopes, allowed_origins, \
-     first_party, id_token_alg, access_token_ttl, refresh_idle_ttl, refresh_max_ttl, access_token_alg, jwks, resource_server_for, \
-     updated_at";
-
-/// The values of [`SETTINGS`] for a spec, with defaults filled in.
-fn settings(spec: &ClientSpec, now: i64) -> Vec<Value> {
-    vec![
-        spec.client_name.trim().into(),
-        json_list(&spec.redirect_uris).into(),
-        json_list(&spec.post_logout_redirect_uris).into(),
-        json_list(&spec.grants()).into(),
-        json_list(&spec.scopes()).into(),
-        json_list(&spec.allowed_origins).into(),
-        spec.first_party.into(),
-        spec.id_token_signed_response_alg
-            .clone()
-            .unwrap_or_else(|| "ES256".into())
-            .into(),
-        spec.access_token_ttl.unwrap_or(300).into(),
-        spec.refresh_idle_ttl.unwrap_or(14 * 86_400).into(),
-        spec.refresh_max_ttl.unwrap_or(90 * 86_400).into(),
-        spec.access_token_signed_response_alg
-            .clone()
-            .unwrap_or_else(|| "ES256".into())
-            .into(),
-        spec.jwks.as_ref().map(Json::to_string).into(),
-        json_list(&spec.resource_server_for).into(),
-        now.into(),
-    ]
+impl From<clients::Record> for Client {
+    fn from(r: clients::Record) -> Client {
+        let s = r.settings;
+        let token_endpoint_auth_method = match (&r.secret_hash, &s.jwks) {
+            (Some(_), _) => "client_secret_basic",
+            (None, Some(_)) => "private_key_jwt",
+            (None, None) => "none",
+        };
+        let response_types = if s.grant_types.iter().any(|g| g == "authorization_code") {
+            vec!["code".to_owned()]
+        } else {
+            Vec::new()
+        };
+        Client {
+            id: r.id,
+            name: s.name,
+            created_at: r.created_at,
+            confidential: r.secret_hash.is_some() || s.jwks.is_some(),
+            token_endpoint_auth_method: token_endpoint_auth_method.into(),
+            jwks: s.jwks,
+            secret_hash: r.secret_hash,
+            redirect_uris: s.redirect_uris,
+            post_logout_redirect_uris: s.post_logout_redirect_uris,
+            grant_types: s.grant_types,
+            response_types,
+            scopes: s.scopes,
+            allowed_origins: s.allowed_origins,
+            first_party: s.first_party,
+            resource_server_for: s.resource_server_for,
+            id_token_alg: s.id_token_alg,
+            access_token_alg: s.access_token_alg,
+            access_token_ttl: s.access_token_ttl,
+            refresh_idle_ttl: s.refresh_idle_ttl,
+            refresh_max_ttl: s.refresh_max_ttl,
+        }
+    }
 }
 
 /// Registers a client. Returns it and, for a confidential client with a
@@ -426,27 +410,11 @@ pub fn create(db: &dyn SqlStore, spec: &ClientSpec, now: i64) -> Result<(Client,
     } else {
         None
     };
-    let mut values = settings(spec, now);
-    values.extend([
-        id.clone().into(),
-        secret.as_deref().map(crypto::hash_secret).into(),
-        now.into(),
-    ]);
-    let rows = db.execute(
-        &format!(
-            "INSERT INTO clients ({SETTINGS}, id, secret_hash, created_at) VALUES ({}) \
-             ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}",
-            vec!["?"; values.len()].join(", ")
-        ),
-        &values,
-    )?;
-    let client = rows
-        .first()
-        .map(from_row)
-        .transpose()?
+    let hash = secret.as_deref().map(crypto::hash_secret);
+    let record = clients::insert(db, &id, hash.as_deref(), &spec.settings(), now)?
         .ok_or_else(|| Error::Conflict(format!("A client `{id}` exists already.")))?;
     forget_grants(db, &id)?;
-    Ok((client, secret))
+    Ok((record.into(), secret))
 }
 
 /// Replaces a client's settings (its id and secret stay; a `private_key_jwt`
@@ -464,20 +432,8 @@ pub fn update(db: &dyn SqlStore, id: &str, spec: &ClientSpec, now: i64) -> Resul
             "A client cannot change between public, secret and key authentication; register a new one.",
         ));
     }
-    let assignments = SETTINGS
-        .split(',')
-        .map(|c| format!("{} = ?", c.trim()))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut values = settings(spec, now);
-    values.push(id.into());
-    let rows = db.execute(
-        &format!("UPDATE clients SET {assignments} WHERE id = ? RETURNING {COLUMNS}"),
-        &values,
-    )?;
-    rows.first()
-        .map(from_row)
-        .transpose()?
+    clients::update(db, id, &spec.settings(), now)?
+        .map(Client::from)
         .ok_or(Error::NotFound)
 }
 
@@ -491,82 +447,74 @@ pub fn seed_demo_client(db: &dyn SqlStore, issuer: &str, now: i64) -> Result<()>
     if get(db, DEMO_CLIENT.0)?.is_some() {
         return Ok(());
     }
-    let redirects = json_list(&[
-        format!("{issuer}/demo/callback"),
-        "http://127.0.0.1:8080/callback".into(),
-    ]);
-    let logout = json_list(&[format!("{issuer}/demo"), "http://127.0.0.1:8080/".into()]);
-    db.execute(
-        "INSERT INTO clients (id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, scopes, \
-         first_party, created_at, updated_at) VALUES (?, 'Lanyard demo', ?, ?, ?, \
-         '[\"authorization_code\",\"refresh_token\",\"client_credentials\"]', \
-         '[\"openid\",\"profile\",\"email\",\"offline_access\"]', 1, ?, ?) ON CONFLICT (id) DO NOTHING",
-        &[DEMO_CLIENT.0.into(), crypto::hash_secret(DEMO_CLIENT.1).into(), redirects.into(), logout.into(), now.into(), now.into()],
+    let settings = clients::Settings {
+        name: "Lanyard demo".into(),
+        redirect_uris: vec![
+            format!("{issuer}/demo/callback"),
+            "http://127.0.0.1:8080/callback".into(),
+        ],
+        post_logout_redirect_uris: vec![format!("{issuer}/demo"), "http://127.0.0.1:8080/".into()],
+        grant_types: GRANT_TYPES.iter().map(|g| g.to_string()).collect(),
+        scopes: STANDARD_SCOPES.iter().map(|s| s.to_string()).collect(),
+        allowed_origins: Vec::new(),
+        first_party: true,
+        id_token_alg: "ES256".into(),
+        access_token_alg: "ES256".into(),
+        access_token_ttl: 300,
+        refresh_idle_ttl: 14 * 86_400,
+        refresh_max_ttl: 90 * 86_400,
+        jwks: None,
+        resource_server_for: Vec::new(),
+    };
+    // Racing instances: the first insert wins, the others change nothing.
+    clients::insert(
+        db,
+        DEMO_CLIENT.0,
+        Some(&crypto::hash_secret(DEMO_CLIENT.1)),
+        &settings,
+        now,
     )?;
     Ok(())
 }
 
 /// Whether any client allows this browser origin (for CORS preflights).
 pub fn origin_allowed(db: &dyn SqlStore, origin: &str) -> Result<bool> {
-    let rows = db.execute(
-        "SELECT allowed_origins FROM clients WHERE allowed_origins LIKE ?",
-        &[format!("%\"{origin}\"%").into()],
-    )?;
-    for r in &rows.rows {
-        if list_of(r.text(0)?).iter().any(|o| o == origin) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    clients::any_allows_origin(db, origin)
 }
 
 /// A client by id.
 pub fn get(db: &dyn SqlStore, id: &str) -> Result<Option<Client>> {
-    let rows = db.execute(
-        &format!("SELECT {COLUMNS} FROM clients WHERE id = ?"),
-        &[id.into()],
-    )?;
-    rows.first().map(from_row).transpose()
+    Ok(clients::get(db, id)?.map(Client::from))
 }
 
 /// Every client, by id.
 pub fn list(db: &dyn SqlStore) -> Result<Vec<Client>> {
-    let rows = db.execute(&format!("SELECT {COLUMNS} FROM clients ORDER BY id"), &[])?;
-    rows.rows.iter().map(from_row).collect()
+    Ok(clients::all(db)?.into_iter().map(Client::from).collect())
 }
 
 /// Removes a client, and first everything issued to it: consents, refresh
-/// families, codes and spent assertion ids. SQLite's foreign keys are off in
-/// Spin, so nothing cascades by itself, and a client registered later under
-/// the same id must not inherit any of it.
+/// families, codes and spent assertion ids. SQLite's foreign keys may be off,
+/// so nothing is left to a cascade, and a client registered later under the
+/// same id must not inherit any of it.
 pub fn delete(db: &dyn SqlStore, id: &str) -> Result<()> {
     if get(db, id)?.is_none() {
         return Err(Error::NotFound);
     }
     forget_grants(db, id)?;
-    let rows = db.execute(
-        "DELETE FROM clients WHERE id = ? RETURNING id",
-        &[id.into()],
-    )?;
-    if rows.is_empty() {
-        Err(Error::NotFound)
-    } else {
+    if clients::delete(db, id)? {
         Ok(())
+    } else {
+        Err(Error::NotFound)
     }
 }
 
 /// Deletes what a client id holds besides its registration. Run before a
 /// delete, and after a create in case an earlier delete was interrupted.
 fn forget_grants(db: &dyn SqlStore, id: &str) -> Result<()> {
-    for sql in [
-        "DELETE FROM consents WHERE client_id = ?",
-        "DELETE FROM refresh_families WHERE client_id = ?",
-        "DELETE FROM auth_codes WHERE client_id = ?",
-        "DELETE FROM client_assertions WHERE client_id = ?",
-    ] {
-        db.execute(sql, &[id.into()])?;
-    }
-    Ok(())
+    consents::delete_for_client(db, id)?;
+    refresh_families::delete_for_client(db, id)?;
+    auth_codes::delete_for_client(db, id)?;
+    client_assertions::delete_for_client(db, id)
 }
 
 impl Client {
@@ -679,16 +627,16 @@ fn base64_std(s: &str) -> Option<Vec<u8>> {
 
 /// RFC 6749 §2.3.1: the Basic credentials are form-urlencoded first.
 fn form_decode(s: &str) -> Result<String> {
-    let p = Params::parse(format!("v={s}").as_bytes())
-        .map_err(|_| Error::oauth(OAuthCode::InvalidClient, "Client authentication failed."))?;
-    Ok(p.one("v").ok().flatten().unwrap_or("").to_owned())
+    let fail = |_| Error::oauth(OAuthCode::InvalidClient, "Client authentication failed.");
+    let p = Params::parse(format!("v={s}").as_bytes()).map_err(fail)?;
+    Ok(p.one("v").map_err(fail)?.unwrap_or_default().to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema;
     use crate::store::native::SqliteSql;
+    use crate::store::schema;
 
     const ISS: &str = "https://id.example.com";
 
@@ -1107,11 +1055,11 @@ mod tests {
         for table in ["consents", "refresh_families"] {
             let n = db
                 .execute(
-                    &format!("SELECT count(*) FROM {table} WHERE client_id = 'shop'"),
+                    &format!("SELECT count(*) AS n FROM {table} WHERE client_id = 'shop'"),
                     &[],
                 )
                 .unwrap();
-            assert_eq!(n.first().unwrap().int(0).unwrap(), 0, "{table}");
+            assert_eq!(n.first().unwrap().int("n").unwrap(), 0, "{table}");
         }
     }
 }

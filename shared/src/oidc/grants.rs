@@ -17,7 +17,7 @@ use crate::identity::{self, Identity};
 use crate::oidc::clients::Client;
 use crate::oidc::keys::Alg;
 use crate::oidc::tokens::{self, AccessClaims, Signer};
-use crate::store::{SqlStore, Value};
+use crate::store::{SqlStore, auth_codes, refresh_families};
 use crate::web::Params;
 
 /// ID tokens live as long as the access token, at most an hour.
@@ -46,10 +46,90 @@ fn grant_error(msg: &str) -> Error {
     Error::oauth(OAuthCode::InvalidGrant, msg)
 }
 
-fn required<'a>(form: &'a Params, name: &str) -> Result<&'a str> {
-    form.one(name)
-        .map_err(|_| Error::oauth(OAuthCode::InvalidRequest, format!("`{name}` is repeated")))?
-        .ok_or_else(|| Error::oauth(OAuthCode::InvalidRequest, format!("`{name}` is missing")))
+/// A token request, parsed at the edge and tagged by `grant_type` (RFC 6749
+/// §4.1.3, §6 and §4.4). Client authentication is read separately.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenRequest {
+    /// `authorization_code`: a code, the redirect URI it was issued for, and
+    /// the PKCE verifier.
+    AuthorizationCode {
+        /// The code.
+        code: String,
+        /// The redirect URI of the authorization request.
+        redirect_uri: String,
+        /// The PKCE `code_verifier`.
+        code_verifier: String,
+    },
+    /// `refresh_token`, optionally narrowing the scope.
+    RefreshToken {
+        /// The refresh token.
+        refresh_token: String,
+        /// A narrower scope, space-separated.
+        scope: Option<String>,
+    },
+    /// `client_credentials`, optionally asking for some of the client's scopes.
+    ClientCredentials {
+        /// The scopes asked for, space-separated.
+        scope: Option<String>,
+    },
+}
+
+impl TokenRequest {
+    /// Reads the form of a token request. A missing or repeated parameter is
+    /// `invalid_request`, an unknown grant `unsupported_grant_type`.
+    pub fn parse(form: &Params) -> Result<TokenRequest> {
+        let one = |name: &str| -> Result<Option<String>> {
+            form.one(name).map(|v| v.map(str::to_owned)).map_err(|_| {
+                Error::oauth(OAuthCode::InvalidRequest, format!("`{name}` is repeated"))
+            })
+        };
+        let required = |name: &str| -> Result<String> {
+            one(name)?.ok_or_else(|| {
+                Error::oauth(OAuthCode::InvalidRequest, format!("`{name}` is missing"))
+            })
+        };
+        match required("grant_type")?.as_str() {
+            "authorization_code" => Ok(TokenRequest::AuthorizationCode {
+                code: required("code")?,
+                redirect_uri: required("redirect_uri")?,
+                code_verifier: required("code_verifier")?,
+            }),
+            "refresh_token" => Ok(TokenRequest::RefreshToken {
+                refresh_token: required("refresh_token")?,
+                scope: one("scope")?,
+            }),
+            "client_credentials" => Ok(TokenRequest::ClientCredentials {
+                scope: one("scope")?,
+            }),
+            _ => Err(Error::oauth(
+                OAuthCode::UnsupportedGrantType,
+                "grant_type is not supported",
+            )),
+        }
+    }
+}
+
+/// Runs a token request for an authenticated client.
+pub fn exchange(
+    env: &Env,
+    config: &Config,
+    client: &Client,
+    req: &TokenRequest,
+) -> Result<TokenResponse> {
+    match req {
+        TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri,
+            code_verifier,
+        } => authorization_code(env, config, client, code, redirect_uri, code_verifier),
+        TokenRequest::RefreshToken {
+            refresh_token: token,
+            scope,
+        } => refresh_token(env, config, client, token, scope.as_deref()),
+        TokenRequest::ClientCredentials { scope } => {
+            client_credentials(env, config, client, scope.as_deref())
+        }
+    }
 }
 
 /// What a login leaves on a code or refresh family.
@@ -62,12 +142,25 @@ struct Grant {
     sid: String,
 }
 
+/// Whether a PKCE verifier (RFC 7636 §4.1) matches its S256 challenge, in
+/// constant time.
+fn pkce_matches(verifier: &str, challenge: &str) -> bool {
+    let well_formed = (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+    let computed = crypto::b64url(&crypto::sha256(verifier.as_bytes()));
+    well_formed && crypto::ct_eq(computed.as_bytes(), challenge.as_bytes())
+}
+
 /// `grant_type=authorization_code`.
-pub fn authorization_code(
+fn authorization_code(
     env: &Env,
     config: &Config,
     client: &Client,
-    form: &Params,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
 ) -> Result<TokenResponse> {
     if !client.allows_grant("authorization_code") {
         return Err(Error::oauth(
@@ -75,70 +168,54 @@ pub fn authorization_code(
             "this client may not use authorization_code",
         ));
     }
-    let code = required(form, "code")?;
-    let redirect_uri = required(form, "redirect_uri")?;
-    let verifier = required(form, "code_verifier")?;
     let code_hash = crypto::hash_secret(code);
     // What this exchange will issue is fixed before the claim, and recorded by
     // it, so that a replay can find and revoke it.
     let family_id = crypto::random_id()?;
     let access_jti = crypto::random_id()?;
-    let rows = env.sql.execute(
-        "UPDATE auth_codes SET used_at = ?, family_id = ?, access_jti = ? WHERE hash = ? AND used_at IS NULL \
-         RETURNING client_id, identity_id, redirect_uri, scope, nonce, code_challenge, auth_time, amr, sid, expires_at",
-        &[env.now.into(), family_id.clone().into(), access_jti.clone().into(), code_hash.clone().into()],
-    )?;
-    let Some(row) = rows.first() else {
+    let Some(claimed) = auth_codes::claim(env.sql, &code_hash, env.now, &family_id, &access_jti)?
+    else {
         revoke_replayed_code(env, &code_hash)?;
         return Err(grant_error("The code is invalid or has been used."));
     };
-    if row.text(0)? != client.id {
+    if claimed.client_id != client.id {
         return Err(grant_error("The code was issued to another client."));
     }
-    if row.int(9)? <= env.now {
+    if claimed.expires_at <= env.now {
         return Err(grant_error("The code has expired."));
     }
-    if row.text(2)? != redirect_uri {
+    if claimed.redirect_uri != redirect_uri {
         return Err(grant_error(
             "redirect_uri does not match the authorization request.",
         ));
     }
-    let ok_verifier = (43..=128).contains(&verifier.len())
-        && verifier
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
-    let challenge = crypto::b64url(&crypto::sha256(verifier.as_bytes()));
-    if !ok_verifier || !crypto::ct_eq(challenge.as_bytes(), row.text(5)?.as_bytes()) {
+    if !pkce_matches(verifier, &claimed.code_challenge) {
         return Err(grant_error(
             "The PKCE code_verifier does not match the code_challenge.",
         ));
     }
     let grant = Grant {
-        identity_id: row.text(1)?.to_owned(),
-        scope: row.text(3)?.to_owned(),
-        nonce: row.opt_text(4)?.map(str::to_owned),
-        auth_time: row.int(6)?,
-        amr: row.text(7)?.to_owned(),
-        sid: row.text(8)?.to_owned(),
+        identity_id: claimed.identity_id,
+        scope: claimed.scope,
+        nonce: claimed.nonce,
+        auth_time: claimed.auth_time,
+        amr: claimed.amr,
+        sid: claimed.sid,
     };
     issue(env, config, client, &grant, &access_jti, Some(&family_id))
 }
 
 /// A code presented again: revoke what its first use issued (RFC 6749 §4.1.2).
 fn revoke_replayed_code(env: &Env, code_hash: &str) -> Result<()> {
-    let rows = env.sql.execute("SELECT family_id, access_jti, expires_at FROM auth_codes WHERE hash = ? AND used_at IS NOT NULL", &[code_hash.into()])?;
-    let Some(row) = rows.first() else {
+    let Some(issued) = auth_codes::issued_by_spent(env.sql, code_hash)? else {
         return Ok(());
     };
-    if let Some(family) = row.opt_text(0)? {
-        env.sql.execute(
-            "UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            &[env.now.into(), family.into()],
-        )?;
+    if let Some(family) = &issued.family_id {
+        refresh_families::revoke(env.sql, family, env.now)?;
     }
-    if let Some(jti) = row.opt_text(1)? {
+    if let Some(jti) = &issued.access_jti {
         // The access token lives at most an hour past the code's expiry.
-        tokens::revoke_access(env, jti, row.int(2)? + 3600)?;
+        tokens::revoke_access(env, jti, issued.expires_at + 3600)?;
     }
     Ok(())
 }
@@ -148,24 +225,26 @@ fn revoke_replayed_code(env: &Env, code_hash: &str) -> Result<()> {
 /// spent. After a password reset, nobody who signed in before can keep
 /// refreshing. Each is one statement, and running them twice is harmless.
 pub fn end_all(sql: &dyn SqlStore, identity_id: &str, now: i64) -> Result<()> {
-    sql.execute(
-        "UPDATE refresh_families SET revoked_at = ? WHERE identity_id = ? AND revoked_at IS NULL",
-        &[now.into(), identity_id.into()],
-    )?;
-    sql.execute(
-        "UPDATE auth_codes SET used_at = ? WHERE identity_id = ? AND used_at IS NULL",
-        &[now.into(), identity_id.into()],
-    )?;
-    Ok(())
+    refresh_families::revoke_for_identity(sql, identity_id, now)?;
+    auth_codes::void_for_identity(sql, identity_id, now)
+}
+
+/// A client's refresh lifetimes.
+pub fn lifetimes(client: &Client) -> refresh_families::Lifetimes {
+    refresh_families::Lifetimes {
+        idle: client.refresh_idle_ttl,
+        max: client.refresh_max_ttl,
+    }
 }
 
 /// `grant_type=refresh_token`: rotate in one UPDATE; a token that is not the
 /// family's current one (a reuse, or a race lost) revokes the family.
-pub fn refresh_token(
+fn refresh_token(
     env: &Env,
     config: &Config,
     client: &Client,
-    form: &Params,
+    token: &str,
+    asked: Option<&str>,
 ) -> Result<TokenResponse> {
     if !client.allows_grant("refresh_token") {
         return Err(Error::oauth(
@@ -173,43 +252,31 @@ pub fn refresh_token(
             "this client may not use refresh_token",
         ));
     }
-    let presented = crypto::hash_secret(required(form, "refresh_token")?);
+    let presented = crypto::hash_secret(token);
     let next = crypto::random_token()?;
     let next_hash = crypto::hash_secret(&next);
-    let rows = env.sql.execute(
-        "UPDATE refresh_families SET previous_hash = current_hash, current_hash = ?, generation = generation + 1, last_used_at = ? \
-         WHERE current_hash = ? AND client_id = ? AND revoked_at IS NULL AND last_used_at > ? AND created_at > ? \
-         RETURNING id, identity_id, scope, auth_time, amr, sid",
-        &[
-            next_hash.into(),
-            env.now.into(),
-            presented.clone().into(),
-            client.id.clone().into(),
-            (env.now - client.refresh_idle_ttl).into(),
-            (env.now - client.refresh_max_ttl).into(),
-        ],
+    let rotated = refresh_families::rotate(
+        env.sql,
+        &presented,
+        &next_hash,
+        &client.id,
+        lifetimes(client),
+        env.now,
     )?;
-    let Some(row) = rows.first() else {
+    let Some(family) = rotated else {
         // Reuse of a rotated token, a token of another client, or an expired
         // family: whatever it was, the family is no longer trusted.
-        env.sql.execute(
-            "UPDATE refresh_families SET revoked_at = ? WHERE (current_hash = ? OR previous_hash = ?) AND revoked_at IS NULL",
-            &[env.now.into(), presented.clone().into(), presented.into()],
-        )?;
+        refresh_families::revoke_holding(env.sql, &presented, env.now)?;
         return Err(grant_error(
             "The refresh token is invalid, expired, revoked or was used already.",
         ));
     };
-    let granted = row.text(2)?.to_owned();
-    let scope = match form
-        .one("scope")
-        .map_err(|_| Error::oauth(OAuthCode::InvalidRequest, "`scope` is repeated"))?
-    {
-        None => granted.clone(),
+    let scope = match asked {
+        None => family.scope.clone(),
         Some(asked) => {
             let ok = asked
                 .split_ascii_whitespace()
-                .all(|s| granted.split_ascii_whitespace().any(|g| g == s));
+                .all(|s| family.scope.split_ascii_whitespace().any(|g| g == s));
             if !ok {
                 return Err(Error::oauth(
                     OAuthCode::InvalidScope,
@@ -220,12 +287,12 @@ pub fn refresh_token(
         }
     };
     let grant = Grant {
-        identity_id: row.text(1)?.to_owned(),
+        identity_id: family.identity_id,
         scope,
         nonce: None,
-        auth_time: row.int(3)?,
-        amr: row.text(4)?.to_owned(),
-        sid: row.text(5)?.to_owned(),
+        auth_time: family.auth_time,
+        amr: family.amr,
+        sid: family.sid,
     };
     let mut response = issue(env, config, client, &grant, &crypto::random_id()?, None)?;
     response.refresh_token = Some(next);
@@ -233,11 +300,11 @@ pub fn refresh_token(
 }
 
 /// `grant_type=client_credentials`: a confidential client acting for itself.
-pub fn client_credentials(
+fn client_credentials(
     env: &Env,
     config: &Config,
     client: &Client,
-    form: &Params,
+    asked: Option<&str>,
 ) -> Result<TokenResponse> {
     if !client.confidential || !client.allows_grant("client_credentials") {
         return Err(Error::oauth(
@@ -245,9 +312,6 @@ pub fn client_credentials(
             "client_credentials needs a confidential client allowed to use it",
         ));
     }
-    let asked = form
-        .one("scope")
-        .map_err(|_| Error::oauth(OAuthCode::InvalidRequest, "`scope` is repeated"))?;
     let scopes: Vec<&str> = match asked {
         Some(s) => s.split_ascii_whitespace().collect(),
         None => client
@@ -361,22 +425,16 @@ fn issue(
     let refresh_token = match family_id {
         Some(id) if scopes.contains(&"offline_access") && client.allows_grant("refresh_token") => {
             let token = crypto::random_token()?;
-            env.sql.execute(
-                "INSERT INTO refresh_families (id, client_id, identity_id, scope, current_hash, auth_time, amr, sid, created_at, last_used_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                &[
-                    id.into(),
-                    client.id.clone().into(),
-                    who.id.clone().into(),
-                    grant.scope.clone().into(),
-                    crypto::hash_secret(&token).into(),
-                    grant.auth_time.into(),
-                    grant.amr.clone().into(),
-                    grant.sid.clone().into(),
-                    env.now.into(),
-                    Value::Integer(env.now),
-                ],
-            )?;
+            let family = refresh_families::Family {
+                id: id.to_owned(),
+                client_id: client.id.clone(),
+                identity_id: who.id.clone(),
+                scope: grant.scope.clone(),
+                auth_time: grant.auth_time,
+                amr: grant.amr.clone(),
+                sid: grant.sid.clone(),
+            };
+            refresh_families::insert(env.sql, &family, &crypto::hash_secret(&token), env.now)?;
             Some(token)
         }
         _ => None,

@@ -25,8 +25,7 @@ use crate::Env;
 use crate::config::{self, Config};
 use crate::crypto;
 use crate::error::{Error, Result};
-use crate::schema;
-use crate::store::Value;
+use crate::store::signing_keys;
 
 /// The signature algorithms Lanyard signs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +55,17 @@ impl Alg {
             Alg::Es256 => "signing_key",
             Alg::EdDsa => "signing_key_eddsa",
             Alg::Rs256 => "signing_key_rs256",
+        }
+    }
+
+    /// The algorithm a JWK of this `kty` and `crv` signs with: EC P-256 is
+    /// ES256, OKP Ed25519 is EdDSA, RSA (no curve) is RS256.
+    pub fn of_jwk(kty: &str, crv: Option<&str>) -> Option<Alg> {
+        match (kty, crv) {
+            ("EC", Some("P-256")) => Some(Alg::Es256),
+            ("OKP", Some("Ed25519")) => Some(Alg::EdDsa),
+            ("RSA", None) => Some(Alg::Rs256),
+            _ => None,
         }
     }
 
@@ -126,12 +136,7 @@ struct JwkIn {
 impl JwkIn {
     /// The algorithm this kind of key signs with.
     fn alg(&self) -> Option<Alg> {
-        match (self.kty.as_str(), self.crv.as_deref()) {
-            ("EC", Some("P-256")) => Some(Alg::Es256),
-            ("OKP", Some("Ed25519")) => Some(Alg::EdDsa),
-            ("RSA", None) => Some(Alg::Rs256),
-            _ => None,
-        }
+        Alg::of_jwk(&self.kty, self.crv.as_deref())
     }
 }
 
@@ -253,7 +258,6 @@ const DEV_KEYS: [(Alg, &str); 3] = [
 ];
 
 fn dev_keys(env: &Env) -> Result<Vec<PublicKey>> {
-    schema::ensure(env.sql)?;
     let mut keys = load_dev_keys(env)?;
     if keys.iter().filter(|k| k.alg != Alg::Rs256).count() < DEV_KEYS.len() {
         for (alg, role) in DEV_KEYS {
@@ -266,22 +270,16 @@ fn dev_keys(env: &Env) -> Result<Vec<PublicKey>> {
 }
 
 fn load_dev_keys(env: &Env) -> Result<Vec<PublicKey>> {
-    let rows = env.sql.execute(
-        "SELECT kid, alg, public_jwk FROM signing_keys WHERE role IN ('current', 'next') \
-         ORDER BY CASE alg WHEN 'ES256' THEN 0 WHEN 'EdDSA' THEN 1 ELSE 2 END, CASE role WHEN 'current' THEN 0 ELSE 1 END",
-        &[],
-    )?;
-    rows.rows
-        .iter()
-        .map(|r| {
-            let jwk = serde_json::from_str(r.text(2)?)
-                .map_err(|e| Error::Storage(format!("stored JWK unreadable: {e}")))?;
-            let alg = Alg::from_name(r.text(1)?)
-                .ok_or_else(|| Error::Storage("unknown key algorithm".into()))?;
+    signing_keys::published(env.sql)?
+        .into_iter()
+        .map(|k| {
+            let alg = Alg::from_name(&k.alg).ok_or_else(|| {
+                Error::Internal(format!("stored key of unknown algorithm {}", k.alg))
+            })?;
             Ok(PublicKey {
-                kid: r.text(0)?.to_owned(),
+                kid: k.kid,
                 alg,
-                jwk,
+                jwk: k.public_jwk,
             })
         })
         .collect()
@@ -318,19 +316,12 @@ pub fn generate(alg: Alg) -> Result<(String, PublicKey)> {
 
 fn generate_dev_key(env: &Env, alg: Alg, role: &str) -> Result<()> {
     let (private, public) = generate(alg)?;
-    env.sql.execute(
-        "INSERT INTO signing_keys (kid, alg, role, private_key, public_jwk, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        &[
-            public.kid.into(),
-            alg.name().into(),
-            role.into(),
-            private.into_bytes().into(),
-            public.jwk.to_string().into(),
-            Value::Integer(env.now),
-        ],
-    )?;
-    Ok(())
+    let stored = signing_keys::StoredKey {
+        kid: public.kid,
+        alg: alg.name().to_owned(),
+        public_jwk: public.jwk,
+    };
+    signing_keys::insert(env.sql, &stored, role, &private, env.now)
 }
 
 /// The private JWK that signs with `alg` now: from its variable, or the dev key.
@@ -350,16 +341,7 @@ pub fn private_jwk(env: &Env, config: &Config, alg: Alg) -> Result<String> {
 
 /// The private JWK of the current dev key for `alg`, if there is one yet.
 fn current_dev_key(env: &Env, alg: Alg) -> Result<Option<String>> {
-    let rows = env.sql.execute(
-        "SELECT private_key FROM signing_keys WHERE role = 'current' AND alg = ?",
-        &[alg.name().into()],
-    )?;
-    rows.first()
-        .map(|row| {
-            String::from_utf8(row.blob(0)?.to_vec())
-                .map_err(|_| Error::Storage("dev key unreadable".into()))
-        })
-        .transpose()
+    signing_keys::current_private(env.sql, alg.name())
 }
 
 #[cfg(test)]
@@ -374,6 +356,7 @@ pub(crate) mod tests {
         sql: &'a SqliteSql,
         vars: &'a HashMap<String, String>,
     ) -> Env<'a> {
+        crate::store::schema::ensure(sql).unwrap();
         Env {
             kv,
             sql,
@@ -585,7 +568,10 @@ pub(crate) mod tests {
         assert_eq!(keys[0].jwk["x"], expected["x"]);
         assert!(keys[0].jwk.get("d").is_none());
         // Nothing was written: production never generates keys.
-        assert!(sql.execute("SELECT 1 FROM signing_keys", &[]).is_err());
+        let stored = sql
+            .execute("SELECT count(*) AS n FROM signing_keys", &[])
+            .unwrap();
+        assert_eq!(stored.first().unwrap().int("n").unwrap(), 0);
     }
 
     #[test]

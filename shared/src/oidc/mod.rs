@@ -1,10 +1,12 @@
-//! OpenID Connect provider: discovery and signing keys. Authorization, tokens,
-//! userinfo and logout arrive with the OIDC issue.
+//! The OpenID Connect provider, without HTTP: discovery, signing keys,
+//! clients and their authentication, the authorization request, the token
+//! grants, the tokens themselves, introspection and revocation.
 
 pub mod assertion;
 pub mod authorize;
 pub mod clients;
 pub mod discovery;
 pub mod grants;
+pub mod introspection;
 pub mod keys;
 pub mod tokens;

@@ -17,7 +17,7 @@ use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
 use crate::oidc::clients;
 use crate::oidc::keys::{self, Alg};
-use crate::schema;
+use crate::store::revoked_tokens;
 
 /// The key that signs, loaded once per request that needs it.
 pub struct Signer {
@@ -190,12 +190,7 @@ pub fn verify_access(env: &Env, config: &Config, token: &str) -> Result<Verified
         aud,
         claims: c.custom,
     };
-    schema::ensure(env.sql)?;
-    let revoked = env.sql.execute(
-        "SELECT 1 FROM revoked_tokens WHERE jti = ?",
-        &[v.jti.clone().into()],
-    )?;
-    if !revoked.is_empty() {
+    if revoked_tokens::contains(env.sql, &v.jti)? {
         return Err(bad("revoked"));
     }
     Ok(v)
@@ -203,11 +198,7 @@ pub fn verify_access(env: &Env, config: &Config, token: &str) -> Result<Verified
 
 /// Marks an access token as revoked until it would have expired.
 pub fn revoke_access(env: &Env, jti: &str, exp: i64) -> Result<()> {
-    env.sql.execute(
-        "INSERT INTO revoked_tokens (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO NOTHING",
-        &[jti.into(), exp.into()],
-    )?;
-    Ok(())
+    revoked_tokens::insert(env.sql, jti, exp)
 }
 
 /// Decodes a JWT's payload without verifying it (for `id_token_hint`, whose
@@ -315,7 +306,7 @@ mod tests {
         /// `dev_mode`, with one registered client, `shop`.
         fn new() -> Fixture {
             let sql = SqliteSql::in_memory().unwrap();
-            schema::ensure(&sql).unwrap();
+            crate::store::schema::ensure(&sql).unwrap();
             sql.execute(
                 "INSERT INTO clients (id, name, created_at, updated_at) VALUES ('shop', 'Shop', 1, 1)",
                 &[],

@@ -7,9 +7,21 @@
 //!   statement (`UPDATE … WHERE … RETURNING`, `INSERT … ON CONFLICT`), because
 //!   Spin shares one connection between concurrent requests.
 
+pub mod auth_codes;
+pub mod client_assertions;
+pub mod clients;
+pub mod consents;
+pub mod dev_outbox;
+pub mod identities;
 pub mod kv;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+pub mod one_time_tokens;
+pub mod refresh_families;
+pub mod revoked_tokens;
+pub mod schema;
+pub mod signing_keys;
+pub mod throttles;
 
 use crate::error::{Error, Result};
 
@@ -28,6 +40,25 @@ pub trait KvStore {
 pub trait SqlStore {
     /// Runs one statement with `?` placeholders bound to `params`.
     fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows>;
+}
+
+/// Deletes at most `limit` rows of `table` that match `dead` (a condition
+/// on `?1`, bound to `before`), for the sweep. Each table module names its
+/// own condition.
+fn sweep_expired(
+    db: &dyn SqlStore,
+    table: &str,
+    dead: &str,
+    before: i64,
+    limit: i64,
+) -> Result<usize> {
+    let rows = db.execute(
+        &format!(
+            "DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} WHERE {dead} LIMIT ?2) RETURNING 1"
+        ),
+        &[before.into(), limit.into()],
+    )?;
+    Ok(rows.len())
 }
 
 /// A SQLite value.
@@ -86,9 +117,30 @@ pub struct Rows {
 }
 
 impl Rows {
-    /// The first row, if any.
-    pub fn first(&self) -> Option<&Row> {
-        self.rows.first()
+    /// The first row, if any, read by column name.
+    pub fn first(&self) -> Option<Named<'_>> {
+        self.rows.first().map(|row| Named {
+            columns: &self.columns,
+            row,
+        })
+    }
+
+    /// Every row, read by column name.
+    pub fn iter(&self) -> impl Iterator<Item = Named<'_>> {
+        self.rows.iter().map(|row| Named {
+            columns: &self.columns,
+            row,
+        })
+    }
+
+    /// Decodes every row with `f`.
+    pub fn decode<T>(&self, f: impl Fn(&Named<'_>) -> Result<T>) -> Result<Vec<T>> {
+        self.iter().map(|r| f(&r)).collect()
+    }
+
+    /// How many rows came back.
+    pub fn len(&self) -> usize {
+        self.rows.len()
     }
 
     /// Whether no row came back (for `UPDATE … RETURNING`: nothing changed).
@@ -97,53 +149,131 @@ impl Rows {
     }
 }
 
-/// One row of values. A value of the wrong type is a bug in the code that
-/// reads it, not a store fault: it is an [`Error::Internal`].
+/// One row of values, in the order of [`Rows::columns`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Row(pub Vec<Value>);
 
-impl Row {
-    fn value(&self, i: usize) -> Result<&Value> {
-        self.0
-            .get(i)
-            .ok_or_else(|| Error::Internal(format!("column {i} missing")))
+/// A row whose values are read by column name. A missing column or a value of
+/// the wrong type is a bug in the code that reads it, not a store fault: it is
+/// an [`Error::Internal`].
+#[derive(Debug, Clone, Copy)]
+pub struct Named<'a> {
+    columns: &'a [String],
+    row: &'a Row,
+}
+
+impl<'a> Named<'a> {
+    fn value(&self, name: &str) -> Result<&'a Value> {
+        self.columns
+            .iter()
+            .position(|c| c == name)
+            .and_then(|i| self.row.0.get(i))
+            .ok_or_else(|| Error::Internal(format!("column `{name}` missing")))
+    }
+
+    fn wrong(name: &str, expected: &str, got: &Value) -> Error {
+        Error::Internal(format!("column `{name}`: expected {expected}, got {got:?}"))
     }
 
     /// An integer column.
-    pub fn int(&self, i: usize) -> Result<i64> {
-        match self.value(i)? {
+    pub fn int(&self, name: &str) -> Result<i64> {
+        match self.value(name)? {
             Value::Integer(v) => Ok(*v),
-            other => Err(Error::Internal(format!(
-                "column {i}: expected integer, got {other:?}"
-            ))),
+            other => Err(Self::wrong(name, "integer", other)),
         }
+    }
+
+    /// A nullable integer column.
+    pub fn opt_int(&self, name: &str) -> Result<Option<i64>> {
+        match self.value(name)? {
+            Value::Null => Ok(None),
+            _ => self.int(name).map(Some),
+        }
+    }
+
+    /// An integer column holding 0 or 1.
+    pub fn bool(&self, name: &str) -> Result<bool> {
+        self.int(name).map(|v| v != 0)
     }
 
     /// A text column.
-    pub fn text(&self, i: usize) -> Result<&str> {
-        match self.value(i)? {
+    pub fn text(&self, name: &str) -> Result<&'a str> {
+        match self.value(name)? {
             Value::Text(v) => Ok(v),
-            other => Err(Error::Internal(format!(
-                "column {i}: expected text, got {other:?}"
-            ))),
+            other => Err(Self::wrong(name, "text", other)),
         }
     }
 
-    /// A nullable text column.
-    pub fn opt_text(&self, i: usize) -> Result<Option<&str>> {
-        match self.value(i)? {
+    /// A text column, owned.
+    pub fn string(&self, name: &str) -> Result<String> {
+        self.text(name).map(str::to_owned)
+    }
+
+    /// A nullable text column, owned.
+    pub fn opt_string(&self, name: &str) -> Result<Option<String>> {
+        match self.value(name)? {
             Value::Null => Ok(None),
-            _ => self.text(i).map(Some),
+            _ => self.string(name).map(Some),
         }
     }
 
     /// A blob column.
-    pub fn blob(&self, i: usize) -> Result<&[u8]> {
-        match self.value(i)? {
+    pub fn blob(&self, name: &str) -> Result<&'a [u8]> {
+        match self.value(name)? {
             Value::Blob(v) => Ok(v),
-            other => Err(Error::Internal(format!(
-                "column {i}: expected blob, got {other:?}"
-            ))),
+            other => Err(Self::wrong(name, "blob", other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Code lines (comments and test modules left out) of every Rust file
+    /// under `dir`, with their file.
+    fn code_lines(dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                code_lines(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                for line in code.lines() {
+                    let line = line.trim();
+                    if !line.starts_with("//") {
+                        out.push((path.display().to_string(), line.to_owned()));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_sql_outside_the_storage_modules() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut lines = Vec::new();
+        code_lines(&src, &mut lines);
+        let store = src.join("store").display().to_string();
+        let sql = [
+            "SELECT ",
+            "INSERT INTO",
+            "DELETE FROM",
+            "UPDATE ",
+            "PRAGMA ",
+        ];
+        let found: Vec<_> = lines
+            .iter()
+            .filter(|(file, _)| !file.starts_with(&store))
+            .filter(|(_, line)| sql.iter().any(|k| line.contains(k)))
+            .collect();
+        assert!(found.is_empty(), "SQL outside shared/src/store: {found:#?}");
+        assert!(
+            lines
+                .iter()
+                .any(|(f, l)| f.starts_with(&store) && l.contains("SELECT ")),
+            "the scan sees the storage modules' SQL"
+        );
     }
 }

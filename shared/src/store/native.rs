@@ -107,7 +107,7 @@ impl KvStore for SqliteKv {
             .db
             .execute("SELECT value FROM kv WHERE key = ?", &[key.into()])?;
         rows.first()
-            .map(|r| r.blob(0).map(<[u8]>::to_vec))
+            .map(|r| r.blob("value").map(<[u8]>::to_vec))
             .transpose()
     }
 
@@ -182,12 +182,13 @@ mod tests {
         let rows = db.execute("SELECT i, r, s, b, n FROM t", &[]).unwrap();
         assert_eq!(rows.columns, ["i", "r", "s", "b", "n"]);
         let r = rows.first().unwrap();
-        assert_eq!(r.int(0).unwrap(), 7);
-        assert_eq!(r.0[1], Value::Real(1.5));
-        assert_eq!(r.text(2).unwrap(), "x");
-        assert_eq!(r.blob(3).unwrap(), &[1, 2]);
-        assert_eq!(r.opt_text(4).unwrap(), None);
-        assert!(r.text(0).is_err());
+        assert_eq!(r.int("i").unwrap(), 7);
+        assert_eq!(rows.rows[0].0[1], Value::Real(1.5));
+        assert_eq!(r.text("s").unwrap(), "x");
+        assert_eq!(r.blob("b").unwrap(), &[1, 2]);
+        assert_eq!(r.opt_string("n").unwrap(), None);
+        assert!(r.text("i").is_err(), "a wrong type is an error");
+        assert!(r.int("nope").is_err(), "so is a missing column");
     }
 
     #[test]

@@ -5,13 +5,15 @@ use http::{HeaderValue, Method, StatusCode, header};
 
 use super::{get_only, not_found};
 use crate::accounts::{self, Auth, LoggedIn, SignUp};
-use crate::error::{Error, Result, Style};
+use crate::error::{Error, Result};
 use crate::html::{
     self, EmailFormPage, Field, HomePage, LoginPage, MessagePage, ResetPage, SignUpPage,
 };
 use crate::onetime::Purpose;
+use crate::routes::errors::{self, Style};
+use crate::store::dev_outbox;
 use crate::web::{self, Params, Request, Response};
-use crate::{Env, assets, client_addr, csrf, mail, schema, session, sweep};
+use crate::{Env, assets, client_addr, csrf, session, sweep};
 
 /// Routes a request to the login component.
 pub fn handle(env: &Env, req: Request) -> Response {
@@ -36,7 +38,6 @@ fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         _ => return Err(Error::MethodNotAllowed("GET, POST")),
     };
     if post && matches!(path, "/signup" | "/login" | "/forgot" | "/reset") {
-        schema::ensure(env.sql)?;
         sweep::maybe(env)?;
     }
     let res = match (path, post) {
@@ -46,7 +47,7 @@ fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         ("/login", false) => {
             let query = Params::from_query(req)?;
             let hint = query.one("login_hint")?.unwrap_or("");
-            page.login(None, hint, return_to(&query), StatusCode::OK)
+            page.login(None, hint, return_to(&query)?, StatusCode::OK)
         }
         ("/login", true) => login(env, auth, &page, req),
         ("/verify", false) => verify_form(env, &page, req),
@@ -200,10 +201,7 @@ fn on_form(
         | Error::TooManyRequests { .. }
         | Error::Unavailable(_) => {
             let mut res = show(err.detail(), err.status())?;
-            if let Error::TooManyRequests { retry_after } = err {
-                res.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
-            }
+            errors::decorate(&mut res, &err);
             Ok(res)
         }
         other => Err(other),
@@ -218,12 +216,9 @@ fn client(env: &Env, req: &Request) -> Result<String> {
 /// A `return_to` that stays on this site: a path, not `//host` or `/\host`.
 /// Only visible ASCII: browsers drop tabs and newlines from URLs, which would
 /// turn `/\t/evil.example` into `//evil.example`.
-fn return_to(params: &Params) -> Option<&str> {
-    params
-        .one("return_to")
-        .ok()
-        .flatten()
-        .filter(|p| is_local_path(p))
+/// Any other value is ignored, and a repeated one is an error.
+fn return_to(params: &Params) -> Result<Option<&str>> {
+    Ok(params.one("return_to")?.filter(|p| is_local_path(p)))
 }
 
 fn is_local_path(p: &str) -> bool {
@@ -276,7 +271,7 @@ fn home(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> 
 
 fn signup(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
     let form = page.form(req)?;
-    let email = form.one("email").ok().flatten().unwrap_or("").to_owned();
+    let email = form.echo("email").to_owned();
     let done = SignUp::parse(auth, &form)
         .and_then(|s| accounts::sign_up(env, auth, &s, &client(env, req)?).map(|()| s.email));
     match done {
@@ -309,7 +304,7 @@ impl Page<'_> {
                 required: a.required,
                 max_length: a.max_length,
                 autocomplete: a.autocomplete,
-                value: form.one(&a.name).ok().flatten().unwrap_or("").to_owned(),
+                value: form.echo(&a.name).to_owned(),
             })
             .collect();
         html::render(
@@ -325,11 +320,34 @@ impl Page<'_> {
     }
 }
 
+/// The login form, parsed at the edge: a repeated field is an error.
+struct LoginForm {
+    email: String,
+    password: String,
+    return_to: Option<String>,
+}
+
+impl LoginForm {
+    fn parse(form: &Params) -> Result<Self> {
+        Ok(Self {
+            email: form.one("email")?.unwrap_or_default().to_owned(),
+            password: form.one("password")?.unwrap_or_default().to_owned(),
+            return_to: return_to(form)?.map(str::to_owned),
+        })
+    }
+}
+
+/// The one field of the resend and forgot forms.
+fn email_field(form: &Params) -> Result<String> {
+    Ok(form.one("email")?.unwrap_or_default().to_owned())
+}
+
 fn login(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
-    let form = page.form(req)?;
-    let email = form.one("email").ok().flatten().unwrap_or("").to_owned();
-    let target = return_to(&form).map(str::to_owned);
-    let password = form.one("password").ok().flatten().unwrap_or("");
+    let LoginForm {
+        email,
+        password,
+        return_to: target,
+    } = LoginForm::parse(&page.form(req)?)?;
     if email.is_empty() || password.is_empty() {
         return page.login(
             Some("Enter your email and password.".into()),
@@ -338,7 +356,7 @@ fn login(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response>
             StatusCode::BAD_REQUEST,
         );
     }
-    match accounts::log_in(env, auth, &email, password, &client(env, req)?) {
+    match accounts::log_in(env, auth, &email, &password, &client(env, req)?) {
         Ok(LoggedIn::Session(cookie)) => {
             // A new session id at every login; the old one (if any) is gone.
             session::end(env.kv, &auth.policy, req.headers())?;
@@ -388,8 +406,7 @@ fn verify(env: &Env, page: &Page, req: &Request) -> Result<Response> {
 }
 
 fn resend(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
-    let form = page.form(req)?;
-    let email = form.one("email").ok().flatten().unwrap_or("").to_owned();
+    let email = email_field(&page.form(req)?)?;
     match accounts::resend_verification(env, auth, &email, &client(env, req)?) {
         Ok(()) => page.message(
             "Check your email",
@@ -402,8 +419,7 @@ fn resend(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response
 }
 
 fn forgot(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
-    let form = page.form(req)?;
-    let email = form.one("email").ok().flatten().unwrap_or("").to_owned();
+    let email = email_field(&page.form(req)?)?;
     match accounts::forgot_password(env, auth, &email, &client(env, req)?) {
         Ok(()) => page.message(
             "Check your email",
@@ -433,7 +449,7 @@ fn reset_form(env: &Env, page: &Page, req: &Request) -> Result<Response> {
 fn reset(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
     let form = page.form(req)?;
     let token = token_of(&form)?.to_owned();
-    let password = form.one("password").ok().flatten().unwrap_or("");
+    let password = form.one("password")?.unwrap_or_default();
     match accounts::reset_password(env, auth, &token, password) {
         Ok(()) => {
             let mut res = page.message(
@@ -449,7 +465,7 @@ fn reset(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response>
             Ok(res)
         }
         // A dead link cannot be fixed on this form: show the error page.
-        Err(Error::BadRequest(msg)) if msg.contains("link") => Err(Error::BadRequest(msg)),
+        Err(e @ Error::DeadLink(_)) => Err(e),
         Err(e) => on_form(e, |msg, status| {
             html::render(
                 &ResetPage {
@@ -465,9 +481,8 @@ fn reset(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response>
 }
 
 fn outbox(env: &Env, page: &Page, req: &Request) -> Result<Response> {
-    schema::ensure(env.sql)?;
     let to = Params::from_query(req)?.one("to")?.map(str::to_owned);
-    let mails = mail::outbox(env.sql, to.as_deref())?;
+    let mails = dev_outbox::newest(env.sql, to.as_deref())?;
     html::render(
         &html::OutboxPage {
             product: page.product,
@@ -478,9 +493,8 @@ fn outbox(env: &Env, page: &Page, req: &Request) -> Result<Response> {
 }
 
 fn outbox_json(env: &Env, req: &Request) -> Result<Response> {
-    schema::ensure(env.sql)?;
     let to = Params::from_query(req)?.one("to")?.map(str::to_owned);
-    let mut res = web::json(StatusCode::OK, &mail::outbox(env.sql, to.as_deref())?);
+    let mut res = web::json(StatusCode::OK, &dev_outbox::newest(env.sql, to.as_deref())?);
     web::no_store(&mut res);
     Ok(res)
 }

@@ -2,6 +2,9 @@
 //! and returns a response; the component crates only adapt Spin to this.
 
 pub mod account_api;
+pub mod admin;
+pub mod cors;
+pub mod errors;
 pub mod login;
 pub mod orgs;
 pub mod profile;
@@ -10,8 +13,9 @@ pub mod token;
 
 use http::Method;
 
-use crate::error::{Error, Result, Style};
+use crate::error::{Error, Result};
 use crate::web::{Request, Response};
+use errors::Style;
 
 /// How errors are shown for a path: OAuth JSON at the OAuth endpoints,
 /// problem+json under `/api/` and for metadata, a page elsewhere.

@@ -1,0 +1,135 @@
+//! The admin API, for operators: clients (RFC 7591/7592 metadata) under
+//! `/api/admin/clients`, and the sweep under `/api/admin/sweep`. The bearer
+//! token is the `admin_token` variable, at least 32 characters.
+
+use http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::config::{self, Config};
+use crate::error::{Error, Result};
+use crate::oidc::clients::{self, ClientSpec};
+use crate::throttle::{self, Limits};
+use crate::web::{self, Request, Response};
+use crate::{Env, client_addr, crypto, sweep};
+
+/// The prefix of the client admin API.
+const CLIENTS: &str = "/api/admin/clients";
+/// The admin endpoint a cron job calls to delete expired rows.
+const SWEEP: &str = "/api/admin/sweep";
+/// Rows per table one call of the sweep endpoint deletes at most.
+const SWEEP_ROWS: i64 = 1000;
+
+/// Outside `dev_mode`, a client may ask for RS256 ID tokens only once the
+/// operator has given Lanyard an RSA key: told at registration, not at the
+/// client's first login.
+fn rs256_ready(env: &Env) -> Result<()> {
+    if Config::load(env.vars)?.dev_mode
+        || config::optional(env.vars, "signing_key_rs256")?.is_some()
+    {
+        return Ok(());
+    }
+    Err(Error::bad_request(
+        "`id_token_signed_response_alg` RS256 needs an RSA key: set the signing_key_rs256 variable first.",
+    ))
+}
+
+/// The shortest admin token accepted: a guessable one would open every client.
+const ADMIN_TOKEN_MIN: usize = 32;
+
+/// Whether `path` belongs to the admin API.
+pub fn serves(path: &str) -> bool {
+    path == CLIENTS || path.starts_with("/api/admin/clients/") || path == SWEEP
+}
+
+/// Serves the admin API: `admin_token` as bearer, wrong tokens throttled per
+/// client address.
+pub fn handle(env: &Env, req: &Request) -> Result<Response> {
+    let expected = config::optional(env.vars, "admin_token")?.ok_or_else(|| {
+        Error::Forbidden("The admin API is off: set the admin_token variable to use it.".into())
+    })?;
+    if expected.chars().count() < ADMIN_TOKEN_MIN {
+        return Err(Error::config(
+            "admin_token",
+            format!(
+                "use at least {ADMIN_TOKEN_MIN} random characters (openssl rand -base64 32 makes one)"
+            ),
+        ));
+    }
+    // Each attempt is counted before the comparison and given back when it
+    // succeeds, so only failures add up, per client address.
+    let limits = Limits::load(env.vars)?;
+    let attempts = throttle::address_key("admin", &client_addr::of(env.vars, req.headers())?);
+    throttle::reserve(env.sql, &attempts, &limits.address, env.now)?;
+    let presented = web::bearer_token(req.headers()).unwrap_or("");
+    if !crypto::ct_eq(
+        crypto::sha256(presented.as_bytes()).as_slice(),
+        crypto::sha256(expected.as_bytes()).as_slice(),
+    ) {
+        return Err(Error::Unauthorized(
+            "A valid admin token is required.".into(),
+        ));
+    }
+    throttle::refund(env.sql, &attempts)?;
+    if req.uri().path() == SWEEP {
+        if req.method() != Method::POST {
+            return Err(Error::MethodNotAllowed("POST"));
+        }
+        return Ok(web::json(
+            StatusCode::OK,
+            &sweep::run(env.sql, env.now, SWEEP_ROWS)?,
+        ));
+    }
+    let id = req
+        .uri()
+        .path()
+        .strip_prefix(CLIENTS)
+        .unwrap_or("")
+        .trim_start_matches('/');
+    let spec = || -> Result<ClientSpec> {
+        let spec: ClientSpec = serde_json::from_slice(req.body())
+            .map_err(|e| Error::bad_request(format!("Invalid client: {e}")))?;
+        if spec.id_token_signed_response_alg.as_deref() == Some("RS256") {
+            rs256_ready(env)?;
+        }
+        Ok(spec)
+    };
+    let now = env.now;
+    match (req.method().clone(), id.is_empty()) {
+        (Method::GET, true) => Ok(web::json(
+            StatusCode::OK,
+            &json!({ "clients": clients::list(env.sql)? }),
+        )),
+        (Method::POST, true) => {
+            let (client, secret) = clients::create(env.sql, &spec()?, now)?;
+            // RFC 7591 §3.2.1: the client's metadata, with its secret (shown
+            // once) and the secret's expiry (0: never).
+            let mut body = serde_json::to_value(&client)
+                .map_err(|e| Error::Internal(format!("client JSON: {e}")))?;
+            if let (Some(secret), Some(fields)) = (secret, body.as_object_mut()) {
+                fields.insert("client_secret".into(), secret.into());
+                fields.insert("client_secret_expires_at".into(), 0.into());
+            }
+            let mut res = web::json(StatusCode::CREATED, &body);
+            web::no_store(&mut res);
+            Ok(res)
+        }
+        (Method::GET, false) => Ok(web::json(
+            StatusCode::OK,
+            &clients::get(env.sql, id)?.ok_or(Error::NotFound)?,
+        )),
+        (Method::PUT, false) => Ok(web::json(
+            StatusCode::OK,
+            &clients::update(env.sql, id, &spec()?, now)?,
+        )),
+        (Method::DELETE, false) => {
+            clients::delete(env.sql, id)?;
+            Ok(web::response(
+                StatusCode::NO_CONTENT,
+                "application/json",
+                Vec::new(),
+            ))
+        }
+        (_, true) => Err(Error::MethodNotAllowed("GET, POST")),
+        (_, false) => Err(Error::MethodNotAllowed("GET, PUT, DELETE")),
+    }
+}

@@ -1,0 +1,143 @@
+//! The `auth_codes` table: authorization codes, stored as SHA-256, claimed
+//! once by a conditional UPDATE. A claimed code records what it issued, so
+//! that a replay can find and revoke it.
+
+use super::{Named, SqlStore};
+use crate::error::Result;
+
+/// What a code carries from the authorization request and the login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Code {
+    /// The client it was issued to.
+    pub client_id: String,
+    /// The person.
+    pub identity_id: String,
+    /// The exact redirect URI of the request.
+    pub redirect_uri: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// The request's nonce.
+    pub nonce: Option<String>,
+    /// The PKCE S256 challenge.
+    pub code_challenge: String,
+    /// When the person authenticated.
+    pub auth_time: i64,
+    /// How, space-separated (`pwd`).
+    pub amr: String,
+    /// The browser session.
+    pub sid: String,
+    /// When the code stops working.
+    pub expires_at: i64,
+}
+
+const CODE_COLUMNS: &str = "client_id, identity_id, redirect_uri, scope, nonce, code_challenge, auth_time, amr, sid, expires_at";
+
+fn decode(r: &Named<'_>) -> Result<Code> {
+    Ok(Code {
+        client_id: r.string("client_id")?,
+        identity_id: r.string("identity_id")?,
+        redirect_uri: r.string("redirect_uri")?,
+        scope: r.string("scope")?,
+        nonce: r.opt_string("nonce")?,
+        code_challenge: r.string("code_challenge")?,
+        auth_time: r.int("auth_time")?,
+        amr: r.string("amr")?,
+        sid: r.string("sid")?,
+        expires_at: r.int("expires_at")?,
+    })
+}
+
+/// Stores a new code under its hash.
+pub fn insert(db: &dyn SqlStore, hash: &str, code: &Code) -> Result<()> {
+    db.execute(
+        &format!(
+            "INSERT INTO auth_codes (hash, {CODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ),
+        &[
+            hash.into(),
+            code.client_id.as_str().into(),
+            code.identity_id.as_str().into(),
+            code.redirect_uri.as_str().into(),
+            code.scope.as_str().into(),
+            code.nonce.as_deref().into(),
+            code.code_challenge.as_str().into(),
+            code.auth_time.into(),
+            code.amr.as_str().into(),
+            code.sid.as_str().into(),
+            code.expires_at.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Claims an unused code, recording the refresh family and access token its
+/// exchange will issue, in one statement: of two concurrent claims, one gets
+/// the code. Expiry and binding are the caller's to check (a claimed code is
+/// spent either way).
+pub fn claim(
+    db: &dyn SqlStore,
+    hash: &str,
+    now: i64,
+    family_id: &str,
+    access_jti: &str,
+) -> Result<Option<Code>> {
+    let rows = db.execute(
+        &format!(
+            "UPDATE auth_codes SET used_at = ?, family_id = ?, access_jti = ? \
+             WHERE hash = ? AND used_at IS NULL RETURNING {CODE_COLUMNS}"
+        ),
+        &[now.into(), family_id.into(), access_jti.into(), hash.into()],
+    )?;
+    rows.first().map(|r| decode(&r)).transpose()
+}
+
+/// What a spent code issued: its refresh family and access token, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issued {
+    /// The refresh-token family its exchange started.
+    pub family_id: Option<String>,
+    /// The `jti` of the access token it issued.
+    pub access_jti: Option<String>,
+    /// The code's own expiry.
+    pub expires_at: i64,
+}
+
+/// What a spent code issued (for revocation when it is replayed).
+pub fn issued_by_spent(db: &dyn SqlStore, hash: &str) -> Result<Option<Issued>> {
+    let rows = db.execute(
+        "SELECT family_id, access_jti, expires_at FROM auth_codes WHERE hash = ? AND used_at IS NOT NULL",
+        &[hash.into()],
+    )?;
+    rows.first()
+        .map(|r| {
+            Ok(Issued {
+                family_id: r.opt_string("family_id")?,
+                access_jti: r.opt_string("access_jti")?,
+                expires_at: r.int("expires_at")?,
+            })
+        })
+        .transpose()
+}
+
+/// Spends every unused code of an identity.
+pub fn void_for_identity(db: &dyn SqlStore, identity_id: &str, now: i64) -> Result<()> {
+    db.execute(
+        "UPDATE auth_codes SET used_at = ? WHERE identity_id = ? AND used_at IS NULL",
+        &[now.into(), identity_id.into()],
+    )?;
+    Ok(())
+}
+
+/// Deletes a client's codes (the client is being deleted).
+pub fn delete_for_client(db: &dyn SqlStore, client_id: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM auth_codes WHERE client_id = ?",
+        &[client_id.into()],
+    )?;
+    Ok(())
+}
+
+/// Deletes at most `limit` codes that expired before `before`.
+pub fn sweep(db: &dyn SqlStore, before: i64, limit: i64) -> Result<usize> {
+    super::sweep_expired(db, "auth_codes", "expires_at < ?1", before, limit)
+}

@@ -1,0 +1,209 @@
+//! The `clients` table: registered applications. Lists are JSON arrays; the
+//! secret is stored as SHA-256.
+
+use serde_json::Value as Json;
+
+use super::{Named, SqlStore, Value};
+use crate::error::Result;
+
+/// What an operator sets for a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// Display name.
+    pub name: String,
+    /// Exact redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Exact post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Allowed grant types.
+    pub grant_types: Vec<String>,
+    /// Allowed scopes.
+    pub scopes: Vec<String>,
+    /// CORS origins.
+    pub allowed_origins: Vec<String>,
+    /// Skips consent.
+    pub first_party: bool,
+    /// ID-token signing algorithm.
+    pub id_token_alg: String,
+    /// Access-token signing algorithm.
+    pub access_token_alg: String,
+    /// Access-token lifetime, seconds.
+    pub access_token_ttl: i64,
+    /// Refresh idle lifetime, seconds.
+    pub refresh_idle_ttl: i64,
+    /// Refresh absolute lifetime, seconds.
+    pub refresh_max_ttl: i64,
+    /// Public keys of a `private_key_jwt` client.
+    pub jwks: Option<Json>,
+    /// Clients whose access tokens this one may introspect.
+    pub resource_server_for: Vec<String>,
+}
+
+/// A stored client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The `client_id`.
+    pub id: String,
+    /// SHA-256 of its secret, for the secret methods.
+    pub secret_hash: Option<String>,
+    /// When it was registered.
+    pub created_at: i64,
+    /// Its settings.
+    pub settings: Settings,
+}
+
+const COLUMNS: &str = "id, secret_hash, created_at, name, redirect_uris, post_logout_redirect_uris, grant_types, \
+     scopes, allowed_origins, first_party, id_token_alg, access_token_alg, access_token_ttl, refresh_idle_ttl, \
+     refresh_max_ttl, jwks, resource_server_for";
+
+/// The settings columns, in the order of [`values`].
+const SETTINGS: [&str; 14] = [
+    "name",
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "grant_types",
+    "scopes",
+    "allowed_origins",
+    "first_party",
+    "id_token_alg",
+    "access_token_alg",
+    "access_token_ttl",
+    "refresh_idle_ttl",
+    "refresh_max_ttl",
+    "jwks",
+    "resource_server_for",
+];
+
+fn list(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn json_list(v: &[String]) -> Value {
+    Value::Text(serde_json::to_string(v).unwrap_or_else(|_| "[]".into()))
+}
+
+fn decode(r: &Named<'_>) -> Result<Record> {
+    Ok(Record {
+        id: r.string("id")?,
+        secret_hash: r.opt_string("secret_hash")?,
+        created_at: r.int("created_at")?,
+        settings: Settings {
+            name: r.string("name")?,
+            redirect_uris: list(r.text("redirect_uris")?),
+            post_logout_redirect_uris: list(r.text("post_logout_redirect_uris")?),
+            grant_types: list(r.text("grant_types")?),
+            scopes: list(r.text("scopes")?),
+            allowed_origins: list(r.text("allowed_origins")?),
+            first_party: r.bool("first_party")?,
+            id_token_alg: r.string("id_token_alg")?,
+            access_token_alg: r.string("access_token_alg")?,
+            access_token_ttl: r.int("access_token_ttl")?,
+            refresh_idle_ttl: r.int("refresh_idle_ttl")?,
+            refresh_max_ttl: r.int("refresh_max_ttl")?,
+            jwks: r
+                .opt_string("jwks")?
+                .and_then(|j| serde_json::from_str(&j).ok()),
+            resource_server_for: list(r.text("resource_server_for")?),
+        },
+    })
+}
+
+fn values(s: &Settings) -> Vec<Value> {
+    vec![
+        s.name.as_str().into(),
+        json_list(&s.redirect_uris),
+        json_list(&s.post_logout_redirect_uris),
+        json_list(&s.grant_types),
+        json_list(&s.scopes),
+        json_list(&s.allowed_origins),
+        s.first_party.into(),
+        s.id_token_alg.as_str().into(),
+        s.access_token_alg.as_str().into(),
+        s.access_token_ttl.into(),
+        s.refresh_idle_ttl.into(),
+        s.refresh_max_ttl.into(),
+        s.jwks.as_ref().map(Json::to_string).into(),
+        json_list(&s.resource_server_for),
+    ]
+}
+
+/// Registers a client unless its id is taken (`None` then), in one statement.
+pub fn insert(
+    db: &dyn SqlStore,
+    id: &str,
+    secret_hash: Option<&str>,
+    settings: &Settings,
+    now: i64,
+) -> Result<Option<Record>> {
+    let mut params = values(settings);
+    params.extend([id.into(), secret_hash.into(), now.into(), now.into()]);
+    let rows = db.execute(
+        &format!(
+            "INSERT INTO clients ({}, id, secret_hash, created_at, updated_at) VALUES ({}) \
+             ON CONFLICT (id) DO NOTHING RETURNING {COLUMNS}",
+            SETTINGS.join(", "),
+            vec!["?"; params.len()].join(", ")
+        ),
+        &params,
+    )?;
+    rows.first().map(|r| decode(&r)).transpose()
+}
+
+/// Replaces a client's settings; `None` when there is no such client.
+pub fn update(
+    db: &dyn SqlStore,
+    id: &str,
+    settings: &Settings,
+    now: i64,
+) -> Result<Option<Record>> {
+    let assignments: Vec<String> = SETTINGS.iter().map(|c| format!("{c} = ?")).collect();
+    let mut params = values(settings);
+    params.extend([now.into(), id.into()]);
+    let rows = db.execute(
+        &format!(
+            "UPDATE clients SET {}, updated_at = ? WHERE id = ? RETURNING {COLUMNS}",
+            assignments.join(", ")
+        ),
+        &params,
+    )?;
+    rows.first().map(|r| decode(&r)).transpose()
+}
+
+/// A client by id.
+pub fn get(db: &dyn SqlStore, id: &str) -> Result<Option<Record>> {
+    let rows = db.execute(
+        &format!("SELECT {COLUMNS} FROM clients WHERE id = ?"),
+        &[id.into()],
+    )?;
+    rows.first().map(|r| decode(&r)).transpose()
+}
+
+/// Every client, by id.
+pub fn all(db: &dyn SqlStore) -> Result<Vec<Record>> {
+    db.execute(&format!("SELECT {COLUMNS} FROM clients ORDER BY id"), &[])?
+        .decode(decode)
+}
+
+/// Whether any client lists this browser origin.
+pub fn any_allows_origin(db: &dyn SqlStore, origin: &str) -> Result<bool> {
+    // The LIKE narrows the rows; the JSON list decides.
+    let rows = db.execute(
+        "SELECT allowed_origins FROM clients WHERE allowed_origins LIKE ?",
+        &[format!("%\"{origin}\"%").into()],
+    )?;
+    for r in rows.iter() {
+        if list(r.text("allowed_origins")?).iter().any(|o| o == origin) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Deletes a client; `false` when there was none.
+pub fn delete(db: &dyn SqlStore, id: &str) -> Result<bool> {
+    let rows = db.execute(
+        "DELETE FROM clients WHERE id = ? RETURNING id",
+        &[id.into()],
+    )?;
+    Ok(!rows.is_empty())
+}

@@ -1,0 +1,48 @@
+//! The `consents` table: what a person let an application have, one row per
+//! (identity, client).
+
+use super::SqlStore;
+use crate::error::Result;
+
+/// The scopes granted to a client, if any.
+pub fn scopes(
+    db: &dyn SqlStore,
+    identity_id: &str,
+    client_id: &str,
+) -> Result<Option<Vec<String>>> {
+    let rows = db.execute(
+        "SELECT scopes FROM consents WHERE identity_id = ? AND client_id = ?",
+        &[identity_id.into(), client_id.into()],
+    )?;
+    rows.first()
+        .map(|r| {
+            r.text("scopes")
+                .map(|t| t.split_ascii_whitespace().map(str::to_owned).collect())
+        })
+        .transpose()
+}
+
+/// Stores the scopes granted (all of them, replacing what was there).
+pub fn upsert(
+    db: &dyn SqlStore,
+    identity_id: &str,
+    client_id: &str,
+    scopes: &[String],
+    now: i64,
+) -> Result<()> {
+    db.execute(
+        "INSERT INTO consents (identity_id, client_id, scopes, granted_at) VALUES (?, ?, ?, ?) \
+         ON CONFLICT (identity_id, client_id) DO UPDATE SET scopes = excluded.scopes, granted_at = excluded.granted_at",
+        &[identity_id.into(), client_id.into(), scopes.join(" ").into(), now.into()],
+    )?;
+    Ok(())
+}
+
+/// Forgets every consent given to a client (the client is being deleted).
+pub fn delete_for_client(db: &dyn SqlStore, client_id: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM consents WHERE client_id = ?",
+        &[client_id.into()],
+    )?;
+    Ok(())
+}

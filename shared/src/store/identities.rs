@@ -1,0 +1,112 @@
+//! The `identities` table: one row per person, keyed by a random subject id,
+//! with a unique normalised email.
+
+use serde_json::{Map, Value as Json};
+
+use super::{Named, SqlStore};
+use crate::error::Result;
+
+/// A person's account, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    /// The stable, random subject identifier (never the email).
+    pub id: String,
+    /// The normalised email address.
+    pub email: String,
+    /// Whether the person proved they receive mail at `email`.
+    pub email_verified: bool,
+    /// The argon2id PHC hash, if the account has a password.
+    pub password_hash: Option<String>,
+    /// Profile attributes by claim name.
+    pub attributes: Map<String, Json>,
+    /// Sessions created under another generation are dead.
+    pub session_generation: i64,
+}
+
+const COLUMNS: &str = "id, email, email_verified, password_hash, attributes, session_generation";
+
+fn decode(r: &Named<'_>) -> Result<Identity> {
+    Ok(Identity {
+        id: r.string("id")?,
+        email: r.string("email")?,
+        email_verified: r.bool("email_verified")?,
+        password_hash: r.opt_string("password_hash")?,
+        attributes: serde_json::from_str(r.text("attributes")?).unwrap_or_default(),
+        session_generation: r.int("session_generation")?,
+    })
+}
+
+/// Inserts an identity unless the email is taken: `None` then, in one
+/// statement, so two sign-ups racing for one address create one row.
+pub fn insert(
+    db: &dyn SqlStore,
+    id: &str,
+    email: &str,
+    password_hash: Option<&str>,
+    attributes: &Map<String, Json>,
+    now: i64,
+) -> Result<Option<Identity>> {
+    let attrs = Json::Object(attributes.clone()).to_string();
+    let rows = db.execute(
+        &format!(
+            "INSERT INTO identities (id, email, password_hash, attributes, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (email) DO NOTHING RETURNING {COLUMNS}"
+        ),
+        &[
+            id.into(),
+            email.into(),
+            password_hash.into(),
+            attrs.into(),
+            now.into(),
+            now.into(),
+        ],
+    )?;
+    rows.first().map(|r| decode(&r)).transpose()
+}
+
+/// The identity with this (normalised) email.
+pub fn by_email(db: &dyn SqlStore, email: &str) -> Result<Option<Identity>> {
+    let rows = db.execute(
+        &format!("SELECT {COLUMNS} FROM identities WHERE email = ?"),
+        &[email.into()],
+    )?;
+    rows.first().map(|r| decode(&r)).transpose()
+}
+
+/// The identity with this subject id.
+pub fn by_id(db: &dyn SqlStore, id: &str) -> Result<Option<Identity>> {
+    let rows = db.execute(
+        &format!("SELECT {COLUMNS} FROM identities WHERE id = ?"),
+        &[id.into()],
+    )?;
+    rows.first().map(|r| decode(&r)).transpose()
+}
+
+/// Marks the email as verified.
+pub fn mark_verified(db: &dyn SqlStore, id: &str, now: i64) -> Result<()> {
+    db.execute(
+        "UPDATE identities SET email_verified = 1, updated_at = ? WHERE id = ?",
+        &[now.into(), id.into()],
+    )?;
+    Ok(())
+}
+
+/// Stores a re-hashed password (same password, current parameters).
+pub fn set_password_hash(db: &dyn SqlStore, id: &str, hash: &str, now: i64) -> Result<()> {
+    db.execute(
+        "UPDATE identities SET password_hash = ?, updated_at = ? WHERE id = ?",
+        &[hash.into(), now.into(), id.into()],
+    )?;
+    Ok(())
+}
+
+/// Sets a new password and ends every existing session (the generation
+/// moves on), in one statement.
+pub fn reset_password(db: &dyn SqlStore, id: &str, hash: &str, now: i64) -> Result<()> {
+    db.execute(
+        "UPDATE identities SET password_hash = ?, session_generation = session_generation + 1, \
+         updated_at = ? WHERE id = ?",
+        &[hash.into(), now.into(), id.into()],
+    )?;
+    Ok(())
+}

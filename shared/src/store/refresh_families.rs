@@ -1,0 +1,193 @@
+//! The `refresh_families` table: refresh tokens rotate inside a family. One
+//! conditional UPDATE moves `current_hash` to `previous_hash` and installs the
+//! new hash; presenting a hash that is not current revokes the family.
+//!
+//! A family is live while it is not revoked, was used within the client's
+//! idle lifetime and was created within its absolute lifetime: [`LIVE`] says
+//! so once, for rotation and introspection alike.
+
+use super::{Named, SqlStore};
+use crate::error::Result;
+
+/// The liveness rule, over `?1` now, `?2` the idle and `?3` the absolute
+/// lifetime in seconds.
+const LIVE: &str = "revoked_at IS NULL AND last_used_at > ?1 - ?2 AND created_at > ?1 - ?3";
+
+/// A client's refresh lifetimes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Seconds a family may go unused.
+    pub idle: i64,
+    /// Seconds a family lives after the login, used or not.
+    pub max: i64,
+}
+
+/// What a family carries from the login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    /// The family id.
+    pub id: String,
+    /// The client.
+    pub client_id: String,
+    /// The person.
+    pub identity_id: String,
+    /// Granted scopes, space-separated.
+    pub scope: String,
+    /// When the person authenticated.
+    pub auth_time: i64,
+    /// How, space-separated.
+    pub amr: String,
+    /// The browser session.
+    pub sid: String,
+}
+
+const COLUMNS: &str = "id, client_id, identity_id, scope, auth_time, amr, sid";
+
+fn decode(r: &Named<'_>) -> Result<Family> {
+    Ok(Family {
+        id: r.string("id")?,
+        client_id: r.string("client_id")?,
+        identity_id: r.string("identity_id")?,
+        scope: r.string("scope")?,
+        auth_time: r.int("auth_time")?,
+        amr: r.string("amr")?,
+        sid: r.string("sid")?,
+    })
+}
+
+/// Starts a family whose current token hashes to `current_hash`.
+pub fn insert(db: &dyn SqlStore, family: &Family, current_hash: &str, now: i64) -> Result<()> {
+    db.execute(
+        "INSERT INTO refresh_families (id, client_id, identity_id, scope, current_hash, auth_time, amr, sid, created_at, last_used_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        &[
+            family.id.as_str().into(),
+            family.client_id.as_str().into(),
+            family.identity_id.as_str().into(),
+            family.scope.as_str().into(),
+            current_hash.into(),
+            family.auth_time.into(),
+            family.amr.as_str().into(),
+            family.sid.as_str().into(),
+            now.into(),
+            now.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Rotates a live family of `client_id` whose current token hashes to
+/// `presented`, in one statement: of two concurrent rotations, one wins.
+pub fn rotate(
+    db: &dyn SqlStore,
+    presented: &str,
+    next: &str,
+    client_id: &str,
+    life: Lifetimes,
+    now: i64,
+) -> Result<Option<Family>> {
+    let rows = db.execute(
+        &format!(
+            "UPDATE refresh_families SET previous_hash = current_hash, current_hash = ?4, \
+             generation = generation + 1, last_used_at = ?1 \
+             WHERE current_hash = ?5 AND client_id = ?6 AND {LIVE} RETURNING {COLUMNS}"
+        ),
+        &[
+            now.into(),
+            life.idle.into(),
+            life.max.into(),
+            next.into(),
+            presented.into(),
+            client_id.into(),
+        ],
+    )?;
+    rows.first().map(|r| decode(&r)).transpose()
+}
+
+/// A live family of `client_id` whose current token hashes to `hash`, and
+/// when it would expire unused.
+pub fn live(
+    db: &dyn SqlStore,
+    hash: &str,
+    client_id: &str,
+    life: Lifetimes,
+    now: i64,
+) -> Result<Option<(Family, i64)>> {
+    let rows = db.execute(
+        &format!(
+            "SELECT {COLUMNS}, min(last_used_at + ?2, created_at + ?3) AS expires_at \
+             FROM refresh_families WHERE current_hash = ?4 AND client_id = ?5 AND {LIVE}"
+        ),
+        &[
+            now.into(),
+            life.idle.into(),
+            life.max.into(),
+            hash.into(),
+            client_id.into(),
+        ],
+    )?;
+    rows.first()
+        .map(|r| Ok((decode(&r)?, r.int("expires_at")?)))
+        .transpose()
+}
+
+/// Revokes the family a token belongs to, whether it is the current or the
+/// previous one (reuse detection).
+pub fn revoke_holding(db: &dyn SqlStore, hash: &str, now: i64) -> Result<()> {
+    db.execute(
+        "UPDATE refresh_families SET revoked_at = ?1 \
+         WHERE (current_hash = ?2 OR previous_hash = ?2) AND revoked_at IS NULL",
+        &[now.into(), hash.into()],
+    )?;
+    Ok(())
+}
+
+/// Revokes the family of `client_id` whose current token hashes to `hash`;
+/// `true` when there was one (RFC 7009 revocation).
+pub fn revoke_current(db: &dyn SqlStore, hash: &str, client_id: &str, now: i64) -> Result<bool> {
+    let rows = db.execute(
+        "UPDATE refresh_families SET revoked_at = ? \
+         WHERE current_hash = ? AND client_id = ? AND revoked_at IS NULL RETURNING id",
+        &[now.into(), hash.into(), client_id.into()],
+    )?;
+    Ok(!rows.is_empty())
+}
+
+/// Revokes one family by id.
+pub fn revoke(db: &dyn SqlStore, id: &str, now: i64) -> Result<()> {
+    db.execute(
+        "UPDATE refresh_families SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        &[now.into(), id.into()],
+    )?;
+    Ok(())
+}
+
+/// Revokes every family of an identity.
+pub fn revoke_for_identity(db: &dyn SqlStore, identity_id: &str, now: i64) -> Result<()> {
+    db.execute(
+        "UPDATE refresh_families SET revoked_at = ? WHERE identity_id = ? AND revoked_at IS NULL",
+        &[now.into(), identity_id.into()],
+    )?;
+    Ok(())
+}
+
+/// Deletes a client's families (the client is being deleted).
+pub fn delete_for_client(db: &dyn SqlStore, client_id: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM refresh_families WHERE client_id = ?",
+        &[client_id.into()],
+    )?;
+    Ok(())
+}
+
+/// Deletes at most `limit` families revoked before `before`, or unused for a
+/// year (the longest lifetime a client may have) before it.
+pub fn sweep(db: &dyn SqlStore, before: i64, limit: i64) -> Result<usize> {
+    super::sweep_expired(
+        db,
+        "refresh_families",
+        "revoked_at < ?1 OR last_used_at < ?1 - 31536000",
+        before,
+        limit,
+    )
+}
