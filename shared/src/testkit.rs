@@ -5,13 +5,21 @@
 use std::collections::HashMap;
 
 use crate::Env;
+use crate::identity::{self, Identity};
 use crate::mail::NoHttp;
+use crate::oidc::clients::{self, Client, ClientSpec};
 use crate::store::native::{MemoryKv, SqliteSql};
-use crate::store::schema;
-use crate::web::Request;
+use crate::store::{SqlStore, schema};
+use crate::web::{Params, Request};
 
 /// The issuer of the test world.
 pub const ISSUER: &str = "https://id.example.test";
+
+/// A PKCE `code_verifier` and its S256 `code_challenge`, from RFC 7636
+/// Appendix B.
+pub const PKCE_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// The S256 challenge of [`PKCE_VERIFIER`].
+pub const PKCE_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// Stores and variables for one test.
 pub struct World {
@@ -123,4 +131,31 @@ impl Req {
     pub fn build(self) -> Request {
         self.0.body(self.1).expect("a valid test request")
     }
+}
+
+/// Decoded parameters, as a query string or form body would give them.
+pub fn params(pairs: &[(&str, &str)]) -> Params {
+    Params::from_pairs(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+/// Registers a client from RFC 7591 metadata; returns it and its secret.
+pub fn client(
+    sql: &dyn SqlStore,
+    metadata: serde_json::Value,
+    now: i64,
+) -> (Client, Option<String>) {
+    let spec: ClientSpec = serde_json::from_value(metadata).expect("valid client metadata");
+    clients::create(sql, &spec, now).expect("the client registers")
+}
+
+/// Creates an identity with this email and no password.
+pub fn person(sql: &dyn SqlStore, email: &str, now: i64) -> Identity {
+    identity::create(sql, email, None, &Default::default(), now)
+        .expect("the identity is stored")
+        .expect("the email is free")
 }
