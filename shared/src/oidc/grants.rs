@@ -253,6 +253,13 @@ fn refresh_token(
         ));
     }
     let presented = crypto::hash_secret(token);
+    // A refused scope must not cost the client its token: check before rotating.
+    if asked.is_some()
+        && let Some((family, _)) =
+            refresh_families::live(env.sql, &presented, &client.id, lifetimes(client), env.now)?
+    {
+        narrowed(&family.scope, asked)?;
+    }
     let next = crypto::random_token()?;
     let next_hash = crypto::hash_secret(&next);
     let rotated = refresh_families::rotate(
@@ -271,21 +278,7 @@ fn refresh_token(
             "The refresh token is invalid, expired, revoked or was used already.",
         ));
     };
-    let scope = match asked {
-        None => family.scope.clone(),
-        Some(asked) => {
-            let ok = asked
-                .split_ascii_whitespace()
-                .all(|s| family.scope.split_ascii_whitespace().any(|g| g == s));
-            if !ok {
-                return Err(Error::oauth(
-                    OAuthCode::InvalidScope,
-                    "A refresh may only narrow the granted scope.",
-                ));
-            }
-            asked.to_owned()
-        }
-    };
+    let scope = narrowed(&family.scope, asked)?;
     let grant = Grant {
         identity_id: family.identity_id,
         scope,
@@ -297,6 +290,23 @@ fn refresh_token(
     let mut response = issue(env, config, client, &grant, &crypto::random_id()?, None)?;
     response.refresh_token = Some(next);
     Ok(response)
+}
+
+/// The scope of a refresh: the granted one, or a part of it that was asked for.
+fn narrowed(granted: &str, asked: Option<&str>) -> Result<String> {
+    let Some(asked) = asked else {
+        return Ok(granted.to_owned());
+    };
+    let ok = asked
+        .split_ascii_whitespace()
+        .all(|s| granted.split_ascii_whitespace().any(|g| g == s));
+    if !ok {
+        return Err(Error::oauth(
+            OAuthCode::InvalidScope,
+            "A refresh may only narrow the granted scope.",
+        ));
+    }
+    Ok(asked.to_owned())
 }
 
 /// `grant_type=client_credentials`: a confidential client acting for itself.
@@ -463,4 +473,567 @@ pub fn user_claims(who: &Identity, scopes: &[&str]) -> Map<String, Json> {
         out.insert("email_verified".into(), who.email_verified.into());
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oidc::authorize::{self, CODE_TTL, Subject};
+    use crate::testkit::{self, PKCE_CHALLENGE, PKCE_VERIFIER, World};
+    use jwt_simple::prelude::Token;
+    use serde_json::json;
+
+    const NOW: i64 = 1_700_000_000;
+    const CB: &str = "https://app.example/cb";
+
+    /// A confidential client `app` with these extra metadata.
+    fn client(w: &World, extra: Json) -> Client {
+        let mut meta = json!({
+            "client_name": "App",
+            "client_id": "app",
+            "redirect_uris": [CB],
+            "scope": "openid profile email offline_access api",
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            meta[k] = v.clone();
+        }
+        testkit::client(&w.sql, meta, NOW).0
+    }
+
+    /// A code for `who`, issued at `at` by the authorization endpoint.
+    fn code(w: &World, client: &Client, who: &Identity, scope: &str, at: i64) -> String {
+        let form = testkit::params(&[
+            ("client_id", &client.id),
+            ("redirect_uri", CB),
+            ("response_type", "code"),
+            ("scope", scope),
+            ("nonce", "n-0S6_WzA2Mj"),
+            ("code_challenge", PKCE_CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ]);
+        let req = authorize::parse(&w.sql, &form).unwrap();
+        let subject = Subject {
+            id: &who.id,
+            auth_time: at - 5,
+            amr: &["pwd".to_owned()],
+            sid: "sid-1",
+        };
+        authorize::issue_code(&w.sql, &req, &subject, at).unwrap()
+    }
+
+    fn run(w: &World, client: &Client, req: TokenRequest, at: i64) -> Result<TokenResponse> {
+        exchange(&w.env(at), &Config::load(&w.vars).unwrap(), client, &req)
+    }
+
+    /// The code exchanged as the authorization request said.
+    fn redeem(w: &World, client: &Client, code: &str, at: i64) -> Result<TokenResponse> {
+        let req = TokenRequest::AuthorizationCode {
+            code: code.into(),
+            redirect_uri: CB.into(),
+            code_verifier: PKCE_VERIFIER.into(),
+        };
+        run(w, client, req, at)
+    }
+
+    fn refresh(
+        w: &World,
+        client: &Client,
+        token: &str,
+        scope: Option<&str>,
+        at: i64,
+    ) -> Result<TokenResponse> {
+        let req = TokenRequest::RefreshToken {
+            refresh_token: token.into(),
+            scope: scope.map(str::to_owned),
+        };
+        run(w, client, req, at)
+    }
+
+    fn verify(w: &World, token: &str, at: i64) -> Result<tokens::Verified> {
+        tokens::verify_access(&w.env(at), &Config::load(&w.vars).unwrap(), token)
+    }
+
+    fn oauth<T: std::fmt::Debug>(r: Result<T>) -> OAuthCode {
+        match r {
+            Err(Error::OAuth { code, .. }) => code,
+            other => panic!("expected an OAuth error, got {other:?}"),
+        }
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> Result<TokenRequest> {
+        TokenRequest::parse(&testkit::params(pairs))
+    }
+
+    #[test]
+    fn parse_reads_each_grant_type() {
+        assert_eq!(
+            form(&[
+                ("grant_type", "authorization_code"),
+                ("code", "c"),
+                ("redirect_uri", CB),
+                ("code_verifier", "v"),
+            ])
+            .unwrap(),
+            TokenRequest::AuthorizationCode {
+                code: "c".into(),
+                redirect_uri: CB.into(),
+                code_verifier: "v".into(),
+            }
+        );
+        assert_eq!(
+            form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "r"),
+                ("scope", "openid"),
+            ])
+            .unwrap(),
+            TokenRequest::RefreshToken {
+                refresh_token: "r".into(),
+                scope: Some("openid".into()),
+            }
+        );
+        assert_eq!(
+            form(&[("grant_type", "client_credentials")]).unwrap(),
+            TokenRequest::ClientCredentials { scope: None }
+        );
+    }
+
+    #[test]
+    fn parse_refuses_missing_repeated_and_unknown_parameters() {
+        let code = [
+            ("grant_type", "authorization_code"),
+            ("code", "c"),
+            ("redirect_uri", CB),
+            ("code_verifier", "v"),
+        ];
+        for missing in ["grant_type", "code", "redirect_uri", "code_verifier"] {
+            let pairs: Vec<_> = code
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != missing)
+                .collect();
+            assert_eq!(oauth(form(&pairs)), OAuthCode::InvalidRequest, "{missing}");
+        }
+        for repeated in ["grant_type", "code", "redirect_uri", "code_verifier"] {
+            let mut pairs = code.to_vec();
+            pairs.push((repeated, "again"));
+            assert_eq!(oauth(form(&pairs)), OAuthCode::InvalidRequest, "{repeated}");
+        }
+        let pairs = [("grant_type", "refresh_token"), ("scope", "openid")];
+        assert_eq!(oauth(form(&pairs)), OAuthCode::InvalidRequest);
+        let pairs = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "r"),
+            ("scope", "a"),
+            ("scope", "b"),
+        ];
+        assert_eq!(oauth(form(&pairs)), OAuthCode::InvalidRequest);
+        let pairs = [
+            ("grant_type", "client_credentials"),
+            ("scope", "a"),
+            ("scope", "a"),
+        ];
+        assert_eq!(oauth(form(&pairs)), OAuthCode::InvalidRequest);
+        for grant in [
+            "password",
+            "implicit",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ] {
+            let pairs = [("grant_type", grant), ("code", "c"), ("username", "u")];
+            assert_eq!(
+                oauth(form(&pairs)),
+                OAuthCode::UnsupportedGrantType,
+                "{grant}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_code_exchange_issues_verified_tokens() {
+        let w = World::new();
+        let app = client(&w, json!({}));
+        let ada = testkit::person(&w.sql, "ada@example.com", NOW);
+        let code = code(&w, &app, &ada, "openid email offline_access", NOW);
+        let res = redeem(&w, &app, &code, NOW + 1).unwrap();
+        assert_eq!(
+            (res.token_type, res.expires_in, res.scope.as_str()),
+            ("Bearer", 300, "openid email offline_access")
+        );
+        assert!(res.refresh_token.is_some());
+
+        let access = verify(&w, &res.access_token, NOW + 1).unwrap();
+        assert_eq!(
+            (access.sub.as_str(), access.aud.as_str()),
+            (ada.id.as_str(), "app")
+        );
+        assert_eq!(access.exp, NOW + 1 + 300);
+        assert_eq!(
+            access.claims,
+            AccessClaims {
+                client_id: "app".into(),
+                scope: "openid email offline_access".into(),
+                auth_time: Some(NOW - 5),
+                sid: Some("sid-1".into()),
+            }
+        );
+
+        let id_token = res.id_token.unwrap();
+        let meta = Token::decode_metadata(&id_token).unwrap();
+        assert_eq!(
+            (meta.algorithm(), meta.signature_type()),
+            ("ES256", Some("JWT"))
+        );
+        let hint = tokens::verify_id_token_hint(
+            &w.env(NOW + 1),
+            &Config::load(&w.vars).unwrap(),
+            &id_token,
+        )
+        .unwrap();
+        assert_eq!((hint.sub, hint.aud), (ada.id.clone(), "app".to_owned()));
+        let c = tokens::unverified_payload(&id_token).unwrap();
+        assert_eq!(c["iss"], testkit::ISSUER);
+        assert_eq!(c["nonce"], "n-0S6_WzA2Mj");
+        assert_eq!(c["auth_time"], NOW - 5);
+        assert_eq!(c["sid"], "sid-1");
+        assert_eq!(c["amr"], json!(["pwd"]));
+        assert_eq!(c["email"], "ada@example.com");
+        assert_eq!(c["at_hash"], tokens::at_hash(Alg::Es256, &res.access_token));
+        // An ID token is not an access token.
+        assert!(verify(&w, &id_token, NOW + 1).is_err());
+    }
+
+    #[test]
+    fn tokens_follow_the_scope_granted() {
+        let w = World::new();
+        let app = client(&w, json!({}));
+        let ada = testkit::person(&w.sql, "ada@example.com", NOW);
+        let res = redeem(&w, &app, &code(&w, &app, &ada, "openid", NOW), NOW).unwrap();
+        assert!(res.id_token.is_some() && res.refresh_token.is_none());
+        let c = tokens::unverified_payload(&res.id_token.unwrap()).unwrap();
+        assert!(c.get("email").is_none(), "email needs the email scope");
+        let res = redeem(
+            &w,
+            &app,
+            &code(&w, &app, &ada, "api offline_access", NOW),
+            NOW,
+        )
+        .unwrap();
+        assert!(res.id_token.is_none() && res.refresh_token.is_some());
+        // A client without the refresh_token grant gets no refresh token.
+        let w = World::new();
+        let app = client(&w, json!({ "grant_types": ["authorization_code"] }));
+        let ada = testkit::person(&w.sql, "ada@example.com", NOW);
+        let code = code(&w, &app, &ada, "openid offline_access", NOW);
+        assert!(
+            redeem(&w, &app, &code, NOW)
+                .unwrap()
+                .refresh_token
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn tokens_follow_the_clients_algorithms() {
+        let w = World::new();
+        let app = client(
+            &w,
+            json!({
+                "id_token_signed_response_alg": "EdDSA",
+                "access_token_signed_response_alg": "ES256",
+            }),
+        );
+        let ada = testkit::person(&w.sql, "ada@example.com", NOW);
+        let res = redeem(&w, &app, &code(&w, &app, &ada, "openid", NOW), NOW).unwrap();
+        let id_token = res.id_token.unwrap();
+        assert_eq!(
+            Token::decode_metadata(&res.access_token)
+                .unwrap()
+                .algorithm(),
+            "ES256"
+        );
+        assert_eq!(
+            Token::decode_metadata(&id_token).unwrap().algorithm(),
+            "EdDSA"
+        );
+        // at_hash hashes with the ID token's algorithm (SHA-512 for EdDSA).
+        let c = tokens::unverified_payload(&id_token).unwrap();
+        assert_eq!(c["at_hash"], tokens::at_hash(Alg::EdDsa, &res.access_token));
+        assert!(verify(&w, &res.access_token, NOW).is_ok());
+        let config = Config::load(&w.vars).unwrap();
+        assert!(tokens::verify_id_token_hint(&w.env(NOW), &config, &id_token).is_ok());
+    }
+
+    #[test]
+    fn a_code_is_bound_to_its_client_redirect_verifier_and_minute() {
+        let w = World::new();
+        let app = client(&w, json!({}));
+        let other = testkit::client(
+            &w.sql,
+            json!({ "client_name": "Other", "client_id": "other", "redirect_uris": [CB] }),
+            NOW,
+        )
+        .0;
+        let ada = testkit::person(&w.sql, "ada@example.com", NOW);
+        let attempt = |client: &Client, redirect_uri: &str, verifier: &str, at: i64| {
+            let code = code(&w, &app, &ada, "openid", NOW);
+            let req = TokenRequest::AuthorizationCode {
+                code: code.clone(),
+                redirect_uri: redirect_uri.into(),
+                code_verifier: verifier.into(),
+            };
+            let first = oauth(run(&w, client, req, at));
+            // The failed attempt spent the code.
+            let again = oauth(redeem(&w, &app, &code, NOW));
+            (first, again)
+        };
+        let refused = (OAuthCode::InvalidGrant, OAuthCode::InvalidGrant);
+        let wrong_verifier = "a".repeat(43);
+        assert_eq!(attempt(&app, CB, &wrong_verifier, NOW), refused, "verifier");
+        assert_eq!(attempt(&app, CB, "short", NOW), refused, "short verifier");
+        // The challenge itself is no verifier (that would be PKCE plain).
+        assert_eq!(attempt(&app, CB, PKCE_CHALLENGE, NOW), refused, "plain");
+        let elsewhere = "https://app.example/cb2";
+        assert_eq!(
+            attempt(&app, elsewhere, PKCE_VERIFIER, NOW),
+            refused,
+            "redirect"
+        );
+        assert_eq!(attempt(&other, CB, PKCE_VERIFIER, NOW), refused, "client");
+        let late = NOW + CODE_TTL;
+        assert_eq!(attempt(&app, CB, PKCE_VERIFIER, late), refused, "expired");
+        let in_time = code(&w, &app, &ada, "openid", NOW);
+        assert!(redeem(&w, &app, &in_time, late - 1).is_ok());
+        assert_eq!(
+            oauth(redeem(&w, &app, "no-such-code", NOW)),
+            OAuthCode::InvalidGrant
+        );
+
+        let no_code = client(
+            &w,
+            json!({ "client_id": "svc", "grant_types": ["client_credentials"] }),
+        );
+        let code = code(&w, &app, &ada, "openid", NOW);
+        assert_eq!(
+            oauth(redeem(&w, &no_code, &code, NOW)),
+            OAuthCode::UnauthorizedClient
+        );
+    }
+
+    #[test]
+    fn a_replayed_code_revokes_what_its_first_exchange_issued() {
+        let w = World::new();
+        let app = client(&w, json!({}));
+        let ada = testkit::person(&w.sql, "ada@example.com", NOW);
+        let code = code(&w, &app, &ada, "openid offline_access", NOW);
+        let first = redeem(&w, &app, &code, NOW).unwrap();
+        assert!(verify(&w, &first.access_token, NOW + 2).is_ok());
+        assert_eq!(
+            oauth(redeem(&w, &app, &code, NOW + 2)),
+            OAuthCode::InvalidGrant
+        );
+        assert_eq!(
+            oauth(verify(&w, &first.access_token, NOW + 3)),
+            OAuthCode::InvalidToken
+        );
+        let refresh_token = first.refresh_token.unwrap();
+        assert_eq!(
+            oauth(refresh(&w, &app, &refresh_token, None, NOW + 3)),
+            OAuthCode::InvalidGrant
+        );
+    }
+
+    #[test]
+    fn refresh_tokens_rotate_and_a_reused_one_revokes_the_family() {
+        let w = World::new();
+        let app = client(&w, json!({}));
+        let ada = testkit::person(&w.sql, "ada@example.com", NOW);
+        let first = code(&w, &app, &ada, "openid email offline_access", NOW);
+        let r0 = redeem(&w, &app, &first, NOW)
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        let res = refresh(&w, &app, &r0, None, NOW + 10).unwrap();
+        let r1 = res.refresh_token.unwrap();
+        assert_ne!(r1, r0);
+        assert_eq!(res.scope, "openid email offline_access");
+        let access = verify(&w, &res.access_token, NOW + 10).unwrap();
+        assert_eq!(
+            (access.sub, access.claims.auth_time),
+            (ada.id.clone(), Some(NOW - 5))
+        );
+        let c = tokens::unverified_payload(&res.id_token.unwrap()).unwrap();
+        assert_eq!(
+            (c["sid"].as_str(), c["auth_time"].as_i64()),
+            (Some("sid-1"), Some(NOW - 5))
+        );
+        assert!(
+            c.get("nonce").is_none(),
+            "a refreshed ID token has no nonce"
+        );
+
+        let r2 = refresh(&w, &app, &r1, None, NOW + 20)
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        // r1 again: reuse. The family dies, with the token that replaced it.
+        assert_eq!(
+            oauth(refresh(&w, &app, &r1, None, NOW + 30)),
+            OAuthCode::InvalidGrant
+        );
+        assert_eq!(
+            oauth(refresh(&w, &app, &r2, None, NOW + 31)),
+            OAuthCode::InvalidGrant
+        );
+
+        // Presented by another client, a token has leaked: its family dies too.
+        let other = client(&w, json!({ "client_id": "other" }));
+        let leaked = code(&w, &app, &ada, "openid offline_access", NOW);
+        let r0 = redeem(&w, &app, &leaked, NOW)
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        assert_eq!(
+            oauth(refresh(&w, &other, &r0, None, NOW + 40)),
+            OAuthCode::InvalidGrant
+        );
+        assert_eq!(
+            oauth(refresh(&w, &app, &r0, None, NOW + 41)),
+            OAuthCode::InvalidGrant
+        );
+    }
+
+    #[test]
+    fn a_refresh_may_only_narrow_the_scope() {
+        let w = World::new();
+        let app = client(&w, json!({}));
+        let ada = testkit::person(&w.sql, "ada@example.com", NOW);
+        let code = code(&w, &app, &ada, "openid email offline_access", NOW);
+        let r0 = redeem(&w, &app, &code, NOW).unwrap().refresh_token.unwrap();
+        for wider in ["openid profile", "api", "openid email offline_access admin"] {
+            let res = refresh(&w, &app, &r0, Some(wider), NOW + 1);
+            assert_eq!(oauth(res), OAuthCode::InvalidScope, "{wider}");
+        }
+        // Asking too much does not cost the client its token.
+        let res = refresh(&w, &app, &r0, Some("email offline_access"), NOW + 2).unwrap();
+        assert_eq!(res.scope, "email offline_access");
+        assert!(res.id_token.is_none(), "no openid, no ID token");
+        let access = verify(&w, &res.access_token, NOW + 2).unwrap();
+        assert_eq!(access.claims.scope, "email offline_access");
+        // The family keeps what was granted: a later refresh may ask for it all.
+        let r1 = res.refresh_token.unwrap();
+        let res = refresh(&w, &app, &r1, None, NOW + 3).unwrap();
+        assert_eq!(res.scope, "openid email offline_access");
+    }
+
+    #[test]
+    fn refresh_families_expire_when_idle_and_at_their_maximum_age() {
+        let w = World::new();
+        let app = client(
+            &w,
+            json!({ "refresh_idle_ttl": 300, "refresh_max_ttl": 900 }),
+        );
+        let ada = testkit::person(&w.sql, "ada@example.com", NOW);
+        let start = |w: &World| {
+            let code = code(w, &app, &ada, "openid offline_access", NOW);
+            redeem(w, &app, &code, NOW).unwrap().refresh_token.unwrap()
+        };
+        // Idle: a family unused for its idle lifetime is dead.
+        let token = start(&w);
+        let token = refresh(&w, &app, &token, None, NOW + 299)
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        assert_eq!(
+            oauth(refresh(&w, &app, &token, None, NOW + 299 + 300)),
+            OAuthCode::InvalidGrant
+        );
+        // Maximum: used often, it still dies 900 s after the login.
+        let mut token = start(&w);
+        for at in [250, 500, 750] {
+            token = refresh(&w, &app, &token, None, NOW + at)
+                .unwrap()
+                .refresh_token
+                .unwrap();
+        }
+        assert_eq!(
+            oauth(refresh(&w, &app, &token, None, NOW + 900)),
+            OAuthCode::InvalidGrant
+        );
+    }
+
+    #[test]
+    fn client_credentials_grants_the_clients_own_api_scopes() {
+        let w = World::new();
+        let (service, _) = testkit::client(
+            &w.sql,
+            json!({
+                "client_name": "Service",
+                "client_id": "service",
+                "grant_types": ["client_credentials"],
+                "scope": "openid api:read api:write",
+            }),
+            NOW,
+        );
+        let cc = |client: &Client, scope: Option<&str>| {
+            let req = TokenRequest::ClientCredentials {
+                scope: scope.map(str::to_owned),
+            };
+            run(&w, client, req, NOW)
+        };
+        let res = cc(&service, None).unwrap();
+        assert_eq!(res.scope, "api:read api:write");
+        assert!(res.id_token.is_none() && res.refresh_token.is_none());
+        let access = verify(&w, &res.access_token, NOW).unwrap();
+        assert_eq!(
+            (access.sub.as_str(), access.aud.as_str()),
+            ("service", "service")
+        );
+        assert_eq!((access.claims.auth_time, access.claims.sid), (None, None));
+        assert_eq!(cc(&service, Some("api:read")).unwrap().scope, "api:read");
+        for scope in ["openid", "offline_access", "api:admin", "api:read admin"] {
+            assert_eq!(
+                oauth(cc(&service, Some(scope))),
+                OAuthCode::InvalidScope,
+                "{scope}"
+            );
+        }
+        // A confidential client that did not register the grant.
+        let app = client(&w, json!({}));
+        assert_eq!(oauth(cc(&app, None)), OAuthCode::UnauthorizedClient);
+        // A public client, even one that lists the grant.
+        let mut public = service.clone();
+        public.confidential = false;
+        assert_eq!(oauth(cc(&public, None)), OAuthCode::UnauthorizedClient);
+    }
+
+    #[test]
+    fn end_all_ends_refresh_families_and_unused_codes_of_one_identity() {
+        let w = World::new();
+        let app = client(&w, json!({}));
+        let ada = testkit::person(&w.sql, "ada@example.com", NOW);
+        let bob = testkit::person(&w.sql, "bob@example.com", NOW);
+        let scope = "openid offline_access";
+        let ada_refresh = redeem(&w, &app, &code(&w, &app, &ada, scope, NOW), NOW)
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        let ada_code = code(&w, &app, &ada, scope, NOW);
+        let bob_refresh = redeem(&w, &app, &code(&w, &app, &bob, scope, NOW), NOW)
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        let bob_code = code(&w, &app, &bob, scope, NOW);
+        end_all(&w.sql, &ada.id, NOW + 1).unwrap();
+        end_all(&w.sql, &ada.id, NOW + 1).unwrap();
+        assert_eq!(
+            oauth(refresh(&w, &app, &ada_refresh, None, NOW + 2)),
+            OAuthCode::InvalidGrant
+        );
+        assert_eq!(
+            oauth(redeem(&w, &app, &ada_code, NOW + 2)),
+            OAuthCode::InvalidGrant
+        );
+        assert!(refresh(&w, &app, &bob_refresh, None, NOW + 2).is_ok());
+        assert!(redeem(&w, &app, &bob_code, NOW + 2).is_ok());
+    }
 }
