@@ -22,6 +22,8 @@ pub mod onetime;
 pub mod password;
 pub mod routes;
 pub mod session;
+#[cfg(test)]
+mod shape;
 pub mod store;
 pub mod sweep;
 #[cfg(any(test, feature = "testkit"))]
