@@ -317,3 +317,394 @@ pub fn redirect_url(
     }
     Ok(url.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::oidc::grants::{self, TokenRequest};
+    use crate::testkit::{self, ISSUER, PKCE_CHALLENGE, PKCE_VERIFIER, World};
+    use serde_json::json;
+
+    const NOW: i64 = 1_700_000_000;
+    const CB: &str = "https://shop.example/cb";
+
+    /// A third-party client `shop` (and what else `extra` says).
+    fn client(w: &World, extra: serde_json::Value) -> Client {
+        let mut meta = json!({
+            "client_name": "Shop",
+            "client_id": "shop",
+            "redirect_uris": [CB, "http://127.0.0.1/cb"],
+            "scope": "openid profile email offline_access",
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            meta[k] = v.clone();
+        }
+        testkit::client(&w.sql, meta, NOW).0
+    }
+
+    /// A valid request for `shop`, with `changes` replacing its parameters
+    /// (an empty value removes one) and `extra` sent after them.
+    fn ask(
+        w: &World,
+        changes: &[(&str, &str)],
+        extra: &[(&str, &str)],
+    ) -> Result<AuthRequest, Reject> {
+        let mut pairs = vec![
+            ("client_id", "shop"),
+            ("redirect_uri", CB),
+            ("response_type", "code"),
+            ("scope", "openid profile"),
+            ("state", "af0ifjsldkj"),
+            ("nonce", "n-0S6_WzA2Mj"),
+            ("code_challenge", PKCE_CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ];
+        for (k, v) in changes {
+            match pairs.iter_mut().find(|(n, _)| n == k) {
+                Some(pair) => pair.1 = v,
+                None => pairs.push((k, v)),
+            }
+        }
+        pairs.retain(|(_, v)| !v.is_empty());
+        pairs.extend_from_slice(extra);
+        parse(&w.sql, &testkit::params(&pairs))
+    }
+
+    /// The error sent back to the client, with the state it carries.
+    fn sent_back(r: Result<AuthRequest, Reject>) -> (&'static str, Option<String>) {
+        match r {
+            Err(Reject::Redirect {
+                redirect_uri,
+                state,
+                error,
+                ..
+            }) => {
+                assert_eq!(redirect_uri, CB);
+                (error, state)
+            }
+            other => panic!("expected a redirect, got {other:?}"),
+        }
+    }
+
+    fn on_page(r: Result<AuthRequest, Reject>) -> bool {
+        matches!(r, Err(Reject::Page(_)))
+    }
+
+    fn ada(w: &World) -> String {
+        testkit::person(&w.sql, "ada@example.com", NOW).id
+    }
+
+    #[test]
+    fn a_valid_request_is_read() {
+        let w = World::new();
+        client(&w, json!({}));
+        let req = ask(
+            &w,
+            &[
+                ("scope", "openid profile openid email"),
+                ("prompt", "login consent"),
+                ("max_age", "0"),
+                ("login_hint", "ada@example.com"),
+                ("response_mode", "query"),
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(req.client.id, "shop");
+        assert_eq!(req.redirect_uri, CB);
+        assert_eq!(req.scope(), "openid profile email");
+        assert_eq!(req.state.as_deref(), Some("af0ifjsldkj"));
+        assert_eq!(req.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
+        assert_eq!(req.code_challenge, PKCE_CHALLENGE);
+        assert!(req.prompts("login") && req.prompts("consent") && !req.prompts("none"));
+        assert_eq!(req.max_age, Some(0));
+        assert_eq!(req.login_hint.as_deref(), Some("ada@example.com"));
+        // state and nonce are optional; an overlong login hint is dropped.
+        let long_hint = "a".repeat(255);
+        let req = ask(
+            &w,
+            &[("state", ""), ("nonce", ""), ("login_hint", &long_hint)],
+            &[],
+        )
+        .unwrap();
+        assert_eq!((req.state, req.nonce, req.login_hint), (None, None, None));
+        // A loopback redirect may use any port (RFC 8252 §7.3), and the
+        // request keeps the one presented.
+        let loopback = "http://127.0.0.1:53124/cb";
+        assert_eq!(
+            ask(&w, &[("redirect_uri", loopback)], &[])
+                .unwrap()
+                .redirect_uri,
+            loopback
+        );
+    }
+
+    #[test]
+    fn until_the_client_and_redirect_uri_are_trusted_errors_stay_on_a_page() {
+        let w = World::new();
+        client(&w, json!({}));
+        // Each also carries an error that would otherwise go back to the client.
+        let bad = ("response_type", "token");
+        for (why, changes, extra) in [
+            ("no client_id", vec![("client_id", "")], vec![]),
+            ("unknown client", vec![("client_id", "nobody")], vec![]),
+            ("repeated client_id", vec![], vec![("client_id", "shop")]),
+            ("no redirect_uri", vec![("redirect_uri", "")], vec![]),
+            ("repeated redirect_uri", vec![], vec![("redirect_uri", CB)]),
+            (
+                "unregistered redirect_uri",
+                vec![("redirect_uri", "https://evil.example/cb")],
+                vec![],
+            ),
+            (
+                "a trailing slash",
+                vec![("redirect_uri", "https://shop.example/cb/")],
+                vec![],
+            ),
+            (
+                "an added query",
+                vec![("redirect_uri", "https://shop.example/cb?x=1")],
+                vec![],
+            ),
+            (
+                "another port",
+                vec![("redirect_uri", "https://shop.example:8443/cb")],
+                vec![],
+            ),
+            (
+                "loopback by name",
+                vec![("redirect_uri", "http://localhost:8080/cb")],
+                vec![],
+            ),
+            // A repeated state cannot be echoed, so the page says so.
+            ("repeated state", vec![], vec![("state", "other")]),
+        ] {
+            let mut changes = changes;
+            changes.push(bad);
+            assert!(on_page(ask(&w, &changes, &extra)), "{why}");
+        }
+        assert!(
+            !on_page(ask(&w, &[bad], &[])),
+            "a trusted client gets its error"
+        );
+    }
+
+    #[test]
+    fn once_trusted_errors_go_back_to_the_client_with_its_state() {
+        let w = World::new();
+        client(&w, json!({}));
+        let long = "x".repeat(1025);
+        let long_nonce = "x".repeat(513);
+        for (expected, changes, extra) in [
+            ("invalid_request", vec![("response_type", "")], vec![]),
+            (
+                "unsupported_response_type",
+                vec![("response_type", "token")],
+                vec![],
+            ),
+            (
+                "unsupported_response_type",
+                vec![("response_type", "code id_token")],
+                vec![],
+            ),
+            (
+                "invalid_request",
+                vec![("response_mode", "fragment")],
+                vec![],
+            ),
+            ("request_not_supported", vec![("request", "eyJ")], vec![]),
+            (
+                "request_uri_not_supported",
+                vec![("request_uri", "urn:x")],
+                vec![],
+            ),
+            ("invalid_scope", vec![("scope", "")], vec![]),
+            ("invalid_scope", vec![("scope", "openid admin")], vec![]),
+            (
+                "invalid_request",
+                vec![("prompt", "select_account")],
+                vec![],
+            ),
+            ("invalid_request", vec![("prompt", "none login")], vec![]),
+            ("invalid_request", vec![("max_age", "-1")], vec![]),
+            ("invalid_request", vec![("max_age", "an hour")], vec![]),
+            (
+                "invalid_request",
+                vec![("nonce", long_nonce.as_str())],
+                vec![],
+            ),
+            ("invalid_request", vec![], vec![("scope", "openid")]),
+            ("invalid_request", vec![], vec![("nonce", "n2")]),
+            ("invalid_request", vec![], vec![("response_type", "code")]),
+            (
+                "invalid_request",
+                vec![],
+                vec![("prompt", "login"), ("prompt", "consent")],
+            ),
+        ] {
+            let why = format!("{changes:?} {extra:?}");
+            let (error, state) = sent_back(ask(&w, &changes, &extra));
+            assert_eq!(error, expected, "{why}");
+            assert_eq!(state.as_deref(), Some("af0ifjsldkj"), "{why}");
+        }
+        // An overlong state is refused, and not echoed back as sent.
+        let (error, _) = sent_back(ask(&w, &[("state", &long)], &[]));
+        assert_eq!(error, "invalid_request");
+        // A client registered without the authorization code grant.
+        let w = World::new();
+        client(&w, json!({ "grant_types": ["client_credentials"] }));
+        assert_eq!(sent_back(ask(&w, &[], &[])).0, "unauthorized_client");
+    }
+
+    #[test]
+    fn pkce_s256_is_required() {
+        let w = World::new();
+        client(&w, json!({}));
+        let public = client(
+            &w,
+            json!({ "client_id": "spa", "token_endpoint_auth_method": "none" }),
+        );
+        assert!(!public.confidential);
+        for id in ["shop", "spa"] {
+            for changes in [
+                vec![("code_challenge", "")],
+                vec![("code_challenge_method", "")],
+                vec![("code_challenge_method", "plain")],
+                vec![("code_challenge_method", "s256")],
+                vec![("code_challenge", &PKCE_CHALLENGE[..42])],
+                vec![(
+                    "code_challenge",
+                    "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM",
+                )],
+            ] {
+                let mut changes = changes;
+                changes.push(("client_id", id));
+                let (error, _) = sent_back(ask(&w, &changes, &[]));
+                assert_eq!(error, "invalid_request", "{id} {changes:?}");
+            }
+            let repeated = [("code_challenge", PKCE_CHALLENGE)];
+            let (error, _) = sent_back(ask(&w, &[("client_id", id)], &repeated));
+            assert_eq!(error, "invalid_request", "{id} repeated");
+            assert!(ask(&w, &[("client_id", id)], &[]).is_ok());
+        }
+    }
+
+    #[test]
+    fn consent_is_remembered_per_client_and_adds_up() {
+        let w = World::new();
+        client(&w, json!({}));
+        client(&w, json!({ "client_id": "blog" }));
+        let ada = ada(&w);
+        let profile = ask(&w, &[], &[]).unwrap();
+        let email = ask(&w, &[("scope", "openid email")], &[]).unwrap();
+        let both = ask(&w, &[("scope", "email profile openid")], &[]).unwrap();
+        let blog = ask(&w, &[("client_id", "blog")], &[]).unwrap();
+        assert!(!has_consent(&w.sql, &ada, &profile).unwrap());
+        grant_consent(&w.sql, &ada, &profile, NOW).unwrap();
+        assert!(has_consent(&w.sql, &ada, &profile).unwrap());
+        assert!(
+            !has_consent(&w.sql, &ada, &email).unwrap(),
+            "email was not granted"
+        );
+        assert!(!has_consent(&w.sql, &ada, &blog).unwrap(), "another client");
+        let bob = testkit::person(&w.sql, "bob@example.com", NOW).id;
+        assert!(
+            !has_consent(&w.sql, &bob, &profile).unwrap(),
+            "another person"
+        );
+        grant_consent(&w.sql, &ada, &email, NOW + 1).unwrap();
+        assert!(
+            has_consent(&w.sql, &ada, &both).unwrap(),
+            "both grants count"
+        );
+        assert!(has_consent(&w.sql, &ada, &profile).unwrap());
+    }
+
+    #[test]
+    fn first_party_clients_need_no_consent() {
+        let w = World::new();
+        client(&w, json!({ "first_party": true }));
+        let req = ask(&w, &[("scope", "openid email offline_access")], &[]).unwrap();
+        assert!(has_consent(&w.sql, &ada(&w), &req).unwrap());
+    }
+
+    #[test]
+    fn an_issued_code_is_exchanged_once_for_the_request_it_answers() {
+        let w = World::new();
+        let shop = client(&w, json!({}));
+        let ada = ada(&w);
+        let loopback = "http://127.0.0.1:53124/cb";
+        let req = ask(
+            &w,
+            &[("scope", "openid email"), ("redirect_uri", loopback)],
+            &[],
+        )
+        .unwrap();
+        let amr = ["pwd".to_owned(), "mfa".to_owned()];
+        let who = Subject {
+            id: &ada,
+            auth_time: NOW - 30,
+            amr: &amr,
+            sid: "sid-7",
+        };
+        let code = issue_code(&w.sql, &req, &who, NOW).unwrap();
+        let config = Config::load(&w.vars).unwrap();
+        let exchange = |redirect_uri: &str| {
+            let token = TokenRequest::AuthorizationCode {
+                code: code.clone(),
+                redirect_uri: redirect_uri.into(),
+                code_verifier: PKCE_VERIFIER.into(),
+            };
+            grants::exchange(&w.env(NOW + 5), &config, &shop, &token)
+        };
+        let res = exchange(loopback).unwrap();
+        assert_eq!(res.scope, "openid email");
+        let c = crate::oidc::tokens::unverified_payload(&res.id_token.unwrap()).unwrap();
+        assert_eq!(c["sub"], ada.as_str());
+        assert_eq!(c["aud"], "shop");
+        assert_eq!(c["nonce"], "n-0S6_WzA2Mj");
+        assert_eq!(c["auth_time"], NOW - 30);
+        assert_eq!(c["amr"], json!(["pwd", "mfa"]));
+        assert_eq!(c["sid"], "sid-7");
+        assert!(exchange(loopback).is_err(), "a code is single-use");
+
+        // The code is bound to the exact redirect URI presented.
+        let code = issue_code(&w.sql, &req, &who, NOW).unwrap();
+        let token = TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri: "http://127.0.0.1:9999/cb".into(),
+            code_verifier: PKCE_VERIFIER.into(),
+        };
+        assert!(grants::exchange(&w.env(NOW + 5), &config, &shop, &token).is_err());
+    }
+
+    #[test]
+    fn redirect_url_appends_the_pairs_state_and_issuer() {
+        let url = redirect_url(
+            "https://shop.example/cb?tab=1",
+            ISSUER,
+            Some("a b&c=d"),
+            &[("code", "xyz")],
+        )
+        .unwrap();
+        let url = url::Url::parse(&url).unwrap();
+        assert_eq!((url.host_str(), url.path()), (Some("shop.example"), "/cb"));
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let expected = [
+            ("tab", "1"),
+            ("code", "xyz"),
+            ("state", "a b&c=d"),
+            ("iss", ISSUER),
+        ];
+        assert_eq!(
+            pairs,
+            expected.map(|(k, v)| (k.to_owned(), v.to_owned())).to_vec()
+        );
+        let url = redirect_url(CB, ISSUER, None, &[("error", "access_denied")]).unwrap();
+        let url = url::Url::parse(&url).unwrap();
+        assert!(!url.query_pairs().any(|(k, _)| k == "state"));
+        assert!(url.query_pairs().any(|(k, v)| k == "iss" && v == ISSUER));
+        assert!(redirect_url("not a url", ISSUER, None, &[]).is_err());
+    }
+}
