@@ -323,14 +323,73 @@ mod tests {
         }
 
         fn env(&self) -> Env<'_> {
+            self.at(1_700_000_000)
+        }
+
+        fn at(&self, now: i64) -> Env<'_> {
             Env {
                 kv: &self.kv,
                 sql: &self.sql,
                 vars: &self.vars,
                 http: &crate::mail::NoHttp,
-                now: 1_700_000_000,
+                now,
             }
         }
+    }
+
+    fn access_claims(config: &Config, now: i64, ttl: i64) -> JWTClaims<AccessClaims> {
+        let custom = AccessClaims {
+            client_id: "shop".into(),
+            scope: "openid api".into(),
+            auth_time: Some(now - 10),
+            sid: Some("sid-1".into()),
+        };
+        claims(custom, config, "person", "shop", now, ttl).unwrap()
+    }
+
+    /// The token with its header replaced.
+    fn with_header(token: &str, header: Json) -> String {
+        let rest = token.split_once('.').unwrap().1;
+        format!("{}.{rest}", crypto::b64url(header.to_string().as_bytes()))
+    }
+
+    /// The token with its payload replaced (the signature no longer fits).
+    fn with_payload(token: &str, payload: Json) -> String {
+        let parts: Vec<&str> = token.split('.').collect();
+        let payload = crypto::b64url(payload.to_string().as_bytes());
+        format!("{}.{payload}.{}", parts[0], parts[2])
+    }
+
+    fn typed(typ: &str) -> HeaderOptions {
+        HeaderOptions {
+            signature_type: Some(typ.into()),
+            ..Default::default()
+        }
+    }
+
+    /// A token of this type signed with HMAC, keyed by the text of one of
+    /// our public keys and naming it: the classic algorithm confusion.
+    fn hmac_forgery(env: &Env, config: &Config, kid: &str, typ: &str) -> String {
+        let key = keys::published(env, config)
+            .unwrap()
+            .into_iter()
+            .find(|k| k.kid == kid)
+            .unwrap();
+        let c = claims(Map::new(), config, "person", "shop", env.now, 300).unwrap();
+        HS256Key::from_bytes(key.jwk.to_string().as_bytes())
+            .with_key_id(kid)
+            .authenticate_with_options(c, &typed(typ))
+            .unwrap()
+    }
+
+    fn invalid_token(r: Result<Verified>) -> bool {
+        matches!(
+            r,
+            Err(Error::OAuth {
+                code: OAuthCode::InvalidToken,
+                ..
+            })
+        )
     }
 
     #[test]
@@ -420,5 +479,204 @@ mod tests {
             verify_id_token_hint(&env, &config, &id_token("nobody")).is_err(),
             "its audience must be a registered client"
         );
+    }
+
+    #[test]
+    fn access_tokens_sign_and_verify_with_es256_and_eddsa() {
+        let f = Fixture::new();
+        let env = f.env();
+        let config = Config::load(&f.vars).unwrap();
+        let published = keys::published(&env, &config).unwrap();
+        for alg in [Alg::Es256, Alg::EdDsa] {
+            let signer = Signer::load(&env, &config, alg).unwrap();
+            assert!(
+                published
+                    .iter()
+                    .any(|k| k.kid == signer.kid() && k.alg == alg),
+                "{alg:?} signs with a published key"
+            );
+            let c = access_claims(&config, env.now, 300);
+            let jti = c.jwt_id.clone().unwrap();
+            let token = signer.sign(c, "at+jwt").unwrap();
+            let meta = Token::decode_metadata(&token).unwrap();
+            assert_eq!(
+                (meta.algorithm(), meta.key_id(), meta.signature_type()),
+                (alg.name(), Some(signer.kid()), Some("at+jwt"))
+            );
+            let v = verify_access(&env, &config, &token).unwrap();
+            assert_eq!((v.sub.as_str(), v.aud.as_str()), ("person", "shop"));
+            assert_eq!((v.jti, v.iat, v.exp), (jti, env.now, env.now + 300));
+            assert_eq!(v.claims, access_claims(&config, env.now, 300).custom);
+        }
+    }
+
+    #[test]
+    fn verify_access_checks_type_issuer_expiry_and_revocation() {
+        let f = Fixture::new();
+        let env = f.env();
+        let config = Config::load(&f.vars).unwrap();
+        let signer = Signer::load(&env, &config, Alg::Es256).unwrap();
+        let sign = |c: JWTClaims<AccessClaims>, typ: &str| signer.sign(c, typ).unwrap();
+
+        let id_token_typed = sign(access_claims(&config, env.now, 300), "JWT");
+        assert!(
+            invalid_token(verify_access(&env, &config, &id_token_typed)),
+            "typ JWT"
+        );
+
+        let elsewhere = Config {
+            issuer: "https://other.example".into(),
+            ..config.clone()
+        };
+        let foreign = sign(access_claims(&elsewhere, env.now, 300), "at+jwt");
+        assert!(
+            invalid_token(verify_access(&env, &config, &foreign)),
+            "issuer"
+        );
+
+        // Expiry by the request's clock, with 30 s of leeway.
+        let token = sign(access_claims(&config, env.now, 300), "at+jwt");
+        assert!(verify_access(&f.at(env.now + 329), &config, &token).is_ok());
+        assert!(
+            invalid_token(verify_access(&f.at(env.now + 331), &config, &token)),
+            "expired"
+        );
+        let early = f.at(env.now - 60);
+        assert!(
+            invalid_token(verify_access(&early, &config, &token)),
+            "not yet issued"
+        );
+
+        let jti = verify_access(&env, &config, &token).unwrap().jti;
+        revoke_access(&env, &jti, env.now + 300).unwrap();
+        assert!(
+            invalid_token(verify_access(&env, &config, &token)),
+            "revoked"
+        );
+        let other = sign(access_claims(&config, env.now, 300), "at+jwt");
+        assert!(
+            verify_access(&env, &config, &other).is_ok(),
+            "only that token"
+        );
+
+        // A changed claim breaks the signature.
+        let mut payload = unverified_payload(&other).unwrap();
+        payload["scope"] = "openid api admin".into();
+        let widened = with_payload(&other, payload);
+        assert!(
+            invalid_token(verify_access(&env, &config, &widened)),
+            "tampered"
+        );
+        let long = format!("{other}{}", "A".repeat(8192));
+        assert!(
+            invalid_token(verify_access(&env, &config, &long)),
+            "too long"
+        );
+    }
+
+    #[test]
+    fn verify_access_accepts_only_our_keys_each_with_its_algorithm() {
+        let f = Fixture::new();
+        let env = f.env();
+        let config = Config::load(&f.vars).unwrap();
+        let es = Signer::load(&env, &config, Alg::Es256).unwrap();
+        let ed = Signer::load(&env, &config, Alg::EdDsa).unwrap();
+        let token = es
+            .sign(access_claims(&config, env.now, 300), "at+jwt")
+            .unwrap();
+        let refused = |t: &str| invalid_token(verify_access(&env, &config, t));
+
+        // Keys that are not ours: unknown, or claiming our key's id.
+        let stranger = |kid: &str| {
+            ES256KeyPair::generate()
+                .with_key_id(kid)
+                .sign_with_options(access_claims(&config, env.now, 300), &typed("at+jwt"))
+                .unwrap()
+        };
+        assert!(refused(&stranger("stranger")), "unknown kid");
+        assert!(refused(&stranger(es.kid())), "our kid, another key");
+        let header = |alg: &str, kid: Option<&str>| {
+            let mut h = serde_json::json!({ "alg": alg, "typ": "at+jwt" });
+            if let Some(kid) = kid {
+                h["kid"] = kid.into();
+            }
+            h
+        };
+        assert!(
+            refused(&with_header(&token, header("ES256", None))),
+            "no kid"
+        );
+
+        // Algorithm confusion.
+        assert!(
+            refused(&hmac_forgery(&env, &config, es.kid(), "at+jwt")),
+            "HS256"
+        );
+        let unsigned = format!(
+            "{}.{}.",
+            crypto::b64url(header("none", Some(es.kid())).to_string().as_bytes()),
+            token.split('.').nth(1).unwrap()
+        );
+        assert!(refused(&unsigned), "alg none");
+        assert!(
+            refused(&with_header(&token, header("EdDSA", Some(es.kid())))),
+            "ES256 key named EdDSA"
+        );
+        assert!(
+            refused(&with_header(&token, header("ES256", Some(ed.kid())))),
+            "ES256 under the EdDSA kid"
+        );
+        assert!(!refused(&token));
+    }
+
+    #[test]
+    fn id_token_hints_are_accepted_after_expiry_and_in_any_of_our_algorithms() {
+        let f = Fixture::new();
+        let env = f.env();
+        let config = Config::load(&f.vars).unwrap();
+        for alg in [Alg::Es256, Alg::EdDsa] {
+            let signer = Signer::load(&env, &config, alg).unwrap();
+            // Issued two hours ago for five minutes: logout comes later.
+            let c = claims(Map::new(), &config, "person", "shop", env.now - 7200, 300).unwrap();
+            let hint =
+                verify_id_token_hint(&env, &config, &signer.sign(c, "JWT").unwrap()).unwrap();
+            assert_eq!(
+                (hint.sub.as_str(), hint.aud.as_str()),
+                ("person", "shop"),
+                "{alg:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn id_token_hints_refuse_foreign_and_forged_tokens() {
+        let f = Fixture::new();
+        let env = f.env();
+        let config = Config::load(&f.vars).unwrap();
+        let signer = Signer::load(&env, &config, Alg::Es256).unwrap();
+        let refused = |t: &str| verify_id_token_hint(&env, &config, t).is_err();
+        let c = || claims(Map::new(), &config, "person", "shop", env.now, 300).unwrap();
+        let good = signer.sign(c(), "JWT").unwrap();
+        assert!(!refused(&good));
+
+        let elsewhere = Config {
+            issuer: "https://other.example".into(),
+            ..config.clone()
+        };
+        let c2 = claims(Map::new(), &elsewhere, "person", "shop", env.now, 300).unwrap();
+        assert!(refused(&signer.sign(c2, "JWT").unwrap()), "another issuer");
+        let stranger = ES256KeyPair::generate().with_key_id(signer.kid());
+        assert!(refused(&stranger.sign(c()).unwrap()), "another key");
+        assert!(
+            refused(&hmac_forgery(&env, &config, signer.kid(), "JWT")),
+            "HS256"
+        );
+        let mut payload = unverified_payload(&good).unwrap();
+        payload["sub"] = "someone else".into();
+        assert!(refused(&with_payload(&good, payload)), "tampered");
+        let mut payload = unverified_payload(&good).unwrap();
+        payload.as_object_mut().unwrap().remove("iat");
+        assert!(refused(&with_payload(&good, payload)), "no iat");
+        assert!(refused("not.a.jwt"));
     }
 }
