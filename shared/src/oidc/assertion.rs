@@ -209,6 +209,7 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto;
     use crate::store::native::SqliteSql;
     use crate::store::schema;
 
@@ -263,5 +264,184 @@ mod tests {
                 "{why}"
             );
         }
+    }
+
+    /// Claims from `client` to us, issued now, expiring in a minute.
+    fn from(client: &str, jti: &str) -> JWTClaims<NoCustomClaims> {
+        let mut claims = Claims::create(Duration::from_secs(60))
+            .with_issuer(client)
+            .with_subject(client)
+            .with_audience(ISS)
+            .with_jwt_id(jti);
+        claims.issued_at = Some(Duration::from_secs(NOW as u64));
+        claims.expires_at = Some(Duration::from_secs(NOW as u64 + 60));
+        claims.invalid_before = None;
+        claims
+    }
+
+    fn set(public_jwks: &[String]) -> Json {
+        serde_json::from_str(&format!(r#"{{"keys":[{}]}}"#, public_jwks.join(","))).unwrap()
+    }
+
+    fn refused(r: Result<()>) -> bool {
+        matches!(
+            r,
+            Err(Error::OAuth {
+                code: OAuthCode::InvalidClient,
+                ..
+            })
+        )
+    }
+
+    fn db() -> SqliteSql {
+        let sql = SqliteSql::in_memory().unwrap();
+        schema::ensure(&sql).unwrap();
+        sql
+    }
+
+    #[test]
+    fn only_es256_and_eddsa_assertions_are_accepted() {
+        let sql = db();
+        let key = ES256KeyPair::generate().with_key_id("k1");
+        let jwks = set(&[key.public_key().to_jwk()]);
+        let check = |a: &str| verify(&sql, "partner", &jwks, a, ISS, NOW);
+        assert!(check(&key.sign(from("partner", "ok")).unwrap()).is_ok());
+        // HMAC keyed with the registered public key, naming it.
+        let hs = HS256Key::from_bytes(key.public_key().to_jwk().as_bytes()).with_key_id("k1");
+        assert!(
+            refused(check(&hs.authenticate(from("partner", "hs")).unwrap())),
+            "HS256"
+        );
+        let rs = RS256KeyPair::generate(2048).unwrap().with_key_id("k1");
+        assert!(
+            refused(check(&rs.sign(from("partner", "rs")).unwrap())),
+            "RS256"
+        );
+        let header = crypto::b64url(br#"{"alg":"none","kid":"k1"}"#);
+        let payload = crypto::b64url(
+            serde_json::to_string(&from("partner", "none"))
+                .unwrap()
+                .as_bytes(),
+        );
+        assert!(refused(check(&format!("{header}.{payload}."))), "alg none");
+    }
+
+    #[test]
+    fn the_kid_chooses_among_several_keys() {
+        let sql = db();
+        let (k1, k2) = (ES256KeyPair::generate(), ES256KeyPair::generate());
+        let ed = Ed25519KeyPair::generate().with_key_id("ed");
+        let jwks = set(&[
+            k1.public_key().with_key_id("k1").to_jwk(),
+            k2.public_key().with_key_id("k2").to_jwk(),
+            ed.public_key().to_jwk(),
+        ]);
+        let check = |a: String| verify(&sql, "partner", &jwks, &a, ISS, NOW);
+        let k2_as = |kid: &str| {
+            ES256KeyPair::from_bytes(&k2.to_bytes())
+                .unwrap()
+                .with_key_id(kid)
+        };
+        assert!(check(k2_as("k2").sign(from("partner", "a1")).unwrap()).is_ok());
+        assert!(
+            check(ed.sign(from("partner", "a2")).unwrap()).is_ok(),
+            "EdDSA"
+        );
+        // Without a kid, each key of the algorithm is tried.
+        assert!(
+            check(k2.sign(from("partner", "a3")).unwrap()).is_ok(),
+            "no kid"
+        );
+        assert!(
+            refused(check(k2_as("k1").sign(from("partner", "b1")).unwrap())),
+            "another key's kid"
+        );
+        assert!(
+            refused(check(k2_as("k9").sign(from("partner", "b2")).unwrap())),
+            "unknown kid"
+        );
+        let ed_as_es = Ed25519KeyPair::from_bytes(&ed.to_bytes())
+            .unwrap()
+            .with_key_id("k2");
+        assert!(
+            refused(check(ed_as_es.sign(from("partner", "b3")).unwrap())),
+            "an ES256 key's kid"
+        );
+    }
+
+    #[test]
+    fn a_jti_is_spent_per_client() {
+        let sql = db();
+        let (a, b) = (ES256KeyPair::generate(), ES256KeyPair::generate());
+        let (jwks_a, jwks_b) = (
+            set(&[a.public_key().to_jwk()]),
+            set(&[b.public_key().to_jwk()]),
+        );
+        let by_a = || a.sign(from("partner", "same")).unwrap();
+        let by_b = || b.sign(from("reseller", "same")).unwrap();
+        assert!(verify(&sql, "partner", &jwks_a, &by_a(), ISS, NOW).is_ok());
+        assert!(
+            verify(&sql, "reseller", &jwks_b, &by_b(), ISS, NOW).is_ok(),
+            "another client"
+        );
+        // The same jti again, in a freshly signed assertion, is a replay.
+        assert!(refused(verify(
+            &sql,
+            "partner",
+            &jwks_a,
+            &by_a(),
+            ISS,
+            NOW + 1
+        )));
+        assert!(refused(verify(
+            &sql,
+            "reseller",
+            &jwks_b,
+            &by_b(),
+            ISS,
+            NOW + 1
+        )));
+        // And one client's assertion does not authenticate another.
+        let c = a.sign(from("partner", "other")).unwrap();
+        assert!(refused(verify(&sql, "reseller", &jwks_a, &c, ISS, NOW)));
+    }
+
+    #[test]
+    fn lifetime_and_times_are_judged_by_the_request_clock() {
+        let sql = db();
+        let key = ES256KeyPair::generate();
+        let jwks = set(&[key.public_key().to_jwk()]);
+        let check = |jti: &str, edit: &dyn Fn(&mut JWTClaims<NoCustomClaims>)| {
+            let mut c = from("partner", jti);
+            edit(&mut c);
+            verify(&sql, "partner", &jwks, &key.sign(c).unwrap(), ISS, NOW)
+        };
+        let at = |t: i64| Some(Duration::from_secs(t as u64));
+        assert!(check("ten", &|c| c.expires_at = at(NOW + 600)).is_ok());
+        assert!(
+            refused(check("eleven", &|c| c.expires_at = at(NOW + 661))),
+            "over ten minutes"
+        );
+        assert!(refused(check("no-exp", &|c| c.expires_at = None)), "no exp");
+        assert!(
+            refused(check("expired", &|c| c.expires_at = at(NOW - 61))),
+            "expired"
+        );
+        assert!(check("nbf-near", &|c| c.invalid_before = at(NOW + 30)).is_ok());
+        assert!(
+            refused(check("nbf-later", &|c| c.invalid_before = at(NOW + 120))),
+            "nbf"
+        );
+        assert!(
+            refused(check("iat-later", &|c| c.issued_at = at(NOW + 120))),
+            "iat"
+        );
+        assert!(
+            refused(check("sub", &|c| c.subject = Some("shop".into()))),
+            "sub is not iss"
+        );
+        assert!(refused(check("", &|c| c.jwt_id = None)), "no jti");
+        let long = "j".repeat(257);
+        assert!(refused(check(&long, &|_| {})), "overlong jti");
     }
 }
