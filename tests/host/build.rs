@@ -1,5 +1,7 @@
 //! Builds the Spin components (and the test probe) for `wasm32-wasip2` so the
-//! host's tests and binary always run the current code.
+//! host's tests and binary, and the end-to-end tests and benchmark in
+//! `tests/e2e`, always run the current code. The probe serves the host's own
+//! tests and the benchmark's signing section.
 //!
 //! The nested `cargo build` uses its own target directory
 //! (`<workspace>/target/wasm`), so it never waits on the lock that the outer

@@ -2,9 +2,15 @@
 //! through the Spin-compatible host, and the login request against a native
 //! argon2id hash at the same parameters.
 //!
-//! `cargo bench -p spin-test-host` runs it in full and prints a table (copy
-//! the figures into docs/performance.md). Under `cargo test` it runs a short
-//! pass of the same code, so that CI keeps it working.
+//! `cargo bench -p lanyard-e2e` runs it in full and prints a table (copy the
+//! figures into docs/performance.md, which measures it in the test profile:
+//! `cargo test -p lanyard-e2e --bench host --config
+//! 'profile.dev.package.lanyard-e2e.opt-level=2' -- --bench`, since this
+//! package is otherwise unoptimised). Under `cargo test` it runs a short pass
+//! of the same code, so that CI keeps it working. The signing section uses the
+//! host's probe component (`tests/probe`, served by
+//! `tests/host/fixtures/probe.toml`), which the host's build script builds with
+//! the app's components.
 
 use std::time::{Duration, Instant};
 
@@ -237,7 +243,13 @@ async fn signing_benchmark(n: u32) -> anyhow::Result<()> {
     ];
 
     let data = tempfile::tempdir()?;
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/probe.toml");
+    anyhow::ensure!(
+        built_wasm_dir().join("lanyard_probe.wasm").is_file(),
+        "the signing section needs the probe component: build it with the app \
+         (LANYARD_WASM_PACKAGES unset, or naming lanyard-probe)"
+    );
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../host/fixtures/probe.toml");
     let probe = SpinHost::new(HostConfig {
         manifest: fixture,
         wasm_dir: Some(built_wasm_dir()),
