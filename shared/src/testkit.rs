@@ -2,6 +2,10 @@
 //! applied) and an in-memory key-value store, variables in a map, and a
 //! request builder. Domain tests run against it, with no mocks of behaviour.
 
+// Test support (compiled only for tests or the `testkit` feature): a world
+// that cannot be set up is a failed test.
+#![allow(clippy::expect_used)]
+
 use std::collections::HashMap;
 
 use crate::Env;
