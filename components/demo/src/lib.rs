@@ -8,15 +8,53 @@
 #[cfg(target_arch = "wasm32")]
 mod app {
     use askama::Template;
-    use lanyard::crypto;
+    use http::{HeaderMap, HeaderValue, StatusCode, header};
+    use lanyard::session::Policy;
+    use lanyard::spin::{SpinKv, SpinVariables};
     use lanyard::store::{KvStore, kv};
-    use lanyard::web::{self, Params};
+    use lanyard::web::{self, Params, SetCookie};
+    use lanyard::{Config, Error, Result, Style, crypto};
     use lanyard_verifier::{Fetched, TokenKind, Verifier};
     use spin_sdk::http::{IncomingRequest, Method};
 
     const CLIENT: (&str, &str) = lanyard::oidc::clients::DEMO_CLIENT;
-    const STATE_COOKIE: &str = "demo_state";
-    const SESSION_COOKIE: &str = "demo_session";
+
+    /// The demo's cookies: `demo_*`, never Lanyard's own `lanyard_*`, and
+    /// like Lanyard's `Secure` and `__Host-` prefixed unless `cookie_secure`
+    /// is off.
+    struct Cookies {
+        state: &'static str,
+        session: &'static str,
+        secure: bool,
+    }
+
+    impl Cookies {
+        fn new(secure: bool) -> Self {
+            if secure {
+                Cookies {
+                    state: "__Host-demo_state",
+                    session: "__Host-demo_session",
+                    secure,
+                }
+            } else {
+                Cookies {
+                    state: "demo_state",
+                    session: "demo_session",
+                    secure,
+                }
+            }
+        }
+
+        fn set(&self, name: &str, value: &str, max_age: i64) -> Result<HeaderValue> {
+            SetCookie {
+                name,
+                value,
+                max_age: Some(max_age),
+                secure: self.secure,
+            }
+            .to_header()
+        }
+    }
 
     #[derive(Template)]
     #[template(path = "demo.html")]
@@ -28,96 +66,88 @@ mod app {
     }
 
     fn page(
-        product: &str,
-        issuer: &str,
+        status: StatusCode,
+        config: &Config,
         claims: Option<String>,
         error: Option<&str>,
     ) -> web::Response {
+        let issuer = &config.issuer;
         let logout = format!(
             "{issuer}/logout?client_id={}&post_logout_redirect_uri={}",
             CLIENT.0,
             web::pct(&format!("{issuer}/demo"))
         );
         let body = Page {
-            product,
+            product: &config.product_name,
             claims,
             error,
             logout,
         }
         .render()
         .unwrap_or_default();
-        web::html(http::StatusCode::OK, body)
+        web::html(status, body)
     }
 
-    fn redirect(to: &str, cookie: Option<String>) -> web::Response {
-        let mut res = web::response(http::StatusCode::SEE_OTHER, "text/plain", Vec::new());
-        if let Ok(v) = http::HeaderValue::from_str(to) {
-            res.headers_mut().insert(http::header::LOCATION, v);
-        }
-        if let Some(c) = cookie.and_then(|c| http::HeaderValue::from_str(&c).ok()) {
-            res.headers_mut().append(http::header::SET_COOKIE, c);
-        }
-        res
-    }
-
-    fn cookie(name: &str, value: &str, max_age: i64) -> String {
-        format!("{name}={value}; Path=/demo; HttpOnly; SameSite=Lax; Max-Age={max_age}")
+    /// A `303` to `to` that sets one cookie.
+    fn redirect(to: &str, cookie: HeaderValue) -> Result<web::Response> {
+        let mut res = web::redirect(to)?;
+        res.headers_mut().append(header::SET_COOKIE, cookie);
+        Ok(res)
     }
 
     #[spin_sdk::http_component]
     async fn handle(req: IncomingRequest) -> anyhow::Result<web::Response> {
-        let vars = lanyard::spin::SpinVariables::default();
-        let config = lanyard::Config::load(&vars).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let vars = SpinVariables::default();
+        let mut res = demo(&req, &vars)
+            .await
+            .unwrap_or_else(|e| e.into_response(Style::Page));
+        web::transport_security(&mut res, &vars);
+        Ok(res)
+    }
+
+    async fn demo(req: &IncomingRequest, vars: &SpinVariables) -> Result<web::Response> {
+        let config = Config::load(vars)?;
         // The demo client exists only in dev_mode; in production the demo is
         // not there at all, and writes nothing.
         if !config.dev_mode {
-            return Ok(lanyard::Error::NotFound.into_response(lanyard::Style::Page));
+            return Err(Error::NotFound);
         }
-        let issuer = config.issuer.clone();
+        if !matches!(req.method(), Method::Get) {
+            return Err(Error::MethodNotAllowed("GET"));
+        }
+        let cookies = Cookies::new(Policy::load(vars)?.secure);
         let path = req.path_with_query().unwrap_or_default();
         let (route, query) = path.split_once('?').unwrap_or((&path, ""));
-        let cookies = req
-            .headers()
-            .get("cookie")
-            .into_iter()
-            .filter_map(|v| String::from_utf8(v).ok())
-            .collect::<Vec<_>>()
-            .join("; ");
-        let mut headers = http::HeaderMap::new();
-        if let Ok(v) = http::HeaderValue::from_str(&cookies) {
-            headers.insert(http::header::COOKIE, v);
+        let mut headers = HeaderMap::new();
+        for (name, value) in req.headers().entries() {
+            if name.eq_ignore_ascii_case("cookie")
+                && let Ok(v) = HeaderValue::from_bytes(&value)
+            {
+                headers.append(header::COOKIE, v);
+            }
         }
-        let store = spin_sdk::key_value::Store::open_default()?;
-        let kv = Kv(store);
+        let kv = SpinKv::default();
         let now = lanyard::time::now();
-        if !matches!(req.method(), Method::Get) {
-            return Ok(lanyard::Error::MethodNotAllowed("GET").into_response(lanyard::Style::Page));
-        }
-        Ok(match route {
+        let issuer = &config.issuer;
+        match route {
             "/demo" | "/demo/" => {
-                let claims = web::cookie(&headers, SESSION_COOKIE)
-                    .and_then(|id| {
-                        kv::get(
-                            &kv,
-                            &format!("demo:session:{}", crypto::hash_secret(id)),
-                            now,
-                        )
-                        .ok()
-                        .flatten()
-                    })
-                    .and_then(|b| String::from_utf8(b).ok());
-                page(&config.product_name, &issuer, claims, None)
+                let claims = match web::cookie(&headers, cookies.session) {
+                    Some(id) => {
+                        kv::get(&kv, &session_key(id), now)?.and_then(|b| String::from_utf8(b).ok())
+                    }
+                    None => None,
+                };
+                Ok(page(StatusCode::OK, &config, claims, None))
             }
             "/demo/login" => {
                 let state = crypto::random_token()?;
                 let nonce = crypto::random_token()?;
                 let verifier = crypto::random_token()?;
                 let challenge = crypto::b64url(&crypto::sha256(verifier.as_bytes()));
-                let saved = serde_json::json!({ "verifier": verifier, "nonce": nonce }).to_string();
-                kv::put(
+                kv::put_json(
                     &kv,
-                    &format!("demo:state:{state}"),
-                    saved.as_bytes(),
+                    &state_key(&state),
+                    &serde_json::json!({ "verifier": verifier, "nonce": nonce }),
                     now + 600,
                 )?;
                 let url = format!(
@@ -125,70 +155,93 @@ mod app {
                     CLIENT.0,
                     web::pct(&format!("{issuer}/demo/callback"))
                 );
-                redirect(&url, Some(cookie(STATE_COOKIE, &state, 600)))
+                redirect(&url, cookies.set(cookies.state, &state, 600)?)
             }
-            "/demo/callback" => match callback(&issuer, query, &headers, &kv, now).await {
-                Ok(session) => redirect("/demo", Some(cookie(SESSION_COOKIE, &session, 3600))),
-                Err(e) => page(&config.product_name, &issuer, None, Some(&e)),
+            "/demo/callback" => match callback(issuer, query, &headers, &cookies, &kv, now).await {
+                Ok(session) => redirect("/demo", cookies.set(cookies.session, &session, 3600)?),
+                // A refused or failed sign-in is shown on the demo's page; a
+                // store fault is Lanyard's 503.
+                Err(e @ (Error::BadRequest(_) | Error::Unavailable(_))) => {
+                    let status = match e {
+                        Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+                        _ => StatusCode::BAD_GATEWAY,
+                    };
+                    Ok(page(status, &config, None, Some(&e.detail())))
+                }
+                Err(e) => Err(e),
             },
-            _ => lanyard::Error::NotFound.into_response(lanyard::Style::Page),
-        })
+            _ => Err(Error::NotFound),
+        }
     }
 
-    /// Checks state and iss, exchanges the code, validates the ID token.
+    fn state_key(state: &str) -> String {
+        format!("demo:state:{state}")
+    }
+
+    fn session_key(id: &str) -> String {
+        format!("demo:session:{}", crypto::hash_secret(id))
+    }
+
+    /// Checks state and iss, exchanges the code, validates the ID token, and
+    /// returns the demo's new session id. A bad answer is `BadRequest`, a
+    /// failing issuer `Unavailable`.
     async fn callback(
         issuer: &str,
         query: &str,
-        headers: &http::HeaderMap,
-        kv_store: &Kv,
+        headers: &HeaderMap,
+        cookies: &Cookies,
+        kv_store: &SpinKv,
         now: i64,
-    ) -> Result<String, String> {
-        let q = Params::parse(query.as_bytes()).map_err(|e| e.to_string())?;
-        let one = |n: &str| q.one(n).ok().flatten().map(str::to_owned);
-        if let Some(error) = one("error") {
-            return Err(format!("Sign-in did not complete: {error}"));
+    ) -> Result<String> {
+        let refused = |msg: &str| Error::bad_request(msg);
+        // A repeated parameter is refused, never resolved by picking one.
+        let q = Params::parse(query.as_bytes())?;
+        if let Some(error) = q.one("error")? {
+            return Err(refused(&format!("Sign-in did not complete: {error}")));
         }
-        let state = one("state").ok_or("The answer has no state.")?;
-        if web::cookie(headers, STATE_COOKIE) != Some(state.as_str()) {
-            return Err("This answer was not started in this browser.".into());
+        let state = q
+            .one("state")?
+            .ok_or_else(|| refused("The answer has no state."))?;
+        if web::cookie(headers, cookies.state) != Some(state) {
+            return Err(refused("This answer was not started in this browser."));
         }
-        if one("iss").as_deref() != Some(issuer) {
-            return Err("The answer comes from another issuer.".into());
+        if q.one("iss")? != Some(issuer) {
+            return Err(refused("The answer comes from another issuer."));
         }
-        let key = format!("demo:state:{state}");
-        let saved = kv::get(kv_store, &key, now)
-            .map_err(|e| e.to_string())?
-            .ok_or("The sign-in took too long; try again.")?;
-        kv_store.delete(&key).map_err(|e| e.to_string())?;
-        let saved: serde_json::Value = serde_json::from_slice(&saved).map_err(|e| e.to_string())?;
-        let code = one("code").ok_or("The answer has no code.")?;
+        let code = q
+            .one("code")?
+            .ok_or_else(|| refused("The answer has no code."))?;
+        let key = state_key(state);
+        let saved: serde_json::Value = kv::get_json(kv_store, &key, now)?
+            .ok_or_else(|| refused("The sign-in took too long; try again."))?;
+        kv_store.delete(&key)?;
         let body = format!(
             "grant_type=authorization_code&code={}&redirect_uri={}&code_verifier={}&client_id={}&client_secret={}",
-            web::pct(&code),
+            web::pct(code),
             web::pct(&format!("{issuer}/demo/callback")),
-            saved["verifier"].as_str().unwrap_or_default(),
+            web::pct(saved["verifier"].as_str().unwrap_or_default()),
             CLIENT.0,
             CLIENT.1
         );
         let req = http::Request::post(format!("{issuer}/token"))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body.into_bytes())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::Internal(format!("token request: {e}")))?;
         let res: http::Response<Vec<u8>> = spin_sdk::http::send(req)
             .await
-            .map_err(|e| format!("token endpoint: {e}"))?;
-        let tokens: serde_json::Value =
-            serde_json::from_slice(res.body()).map_err(|e| e.to_string())?;
+            .map_err(|e| Error::Unavailable(format!("The token endpoint failed: {e}")))?;
+        let tokens: serde_json::Value = serde_json::from_slice(res.body())
+            .map_err(|e| Error::Unavailable(format!("The token endpoint answered: {e}")))?;
         let id_token = tokens["id_token"]
             .as_str()
-            .ok_or_else(|| format!("no ID token: {tokens}"))?;
+            .ok_or_else(|| refused(&format!("No ID token: {tokens}")))?;
 
         let jwks_req = http::Request::get(format!("{issuer}/jwks.json"))
             .body(Vec::new())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::Internal(format!("JWKS request: {e}")))?;
         let jwks: http::Response<Vec<u8>> = spin_sdk::http::send(jwks_req)
             .await
-            .map_err(|e| format!("JWKS: {e}"))?;
+            .map_err(|e| Error::Unavailable(format!("The JWKS could not be fetched: {e}")))?;
         let fetched = Fetched {
             status: jwks.status().as_u16(),
             cache_control: jwks
@@ -201,45 +254,23 @@ mod app {
         let verifier = Verifier::new(issuer, CLIENT.0, move |_: &str| Ok(fetched.clone()));
         let verified = verifier
             .verify::<serde_json::Value>(id_token, TokenKind::Id)
-            .map_err(|e| format!("The ID token was refused: {e}"))?;
+            .map_err(|e| refused(&format!("The ID token was refused: {e}")))?;
         if verified.nonce.as_deref() != saved["nonce"].as_str() {
-            return Err("The ID token's nonce does not match.".into());
+            return Err(refused("The ID token's nonce does not match."));
         }
         let mut shown = verified.claims.clone();
         shown["sub"] = verified.sub.clone().into();
         shown["iss"] = verified.iss.into();
         shown["exp"] = verified.exp.into();
-        let pretty = serde_json::to_string_pretty(&shown).map_err(|e| e.to_string())?;
-        let session = crypto::random_token().map_err(|e| e.to_string())?;
+        let pretty = serde_json::to_string_pretty(&shown)
+            .map_err(|e| Error::Internal(format!("claims: {e}")))?;
+        let session = crypto::random_token()?;
         kv::put(
             kv_store,
-            &format!("demo:session:{}", crypto::hash_secret(&session)),
+            &session_key(&session),
             pretty.as_bytes(),
             now + 3600,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         Ok(session)
-    }
-
-    /// The demo's own key-value store (the demo is a separate app in spirit;
-    /// here it shares the app's `default` store under a `demo:` prefix).
-    struct Kv(spin_sdk::key_value::Store);
-
-    impl KvStore for Kv {
-        fn get(&self, key: &str) -> lanyard::Result<Option<Vec<u8>>> {
-            self.0
-                .get(key)
-                .map_err(|e| lanyard::Error::Storage(format!("{e:?}")))
-        }
-        fn set(&self, key: &str, value: &[u8]) -> lanyard::Result<()> {
-            self.0
-                .set(key, value)
-                .map_err(|e| lanyard::Error::Storage(format!("{e:?}")))
-        }
-        fn delete(&self, key: &str) -> lanyard::Result<()> {
-            self.0
-                .delete(key)
-                .map_err(|e| lanyard::Error::Storage(format!("{e:?}")))
-        }
     }
 }

@@ -754,3 +754,39 @@ async fn the_demo_app_exists_only_in_dev_mode() {
         .unwrap();
     assert_eq!(rows, 0, "nothing was written");
 }
+
+#[tokio::test]
+async fn the_demo_app_keeps_its_own_cookies_and_refuses_repeated_parameters() {
+    let app = App::dev(&[]).await;
+    let mut b = Browser::new(&app);
+    let res = b.get("/demo/login").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        header(&res, "location").starts_with(&format!("{ISSUER}/authorize?")),
+        "{res:?}"
+    );
+    // Secure and `__Host-` prefixed like Lanyard's, and never one of Lanyard's names.
+    let set = header(&res, "set-cookie");
+    assert!(set.starts_with("__Host-demo_state="), "{set}");
+    assert!(
+        set.contains("; Path=/;") && set.contains("; Secure"),
+        "{set}"
+    );
+    let state = b.cookies["__Host-demo_state"].clone();
+
+    let res = b
+        .get(&format!(
+            "/demo/callback?state={state}&state={state}&iss={}&code=x",
+            common::urlencode(ISSUER)
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(text(&res).contains("is repeated"), "{}", text(&res));
+    let res = b
+        .get(&format!(
+            "/demo/callback?state={state}&iss=https%3A%2F%2Fother.example&code=x"
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(text(&res).contains("another issuer"), "{}", text(&res));
+}
