@@ -7,6 +7,8 @@
 //! module under [`store`] that owns its statements. Natively the traits are backed
 //! by real SQLite, so the whole domain is tested without a wasm runtime.
 
+#![forbid(unsafe_code)]
+
 pub mod accounts;
 pub mod assets;
 pub mod client_addr;

@@ -18,6 +18,8 @@
 //! let claims = verifier.verify::<serde_json::Value>("eyJ...", TokenKind::Access);
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
