@@ -4,7 +4,9 @@
 //!
 //! Every Spin request is a fresh instance, so the check runs once per request
 //! that touches SQL, and its common path is one statement that cannot fail on
-//! a new database: `PRAGMA user_version`, kept in the file's header.
+//! a new database: `PRAGMA user_version`, kept in the file's header. libSQL
+//! servers refuse PRAGMA; there the version is read from the
+//! `lanyard_schema` row, which every migration also writes.
 //! Migrations are lists of idempotent statements, applied one statement per
 //! call (Spin's SQLite interface runs one statement at a time, and libSQL has
 //! no transactions across calls). The version moves only after every
@@ -64,8 +66,30 @@ pub fn ensure(db: &dyn SqlStore) -> Result<()> {
 }
 
 fn current_version(db: &dyn SqlStore) -> Result<i64> {
-    let rows = db.execute("PRAGMA user_version", &[])?;
-    rows.first().map_or(Ok(0), |r| r.int("user_version"))
+    match db.execute("PRAGMA user_version", &[]) {
+        Ok(rows) => rows.first().map_or(Ok(0), |r| r.int("user_version")),
+        // libSQL servers (Turso) refuse PRAGMA statements: there the version
+        // row tells. A genuine fault fails that read too.
+        Err(_) => recorded_version(db),
+    }
+}
+
+/// The version in the `lanyard_schema` row, 0 on a new database.
+fn recorded_version(db: &dyn SqlStore) -> Result<i64> {
+    if table_sql(db, "lanyard_schema")?.is_none() {
+        return Ok(0);
+    }
+    let rows = db.execute("SELECT version FROM lanyard_schema WHERE id = 1", &[])?;
+    rows.first().map_or(Ok(0), |r| r.int("version"))
+}
+
+/// The `CREATE TABLE` statement of a table, if it exists.
+fn table_sql(db: &dyn SqlStore, table: &str) -> Result<Option<String>> {
+    let rows = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+        &[table.into()],
+    )?;
+    rows.first().map(|r| r.string("sql")).transpose()
 }
 
 fn migrate(db: &dyn SqlStore) -> Result<()> {
@@ -74,6 +98,10 @@ fn migrate(db: &dyn SqlStore) -> Result<()> {
     // journal's (docs/performance.md). It persists in the file; a backend
     // without it (libSQL) may refuse, which is fine.
     let _ = db.execute("PRAGMA journal_mode = WAL", &[]);
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS lanyard_schema (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
+        &[],
+    )?;
     let from = current_version(db)?;
     for (version, sql) in (1..).zip(MIGRATIONS).filter(|(v, _)| *v > from) {
         for stmt in statements(sql) {
@@ -85,8 +113,15 @@ fn migrate(db: &dyn SqlStore) -> Result<()> {
             db.execute(&stmt, &[])
                 .map_err(|e| Error::Storage(format!("migration {version} failed: {e:?}")))?;
         }
-        // PRAGMA takes no parameters; the version is our own constant.
-        db.execute(&format!("PRAGMA user_version = {version}"), &[])?;
+        // The row for every backend, and the header field for the one-statement
+        // check where PRAGMA is allowed (PRAGMA takes no parameters; the
+        // version is our own constant).
+        db.execute(
+            "INSERT INTO lanyard_schema (id, version) VALUES (1, ?) \
+             ON CONFLICT (id) DO UPDATE SET version = max(version, excluded.version)",
+            &[version.into()],
+        )?;
+        let _ = db.execute(&format!("PRAGMA user_version = {version}"), &[]);
     }
     Ok(())
 }
@@ -108,12 +143,39 @@ fn added_column(stmt: &str) -> Option<(&str, &str)> {
     }
 }
 
+/// Whether the table's definition (which `ADD COLUMN` rewrites) has the
+/// column. Read from `sqlite_master`, which every backend serves.
 fn has_column(db: &dyn SqlStore, table: &str, column: &str) -> Result<bool> {
-    let rows = db.execute(
-        "SELECT count(*) AS n FROM pragma_table_info(?) WHERE name = ?",
-        &[table.into(), column.into()],
-    )?;
-    Ok(rows.first().map_or(Ok(0), |r| r.int("n"))? > 0)
+    Ok(table_sql(db, table)?.is_some_and(|sql| columns(&sql).any(|c| c == column)))
+}
+
+/// The column names of a `CREATE TABLE` statement: the first word of each
+/// top-level definition between its outer parentheses (constraints such as
+/// `PRIMARY KEY (a, b)` yield keywords, never a column name of ours).
+fn columns(create: &str) -> impl Iterator<Item = &str> {
+    let body = create.split_once('(').map_or("", |(_, rest)| {
+        rest.rsplit_once(')').map_or(rest, |(b, _)| b)
+    });
+    let mut depth = 0;
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (i, c) in body.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&body[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&body[start..]);
+    parts.into_iter().filter_map(|p| {
+        p.split_ascii_whitespace()
+            .next()
+            .map(|w| w.trim_matches(|c| c == '"' || c == '`' || c == '[' || c == ']'))
+    })
 }
 
 /// Splits a migration file into statements: `--` comments are dropped and
@@ -142,6 +204,7 @@ fn statements(sql: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Value;
     use crate::store::native::SqliteSql;
 
     #[test]
@@ -169,6 +232,41 @@ mod tests {
             .unwrap();
         assert_eq!(rows.first().unwrap().int("n").unwrap(), 0);
         assert_eq!(current_version(&db).unwrap(), LATEST);
+    }
+
+    /// A backend that refuses PRAGMA, as libSQL servers do.
+    struct NoPragma(SqliteSql);
+
+    impl SqlStore for NoPragma {
+        fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows> {
+            if sql.trim_start().starts_with("PRAGMA") {
+                return Err(Error::Storage("SQL not allowed statement: PRAGMA".into()));
+            }
+            self.0.execute(sql, params)
+        }
+    }
+
+    #[test]
+    fn without_pragma_the_version_row_tells() {
+        let db = NoPragma(SqliteSql::in_memory().unwrap());
+        assert_eq!(current_version(&db).unwrap(), 0);
+        ensure(&db).unwrap();
+        assert_eq!(current_version(&db).unwrap(), LATEST);
+        ensure(&db).unwrap();
+        // Columns added by ALTER are found again without PRAGMA.
+        db.execute("UPDATE lanyard_schema SET version = 0", &[])
+            .unwrap();
+        migrate(&db).unwrap();
+        assert_eq!(current_version(&db).unwrap(), LATEST);
+    }
+
+    #[test]
+    fn column_names_come_from_the_definition() {
+        let create = "CREATE TABLE t (a TEXT, b INTEGER DEFAULT (1), c TEXT NOT NULL DEFAULT '[]', PRIMARY KEY (a, b))";
+        assert_eq!(
+            columns(create).collect::<Vec<_>>(),
+            ["a", "b", "c", "PRIMARY"]
+        );
     }
 
     #[test]
