@@ -4,59 +4,13 @@
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use serde_json::{Value, json};
-use spin_test_host::{HostConfig, SpinHost, built_wasm_dir, repo_manifest};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-/// The app on a loopback port, served from a background runtime.
-struct Server {
-    base: String,
-    _data: tempfile::TempDir,
-    _runtime: tokio::runtime::Runtime,
-}
-
-fn serve_app(hostname: &str) -> Server {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let base = format!("http://{hostname}:{port}");
-    let env = [
-        ("SPIN_VARIABLE_ISSUER", base.as_str()),
-        ("SPIN_VARIABLE_DEV_MODE", "true"),
-        ("SPIN_VARIABLE_PRODUCT_NAME", "Acme ID"),
-        ("SPIN_VARIABLE_ARGON2_MEMORY_KIB", "8192"),
-        ("SPIN_VARIABLE_ARGON2_ITERATIONS", "1"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let host = runtime
-        .block_on(SpinHost::new(HostConfig {
-            manifest: repo_manifest(),
-            wasm_dir: Some(built_wasm_dir()),
-            data_dir: data.path().to_owned(),
-            env,
-            ..Default::default()
-        }))
-        .unwrap();
-    runtime.spawn(Arc::new(host).serve(listener));
-    Server {
-        base,
-        _data: data,
-        _runtime: runtime,
-    }
-}
 
 /// A chromedriver process and one headless Chromium session.
 struct Browser {
@@ -216,7 +170,7 @@ impl Drop for Browser {
 #[test]
 fn sign_up_verify_and_log_in_in_chromium() {
     // `localhost` is a secure context, so `__Host-` cookies work over plain http.
-    let server = serve_app("localhost");
+    let server = common::serve("localhost", &[("product_name", "Acme ID")]);
     let b = Browser::start();
     let email = "grace@example.com";
     let password = "a long and memorable passphrase";
@@ -273,7 +227,7 @@ fn sign_up_verify_and_log_in_in_chromium() {
 #[test]
 fn the_demo_app_signs_in_through_lanyard_and_shows_validated_claims() {
     // The demo calls the issuer over HTTP like any app: here the test host itself.
-    let server = serve_app("127.0.0.1");
+    let server = common::serve("127.0.0.1", &[("product_name", "Acme ID")]);
     let b = Browser::start();
     let email = "demo.user@example.com";
     let password = "the demo user passphrase";

@@ -4,9 +4,8 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
-use spin_test_host::{HostConfig, SpinHost, built_wasm_dir, repo_manifest};
+mod common;
 
 #[test]
 fn openid_client_runs_the_code_flow_against_lanyard() {
@@ -21,37 +20,9 @@ fn openid_client_runs_the_code_flow_against_lanyard() {
     }
 
     // The app, served from a background runtime while node runs.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let data = tempfile::tempdir().unwrap();
     let admin = "interop-admin-token-0123456789abcdef";
-    let env = [
-        ("SPIN_VARIABLE_ISSUER", base.as_str()),
-        ("SPIN_VARIABLE_DEV_MODE", "true"),
-        ("SPIN_VARIABLE_ADMIN_TOKEN", admin),
-        ("SPIN_VARIABLE_ARGON2_MEMORY_KIB", "8192"),
-        ("SPIN_VARIABLE_ARGON2_ITERATIONS", "1"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let host = runtime
-        .block_on(SpinHost::new(HostConfig {
-            manifest: repo_manifest(),
-            wasm_dir: Some(built_wasm_dir()),
-            data_dir: data.path().to_owned(),
-            env,
-            ..Default::default()
-        }))
-        .unwrap();
-    let server = runtime.spawn(Arc::new(host).serve(listener));
+    let server = common::serve("127.0.0.1", &[("admin_token", admin)]);
+    let base = server.base.clone();
 
     let out = Command::new("node")
         .arg("flow.mjs")
@@ -60,7 +31,7 @@ fn openid_client_runs_the_code_flow_against_lanyard() {
         .env("LANYARD_ADMIN_TOKEN", admin)
         .output()
         .expect("node is needed for the interop test");
-    assert!(!server.is_finished(), "the host stopped serving");
+    assert!(!server.task.is_finished(), "the host stopped serving");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

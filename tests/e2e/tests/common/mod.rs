@@ -95,6 +95,62 @@ impl App {
     }
 }
 
+/// The app served over real HTTP on a loopback port from a background
+/// runtime, for clients outside the process (Chromium, Node.js).
+pub struct Served {
+    /// `http://<hostname>:<port>`, also the issuer.
+    pub base: String,
+    /// The serving task: finished only if the host stopped.
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _data: TempDir,
+    _runtime: tokio::runtime::Runtime,
+}
+
+/// Serves the app at `http://<hostname>:<free port>` in `dev_mode` with cheap
+/// argon2, the issuer being that address, plus these variables.
+pub fn serve(hostname: &str, vars: &[(&str, &str)]) -> Served {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!(
+        "http://{hostname}:{}",
+        listener.local_addr().unwrap().port()
+    );
+    let data = tempfile::tempdir().unwrap();
+    let mut all = vec![
+        ("issuer", base.as_str()),
+        ("dev_mode", "true"),
+        ("argon2_memory_kib", "8192"),
+        ("argon2_iterations", "1"),
+    ];
+    all.extend_from_slice(vars);
+    let env = all
+        .iter()
+        .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_uppercase()), v.to_string()))
+        .collect();
+    let host = runtime
+        .block_on(SpinHost::new(HostConfig {
+            manifest: repo_manifest(),
+            wasm_dir: Some(built_wasm_dir()),
+            data_dir: data.path().to_owned(),
+            env,
+            ..Default::default()
+        }))
+        .unwrap();
+    let task = runtime.spawn(Arc::new(host).serve(listener));
+    Served {
+        base,
+        task,
+        _data: data,
+        _runtime: runtime,
+    }
+}
+
 pub fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| {
