@@ -192,6 +192,15 @@ async fn jwks_key(app: &App, kid: &str) -> ES256PublicKey {
     ES256PublicKey::from_jwk(&published_jwk(app, kid).await.to_string()).unwrap()
 }
 
+/// What an app checks in an ID token issued to it.
+fn for_client(client_id: &str) -> VerificationOptions {
+    VerificationOptions {
+        allowed_issuers: Some(HashSet::from([ISSUER.to_string()])),
+        allowed_audiences: Some(HashSet::from([client_id.to_owned()])),
+        ..Default::default()
+    }
+}
+
 /// The key with this `kid` in the JWKS the app publishes.
 async fn published_jwk(app: &App, kid: &str) -> Value {
     let jwks = json(&app.get("/jwks.json").await);
@@ -235,14 +244,7 @@ async fn code_flow_with_pkce_issues_valid_tokens() {
     assert_eq!(meta.algorithm(), "ES256");
     let key = jwks_key(&app, meta.key_id().unwrap()).await;
     let claims = key
-        .verify_token::<serde_json::Map<String, Value>>(
-            id_token,
-            Some(VerificationOptions {
-                allowed_issuers: Some(HashSet::from([ISSUER.to_string()])),
-                allowed_audiences: Some(HashSet::from([client.0.clone()])),
-                ..Default::default()
-            }),
-        )
+        .verify_token::<serde_json::Map<String, Value>>(id_token, Some(for_client(&client.0)))
         .unwrap();
     assert_eq!(claims.nonce.as_deref(), Some("n-456"));
     let sub = claims.subject.clone().unwrap();
@@ -1338,11 +1340,7 @@ async fn a_client_may_ask_for_rs256_id_tokens() {
     .await;
     let client = (id, secret.unwrap());
     let mut b = signed_in(&app).await;
-    let p = pkce();
-    let code = code_for(&mut b, &client.0, &p).await;
-    let res = exchange(&app, &client, &code, &p.verifier).await;
-    assert_eq!(res.status(), StatusCode::OK, "{}", text(&res));
-    let t = json(&res);
+    let t = tokens_for(&app, &mut b, &client).await;
     let id_token = t["id_token"].as_str().unwrap();
     let meta = Token::decode_metadata(id_token).unwrap();
     assert_eq!(meta.algorithm(), "RS256");
@@ -1358,14 +1356,7 @@ async fn a_client_may_ask_for_rs256_id_tokens() {
     }
     let public = RS256PublicKey::from_jwk(&key.to_string()).unwrap();
     let claims = public
-        .verify_token::<serde_json::Map<String, Value>>(
-            id_token,
-            Some(VerificationOptions {
-                allowed_issuers: Some(HashSet::from([ISSUER.to_string()])),
-                allowed_audiences: Some(HashSet::from([client.0.clone()])),
-                ..Default::default()
-            }),
-        )
+        .verify_token::<serde_json::Map<String, Value>>(id_token, Some(for_client(&client.0)))
         .unwrap();
     assert_eq!(claims.nonce.as_deref(), Some("n-456"));
     // RS256 hashes with SHA-256: at_hash is the left half of it.
