@@ -229,6 +229,25 @@ pub fn end_all(sql: &dyn SqlStore, identity_id: &str, now: i64) -> Result<()> {
     auth_codes::void_for_identity(sql, identity_id, now)
 }
 
+/// A refresh token names its family: `<family id>.<256-bit secret>`. Only
+/// the hash of the whole token is stored. When a token that is no longer the
+/// family's current one comes back, however many rotations ago it was
+/// issued, its family is known and revoked (RFC 9700 §4.14.2): an attacker
+/// who rotated a stolen token twice cannot keep the family alive.
+fn new_refresh_token(family_id: &str) -> Result<String> {
+    Ok(format!("{family_id}.{}", crypto::random_token()?))
+}
+
+/// The family a refresh token names, if it is one of ours in that form.
+fn family_of(token: &str) -> Option<&str> {
+    let (family, secret) = token.split_once('.')?;
+    let b64 = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    (family.len() == 22 && secret.len() == 43 && b64(family) && b64(secret)).then_some(family)
+}
+
 /// A client's refresh lifetimes.
 pub fn lifetimes(client: &Client) -> refresh_families::Lifetimes {
     refresh_families::Lifetimes {
@@ -260,7 +279,11 @@ fn refresh_token(
     {
         narrowed(&family.scope, asked)?;
     }
-    let next = crypto::random_token()?;
+    // Tokens issued before families were named in them rotate into bare ones.
+    let next = match family_of(token) {
+        Some(family) => new_refresh_token(family)?,
+        None => crypto::random_token()?,
+    };
     let next_hash = crypto::hash_secret(&next);
     let rotated = refresh_families::rotate(
         env.sql,
@@ -273,7 +296,10 @@ fn refresh_token(
     let Some(family) = rotated else {
         // Reuse of a rotated token, a token of another client, or an expired
         // family: whatever it was, the family is no longer trusted.
-        refresh_families::revoke_holding(env.sql, &presented, env.now)?;
+        match family_of(token) {
+            Some(family) => refresh_families::revoke(env.sql, family, env.now)?,
+            None => refresh_families::revoke_holding(env.sql, &presented, env.now)?,
+        }
         return Err(grant_error(
             "The refresh token is invalid, expired, revoked or was used already.",
         ));
@@ -434,7 +460,7 @@ fn issue(
     };
     let refresh_token = match family_id {
         Some(id) if scopes.contains(&"offline_access") && client.allows_grant("refresh_token") => {
-            let token = crypto::random_token()?;
+            let token = new_refresh_token(id)?;
             let family = refresh_families::Family {
                 id: id.to_owned(),
                 client_id: client.id.clone(),
@@ -840,6 +866,43 @@ mod tests {
             oauth(refresh(&w, &app, &refresh_token, None, NOW + 3)),
             OAuthCode::InvalidGrant
         );
+    }
+
+    #[test]
+    fn a_token_rotated_long_ago_still_revokes_its_family() {
+        // A thief rotates a stolen token twice; the owner then presents the
+        // original. The family is named in every token, so it dies anyway.
+        let w = World::new();
+        let app = client(&w, json!({}));
+        let ada = testkit::person(&w.sql, "ada@example.com", NOW);
+        let first = code(&w, &app, &ada, "openid offline_access", NOW);
+        let stolen = redeem(&w, &app, &first, NOW)
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        let family = family_of(&stolen)
+            .expect("the token names its family")
+            .to_owned();
+        let t1 = refresh(&w, &app, &stolen, None, NOW + 1)
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        let t2 = refresh(&w, &app, &t1, None, NOW + 2)
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        assert_eq!(family_of(&t2), Some(family.as_str()));
+        assert_eq!(
+            oauth(refresh(&w, &app, &stolen, None, NOW + 3)),
+            OAuthCode::InvalidGrant
+        );
+        assert_eq!(
+            oauth(refresh(&w, &app, &t2, None, NOW + 4)),
+            OAuthCode::InvalidGrant,
+            "the thief's current token died with the family"
+        );
+        // A made-up token naming the family changes nothing more: it is dead.
+        assert_eq!(family_of("short.x"), None);
     }
 
     #[test]

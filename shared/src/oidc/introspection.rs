@@ -16,9 +16,6 @@ use crate::oidc::clients::Client;
 use crate::oidc::{grants, tokens};
 use crate::store::refresh_families;
 
-/// Refresh tokens are 256-bit values, 43 characters of base64url.
-const REFRESH_TOKEN_LEN: usize = 43;
-
 /// What `client` may learn about `token` (RFC 7662 §2.2).
 pub fn introspect(env: &Env, config: &Config, client: &Client, token: &str) -> Result<Json> {
     if !client.confidential {
@@ -39,23 +36,22 @@ pub fn introspect(env: &Env, config: &Config, client: &Client, token: &str) -> R
             "exp": v.exp, "iat": v.iat, "jti": v.jti,
         }));
     }
-    if token.len() == REFRESH_TOKEN_LEN {
-        let live = refresh_families::live(
-            env.sql,
-            &crypto::hash_secret(token),
-            &client.id,
-            grants::lifetimes(client),
-            env.now,
-        )?;
-        if let Some((family, exp)) = live {
-            return Ok(json!({
-                "active": true, "token_type": "refresh_token", "scope": family.scope,
-                "client_id": family.client_id, "sub": family.identity_id, "iss": config.issuer,
-                "exp": exp,
-            }));
-        }
-    }
-    Ok(json!({ "active": false }))
+    // Not an access token for this client: perhaps one of its refresh tokens.
+    let live = refresh_families::live(
+        env.sql,
+        &crypto::hash_secret(token),
+        &client.id,
+        grants::lifetimes(client),
+        env.now,
+    )?;
+    Ok(match live {
+        Some((family, exp)) => json!({
+            "active": true, "token_type": "refresh_token", "scope": family.scope,
+            "client_id": family.client_id, "sub": family.identity_id, "iss": config.issuer,
+            "exp": exp,
+        }),
+        None => json!({ "active": false }),
+    })
 }
 
 /// Revokes a refresh token (its whole family) or an access token of
