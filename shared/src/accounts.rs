@@ -100,8 +100,8 @@ pub fn sign_up(env: &Env, auth: &Auth, s: &SignUp, client: &str) -> Result<()> {
 }
 
 /// Every request that sends mail (a sign-up, a resend, a reset) counts
-/// against the client address and the recipient, before anything is sent, so that nobody can make Lanyard
-/// mail-bomb an inbox, from one address or from many.
+/// against the client address and the recipient before anything is sent, so
+/// that nobody can make Lanyard mail-bomb an inbox, from one address or many.
 fn count_mail_request(env: &Env, auth: &Auth, action: &str, client: &str, to: &str) -> Result<()> {
     let limits = &auth.limits;
     throttle::reserve(

@@ -130,6 +130,19 @@ pub fn check_body_size(len: usize, limit: usize) -> Result<()> {
     }
 }
 
+/// The media type of a form body.
+pub const FORM: &str = "application/x-www-form-urlencoded";
+
+/// Whether the request's `Content-Type` is this media type (compared without
+/// case, its parameters such as `charset` aside).
+pub fn content_type_is(req: &Request, mime: &str) -> bool {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case(mime))
+}
+
 /// Decoded `name=value` pairs from a query string or form body, in order.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Params(Vec<(String, String)>);
@@ -172,13 +185,7 @@ impl Params {
 
     /// The form body of a request, which must be `application/x-www-form-urlencoded`.
     pub fn from_form(req: &Request) -> Result<Self> {
-        let ct = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mime = ct.split(';').next().unwrap_or("").trim();
-        if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        if !content_type_is(req, FORM) {
             return Err(Error::bad_request(
                 "Expected an application/x-www-form-urlencoded body.",
             ));

@@ -113,18 +113,7 @@ fn me(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
 /// Reads a flat JSON object of strings into [`Params`], after checking the
 /// content type and the origin.
 fn json_body(auth: &Auth, req: &Request) -> Result<Params> {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .eq_ignore_ascii_case("application/json")
-    {
+    if !web::content_type_is(req, "application/json") {
         return Err(Error::bad_request(
             "Send a JSON body with Content-Type: application/json.",
         ));

@@ -17,12 +17,14 @@ use crate::error::{Error, Result};
 use crate::web::{Request, Response};
 use errors::Style;
 
-/// How errors are shown for a path: OAuth JSON at the OAuth endpoints,
-/// problem+json under `/api/` and for metadata, a page elsewhere.
+/// How errors are shown for a path: OAuth JSON at the OAuth endpoints, with a
+/// Bearer challenge at userinfo, problem+json under `/api/` and for
+/// metadata, a page elsewhere.
 pub fn style_for(path: &str) -> Style {
     use crate::oidc::discovery::paths;
     match path.split('?').next().unwrap_or(path) {
-        paths::TOKEN | paths::USERINFO | paths::INTROSPECT | paths::REVOKE => Style::OAuth,
+        paths::TOKEN | paths::INTROSPECT | paths::REVOKE => Style::OAuth,
+        paths::USERINFO => Style::Bearer,
         paths::DISCOVERY | paths::JWKS => Style::Api,
         p if p.starts_with("/api/") => Style::Api,
         _ => Style::Page,

@@ -292,16 +292,12 @@ fn userinfo(env: &Env, req: &Request) -> Result<Response> {
 fn bearer(req: &Request) -> Result<String> {
     let header_token = web::bearer_token(req.headers()).map(str::to_owned);
     // RFC 6750 §2.2: a form body may carry the token instead.
-    let form_body = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    let body_token = match req.method() == Method::POST && form_body {
-        true => Params::from_form(req)
+    let body_token = if req.method() == Method::POST && web::content_type_is(req, web::FORM) {
+        Params::from_form(req)
             .and_then(|f| f.one("access_token").map(|t| t.map(str::to_owned)))
-            .map_err(|e| Error::oauth(OAuthCode::InvalidRequest, e.detail()))?,
-        false => None,
+            .map_err(|e| Error::oauth(OAuthCode::InvalidRequest, e.detail()))?
+    } else {
+        None
     };
     match (header_token, body_token) {
         (Some(_), Some(_)) => Err(Error::oauth(
