@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0003_oidc.sql"),
     include_str!("../../migrations/0004_client_keys.sql"),
     include_str!("../../migrations/0005_hardening.sql"),
+    include_str!("../../migrations/0006_organisations.sql"),
 ];
 
 /// The schema version this build needs.
