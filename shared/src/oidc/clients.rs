@@ -24,6 +24,56 @@ pub const AUTH_METHODS: &[&str] = &[
 ];
 /// Scopes every deployment knows.
 pub const STANDARD_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+/// The organisation-wide built-in roles, which no catalogue may redefine.
+pub const BUILT_IN_ROLES: &[&str] = &["owner", "admin", "member"];
+/// The most roles a service's catalogue may hold.
+pub const MAX_ROLES: usize = 100;
+
+/// A role of a b2b client's catalogue (the roles organisations give their
+/// members for this service).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueRole {
+    /// 1 to 64 characters of `a-z 0-9 : _ . -`, as it appears in tokens.
+    pub name: String,
+    /// What the role allows, for the people who give it (at most 200
+    /// characters).
+    #[serde(default)]
+    pub description: String,
+}
+
+/// How an organisation comes to use a b2b client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivationPolicy {
+    /// An organisation's admin activates it.
+    #[default]
+    SelfService,
+    /// An admin asks, the operator approves.
+    Approval,
+    /// Only the operator activates it.
+    OperatorOnly,
+}
+
+impl ActivationPolicy {
+    /// Every policy, in the order they are documented.
+    pub const ALL: [ActivationPolicy; 3] = [Self::SelfService, Self::Approval, Self::OperatorOnly];
+
+    /// The policy as stored and shown: `self_service`, `approval` or
+    /// `operator_only`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SelfService => "self_service",
+            Self::Approval => "approval",
+            Self::OperatorOnly => "operator_only",
+        }
+    }
+
+    /// The policy named `s`, if it is one.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
 
 /// A registered application. It serialises as RFC 7591 client metadata
 /// (`client_id`, `client_name`, `scope`, …) plus Lanyard's own settings.
@@ -79,6 +129,13 @@ pub struct Client {
     pub refresh_idle_ttl: i64,
     /// Refresh-token families die this long after the login.
     pub refresh_max_ttl: i64,
+    /// A service that organisations activate: its logins carry an
+    /// organisation and the member's roles.
+    pub b2b: bool,
+    /// The role catalogue of a b2b client.
+    pub roles: Vec<CatalogueRole>,
+    /// How organisations activate a b2b client.
+    pub activation_policy: ActivationPolicy,
     #[serde(skip)]
     secret_hash: Option<String>,
 }
@@ -139,6 +196,15 @@ pub struct ClientSpec {
     pub refresh_idle_ttl: Option<i64>,
     /// Refresh absolute lifetime (default 90 days).
     pub refresh_max_ttl: Option<i64>,
+    /// A service organisations activate (default false).
+    #[serde(default)]
+    pub b2b: bool,
+    /// The role catalogue (only for `b2b`): at most 100 roles.
+    #[serde(default)]
+    pub roles: Vec<CatalogueRole>,
+    /// `self_service` (default), `approval` or `operator_only` (other than
+    /// the default only for `b2b`).
+    pub activation_policy: Option<String>,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -297,7 +363,62 @@ impl ClientSpec {
                 )));
             }
         }
+        self.validate_service()
+    }
+
+    /// The b2b settings: the catalogue and the activation policy.
+    fn validate_service(&self) -> Result<()> {
+        let policy = self.policy()?;
+        if !self.b2b && (!self.roles.is_empty() || policy != ActivationPolicy::default()) {
+            return Err(invalid(
+                "`roles` and `activation_policy` are only for services (`b2b`: true)",
+            ));
+        }
+        if self.roles.len() > MAX_ROLES {
+            return Err(invalid(format!(
+                "`roles` may hold at most {MAX_ROLES} roles"
+            )));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &self.roles {
+            let ok = (1..=64).contains(&r.name.len())
+                && r.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b":_.-".contains(&b));
+            if !ok {
+                return Err(invalid(format!(
+                    "role `{}`: a role name must be 1 to 64 characters of a-z, 0-9, : _ . -",
+                    r.name
+                )));
+            }
+            if BUILT_IN_ROLES.contains(&r.name.as_str()) {
+                return Err(invalid(format!(
+                    "role `{}` is built in (owner, admin and member are organisation roles)",
+                    r.name
+                )));
+            }
+            if !seen.insert(r.name.as_str()) {
+                return Err(invalid(format!("role `{}` is listed twice", r.name)));
+            }
+            if r.description.chars().count() > 200 {
+                return Err(invalid(format!(
+                    "role `{}`: the description may be at most 200 characters",
+                    r.name
+                )));
+            }
+        }
         Ok(())
+    }
+
+    fn policy(&self) -> Result<ActivationPolicy> {
+        match &self.activation_policy {
+            None => Ok(ActivationPolicy::default()),
+            Some(p) => ActivationPolicy::parse(p).ok_or_else(|| {
+                invalid(format!(
+                    "`activation_policy` must be self_service, approval or operator_only (not `{p}`)"
+                ))
+            }),
+        }
     }
 
     fn auth_method(&self) -> &str {
@@ -332,8 +453,8 @@ impl ClientSpec {
 
 impl ClientSpec {
     /// The settings to store, with defaults filled in.
-    fn settings(&self) -> clients::Settings {
-        clients::Settings {
+    fn settings(&self) -> Result<clients::Settings> {
+        Ok(clients::Settings {
             name: self.client_name.trim().to_owned(),
             redirect_uris: self.redirect_uris.clone(),
             post_logout_redirect_uris: self.post_logout_redirect_uris.clone(),
@@ -354,13 +475,29 @@ impl ClientSpec {
             refresh_max_ttl: self.refresh_max_ttl.unwrap_or(90 * 86_400),
             jwks: self.jwks.clone(),
             resource_server_for: self.resource_server_for.clone(),
-        }
+            b2b: self.b2b,
+            roles: serde_json::to_string(&self.roles)
+                .map_err(|e| Error::Internal(format!("roles JSON: {e}")))?,
+            activation_policy: self.policy()?.as_str().to_owned(),
+        })
     }
 }
 
-impl From<clients::Record> for Client {
-    fn from(r: clients::Record) -> Client {
+impl TryFrom<clients::Record> for Client {
+    type Error = Error;
+
+    /// A stored client; a catalogue or policy the store cannot have been
+    /// given is an internal error.
+    fn try_from(r: clients::Record) -> Result<Client> {
         let s = r.settings;
+        let roles: Vec<CatalogueRole> = serde_json::from_str(&s.roles)
+            .map_err(|e| Error::Internal(format!("client `{}`: roles: {e}", r.id)))?;
+        let activation_policy = ActivationPolicy::parse(&s.activation_policy).ok_or_else(|| {
+            Error::Internal(format!(
+                "client `{}`: activation_policy `{}`",
+                r.id, s.activation_policy
+            ))
+        })?;
         let token_endpoint_auth_method = match (&r.secret_hash, &s.jwks) {
             (Some(_), _) => "client_secret_basic",
             (None, Some(_)) => "private_key_jwt",
@@ -371,7 +508,7 @@ impl From<clients::Record> for Client {
         } else {
             Vec::new()
         };
-        Client {
+        Ok(Client {
             id: r.id,
             name: s.name,
             created_at: r.created_at,
@@ -392,7 +529,10 @@ impl From<clients::Record> for Client {
             access_token_ttl: s.access_token_ttl,
             refresh_idle_ttl: s.refresh_idle_ttl,
             refresh_max_ttl: s.refresh_max_ttl,
-        }
+            b2b: s.b2b,
+            roles,
+            activation_policy,
+        })
     }
 }
 
@@ -411,10 +551,10 @@ pub fn create(db: &dyn SqlStore, spec: &ClientSpec, now: i64) -> Result<(Client,
         None
     };
     let hash = secret.as_deref().map(crypto::hash_secret);
-    let record = clients::insert(db, &id, hash.as_deref(), &spec.settings(), now)?
+    let record = clients::insert(db, &id, hash.as_deref(), &spec.settings()?, now)?
         .ok_or_else(|| Error::Conflict(format!("A client `{id}` exists already.")))?;
     forget_grants(db, &id)?;
-    Ok((record.into(), secret))
+    Ok((record.try_into()?, secret))
 }
 
 /// Replaces a client's settings (its id and secret stay; a `private_key_jwt`
@@ -432,8 +572,9 @@ pub fn update(db: &dyn SqlStore, id: &str, spec: &ClientSpec, now: i64) -> Resul
             "A client cannot change between public, secret and key authentication; register a new one.",
         ));
     }
-    clients::update(db, id, &spec.settings(), now)?
-        .map(Client::from)
+    clients::update(db, id, &spec.settings()?, now)?
+        .map(Client::try_from)
+        .transpose()?
         .ok_or(Error::NotFound)
 }
 
@@ -465,6 +606,9 @@ pub fn seed_demo_client(db: &dyn SqlStore, issuer: &str, now: i64) -> Result<()>
         refresh_max_ttl: 90 * 86_400,
         jwks: None,
         resource_server_for: Vec::new(),
+        b2b: false,
+        roles: "[]".into(),
+        activation_policy: ActivationPolicy::default().as_str().into(),
     };
     // Racing instances: the first insert wins, the others change nothing.
     clients::insert(
@@ -484,12 +628,15 @@ pub fn origin_allowed(db: &dyn SqlStore, origin: &str) -> Result<bool> {
 
 /// A client by id.
 pub fn get(db: &dyn SqlStore, id: &str) -> Result<Option<Client>> {
-    Ok(clients::get(db, id)?.map(Client::from))
+    clients::get(db, id)?.map(Client::try_from).transpose()
 }
 
 /// Every client, by id.
 pub fn list(db: &dyn SqlStore) -> Result<Vec<Client>> {
-    Ok(clients::all(db)?.into_iter().map(Client::from).collect())
+    clients::all(db)?
+        .into_iter()
+        .map(Client::try_from)
+        .collect()
 }
 
 /// Removes a client, and first everything issued to it: consents, refresh
@@ -521,6 +668,11 @@ impl Client {
     /// Whether the client may use a grant type.
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant)
+    }
+
+    /// Whether the role `name` is in the client's catalogue.
+    pub fn role_defined(&self, name: &str) -> bool {
+        self.roles.iter().any(|r| r.name == name)
     }
 
     /// Whether `presented` matches one of the registered redirect URIs.
@@ -1028,6 +1180,198 @@ mod tests {
             serde_json::json!({"client_name": "Shop", "client_id": "other", "redirect_uris": ["https://shop.example/cb"]}),
         );
         assert!(update(&db, "shop", &other, 8).is_err());
+    }
+
+    #[test]
+    fn a_b2b_client_has_a_catalogue_and_a_policy() {
+        let db = db();
+        let (c, _) = create(&db, &spec(serde_json::json!({
+            "client_name": "Shop", "client_id": "shop", "redirect_uris": ["https://shop.example/cb"]
+        })), 1).unwrap();
+        assert!(!c.b2b);
+        assert!(c.roles.is_empty());
+        assert_eq!(c.activation_policy, ActivationPolicy::SelfService);
+
+        let body = serde_json::json!({
+            "client_name": "Buying", "client_id": "buying", "redirect_uris": ["https://buy.example/cb"],
+            "b2b": true, "activation_policy": "approval",
+            "roles": [{"name": "buyer", "description": "Places orders"}, {"name": "orders:approve.all-x_1"}]
+        });
+        let (c, _) = create(&db, &spec(body), 2).unwrap();
+        assert!(c.b2b);
+        assert_eq!(c.activation_policy, ActivationPolicy::Approval);
+        assert_eq!(
+            c.roles[0],
+            CatalogueRole {
+                name: "buyer".into(),
+                description: "Places orders".into()
+            }
+        );
+        assert_eq!(c.roles[1].description, "");
+        assert!(c.role_defined("buyer"));
+        assert!(c.role_defined("orders:approve.all-x_1"));
+        assert!(!c.role_defined("approver"));
+        assert!(!c.role_defined("Buyer"));
+        assert_eq!(get(&db, "buying").unwrap().unwrap(), c, "stored as created");
+
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["b2b"], true);
+        assert_eq!(json["activation_policy"], "approval");
+        assert_eq!(
+            json["roles"][0],
+            serde_json::json!({"name": "buyer", "description": "Places orders"})
+        );
+
+        // A replacement changes the catalogue and the policy; leaving them
+        // out makes a plain client again.
+        let u = update(
+            &db,
+            "buying",
+            &spec(serde_json::json!({
+                "client_name": "Buying", "redirect_uris": ["https://buy.example/cb"],
+                "b2b": true, "activation_policy": "operator_only", "roles": [{"name": "approver"}]
+            })),
+            3,
+        )
+        .unwrap();
+        assert_eq!(u.activation_policy, ActivationPolicy::OperatorOnly);
+        assert!(u.role_defined("approver") && !u.role_defined("buyer"));
+        let plain = update(
+            &db,
+            "buying",
+            &spec(serde_json::json!({
+                "client_name": "Buying", "redirect_uris": ["https://buy.example/cb"]
+            })),
+            4,
+        )
+        .unwrap();
+        assert!(!plain.b2b && plain.roles.is_empty());
+        assert_eq!(plain.activation_policy, ActivationPolicy::SelfService);
+
+        for p in ActivationPolicy::ALL {
+            assert_eq!(ActivationPolicy::parse(p.as_str()), Some(p));
+            assert_eq!(serde_json::to_value(p).unwrap(), p.as_str());
+        }
+        assert_eq!(ActivationPolicy::parse("SelfService"), None);
+    }
+
+    #[test]
+    fn bad_catalogues_and_policies_are_refused() {
+        let db = db();
+        let service = |extra: serde_json::Value| {
+            let mut v =
+                serde_json::json!({"client_name": "s", "redirect_uris": ["https://s.example/cb"]});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            v
+        };
+        let many: Vec<_> = (0..=MAX_ROLES)
+            .map(|i| serde_json::json!({"name": format!("r{i}")}))
+            .collect();
+        let long = "x".repeat(65);
+        let wordy = "y".repeat(201);
+        for (why, bad) in [
+            (
+                "roles without b2b",
+                serde_json::json!({"roles": [{"name": "buyer"}]}),
+            ),
+            (
+                "a policy without b2b",
+                serde_json::json!({"activation_policy": "approval"}),
+            ),
+            (
+                "unknown policy",
+                serde_json::json!({"b2b": true, "activation_policy": "anyone"}),
+            ),
+            (
+                "upper case",
+                serde_json::json!({"b2b": true, "roles": [{"name": "Buyer"}]}),
+            ),
+            (
+                "a space",
+                serde_json::json!({"b2b": true, "roles": [{"name": "a b"}]}),
+            ),
+            (
+                "empty name",
+                serde_json::json!({"b2b": true, "roles": [{"name": ""}]}),
+            ),
+            (
+                "long name",
+                serde_json::json!({"b2b": true, "roles": [{"name": long}]}),
+            ),
+            (
+                "built in",
+                serde_json::json!({"b2b": true, "roles": [{"name": "admin"}]}),
+            ),
+            (
+                "owner",
+                serde_json::json!({"b2b": true, "roles": [{"name": "owner"}]}),
+            ),
+            (
+                "twice",
+                serde_json::json!({"b2b": true, "roles": [{"name": "a"}, {"name": "a"}]}),
+            ),
+            (
+                "long description",
+                serde_json::json!({"b2b": true, "roles": [{"name": "a", "description": wordy}]}),
+            ),
+            ("too many", serde_json::json!({"b2b": true, "roles": many})),
+        ] {
+            let body = service(bad);
+            let err = create(&db, &spec(body.clone()), 1).unwrap_err();
+            assert!(matches!(err, Error::BadRequest(_)), "{why}: {err:?}");
+        }
+        let err = create(
+            &db,
+            &spec(service(
+                serde_json::json!({"b2b": true, "activation_policy": "anyone"}),
+            )),
+            1,
+        )
+        .unwrap_err();
+        assert!(err.detail().contains("activation_policy"), "{err:?}");
+        assert!(
+            serde_json::from_value::<ClientSpec>(service(
+                serde_json::json!({"b2b": true, "roles": [{"name": "a", "level": 1}]})
+            ))
+            .is_err(),
+            "a role has a name and a description only"
+        );
+        assert_eq!(list(&db).unwrap().len(), 0);
+        // The limits themselves are fine, and self_service is the default
+        // whether named or not.
+        let most: Vec<_> = (0..MAX_ROLES)
+            .map(|i| serde_json::json!({"name": format!("r{i}"), "description": "d".repeat(200)}))
+            .collect();
+        assert!(
+            create(
+                &db,
+                &spec(service(serde_json::json!({"b2b": true, "roles": most}))),
+                1
+            )
+            .is_ok()
+        );
+        assert!(
+            create(
+                &db,
+                &spec(service(
+                    serde_json::json!({"activation_policy": "self_service"})
+                )),
+                1
+            )
+            .is_ok()
+        );
+        assert!(
+            create(
+                &db,
+                &spec(service(
+                    serde_json::json!({"b2b": true, "roles": [{"name": &"z".repeat(64)}]})
+                )),
+                1
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -37,6 +37,12 @@ pub struct Settings {
     pub jwks: Option<Json>,
     /// Clients whose access tokens this one may introspect.
     pub resource_server_for: Vec<String>,
+    /// Whether the client is a service organisations activate.
+    pub b2b: bool,
+    /// The role catalogue, a JSON array of `{name, description}`.
+    pub roles: String,
+    /// `self_service`, `approval` or `operator_only`.
+    pub activation_policy: String,
 }
 
 /// A stored client.
@@ -54,10 +60,10 @@ pub struct Record {
 
 const COLUMNS: &str = "id, secret_hash, created_at, name, redirect_uris, post_logout_redirect_uris, grant_types, \
      scopes, allowed_origins, first_party, id_token_alg, access_token_alg, access_token_ttl, refresh_idle_ttl, \
-     refresh_max_ttl, jwks, resource_server_for";
+     refresh_max_ttl, jwks, resource_server_for, b2b, roles, activation_policy";
 
 /// The settings columns, in the order of [`values`].
-const SETTINGS: [&str; 14] = [
+const SETTINGS: [&str; 17] = [
     "name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -72,6 +78,9 @@ const SETTINGS: [&str; 14] = [
     "refresh_max_ttl",
     "jwks",
     "resource_server_for",
+    "b2b",
+    "roles",
+    "activation_policy",
 ];
 
 fn list(text: &str) -> Vec<String> {
@@ -104,6 +113,9 @@ fn decode(r: &Named<'_>) -> Result<Record> {
                 .opt_string("jwks")?
                 .and_then(|j| serde_json::from_str(&j).ok()),
             resource_server_for: list(r.text("resource_server_for")?),
+            b2b: r.bool("b2b")?,
+            roles: r.string("roles")?,
+            activation_policy: r.string("activation_policy")?,
         },
     })
 }
@@ -124,6 +136,9 @@ fn values(s: &Settings) -> Vec<Value> {
         s.refresh_max_ttl.into(),
         s.jwks.as_ref().map(Json::to_string).into(),
         json_list(&s.resource_server_for),
+        s.b2b.into(),
+        s.roles.as_str().into(),
+        s.activation_policy.as_str().into(),
     ]
 }
 
