@@ -7,6 +7,10 @@
 //! allow-list of algorithms, then `iss`, `aud`, `exp`/`nbf` with a small
 //! leeway and the header `typ`.
 //!
+//! The custom claims come out as any type you choose; [`LanyardClaims`]
+//! types the organisation that the tokens of `b2b` clients carry (`org_id`,
+//! `org_slug`, `org_name`, `roles`, `project_roles`) as an [`Organisation`].
+//!
 //! ```no_run
 //! use lanyard_verifier::{Fetched, Verifier, TokenKind};
 //!
@@ -16,17 +20,25 @@
 //!     Ok(Fetched { status: 200, body: b"{\"keys\":[]}".to_vec(), cache_control: Some("max-age=300".into()) })
 //! });
 //! let claims = verifier.verify::<serde_json::Value>("eyJ...", TokenKind::Access);
+//!
+//! // Or with the organisation typed (None for a client that is not b2b):
+//! use lanyard_verifier::LanyardClaims;
+//! if let Ok(token) = verifier.verify::<LanyardClaims>("eyJ...", TokenKind::Access)
+//!     && let Some(org) = &token.claims.organisation
+//! {
+//!     println!("{} in {} as {:?}", token.sub, org.name, org.roles);
+//! }
 //! ```
 
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use jwt_simple::prelude::*;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sha2::Digest as _;
 
 /// What the caller's fetch returns.
@@ -95,6 +107,148 @@ pub struct Verified<T> {
     pub nonce: Option<String>,
     /// Everything else (`client_id`, `scope`, profile claims, …).
     pub claims: T,
+}
+
+/// The organisation a `b2b` client's token was issued in: Lanyard's
+/// `org_id`, `org_slug`, `org_name`, `roles` and `project_roles` claims.
+///
+/// The roles are the member's roles for your client: `roles` on the whole
+/// service, `project_roles` per project (by project id). Both are limited to
+/// the service's current catalogue and re-checked at every refresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organisation {
+    /// The organisation's stable id (`org_id`, `org_…`).
+    pub id: String,
+    /// Its slug (`org_slug`), which its admins may change.
+    pub slug: String,
+    /// Its display name (`org_name`).
+    pub name: String,
+    /// The member's roles on the whole service (`roles`).
+    pub roles: Vec<String>,
+    /// The member's roles per project id (`project_roles`).
+    pub project_roles: BTreeMap<String, Vec<String>>,
+}
+
+impl Organisation {
+    /// Whether the member has `role` on the whole service.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+
+    /// Whether the member has `role` in `project`, or on the whole service.
+    pub fn has_project_role(&self, project: &str, role: &str) -> bool {
+        self.has_role(role)
+            || self
+                .project_roles
+                .get(project)
+                .is_some_and(|roles| roles.iter().any(|r| r == role))
+    }
+
+    /// Takes the organisation claims out of `claims`: `None` without
+    /// `org_id`; an error when `org_id` comes without `org_slug` or
+    /// `org_name`, or a claim has the wrong type. Missing `roles` and
+    /// `project_roles` are empty.
+    fn take_from(claims: &mut Map<String, Value>) -> Result<Option<Self>, String> {
+        let Some(id) = claims.remove("org_id") else {
+            return Ok(None);
+        };
+        let text = |name: &str, value: Option<Value>| match value {
+            Some(Value::String(s)) => Ok(s),
+            Some(_) => Err(format!("{name} is not a string")),
+            None => Err(format!("org_id without {name}")),
+        };
+        let id = text("org_id", Some(id))?;
+        let slug = text("org_slug", claims.remove("org_slug"))?;
+        let name = text("org_name", claims.remove("org_name"))?;
+        let roles = match claims.remove("roles") {
+            Some(v) => serde_json::from_value(v).map_err(|e| format!("roles: {e}"))?,
+            None => Vec::new(),
+        };
+        let project_roles = match claims.remove("project_roles") {
+            Some(v) => serde_json::from_value(v).map_err(|e| format!("project_roles: {e}"))?,
+            None => BTreeMap::new(),
+        };
+        Ok(Some(Organisation {
+            id,
+            slug,
+            name,
+            roles,
+            project_roles,
+        }))
+    }
+
+    /// Writes the organisation back as the token's claims.
+    fn put_into(&self, claims: &mut Map<String, Value>) {
+        claims.insert("org_id".into(), self.id.clone().into());
+        claims.insert("org_slug".into(), self.slug.clone().into());
+        claims.insert("org_name".into(), self.name.clone().into());
+        claims.insert("roles".into(), self.roles.clone().into());
+        let projects = self
+            .project_roles
+            .iter()
+            .map(|(p, roles)| (p.clone(), Value::from(roles.clone())))
+            .collect();
+        claims.insert("project_roles".into(), Value::Object(projects));
+    }
+}
+
+/// A Lanyard token's custom claims with the organisation typed: verify with
+/// `verifier.verify::<LanyardClaims>(…)` (the other claims as a JSON
+/// object), or `LanyardClaims<YourClaims>` for your own type of the rest.
+///
+/// `organisation` is `None` when the token has no `org_id` (a client that
+/// is not `b2b`); a token with `org_id` but without `org_slug` or
+/// `org_name`, or with a claim of the wrong type, is refused as
+/// [`VerifyError::Invalid`]. The organisation claims are taken out of
+/// `claims`; serializing puts them back.
+///
+/// ```
+/// use lanyard_verifier::LanyardClaims;
+///
+/// let claims: LanyardClaims = serde_json::from_value(serde_json::json!({
+///     "scope": "openid",
+///     "org_id": "org_1", "org_slug": "acme", "org_name": "Acme Oy",
+///     "roles": ["buyer"], "project_roles": { "prj_9": ["approver"] },
+/// }))?;
+/// let org = claims.organisation.as_ref().map(|o| o.slug.as_str());
+/// assert_eq!(org, Some("acme"));
+/// assert_eq!(claims.claims["scope"], "openid");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct LanyardClaims<T = Value> {
+    /// The organisation, for the tokens of `b2b` clients.
+    pub organisation: Option<Organisation>,
+    /// The other claims (`client_id`, `scope`, profile claims, …).
+    pub claims: T,
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for LanyardClaims<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut rest = Map::<String, Value>::deserialize(d)?;
+        let organisation = Organisation::take_from(&mut rest).map_err(D::Error::custom)?;
+        let claims = T::deserialize(Value::Object(rest)).map_err(D::Error::custom)?;
+        Ok(LanyardClaims {
+            organisation,
+            claims,
+        })
+    }
+}
+
+impl<T: Serialize> Serialize for LanyardClaims<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        let Some(org) = &self.organisation else {
+            return self.claims.serialize(s);
+        };
+        let mut all = match serde_json::to_value(&self.claims).map_err(S::Error::custom)? {
+            Value::Object(m) => m,
+            _ => return Err(S::Error::custom("the claims are not an object")),
+        };
+        org.put_into(&mut all);
+        all.serialize(s)
+    }
 }
 
 fn b64url_decode(text: &str) -> Option<Vec<u8>> {

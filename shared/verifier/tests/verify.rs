@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use jwt_simple::prelude::*;
-use lanyard_verifier::{Fetched, TokenKind, Verifier, VerifyError};
+use lanyard_verifier::{Fetched, LanyardClaims, Organisation, TokenKind, Verifier, VerifyError};
 use serde_json::{Value, json};
 
 const ISS: &str = "https://id.example.com";
@@ -333,4 +333,151 @@ fn rs256_id_tokens_verify_only_when_allowed() {
     bytes[last] = if bytes[last] == b'A' { b'B' } else { b'A' };
     let broken = String::from_utf8(bytes).unwrap();
     assert!(v.verify_at::<Value>(&broken, TokenKind::Id, NOW).is_err());
+}
+
+/// An ID token for "app" with these custom claims.
+fn id_token(key: &ES256KeyPair, custom: Value) -> String {
+    let mut c = Claims::with_custom_claims(custom, Duration::from_secs(300))
+        .with_issuer(ISS)
+        .with_subject("user-1")
+        .with_audience("app")
+        .with_nonce("n-1");
+    c.issued_at = Some(Duration::from_secs(NOW));
+    c.expires_at = Some(Duration::from_secs(NOW + 300));
+    key.sign_with_options(
+        c,
+        &HeaderOptions {
+            signature_type: Some("JWT".into()),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn verifier_for(k: &ES256KeyPair) -> Verifier<impl Fn(&str) -> Result<Fetched, String>> {
+    let body = jwks(&[k]);
+    Verifier::new(ISS, "app", move |_: &str| {
+        Ok(Fetched {
+            status: 200,
+            body: body.clone(),
+            cache_control: None,
+        })
+    })
+}
+
+#[test]
+fn the_organisation_of_a_b2b_token_is_typed() {
+    let k = key("k1");
+    let t = id_token(
+        &k,
+        json!({
+            "email": "a@example.com",
+            "org_id": "org_Xb3",
+            "org_slug": "acme",
+            "org_name": "Acme Oy",
+            "roles": ["buyer", "viewer"],
+            "project_roles": { "prj_9f": ["approver"], "prj_2": [] },
+        }),
+    );
+    // Uncached and through the cache (which converts from stored JSON).
+    for v in [verifier_for(&k), verifier_for(&k).with_cache(10)] {
+        for _ in 0..2 {
+            let ok = v
+                .verify_at::<LanyardClaims>(&t, TokenKind::Id, NOW)
+                .unwrap();
+            let org = ok.claims.organisation.clone().unwrap();
+            assert_eq!(
+                org,
+                Organisation {
+                    id: "org_Xb3".into(),
+                    slug: "acme".into(),
+                    name: "Acme Oy".into(),
+                    roles: vec!["buyer".into(), "viewer".into()],
+                    project_roles: [
+                        ("prj_9f".to_owned(), vec!["approver".to_owned()]),
+                        ("prj_2".to_owned(), vec![]),
+                    ]
+                    .into_iter()
+                    .collect(),
+                }
+            );
+            assert!(org.has_role("buyer") && !org.has_role("approver"));
+            assert!(org.has_project_role("prj_9f", "approver"));
+            assert!(org.has_project_role("prj_2", "buyer"), "service-wide");
+            assert!(!org.has_project_role("prj_2", "approver"));
+            // The rest keeps the other claims, without the organisation's.
+            assert_eq!(ok.claims.claims["email"], "a@example.com");
+            assert!(ok.claims.claims.get("org_id").is_none());
+            // Serialized, the claims are the token's again.
+            let back = serde_json::to_value(&ok.claims).unwrap();
+            assert_eq!(back["org_slug"], "acme");
+            assert_eq!(back["project_roles"]["prj_9f"][0], "approver");
+            assert_eq!(back["email"], "a@example.com");
+        }
+    }
+}
+
+#[test]
+fn a_token_without_org_id_has_no_organisation() {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Mine {
+        email: String,
+    }
+    let k = key("k1");
+    let t = id_token(&k, json!({ "email": "a@example.com" }));
+    let v = verifier_for(&k);
+    let ok = v
+        .verify_at::<LanyardClaims>(&t, TokenKind::Id, NOW)
+        .unwrap();
+    assert_eq!(ok.claims.organisation, None);
+    assert_eq!(ok.claims.claims, json!({ "email": "a@example.com" }));
+    // With the caller's own type for the rest.
+    let mine = v
+        .verify_at::<LanyardClaims<Mine>>(&t, TokenKind::Id, NOW)
+        .unwrap();
+    assert!(mine.claims.organisation.is_none());
+    assert_eq!(mine.claims.claims.email, "a@example.com");
+    assert_eq!(
+        serde_json::to_value(&mine.claims).unwrap(),
+        json!({ "email": "a@example.com" })
+    );
+}
+
+#[test]
+fn malformed_organisation_claims_are_refused() {
+    let k = key("k1");
+    let bad = [
+        json!({ "org_id": "org_1", "org_name": "Acme Oy" }),
+        json!({ "org_id": "org_1", "org_slug": "acme" }),
+        json!({ "org_id": 7, "org_slug": "acme", "org_name": "Acme Oy" }),
+        json!({ "org_id": "org_1", "org_slug": "acme", "org_name": "Acme Oy", "roles": "buyer" }),
+        json!({ "org_id": "org_1", "org_slug": "acme", "org_name": "Acme Oy",
+                "project_roles": ["approver"] }),
+    ];
+    for claims in bad {
+        let t = id_token(&k, claims.clone());
+        for v in [verifier_for(&k), verifier_for(&k).with_cache(10)] {
+            assert!(
+                matches!(
+                    v.verify_at::<LanyardClaims>(&t, TokenKind::Id, NOW),
+                    Err(VerifyError::Invalid(_))
+                ),
+                "{claims}"
+            );
+            // The same token is fine when the organisation is not asked for.
+            assert!(v.verify_at::<Value>(&t, TokenKind::Id, NOW).is_ok());
+        }
+    }
+    // Roles are optional next to a complete organisation.
+    let t = id_token(
+        &k,
+        json!({ "org_id": "org_1", "org_slug": "acme", "org_name": "Acme Oy" }),
+    );
+    let org = verifier_for(&k)
+        .verify_at::<LanyardClaims>(&t, TokenKind::Id, NOW)
+        .unwrap()
+        .claims
+        .organisation
+        .unwrap();
+    assert!(org.roles.is_empty() && org.project_roles.is_empty());
 }
