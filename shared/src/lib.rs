@@ -21,6 +21,7 @@ pub mod identity;
 pub mod mail;
 pub mod oidc;
 pub mod onetime;
+pub mod orgs;
 pub mod password;
 pub mod routes;
 pub mod session;

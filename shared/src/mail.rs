@@ -78,6 +78,15 @@ struct VerifyUnknownText<'a> {
     issuer: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "mail/invite.txt")]
+struct InviteText<'a> {
+    product: &'a str,
+    org: &'a str,
+    inviter: &'a str,
+    link: &'a str,
+}
+
 fn render(t: &impl Template) -> Result<String> {
     t.render()
         .map_err(|e| Error::Internal(format!("mail template: {e}")))
@@ -119,6 +128,29 @@ impl Mail {
             subject: format!("Reset your {} password", config.product_name),
             text: render(&ResetText {
                 product: &config.product_name,
+                link: &link,
+            })?,
+            link: Some(link),
+        })
+    }
+
+    /// "You are invited to join an organisation", with a link that carries
+    /// the invitation's token.
+    pub fn invitation(
+        config: &Config,
+        to: &str,
+        org: &str,
+        inviter: &str,
+        token: &str,
+    ) -> Result<Mail> {
+        let link = config.url(&format!("/orgs/join?token={token}"));
+        Ok(Mail {
+            to: to.to_owned(),
+            subject: format!("Join {org} on {}", config.product_name),
+            text: render(&InviteText {
+                product: &config.product_name,
+                org,
+                inviter,
                 link: &link,
             })?,
             link: Some(link),

@@ -133,6 +133,23 @@ pub fn check_body_size(len: usize, limit: usize) -> Result<()> {
 /// The media type of a form body.
 pub const FORM: &str = "application/x-www-form-urlencoded";
 
+/// Refuses a request whose `Origin`, when sent, is not the issuer's: a
+/// cookie alone must never authorise a cross-site call.
+pub fn same_origin(req: &Request, issuer: &str) -> crate::error::Result<()> {
+    let Some(origin) = req.headers().get(http::header::ORIGIN) else {
+        return Ok(());
+    };
+    let ours = url::Url::parse(issuer)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    if origin.as_bytes() != ours.as_bytes() {
+        return Err(crate::error::Error::Forbidden(
+            "Requests from other origins are not accepted.".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Whether the request's `Content-Type` is this media type (compared without
 /// case, its parameters such as `charset` aside).
 pub fn content_type_is(req: &Request, mime: &str) -> bool {

@@ -7,7 +7,7 @@
 //! preflight, which this API never grants), and an `Origin` header, when sent,
 //! must be the issuer's. So a cookie alone never authorises anything here.
 
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{Method, StatusCode, header};
 use serde_json::{Map, Value as Json, json};
 
 use crate::accounts::{self, Auth, LoggedIn, SignUp};
@@ -118,16 +118,7 @@ fn json_body(auth: &Auth, req: &Request) -> Result<Params> {
             "Send a JSON body with Content-Type: application/json.",
         ));
     }
-    if let Some(origin) = req.headers().get(header::ORIGIN) {
-        let ours = url::Url::parse(&auth.config.issuer)
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_default();
-        if origin != HeaderValue::from_str(&ours).unwrap_or(HeaderValue::from_static("-")) {
-            return Err(Error::Forbidden(
-                "Requests from other origins are not accepted.".into(),
-            ));
-        }
-    }
+    web::same_origin(req, &auth.config.issuer)?;
     let map: Map<String, Json> = serde_json::from_slice(req.body())
         .map_err(|_| Error::bad_request("The body must be a JSON object."))?;
     let mut text = Vec::with_capacity(map.len());

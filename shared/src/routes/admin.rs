@@ -41,9 +41,9 @@ pub fn serves(path: &str) -> bool {
     path == CLIENTS || path.starts_with("/api/admin/clients/") || path == SWEEP
 }
 
-/// Serves the admin API: `admin_token` as bearer, wrong tokens throttled per
-/// client address.
-pub fn handle(env: &Env, req: &Request) -> Result<Response> {
+/// Checks the admin API's bearer token (`admin_token`); wrong tokens are
+/// throttled per client address. Every admin route calls it first.
+pub fn authorise(env: &Env, req: &Request) -> Result<()> {
     let expected = config::optional(env.vars, "admin_token")?.ok_or_else(|| {
         Error::Forbidden("The admin API is off: set the admin_token variable to use it.".into())
     })?;
@@ -69,7 +69,12 @@ pub fn handle(env: &Env, req: &Request) -> Result<Response> {
             "A valid admin token is required.".into(),
         ));
     }
-    throttle::refund(env.sql, &attempts)?;
+    throttle::refund(env.sql, &attempts)
+}
+
+/// Serves the client and sweep admin API.
+pub fn handle(env: &Env, req: &Request) -> Result<Response> {
+    authorise(env, req)?;
     if req.uri().path() == SWEEP {
         if req.method() != Method::POST {
             return Err(Error::MethodNotAllowed("POST"));

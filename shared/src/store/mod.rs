@@ -7,18 +7,25 @@
 //!   statement (`UPDATE … WHERE … RETURNING`, `INSERT … ON CONFLICT`), because
 //!   Spin shares one connection between concurrent requests.
 
+pub mod activations;
 pub mod auth_codes;
 pub mod client_assertions;
 pub mod clients;
 pub mod consents;
 pub mod dev_outbox;
 pub mod identities;
+pub mod invitations;
 pub mod kv;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
+pub mod memberships;
 pub mod one_time_tokens;
+pub mod org_audit;
+pub mod organisations;
+pub mod projects;
 pub mod refresh_families;
 pub mod revoked_tokens;
+pub mod role_assignments;
 pub mod schema;
 pub mod signing_keys;
 pub mod throttles;

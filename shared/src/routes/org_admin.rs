@@ -1,0 +1,117 @@
+//! The operator's organisation API (`admin_token`): organisations under
+//! `/api/admin/orgs` (list, create for an existing account, suspend,
+//! resume) and activation requests under `/api/admin/activations`.
+//! Services themselves (b2b, role catalogue, policy) are client metadata,
+//! under `/api/admin/clients`.
+
+use http::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::admin;
+use crate::error::{Error, Result};
+use crate::identity;
+use crate::orgs::{self, OPERATOR, services};
+use crate::web::{self, Params, Request, Response};
+use crate::Env;
+
+/// The organisations prefix.
+const ORGS: &str = "/api/admin/orgs";
+/// The activations prefix.
+const ACTIVATIONS: &str = "/api/admin/activations";
+
+/// Whether `path` belongs to this API.
+pub fn serves(path: &str) -> bool {
+    path == ORGS || path.starts_with("/api/admin/orgs/") || path == ACTIVATIONS
+        || path.starts_with("/api/admin/activations/")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewOrg {
+    name: String,
+    slug: String,
+    owner_email: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetActivation {
+    status: String,
+}
+
+fn body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T> {
+    if !web::content_type_is(req, "application/json") {
+        return Err(Error::bad_request(
+            "Send a JSON body with Content-Type: application/json.",
+        ));
+    }
+    serde_json::from_slice(req.body())
+        .map_err(|e| Error::bad_request(format!("The JSON body is not valid here: {e}.")))
+}
+
+/// Serves the operator's organisation API.
+pub fn handle(env: &Env, req: &Request) -> Result<Response> {
+    admin::authorise(env, req)?;
+    let path = req.uri().path();
+    let db = env.sql;
+    let now = env.now;
+    if let Some(rest) = path.strip_prefix(ACTIVATIONS) {
+        let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+        return match (req.method().clone(), parts.as_slice()) {
+            (Method::GET, []) => {
+                let q = Params::from_query(req)?;
+                if q.one("status")?.is_some_and(|s| s != "requested") {
+                    return Err(Error::bad_request("Only status=requested is listed."));
+                }
+                let list: Vec<_> = services::requests(db)?
+                    .into_iter()
+                    .map(|a| {
+                        json!({
+                            "org_id": a.org_id, "client_id": a.client_id, "status": a.status,
+                            "requested_by": a.requested_by, "updated_at": a.updated_at,
+                        })
+                    })
+                    .collect();
+                Ok(web::json(StatusCode::OK, &json!({ "activations": list })))
+            }
+            (Method::POST, [org_id, client_id]) => {
+                let b: SetActivation = body(req)?;
+                services::operator_set(db, org_id, client_id, &b.status, now)?;
+                Ok(web::json(
+                    StatusCode::OK,
+                    &json!({ "org_id": org_id, "client_id": client_id, "status": b.status }),
+                ))
+            }
+            (_, []) => Err(Error::MethodNotAllowed("GET")),
+            (_, [_, _]) => Err(Error::MethodNotAllowed("POST")),
+            _ => Err(Error::NotFound),
+        };
+    }
+    let rest = path.strip_prefix(ORGS).unwrap_or_default();
+    let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+    match (req.method().clone(), parts.as_slice()) {
+        (Method::GET, []) => Ok(web::json(
+            StatusCode::OK,
+            &json!({ "organisations": orgs::all(db)? }),
+        )),
+        (Method::POST, []) => {
+            let b: NewOrg = body(req)?;
+            let email = identity::normalise_email(&b.owner_email)?;
+            let owner = identity::by_email(db, &email)?.ok_or_else(|| {
+                Error::bad_request("There is no account with owner_email; the owner signs up first.")
+            })?;
+            let org = orgs::create(db, &owner, OPERATOR, &b.name, &b.slug, now)?;
+            Ok(web::json(StatusCode::CREATED, &org))
+        }
+        (_, []) => Err(Error::MethodNotAllowed("GET, POST")),
+        (Method::POST, [id, "suspend"]) => {
+            Ok(web::json(StatusCode::OK, &orgs::set_active(db, id, false, now)?))
+        }
+        (Method::POST, [id, "resume"]) => {
+            Ok(web::json(StatusCode::OK, &orgs::set_active(db, id, true, now)?))
+        }
+        (_, [_, "suspend" | "resume"]) => Err(Error::MethodNotAllowed("POST")),
+        _ => Err(Error::NotFound),
+    }
+}

@@ -1,0 +1,349 @@
+//! The organisations JSON API under `/api/orgs/` (docs/organisations.md).
+//!
+//! A caller is either the session cookie, with `Content-Type:
+//! application/json` on every change and an `Origin`, when sent, equal to
+//! the issuer's (as `/api/account/`), or a bearer access token of Lanyard's
+//! with the `orgs` scope, whose `sub` acts: so a customer's own application
+//! can embed organisation administration. Errors are problem+json.
+
+use http::{Method, StatusCode, header};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value as Json, json};
+
+use crate::accounts::{self, Auth};
+use crate::error::{Error, Result};
+use crate::identity::{self, Identity};
+use crate::oidc::tokens;
+use crate::orgs::invitations::{self, Invite};
+use crate::orgs::members::{self, Change};
+use crate::orgs::{self, Access, Level, Policy, services};
+use crate::store::invitations::Grant;
+use crate::store::organisations::Organisation;
+use crate::store::role_assignments::Assignment;
+use crate::web::{self, Params, Request, Response};
+use crate::{Env, session};
+
+/// The path prefix of the API.
+pub const PREFIX: &str = "/api/orgs";
+
+/// The scope a bearer token needs.
+pub const SCOPE: &str = "orgs";
+
+/// Routes `/api/orgs` and below.
+pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
+    let rest = req.uri().path().strip_prefix(PREFIX).unwrap_or_default();
+    let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+    let method = req.method().clone();
+    if parts.as_slice() == ["invitations", "accept"] {
+        return accept(env, auth, req);
+    }
+    let who = caller(env, auth, req)?;
+    let db = env.sql;
+    let now = env.now;
+    let Some((&slug, rest)) = parts.split_first() else {
+        return match method {
+            Method::GET => ok(&json!({ "organisations": mine(db, &who)? })),
+            Method::POST => {
+                let b: NewOrg = body(req)?;
+                let org = orgs::create_own(db, Policy::load(env.vars)?, &who, &b.name, &b.slug, now)?;
+                created(&org_json(&org, "owner"))
+            }
+            _ => Err(Error::MethodNotAllowed("GET, POST")),
+        };
+    };
+    let access = orgs::open(db, slug, &who)?;
+    match (method, rest) {
+        (Method::GET, []) => ok(&org_detail(env, &access)?),
+        (Method::PATCH, []) => {
+            let b: Rename = body(req)?;
+            let org = orgs::rename(db, &access, &b.name, now)?;
+            ok(&org_json(&org, &access.me.role))
+        }
+        (Method::DELETE, []) => {
+            orgs::delete(db, &access)?;
+            Ok(no_content())
+        }
+        (_, []) => Err(Error::MethodNotAllowed("GET, PATCH, DELETE")),
+        (Method::GET, ["members"]) => ok(&json!({ "members": members::list(db, &access)? })),
+        (_, ["members"]) => Err(Error::MethodNotAllowed("GET")),
+        (Method::PATCH, ["members", sub]) => {
+            let b: MemberPatch = body(req)?;
+            let change = Change {
+                role: b.role.as_deref().map(Level::parse).transpose()?,
+                active: match b.status.as_deref() {
+                    None => None,
+                    Some("active") => Some(true),
+                    Some("suspended") => Some(false),
+                    Some(_) => return Err(Error::bad_request("status must be active or suspended.")),
+                },
+            };
+            members::change(db, &access, sub, change, now)?;
+            Ok(no_content())
+        }
+        (Method::DELETE, ["members", sub]) => {
+            members::remove(db, &access, sub, now)?;
+            Ok(no_content())
+        }
+        (_, ["members", _]) => Err(Error::MethodNotAllowed("PATCH, DELETE")),
+        (Method::POST, ["transfer"]) => {
+            let b: Transfer = body(req)?;
+            members::transfer(db, &access, &b.sub, now)?;
+            Ok(no_content())
+        }
+        (Method::GET, ["invitations"]) => ok(&json!({
+            "invitations": invitations::list(db, &access, now)?
+        })),
+        (Method::POST, ["invitations"]) => {
+            let b: NewInvitation = body(req)?;
+            let ask = Invite {
+                email: b.email,
+                role: Level::parse(b.role.as_deref().unwrap_or("member"))?,
+                grants: b.grants,
+            };
+            created(&invitations::invite(env, auth, &access, &ask)?)
+        }
+        (_, ["invitations"]) => Err(Error::MethodNotAllowed("GET, POST")),
+        (Method::POST, ["invitations", id, "resend"]) => {
+            ok(&invitations::resend(env, auth, &access, id)?)
+        }
+        (Method::DELETE, ["invitations", id]) => {
+            invitations::revoke(db, &access, id, now)?;
+            Ok(no_content())
+        }
+        (Method::GET, ["roles"]) => ok(&json!({ "roles": services::roles(db, &access)? })),
+        (Method::POST, ["roles"]) => {
+            let a: Assignment = body(req)?;
+            let added = services::grant(db, &access, &a, now)?;
+            let status = if added { StatusCode::CREATED } else { StatusCode::OK };
+            Ok(web::json(status, &a))
+        }
+        (Method::DELETE, ["roles"]) => {
+            let q = Params::from_query(req)?;
+            let a = Assignment {
+                identity_id: q.required("sub")?.to_owned(),
+                client_id: q.required("client_id")?.to_owned(),
+                project_id: q.one("project_id")?.unwrap_or("").to_owned(),
+                role: q.required("role")?.to_owned(),
+            };
+            services::revoke(db, &access, &a, now)?;
+            Ok(no_content())
+        }
+        (_, ["roles"]) => Err(Error::MethodNotAllowed("GET, POST, DELETE")),
+        (Method::GET, ["services"]) => ok(&json!({ "services": services::list(db, &access)? })),
+        (Method::POST, ["services", client_id, "activate"]) => {
+            let status = services::activate(db, &access, client_id, now)?;
+            ok(&json!({ "client_id": client_id, "status": status }))
+        }
+        (Method::POST, ["services", client_id, "deactivate"]) => {
+            services::deactivate(db, &access, client_id, now)?;
+            ok(&json!({ "client_id": client_id, "status": "deactivated" }))
+        }
+        (Method::GET, ["projects"]) => ok(&json!({ "projects": services::projects(db, &access)? })),
+        (Method::POST, ["projects"]) => {
+            let b: NewProject = body(req)?;
+            created(&services::create_project(db, &access, &b.client_id, &b.name, now)?)
+        }
+        (_, ["projects"]) => Err(Error::MethodNotAllowed("GET, POST")),
+        (Method::DELETE, ["projects", id]) => {
+            services::delete_project(db, &access, id, now)?;
+            Ok(no_content())
+        }
+        (Method::GET, ["audit"]) => {
+            let q = Params::from_query(req)?;
+            let number = |name: &str| -> Result<Option<i64>> {
+                q.one(name)?
+                    .map(|v| {
+                        v.parse::<i64>()
+                            .map_err(|_| Error::bad_request(format!("`{name}` must be a number.")))
+                    })
+                    .transpose()
+            };
+            let entries = orgs::audit(db, &access, number("before")?, number("limit")?.unwrap_or(50))?;
+            ok(&json!({ "entries": entries }))
+        }
+        (Method::GET, ["audit", "export"]) => {
+            let entries = orgs::audit_export(db, &access)?;
+            let mut res = web::json(
+                StatusCode::OK,
+                &json!({ "organisation": access.org, "entries": entries }),
+            );
+            let name = format!("attachment; filename=\"{}-audit.json\"", access.org.slug);
+            if let Ok(v) = http::HeaderValue::from_str(&name) {
+                res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            web::no_store(&mut res);
+            Ok(res)
+        }
+        _ => Err(Error::NotFound),
+    }
+}
+
+/// The person acting: a bearer token with the `orgs` scope, or the session
+/// (with the JSON and origin checks on changes).
+fn caller(env: &Env, auth: &Auth, req: &Request) -> Result<Identity> {
+    if let Some(token) = web::bearer_token(req.headers()) {
+        let v = tokens::verify_access(env, &auth.config, token)
+            .map_err(|_| Error::Unauthorized("The access token is invalid or expired.".into()))?;
+        if !v.claims.scope.split_ascii_whitespace().any(|s| s == SCOPE) {
+            return Err(Error::Forbidden(format!(
+                "The access token lacks the `{SCOPE}` scope."
+            )));
+        }
+        return identity::by_id(env.sql, &v.sub)?
+            .ok_or_else(|| Error::Unauthorized("The account no longer exists.".into()));
+    }
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        json_request(auth, req)?;
+    }
+    let (who, _) = accounts::current(env, auth, req.headers())?
+        .ok_or_else(|| Error::Unauthorized("Sign in first.".into()))?;
+    Ok(who)
+}
+
+/// A change sent with the session cookie. A `POST` must say
+/// `Content-Type: application/json`, which a cross-site form cannot send
+/// without a CORS preflight (never granted here); `PATCH` and `DELETE`
+/// always need one. An `Origin`, when sent, must be the issuer's.
+fn json_request(auth: &Auth, req: &Request) -> Result<()> {
+    if req.method() == Method::POST && !web::content_type_is(req, "application/json") {
+        return Err(Error::bad_request(
+            "Send a JSON body with Content-Type: application/json.",
+        ));
+    }
+    web::same_origin(req, &auth.config.issuer)
+}
+
+/// Reads the JSON body into `T`, with a clear message when it does not fit.
+fn body<T: DeserializeOwned>(req: &Request) -> Result<T> {
+    if !web::content_type_is(req, "application/json") {
+        return Err(Error::bad_request(
+            "Send a JSON body with Content-Type: application/json.",
+        ));
+    }
+    serde_json::from_slice(req.body())
+        .map_err(|e| Error::bad_request(format!("The JSON body is not valid here: {e}.")))
+}
+
+fn ok<T: serde::Serialize>(value: &T) -> Result<Response> {
+    let mut res = web::json(StatusCode::OK, value);
+    web::no_store(&mut res);
+    Ok(res)
+}
+
+fn created<T: serde::Serialize>(value: &T) -> Result<Response> {
+    let mut res = web::json(StatusCode::CREATED, value);
+    web::no_store(&mut res);
+    Ok(res)
+}
+
+fn no_content() -> Response {
+    web::response(StatusCode::NO_CONTENT, "application/json", Vec::new())
+}
+
+fn org_json(org: &Organisation, role: &str) -> Json {
+    json!({
+        "id": org.id, "slug": org.slug, "name": org.name, "status": org.status, "role": role,
+    })
+}
+
+fn mine(db: &dyn crate::store::SqlStore, who: &Identity) -> Result<Vec<Json>> {
+    Ok(orgs::mine(db, who)?
+        .into_iter()
+        .filter(|(_, m)| m.status == "active")
+        .map(|(o, m)| org_json(&o, &m.role))
+        .collect())
+}
+
+fn org_detail(env: &Env, access: &Access) -> Result<Json> {
+    let mut out = org_json(&access.org, &access.me.role);
+    let own = crate::store::role_assignments::for_member(env.sql, &access.org.id, access.actor())?;
+    out["roles"] = json!(own);
+    Ok(out)
+}
+
+/// `POST /api/orgs/invitations/accept`: signed in (the invited, verified
+/// address), or not, with a password (and profile fields) to sign up.
+fn accept(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
+    if req.method() != Method::POST {
+        return Err(Error::MethodNotAllowed("POST"));
+    }
+    json_request(auth, req)?;
+    let fields: Map<String, Json> = body(req)?;
+    let mut text = Vec::new();
+    for (k, v) in fields {
+        let Json::String(s) = v else {
+            return Err(Error::bad_request(format!("`{k}` must be a string.")));
+        };
+        text.push((k, s));
+    }
+    let form = Params::from_pairs(text);
+    let token = form.required("token")?;
+    if let Some((who, _)) = accounts::current(env, auth, req.headers())? {
+        let org = invitations::accept(env.sql, &who, token, env.now)?;
+        return ok(&json!({ "organisation": org_json(&org, "member"), "sub": who.id }));
+    }
+    let Some(password) = form.one("password")? else {
+        return Err(Error::Unauthorized(
+            "Sign in with the invited address, or send a password to create the account.".into(),
+        ));
+    };
+    let (who, org) = invitations::accept_new(env.sql, auth, token, password, &form, env.now)?;
+    let cookie = session::start(
+        env.kv,
+        &auth.policy,
+        &who.id,
+        who.session_generation,
+        &["pwd"],
+        env.now,
+    )?;
+    let mut res = web::json(
+        StatusCode::CREATED,
+        &json!({ "organisation": org_json(&org, "member"), "sub": who.id }),
+    );
+    res.headers_mut().append(header::SET_COOKIE, cookie);
+    web::no_store(&mut res);
+    Ok(res)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewOrg {
+    name: String,
+    slug: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rename {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberPatch {
+    role: Option<String>,
+    status: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Transfer {
+    sub: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewInvitation {
+    email: String,
+    role: Option<String>,
+    #[serde(default)]
+    grants: Vec<Grant>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewProject {
+    client_id: String,
+    name: String,
+}
