@@ -20,6 +20,7 @@ pub mod kv;
 pub mod native;
 pub mod memberships;
 pub mod one_time_tokens;
+pub mod org_access;
 pub mod org_audit;
 pub mod organisations;
 pub mod projects;
