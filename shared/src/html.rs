@@ -203,6 +203,37 @@ pub struct ConsentPage<'a> {
     pub params: Vec<(String, String)>,
 }
 
+/// One organisation on the picker page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgOption {
+    /// Its id, sent back as `org`.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its slug.
+    pub slug: String,
+    /// Whether the request named it (offered first, as the main button).
+    pub selected: bool,
+}
+
+/// The organisation picker of the authorization endpoint, for a b2b client.
+#[derive(Template)]
+#[template(path = "org_picker.html")]
+pub struct OrgPickerPage<'a> {
+    /// Product name.
+    pub product: &'a str,
+    /// CSRF token.
+    pub csrf: &'a str,
+    /// The application's name.
+    pub client: &'a str,
+    /// Who is signed in.
+    pub email: &'a str,
+    /// The organisations to choose from.
+    pub orgs: Vec<OrgOption>,
+    /// The authorization request, carried to the POST.
+    pub params: Vec<(String, String)>,
+}
+
 /// The end-session page: a confirmation, or the result.
 #[derive(Template)]
 #[template(path = "signed_out.html")]

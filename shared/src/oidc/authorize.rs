@@ -4,15 +4,24 @@
 //! Until `client_id` and `redirect_uri` are proven valid, errors are shown on
 //! a page ([`Reject::Page`]); after that they go back to the client
 //! ([`Reject::Redirect`], RFC 6749 §4.1.2.1).
+//!
+//! A b2b client's login is for an organisation ([`choose_org`]): one the
+//! person can use the client in, chosen silently when there is one, on a
+//! picker page when there are several or `prompt=select_account` asks, or
+//! named by the `organization` parameter.
 
 use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
 use crate::oidc::clients::{self, Client};
+use crate::store::org_access::{self, OrgRef};
 use crate::store::{SqlStore, auth_codes, consents};
 use crate::web::Params;
 
 /// Codes live a minute (RFC 9700 recommends short).
 pub const CODE_TTL: i64 = 60;
+
+/// The `prompt` values understood (also in the discovery document).
+pub const PROMPTS: &[&str] = &["none", "login", "consent", "select_account"];
 
 /// A validated authorization request.
 #[derive(Debug, Clone)]
@@ -29,12 +38,15 @@ pub struct AuthRequest {
     pub nonce: Option<String>,
     /// PKCE S256 challenge.
     pub code_challenge: String,
-    /// `none`, `login`, `consent` (any subset; `none` alone).
+    /// `none`, `login`, `consent`, `select_account` (any subset; `none`
+    /// alone).
     pub prompt: Vec<String>,
     /// Maximum authentication age, seconds.
     pub max_age: Option<i64>,
     /// A hint for the login form.
     pub login_hint: Option<String>,
+    /// For a b2b client: the organisation asked for, by id or slug.
+    pub organization: Option<String>,
 }
 
 /// Why a request is refused.
@@ -191,13 +203,10 @@ pub fn parse(db: &dyn SqlStore, params: &Params) -> std::result::Result<AuthRequ
         .split_ascii_whitespace()
         .map(str::to_owned)
         .collect();
-    if prompt
-        .iter()
-        .any(|p| !["none", "login", "consent"].contains(&p.as_str()))
-    {
+    if prompt.iter().any(|p| !PROMPTS.contains(&p.as_str())) {
         return Err(back(
             "invalid_request",
-            "prompt may be none, login or consent",
+            "prompt may be none, login, consent or select_account",
         ));
     }
     if prompt.iter().any(|p| p == "none") && prompt.len() > 1 {
@@ -215,6 +224,16 @@ pub fn parse(db: &dyn SqlStore, params: &Params) -> std::result::Result<AuthRequ
     let login_hint = one("login_hint")?
         .filter(|h| h.len() <= 254)
         .map(str::to_owned);
+    let organization = one("organization")?.map(str::to_owned);
+    if organization
+        .as_ref()
+        .is_some_and(|o| o.is_empty() || o.len() > 100)
+    {
+        return Err(back(
+            "invalid_request",
+            "organization must be an organisation's id or slug",
+        ));
+    }
     Ok(AuthRequest {
         client,
         redirect_uri,
@@ -225,6 +244,7 @@ pub fn parse(db: &dyn SqlStore, params: &Params) -> std::result::Result<AuthRequ
         prompt,
         max_age,
         login_hint,
+        organization,
     })
 }
 
@@ -237,6 +257,94 @@ impl AuthRequest {
     /// The space-separated scope string.
     pub fn scope(&self) -> String {
         self.scopes.join(" ")
+    }
+}
+
+/// What the organisation step of a login decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrgStep {
+    /// Not a b2b client: the login is for no organisation.
+    NotNeeded,
+    /// The login is for this organisation.
+    Chosen(OrgRef),
+    /// The person picks one of these, by name (the picker page); `selected`
+    /// is the id of the one the `organization` parameter named.
+    Pick {
+        /// The organisations the person can use the client in.
+        orgs: Vec<OrgRef>,
+        /// The one to offer first, if the request named it.
+        selected: Option<String>,
+    },
+}
+
+/// Decides the organisation of a login for `identity_id`. `picked` is the
+/// organisation chosen on the picker page (a CSRF-checked form field), which
+/// settles it; otherwise the `organization` parameter names one, and
+/// `prompt=select_account` asks for the picker whatever the number. A plain
+/// client runs no statement; a b2b one, [`org_access::contexts`].
+pub fn choose_org(
+    db: &dyn SqlStore,
+    identity_id: &str,
+    req: &AuthRequest,
+    picked: Option<&str>,
+) -> std::result::Result<OrgStep, Reject> {
+    if !req.client.b2b {
+        return Ok(OrgStep::NotNeeded);
+    }
+    let back = |error: &'static str, description: String| Reject::Redirect {
+        redirect_uri: req.redirect_uri.clone(),
+        state: req.state.clone(),
+        error,
+        description,
+    };
+    let orgs = org_access::contexts(db, identity_id, &req.client.id).map_err(Reject::Page)?;
+    if orgs.is_empty() {
+        if req.prompts("none") {
+            return Err(back(
+                "access_denied",
+                "The user has no organisation that uses this application.".into(),
+            ));
+        }
+        return Err(Reject::Page(Error::Forbidden(format!(
+            "You are not a member of any organisation that uses {}, or you have no role in it. \
+             Ask your organisation's admin to give you access.",
+            req.client.name
+        ))));
+    }
+    let find = |key: &str| orgs.iter().find(|o| o.id == key || o.slug == key).cloned();
+    if let Some(key) = picked {
+        return find(key).map(OrgStep::Chosen).ok_or_else(|| {
+            back(
+                "access_denied",
+                "The organisation chosen is not one the user can use this application in.".into(),
+            )
+        });
+    }
+    let named = match &req.organization {
+        Some(key) => Some(find(key).ok_or_else(|| {
+            back(
+                "access_denied",
+                format!(
+                    "The user cannot use this application in the organisation `{key}` \
+                     (not a member, not activated for it, or no role)."
+                ),
+            )
+        })?),
+        None => None,
+    };
+    let single = (orgs.len() == 1).then(|| orgs[0].clone());
+    match (named.or(single), req.prompts("select_account")) {
+        (Some(org), false) => Ok(OrgStep::Chosen(org)),
+        _ if req.prompts("none") => Err(back(
+            "account_selection_required",
+            "The user must choose an organisation.".into(),
+        )),
+        (selected, _) => Ok(OrgStep::Pick {
+            selected: selected
+                .filter(|_| req.organization.is_some())
+                .map(|o| o.id),
+            orgs,
+        }),
     }
 }
 
@@ -277,8 +385,15 @@ pub struct Subject<'a> {
     pub sid: &'a str,
 }
 
-/// Issues a single-use code for the request and returns it.
-pub fn issue_code(db: &dyn SqlStore, req: &AuthRequest, who: &Subject, now: i64) -> Result<String> {
+/// Issues a single-use code for the request and returns it; it records the
+/// organisation of a b2b login.
+pub fn issue_code(
+    db: &dyn SqlStore,
+    req: &AuthRequest,
+    who: &Subject,
+    org: Option<&OrgRef>,
+    now: i64,
+) -> Result<String> {
     let code = crypto::random_token()?;
     let stored = auth_codes::Code {
         client_id: req.client.id.clone(),
@@ -291,6 +406,7 @@ pub fn issue_code(db: &dyn SqlStore, req: &AuthRequest, who: &Subject, now: i64)
         amr: who.amr.join(" "),
         sid: who.sid.to_owned(),
         expires_at: now + CODE_TTL,
+        org_id: org.map(|o| o.id.clone()),
     };
     auth_codes::insert(db, &crypto::hash_secret(&code), &stored)?;
     Ok(code)
@@ -372,7 +488,7 @@ mod tests {
     }
 
     /// The error sent back to the client, with the state it carries.
-    fn sent_back(r: Result<AuthRequest, Reject>) -> (&'static str, Option<String>) {
+    fn sent_back<T: std::fmt::Debug>(r: Result<T, Reject>) -> (&'static str, Option<String>) {
         match r {
             Err(Reject::Redirect {
                 redirect_uri,
@@ -387,7 +503,7 @@ mod tests {
         }
     }
 
-    fn on_page(r: Result<AuthRequest, Reject>) -> bool {
+    fn on_page<T>(r: Result<T, Reject>) -> bool {
         matches!(r, Err(Reject::Page(_)))
     }
 
@@ -403,7 +519,8 @@ mod tests {
             &w,
             &[
                 ("scope", "openid profile openid email"),
-                ("prompt", "login consent"),
+                ("prompt", "login consent select_account"),
+                ("organization", "acme"),
                 ("max_age", "0"),
                 ("login_hint", "ada@example.com"),
                 ("response_mode", "query"),
@@ -418,6 +535,8 @@ mod tests {
         assert_eq!(req.nonce.as_deref(), Some("n-0S6_WzA2Mj"));
         assert_eq!(req.code_challenge, PKCE_CHALLENGE);
         assert!(req.prompts("login") && req.prompts("consent") && !req.prompts("none"));
+        assert!(req.prompts("select_account"));
+        assert_eq!(req.organization.as_deref(), Some("acme"));
         assert_eq!(req.max_age, Some(0));
         assert_eq!(req.login_hint.as_deref(), Some("ada@example.com"));
         // state and nonce are optional; an overlong login hint is dropped.
@@ -521,10 +640,17 @@ mod tests {
             ),
             ("invalid_scope", vec![("scope", "")], vec![]),
             ("invalid_scope", vec![("scope", "openid admin")], vec![]),
+            // select_account is understood (organisations), create is not.
+            ("invalid_request", vec![("prompt", "create")], vec![]),
             (
                 "invalid_request",
-                vec![("prompt", "select_account")],
+                vec![("prompt", "none select_account")],
                 vec![],
+            ),
+            (
+                "invalid_request",
+                vec![("organization", "acme")],
+                vec![("organization", "acme")],
             ),
             ("invalid_request", vec![("prompt", "none login")], vec![]),
             ("invalid_request", vec![("max_age", "-1")], vec![]),
@@ -648,7 +774,7 @@ mod tests {
             amr: &amr,
             sid: "sid-7",
         };
-        let code = issue_code(&w.sql, &req, &who, NOW).unwrap();
+        let code = issue_code(&w.sql, &req, &who, None, NOW).unwrap();
         let config = Config::load(&w.vars).unwrap();
         let exchange = |redirect_uri: &str| {
             let token = TokenRequest::AuthorizationCode {
@@ -670,13 +796,236 @@ mod tests {
         assert!(exchange(loopback).is_err(), "a code is single-use");
 
         // The code is bound to the exact redirect URI presented.
-        let code = issue_code(&w.sql, &req, &who, NOW).unwrap();
+        let code = issue_code(&w.sql, &req, &who, None, NOW).unwrap();
         let token = TokenRequest::AuthorizationCode {
             code,
             redirect_uri: "http://127.0.0.1:9999/cb".into(),
             code_verifier: PKCE_VERIFIER.into(),
         };
         assert!(grants::exchange(&w.env(NOW + 5), &config, &shop, &token).is_err());
+    }
+
+    /// `shop` as a b2b client with the role `buyer`, and `ada` a buyer in
+    /// the organisations named by these slugs (whose names are the slugs
+    /// capitalised).
+    fn service(w: &World, slugs: &[&str]) -> String {
+        use crate::store::org_access::seed;
+        client(w, json!({ "b2b": true, "roles": [{"name": "buyer"}] }));
+        let ada = ada(w);
+        for slug in slugs {
+            let name = format!("{}{}", slug[..1].to_uppercase(), &slug[1..]);
+            let org = seed::org(&w.sql, slug, &name);
+            seed::member(&w.sql, &org, &ada);
+            seed::activate(&w.sql, &org, "shop");
+            seed::role(&w.sql, &org, &ada, "shop", "", "buyer");
+        }
+        ada
+    }
+
+    /// The organisation step for `ada` with these request parameters and
+    /// picked organisation.
+    fn step(
+        w: &World,
+        who: &str,
+        changes: &[(&str, &str)],
+        picked: Option<&str>,
+    ) -> Result<OrgStep, Reject> {
+        let req = ask(w, changes, &[]).unwrap();
+        choose_org(&w.sql, who, &req, picked)
+    }
+
+    fn chosen(r: Result<OrgStep, Reject>) -> String {
+        match r {
+            Ok(OrgStep::Chosen(org)) => org.slug,
+            other => panic!("expected a choice, got {other:?}"),
+        }
+    }
+
+    fn picker(r: Result<OrgStep, Reject>) -> (Vec<String>, Option<String>) {
+        match r {
+            Ok(OrgStep::Pick { orgs, selected }) => {
+                (orgs.into_iter().map(|o| o.slug).collect(), selected)
+            }
+            other => panic!("expected the picker, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_plain_client_needs_no_organisation() {
+        let w = World::new();
+        client(&w, json!({}));
+        let ada = ada(&w);
+        for changes in [
+            vec![],
+            vec![("organization", "acme"), ("prompt", "select_account")],
+        ] {
+            assert_eq!(step(&w, &ada, &changes, None).unwrap(), OrgStep::NotNeeded);
+        }
+    }
+
+    #[test]
+    fn one_organisation_is_chosen_silently() {
+        let w = World::new();
+        let ada = service(&w, &["acme"]);
+        assert_eq!(chosen(step(&w, &ada, &[], None)), "acme");
+        assert_eq!(chosen(step(&w, &ada, &[("prompt", "none")], None)), "acme");
+        assert_eq!(
+            chosen(step(&w, &ada, &[("organization", "acme")], None)),
+            "acme"
+        );
+        assert_eq!(
+            chosen(step(&w, &ada, &[("organization", "org_acme")], None)),
+            "acme",
+            "by id"
+        );
+        // select_account shows the picker even for one.
+        assert_eq!(
+            picker(step(&w, &ada, &[("prompt", "select_account")], None)),
+            (vec!["acme".to_owned()], None)
+        );
+        let (error, state) = sent_back(step(&w, &ada, &[("organization", "globex")], None));
+        assert_eq!(
+            (error, state.as_deref()),
+            ("access_denied", Some("af0ifjsldkj"))
+        );
+    }
+
+    #[test]
+    fn several_organisations_need_a_choice() {
+        let w = World::new();
+        let ada = service(&w, &["globex", "acme"]);
+        assert_eq!(
+            picker(step(&w, &ada, &[], None)),
+            (vec!["acme".to_owned(), "globex".to_owned()], None)
+        );
+        assert_eq!(
+            sent_back(step(&w, &ada, &[("prompt", "none")], None)).0,
+            "account_selection_required"
+        );
+        // `organization` picks one, or pre-selects it on the picker.
+        assert_eq!(
+            chosen(step(&w, &ada, &[("organization", "globex")], None)),
+            "globex"
+        );
+        assert_eq!(
+            chosen(step(
+                &w,
+                &ada,
+                &[("organization", "globex"), ("prompt", "none")],
+                None
+            )),
+            "globex"
+        );
+        let (_, selected) = picker(step(
+            &w,
+            &ada,
+            &[("organization", "globex"), ("prompt", "select_account")],
+            None,
+        ));
+        assert_eq!(selected.as_deref(), Some("org_globex"));
+        assert_eq!(
+            sent_back(step(&w, &ada, &[("organization", "initech")], None)).0,
+            "access_denied"
+        );
+        // The picker's answer settles it, whatever the request said.
+        for changes in [
+            vec![],
+            vec![("prompt", "select_account")],
+            vec![("organization", "globex")],
+        ] {
+            assert_eq!(
+                chosen(step(&w, &ada, &changes, Some("org_acme"))),
+                "acme",
+                "{changes:?}"
+            );
+        }
+        assert_eq!(
+            sent_back(step(&w, &ada, &[], Some("org_initech"))).0,
+            "access_denied"
+        );
+        // An organisation that is not one of hers cannot be named or picked.
+        let bob = testkit::person(&w.sql, "bob@example.com", NOW).id;
+        crate::store::org_access::seed::member(&w.sql, "org_acme", &bob);
+        assert!(
+            on_page(step(&w, &bob, &[], Some("org_acme"))),
+            "a member without a role"
+        );
+    }
+
+    #[test]
+    fn no_organisation_is_a_page_that_says_why() {
+        let w = World::new();
+        let ada = service(&w, &[]);
+        match step(&w, &ada, &[], None) {
+            Err(Reject::Page(Error::Forbidden(why))) => {
+                assert!(why.contains("Shop") && why.contains("admin"), "{why}");
+            }
+            other => panic!("expected the page, got {other:?}"),
+        }
+        // prompt=none shows no page: the client hears it.
+        assert_eq!(
+            sent_back(step(&w, &ada, &[("prompt", "none")], None)).0,
+            "access_denied"
+        );
+    }
+
+    #[test]
+    fn the_code_records_the_organisation_and_its_exchange_checks_it() {
+        use crate::store::org_access::seed;
+        let w = World::new();
+        let ada = service(&w, &["acme"]);
+        let shop = clients::get(&w.sql, "shop").unwrap().unwrap();
+        let req = ask(&w, &[], &[]).unwrap();
+        let OrgStep::Chosen(org) = choose_org(&w.sql, &ada, &req, None).unwrap() else {
+            panic!("one organisation")
+        };
+        let amr = ["pwd".to_owned()];
+        let who = Subject {
+            id: &ada,
+            auth_time: NOW,
+            amr: &amr,
+            sid: "sid-1",
+        };
+        let config = Config::load(&w.vars).unwrap();
+        let exchange = |code: String| {
+            let token = TokenRequest::AuthorizationCode {
+                code,
+                redirect_uri: CB.into(),
+                code_verifier: PKCE_VERIFIER.into(),
+            };
+            grants::exchange(&w.env(NOW + 5), &config, &shop, &token)
+        };
+        let code = issue_code(&w.sql, &req, &who, Some(&org), NOW).unwrap();
+        let res = exchange(code).unwrap();
+        let c = crate::oidc::tokens::unverified_payload(&res.id_token.unwrap()).unwrap();
+        assert_eq!(c["org_slug"], "acme");
+        // A b2b code without an organisation is refused.
+        let code = issue_code(&w.sql, &req, &who, None, NOW).unwrap();
+        assert!(matches!(
+            exchange(code),
+            Err(Error::OAuth {
+                code: OAuthCode::InvalidGrant,
+                ..
+            })
+        ));
+        // Suspended in the minute between /authorize and the exchange.
+        let code = issue_code(&w.sql, &req, &who, Some(&org), NOW).unwrap();
+        seed::set(
+            &w.sql,
+            "memberships",
+            "status",
+            "suspended",
+            &[("org_id", "org_acme")],
+        );
+        match exchange(code) {
+            Err(Error::OAuth {
+                code: OAuthCode::InvalidGrant,
+                description,
+            }) => {
+                assert!(description.contains("organisation"), "{description}");
+            }
+            other => panic!("expected invalid_grant, got {other:?}"),
+        }
     }
 
     #[test]

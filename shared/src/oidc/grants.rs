@@ -16,7 +16,8 @@ use crate::error::{Error, OAuthCode, Result};
 use crate::identity::{self, Identity};
 use crate::oidc::clients::Client;
 use crate::oidc::keys::Alg;
-use crate::oidc::tokens::{self, AccessClaims, Signer};
+use crate::oidc::tokens::{self, AccessClaims, OrgClaims, Signer};
+use crate::store::org_access::{self, OrgGrant};
 use crate::store::{SqlStore, auth_codes, refresh_families};
 use crate::web::Params;
 
@@ -140,6 +141,38 @@ struct Grant {
     auth_time: i64,
     amr: String,
     sid: String,
+    /// The organisation of a b2b login, as checked just now.
+    org: Option<OrgGrant>,
+}
+
+/// The organisation behind a code or refresh family, checked now.
+enum OrgCheck {
+    /// A login for a plain client: no organisation.
+    Plain,
+    /// What the organisation grants the person now.
+    Granted(OrgGrant),
+    /// The organisation, the membership, the activation or every role in
+    /// the client's catalogue is gone; or a b2b client's login has no
+    /// organisation (the client became a service after it).
+    Ended,
+}
+
+/// Checks the organisation a code or family was issued for, in one
+/// statement when there is one, and in none for a plain client.
+fn check_org(
+    sql: &dyn SqlStore,
+    client: &Client,
+    identity_id: &str,
+    org_id: Option<&str>,
+) -> Result<OrgCheck> {
+    Ok(match org_id {
+        None if client.b2b => OrgCheck::Ended,
+        None => OrgCheck::Plain,
+        Some(org) => match org_access::grant(sql, org, identity_id, &client.id)? {
+            Some(g) => OrgCheck::Granted(g),
+            None => OrgCheck::Ended,
+        },
+    })
 }
 
 /// Whether a PKCE verifier (RFC 7636 §4.1) matches its S256 challenge, in
@@ -194,6 +227,21 @@ fn authorization_code(
             "The PKCE code_verifier does not match the code_challenge.",
         ));
     }
+    // The organisation may have changed in the minute since /authorize.
+    let org = match check_org(
+        env.sql,
+        client,
+        &claimed.identity_id,
+        claimed.org_id.as_deref(),
+    )? {
+        OrgCheck::Plain => None,
+        OrgCheck::Granted(g) => Some(g),
+        OrgCheck::Ended => {
+            return Err(grant_error(
+                "The organisation access behind this code has ended.",
+            ));
+        }
+    };
     let grant = Grant {
         identity_id: claimed.identity_id,
         scope: claimed.scope,
@@ -201,6 +249,7 @@ fn authorization_code(
         auth_time: claimed.auth_time,
         amr: claimed.amr,
         sid: claimed.sid,
+        org,
     };
     issue(env, config, client, &grant, &access_jti, Some(&family_id))
 }
@@ -305,6 +354,24 @@ fn refresh_token(
         ));
     };
     let scope = narrowed(&family.scope, asked)?;
+    // Every refresh re-checks the organisation, in one statement after the
+    // rotation (none for a plain client); access that has ended ends the
+    // family.
+    let org = match check_org(
+        env.sql,
+        client,
+        &family.identity_id,
+        family.org_id.as_deref(),
+    )? {
+        OrgCheck::Plain => None,
+        OrgCheck::Granted(g) => Some(g),
+        OrgCheck::Ended => {
+            refresh_families::revoke(env.sql, &family.id, env.now)?;
+            return Err(grant_error(
+                "The organisation access behind this token has ended.",
+            ));
+        }
+    };
     let grant = Grant {
         identity_id: family.identity_id,
         scope,
@@ -312,6 +379,7 @@ fn refresh_token(
         auth_time: family.auth_time,
         amr: family.amr,
         sid: family.sid,
+        org,
     };
     let mut response = issue(env, config, client, &grant, &crypto::random_id()?, None)?;
     response.refresh_token = Some(next);
@@ -374,6 +442,7 @@ fn client_credentials(
         scope: scope.clone(),
         auth_time: None,
         sid: None,
+        org: None,
     };
     let claims = tokens::claims(
         custom,
@@ -408,11 +477,13 @@ fn issue(
     // Each token follows the client's choice of algorithm (ES256 by default).
     let access_alg = Alg::from_name(&client.access_token_alg).unwrap_or(Alg::Es256);
     let signer = Signer::load(env, config, access_alg)?;
+    let org: Option<OrgClaims> = grant.org.clone().map(OrgClaims::from);
     let custom = AccessClaims {
         client_id: client.id.clone(),
         scope: grant.scope.clone(),
         auth_time: Some(grant.auth_time),
         sid: Some(grant.sid.clone()),
+        org: org.clone(),
     };
     let mut claims = tokens::claims(
         custom,
@@ -440,6 +511,9 @@ fn issue(
         );
         extra.insert("sid".into(), grant.sid.clone().into());
         extra.insert("at_hash".into(), tokens::at_hash(alg, &access_token).into());
+        if let Some(org) = &org {
+            extra.extend(org.members()?);
+        }
         extra.remove("sub");
         let mut c = tokens::claims(
             extra,
@@ -469,6 +543,7 @@ fn issue(
                 auth_time: grant.auth_time,
                 amr: grant.amr.clone(),
                 sid: grant.sid.clone(),
+                org_id: grant.org.as_ref().map(|g| g.org.id.clone()),
             };
             refresh_families::insert(env.sql, &family, &crypto::hash_secret(&token), env.now)?;
             Some(token)
@@ -544,7 +619,7 @@ mod tests {
             amr: &["pwd".to_owned()],
             sid: "sid-1",
         };
-        authorize::issue_code(&w.sql, &req, &subject, at).unwrap()
+        authorize::issue_code(&w.sql, &req, &subject, None, at).unwrap()
     }
 
     fn run(w: &World, client: &Client, req: TokenRequest, at: i64) -> Result<TokenResponse> {
@@ -700,6 +775,7 @@ mod tests {
                 scope: "openid email offline_access".into(),
                 auth_time: Some(NOW - 5),
                 sid: Some("sid-1".into()),
+                org: None,
             }
         );
 
@@ -1067,6 +1143,323 @@ mod tests {
         let mut public = service.clone();
         public.confidential = false;
         assert_eq!(oauth(cc(&public, None)), OAuthCode::UnauthorizedClient);
+    }
+
+    /// `svc`, a b2b client with the roles `buyer`, `approver` and `viewer`;
+    /// `ada` a buyer and viewer in Acme, and an approver on its project
+    /// `prj_1`.
+    fn b2b(w: &World) -> (Client, Identity) {
+        use crate::store::org_access::seed;
+        let svc = client(
+            w,
+            json!({
+                "client_id": "svc", "b2b": true,
+                "roles": [{"name": "buyer"}, {"name": "approver"}, {"name": "viewer"}]
+            }),
+        );
+        let ada = testkit::person(&w.sql, "ada@example.com", NOW);
+        let acme = seed::org(&w.sql, "acme", "Acme Oy");
+        seed::member(&w.sql, &acme, &ada.id);
+        seed::activate(&w.sql, &acme, "svc");
+        seed::project(&w.sql, "prj_1", &acme, "svc");
+        seed::role(&w.sql, &acme, &ada.id, "svc", "", "viewer");
+        seed::role(&w.sql, &acme, &ada.id, "svc", "", "buyer");
+        seed::role(&w.sql, &acme, &ada.id, "svc", "prj_1", "approver");
+        (svc, ada)
+    }
+
+    /// A code for `who` at `svc` in Acme, as /authorize issues it.
+    fn b2b_code(w: &World, svc: &Client, who: &Identity, scope: &str, at: i64) -> String {
+        let form = testkit::params(&[
+            ("client_id", &svc.id),
+            ("redirect_uri", CB),
+            ("response_type", "code"),
+            ("scope", scope),
+            ("code_challenge", PKCE_CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ]);
+        let req = authorize::parse(&w.sql, &form).unwrap();
+        let authorize::OrgStep::Chosen(org) =
+            authorize::choose_org(&w.sql, &who.id, &req, None).unwrap()
+        else {
+            panic!("Acme is her one organisation")
+        };
+        let subject = Subject {
+            id: &who.id,
+            auth_time: at - 5,
+            amr: &["pwd".to_owned()],
+            sid: "sid-1",
+        };
+        authorize::issue_code(&w.sql, &req, &subject, Some(&org), at).unwrap()
+    }
+
+    /// Replaces a client's metadata, as the admin API does.
+    fn reregister(sql: &dyn SqlStore, id: &str, meta: Json, at: i64) -> Client {
+        crate::oidc::clients::update(sql, id, &serde_json::from_value(meta).unwrap(), at).unwrap()
+    }
+
+    fn acme_claims(roles: &[&str]) -> OrgClaims {
+        OrgClaims {
+            org_id: "org_acme".into(),
+            org_slug: "acme".into(),
+            org_name: "Acme Oy".into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            project_roles: [("prj_1".to_owned(), vec!["approver".to_owned()])].into(),
+        }
+    }
+
+    #[test]
+    fn a_b2b_login_carries_the_organisation_and_roles_in_its_tokens() {
+        let w = World::new();
+        let (svc, ada) = b2b(&w);
+        let first = b2b_code(&w, &svc, &ada, "openid offline_access", NOW);
+        let res = redeem(&w, &svc, &first, NOW).unwrap();
+        let expected = acme_claims(&["buyer", "viewer"]);
+        let access = verify(&w, &res.access_token, NOW).unwrap();
+        assert_eq!(access.claims.org.as_ref(), Some(&expected));
+        let raw = tokens::unverified_payload(&res.access_token).unwrap();
+        assert_eq!(raw["org_slug"], "acme", "top-level claims");
+        assert_eq!(raw["project_roles"], json!({"prj_1": ["approver"]}));
+        let id = tokens::unverified_payload(res.id_token.as_ref().unwrap()).unwrap();
+        for (k, v) in expected.members().unwrap() {
+            assert_eq!(id[&k], v, "{k}");
+        }
+        // Introspection, of the access token and of the refresh token.
+        let config = Config::load(&w.vars).unwrap();
+        let env = w.env(NOW);
+        let about =
+            crate::oidc::introspection::introspect(&env, &config, &svc, &res.access_token).unwrap();
+        assert_eq!(
+            (about["active"].as_bool(), about["org_id"].as_str()),
+            (Some(true), Some("org_acme"))
+        );
+        assert_eq!(about["roles"], json!(["buyer", "viewer"]));
+        let refresh_token = res.refresh_token.unwrap();
+        let about =
+            crate::oidc::introspection::introspect(&env, &config, &svc, &refresh_token).unwrap();
+        assert_eq!(about["token_type"], "refresh_token");
+        assert_eq!(about["org_name"], "Acme Oy");
+        assert_eq!(about["project_roles"], json!({"prj_1": ["approver"]}));
+        crate::store::org_access::seed::set(
+            &w.sql,
+            "organisations",
+            "status",
+            "suspended",
+            &[("id", "org_acme")],
+        );
+        let about =
+            crate::oidc::introspection::introspect(&env, &config, &svc, &refresh_token).unwrap();
+        assert_eq!(about, json!({"active": false}), "its access has ended");
+
+        // A plain client's tokens carry nothing of it.
+        let app = client(&w, json!({}));
+        let res = redeem(&w, &app, &code(&w, &app, &ada, "openid", NOW), NOW).unwrap();
+        assert_eq!(verify(&w, &res.access_token, NOW).unwrap().claims.org, None);
+        let id = tokens::unverified_payload(&res.id_token.unwrap()).unwrap();
+        assert!(id.get("org_id").is_none() && id.get("roles").is_none());
+    }
+
+    #[test]
+    fn a_refresh_shows_role_changes_and_the_catalogue_as_it_is_now() {
+        use crate::store::org_access::seed;
+        let w = World::new();
+        let (svc, ada) = b2b(&w);
+        let code = b2b_code(&w, &svc, &ada, "openid offline_access", NOW);
+        let r0 = redeem(&w, &svc, &code, NOW).unwrap().refresh_token.unwrap();
+        seed::delete(&w.sql, "role_assignments", &[("role", "buyer")]);
+        seed::role(&w.sql, "org_acme", &ada.id, "svc", "", "approver");
+        let res = refresh(&w, &svc, &r0, None, NOW + 10).unwrap();
+        let access = verify(&w, &res.access_token, NOW + 10).unwrap();
+        assert_eq!(
+            access.claims.org,
+            Some(acme_claims(&["approver", "viewer"]))
+        );
+        let id = tokens::unverified_payload(&res.id_token.unwrap()).unwrap();
+        assert_eq!(id["roles"], json!(["approver", "viewer"]));
+        // The operator drops `viewer` from the catalogue.
+        let svc = reregister(
+            &w.sql,
+            "svc",
+            json!({
+                "client_name": "App", "redirect_uris": [CB], "scope": "openid profile email offline_access api",
+                "b2b": true, "roles": [{"name": "buyer"}, {"name": "approver"}]
+            }),
+            NOW + 15,
+        );
+        let res = refresh(&w, &svc, &res.refresh_token.unwrap(), None, NOW + 20).unwrap();
+        let access = verify(&w, &res.access_token, NOW + 20).unwrap();
+        assert_eq!(access.claims.org.unwrap().roles, ["approver"]);
+    }
+
+    #[test]
+    fn a_refresh_is_refused_once_the_organisation_access_ends() {
+        use crate::store::org_access::seed;
+        type Change = fn(&World);
+        let ends: [(&str, Change); 6] = [
+            ("removed", |w| {
+                seed::delete(&w.sql, "memberships", &[("org_id", "org_acme")])
+            }),
+            ("membership suspended", |w| {
+                seed::set(
+                    &w.sql,
+                    "memberships",
+                    "status",
+                    "suspended",
+                    &[("org_id", "org_acme")],
+                )
+            }),
+            ("organisation suspended", |w| {
+                seed::set(
+                    &w.sql,
+                    "organisations",
+                    "status",
+                    "suspended",
+                    &[("id", "org_acme")],
+                )
+            }),
+            ("organisation deleted", |w| {
+                seed::delete(&w.sql, "organisations", &[("id", "org_acme")])
+            }),
+            ("service deactivated", |w| {
+                seed::set(
+                    &w.sql,
+                    "activations",
+                    "status",
+                    "deactivated",
+                    &[("org_id", "org_acme")],
+                )
+            }),
+            ("every role taken", |w| {
+                seed::delete(&w.sql, "role_assignments", &[("org_id", "org_acme")])
+            }),
+        ];
+        for (why, end) in ends {
+            let w = World::new();
+            let (svc, ada) = b2b(&w);
+            let first = b2b_code(&w, &svc, &ada, "openid offline_access", NOW);
+            let r0 = redeem(&w, &svc, &first, NOW)
+                .unwrap()
+                .refresh_token
+                .unwrap();
+            let r1 = refresh(&w, &svc, &r0, None, NOW + 1)
+                .unwrap()
+                .refresh_token
+                .unwrap();
+            end(&w);
+            match refresh(&w, &svc, &r1, None, NOW + 2) {
+                Err(Error::OAuth {
+                    code: OAuthCode::InvalidGrant,
+                    description,
+                }) => {
+                    assert_eq!(
+                        description, "The organisation access behind this token has ended.",
+                        "{why}"
+                    );
+                }
+                other => panic!("{why}: expected invalid_grant, got {other:?}"),
+            }
+            // The family is revoked: access given back does not revive it.
+            let family = family_of(&r1).unwrap();
+            let revoked = w
+                .sql
+                .execute(
+                    "SELECT revoked_at FROM refresh_families WHERE id = ?",
+                    &[family.into()],
+                )
+                .unwrap();
+            assert!(
+                revoked
+                    .first()
+                    .is_some_and(|r| r.opt_int("revoked_at").unwrap().is_some()),
+                "{why}"
+            );
+        }
+        // A plain family of a client that has since become a service has no
+        // organisation to show: it ends too.
+        let w = World::new();
+        let app = client(&w, json!({}));
+        let ada = testkit::person(&w.sql, "ada@example.com", NOW);
+        let r0 = redeem(
+            &w,
+            &app,
+            &code(&w, &app, &ada, "openid offline_access", NOW),
+            NOW,
+        )
+        .unwrap()
+        .refresh_token
+        .unwrap();
+        let app = reregister(
+            &w.sql,
+            "app",
+            json!({
+                "client_name": "App", "redirect_uris": [CB], "b2b": true, "roles": [{"name": "buyer"}]
+            }),
+            NOW,
+        );
+        assert_eq!(
+            oauth(refresh(&w, &app, &r0, None, NOW + 1)),
+            OAuthCode::InvalidGrant
+        );
+    }
+
+    /// A store that counts the statements run through it.
+    struct Counting<'a> {
+        inner: &'a dyn SqlStore,
+        n: std::cell::Cell<usize>,
+    }
+
+    impl SqlStore for Counting<'_> {
+        fn execute(&self, sql: &str, params: &[crate::store::Value]) -> Result<crate::store::Rows> {
+            self.n.set(self.n.get() + 1);
+            self.inner.execute(sql, params)
+        }
+    }
+
+    #[test]
+    fn a_b2b_refresh_costs_one_statement_more_than_a_plain_one() {
+        let w = World::new();
+        let (svc, ada) = b2b(&w);
+        let app = client(&w, json!({}));
+        let config = Config::load(&w.vars).unwrap();
+        let b2b_token = redeem(
+            &w,
+            &svc,
+            &b2b_code(&w, &svc, &ada, "openid offline_access", NOW),
+            NOW,
+        )
+        .unwrap()
+        .refresh_token
+        .unwrap();
+        let plain_token = redeem(
+            &w,
+            &app,
+            &code(&w, &app, &ada, "openid offline_access", NOW),
+            NOW,
+        )
+        .unwrap()
+        .refresh_token
+        .unwrap();
+        let statements = |client: &Client, token: &str| {
+            let counting = Counting {
+                inner: &w.sql,
+                n: 0.into(),
+            };
+            let env = Env {
+                sql: &counting,
+                ..w.env(NOW + 1)
+            };
+            let req = TokenRequest::RefreshToken {
+                refresh_token: token.into(),
+                scope: None,
+            };
+            let res = exchange(&env, &config, client, &req).unwrap();
+            assert!(res.refresh_token.is_some());
+            counting.n.get()
+        };
+        let plain = statements(&app, &plain_token);
+        let b2b = statements(&svc, &b2b_token);
+        assert!(plain > 0);
+        assert_eq!(b2b, plain + 1);
     }
 
     #[test]

@@ -13,8 +13,9 @@ use crate::config::Config;
 use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
 use crate::oidc::clients::Client;
+use crate::oidc::tokens::OrgClaims;
 use crate::oidc::{grants, tokens};
-use crate::store::refresh_families;
+use crate::store::{org_access, refresh_families};
 
 /// What `client` may learn about `token` (RFC 7662 §2.2).
 pub fn introspect(env: &Env, config: &Config, client: &Client, token: &str) -> Result<Json> {
@@ -30,11 +31,15 @@ pub fn introspect(env: &Env, config: &Config, client: &Client, token: &str) -> R
     if let Ok(v) = tokens::verify_access(env, config, token)
         && entitled(&v.claims.client_id)
     {
-        return Ok(json!({
+        let mut body = json!({
             "active": true, "token_type": "Bearer", "scope": v.claims.scope,
             "client_id": v.claims.client_id, "sub": v.sub, "aud": v.aud, "iss": config.issuer,
             "exp": v.exp, "iat": v.iat, "jti": v.jti,
-        }));
+        });
+        if let (Some(org), Some(fields)) = (&v.claims.org, body.as_object_mut()) {
+            fields.extend(org.members()?);
+        }
+        return Ok(body);
     }
     // Not an access token for this client: perhaps one of its refresh tokens.
     let live = refresh_families::live(
@@ -44,14 +49,29 @@ pub fn introspect(env: &Env, config: &Config, client: &Client, token: &str) -> R
         grants::lifetimes(client),
         env.now,
     )?;
-    Ok(match live {
-        Some((family, exp)) => json!({
-            "active": true, "token_type": "refresh_token", "scope": family.scope,
-            "client_id": family.client_id, "sub": family.identity_id, "iss": config.issuer,
-            "exp": exp,
-        }),
-        None => json!({ "active": false }),
-    })
+    let Some((family, exp)) = live else {
+        return Ok(json!({ "active": false }));
+    };
+    // A b2b family shows what its organisation grants now; one whose access
+    // has ended is refused at its next refresh, so it is not active.
+    let org = match &family.org_id {
+        None => None,
+        Some(org_id) => {
+            match org_access::grant(env.sql, org_id, &family.identity_id, &client.id)? {
+                Some(g) => Some(OrgClaims::from(g)),
+                None => return Ok(json!({ "active": false })),
+            }
+        }
+    };
+    let mut body = json!({
+        "active": true, "token_type": "refresh_token", "scope": family.scope,
+        "client_id": family.client_id, "sub": family.identity_id, "iss": config.issuer,
+        "exp": exp,
+    });
+    if let (Some(org), Some(fields)) = (&org, body.as_object_mut()) {
+        fields.extend(org.members()?);
+    }
+    Ok(body)
 }
 
 /// Revokes a refresh token (its whole family) or an access token of

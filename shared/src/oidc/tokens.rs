@@ -17,7 +17,9 @@ use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
 use crate::oidc::clients;
 use crate::oidc::keys::{self, Alg};
+use crate::store::org_access::OrgGrant;
 use crate::store::revoked_tokens;
+use std::collections::BTreeMap;
 
 /// The key that signs, loaded once per request that needs it.
 pub struct Signer {
@@ -103,6 +105,53 @@ pub struct AccessClaims {
     /// The session id, linking the token to its browser session.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sid: Option<String>,
+    /// For a b2b client: the organisation and the member's roles, as
+    /// top-level claims.
+    #[serde(flatten, skip_serializing_if = "Option::is_none", default)]
+    pub org: Option<OrgClaims>,
+}
+
+/// The organisation a b2b login was for, and what it grants the person on
+/// the client: in the ID token, the access token, userinfo and
+/// introspection, as top-level claims.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OrgClaims {
+    /// The organisation's id (`org_…`).
+    pub org_id: String,
+    /// Its slug.
+    pub org_slug: String,
+    /// Its display name.
+    pub org_name: String,
+    /// The member's roles on the whole service, sorted, from the client's
+    /// current catalogue.
+    pub roles: Vec<String>,
+    /// The member's roles per project id, each sorted.
+    pub project_roles: BTreeMap<String, Vec<String>>,
+}
+
+impl From<OrgGrant> for OrgClaims {
+    fn from(g: OrgGrant) -> OrgClaims {
+        OrgClaims {
+            org_id: g.org.id,
+            org_slug: g.org.slug,
+            org_name: g.org.name,
+            roles: g.roles,
+            project_roles: g.project_roles,
+        }
+    }
+}
+
+impl OrgClaims {
+    /// The claims as JSON members, to add to a claim set.
+    pub fn members(&self) -> Result<serde_json::Map<String, Json>> {
+        match serde_json::to_value(self) {
+            Ok(Json::Object(m)) => Ok(m),
+            Ok(_) => Err(Error::Internal(
+                "organisation claims are not an object".into(),
+            )),
+            Err(e) => Err(Error::Internal(format!("organisation claims: {e}"))),
+        }
+    }
 }
 
 /// Builds registered claims with our clock.
@@ -343,6 +392,7 @@ mod tests {
             scope: "openid api".into(),
             auth_time: Some(now - 10),
             sid: Some("sid-1".into()),
+            org: None,
         };
         claims(custom, config, "person", "shop", now, ttl).unwrap()
     }
@@ -464,6 +514,7 @@ mod tests {
             scope: "openid".into(),
             auth_time: Some(env.now),
             sid: None,
+            org: None,
         };
         let access = signer
             .sign(

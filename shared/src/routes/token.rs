@@ -10,8 +10,8 @@ use super::{admin, cors, get_only};
 use crate::accounts::{self, Auth};
 use crate::config::Config;
 use crate::error::{Error, OAuthCode, Result};
-use crate::html::{self, ConsentPage, SignedOutPage};
-use crate::oidc::authorize::{self, AuthRequest, Reject, Subject};
+use crate::html::{self, ConsentPage, OrgOption, OrgPickerPage, SignedOutPage};
+use crate::oidc::authorize::{self, AuthRequest, OrgStep, Reject, Subject};
 use crate::oidc::clients;
 use crate::oidc::discovery::{self, paths};
 use crate::oidc::grants::{self, TokenRequest};
@@ -86,32 +86,22 @@ fn prepare(env: &Env, config: &Config) -> Result<()> {
 fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     let config = &auth.config;
     prepare(env, config)?;
-    let (mut params, decision) = match *req.method() {
-        Method::GET => (Params::from_query(req)?, None),
+    // `decision` (consent) and `org` (the organisation picker) come only
+    // from our own CSRF-protected forms.
+    let (mut params, decision, picked) = match *req.method() {
+        Method::GET => (Params::from_query(req)?, None, None),
         Method::POST => {
             let form = Params::from_form(req)?;
             csrf::check(req.headers(), &form, auth.policy.secure)?;
             let decision = form.one("decision")?.map(str::to_owned);
-            (form, decision)
+            let picked = form.one("org")?.map(str::to_owned);
+            (form, decision, picked)
         }
         _ => return Err(Error::MethodNotAllowed("GET, POST")),
     };
     let ar = match authorize::parse(env.sql, &params) {
         Ok(ar) => ar,
-        Err(Reject::Page(e)) => return Err(e),
-        Err(Reject::Redirect {
-            redirect_uri,
-            state,
-            error,
-            description,
-        }) => {
-            return web::redirect(&authorize::redirect_url(
-                &redirect_uri,
-                &config.issuer,
-                state.as_deref(),
-                &[("error", error), ("error_description", &description)],
-            )?);
-        }
+        Err(r) => return rejected(config, r),
     };
     let deny = |error: &str, description: &str| -> Result<Response> {
         web::redirect(&authorize::redirect_url(
@@ -131,15 +121,20 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         if ar.prompts("none") {
             return deny("login_required", "The user is not signed in.");
         }
-        // Back here after signing in, without the parameters that asked for it.
-        params = Params::from_pairs(
-            params
-                .pairs()
-                .iter()
-                .filter(|(k, _)| !["prompt", "max_age", "csrf", "decision"].contains(&k.as_str()))
-                .cloned()
-                .collect(),
-        );
+        // Back here after signing in, without the parameters that asked for
+        // it; a request for the organisation picker stays.
+        let mut pairs: Vec<(String, String)> = params
+            .pairs()
+            .iter()
+            .filter(|(k, _)| {
+                !["prompt", "max_age", "csrf", "decision", "org"].contains(&k.as_str())
+            })
+            .cloned()
+            .collect();
+        if ar.prompts("select_account") {
+            pairs.push(("prompt".into(), "select_account".into()));
+        }
+        params = Params::from_pairs(pairs);
         let back = format!("{}?{}", paths::AUTHORIZE, encode(&params));
         let mut to = format!("/login?return_to={}", web::pct(&back));
         if let Some(hint) = &ar.login_hint {
@@ -148,6 +143,23 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         return web::redirect(&to);
     };
 
+    // A b2b client's login is for an organisation, chosen before consent.
+    let org = match authorize::choose_org(env.sql, &who.id, &ar, picked.as_deref()) {
+        Ok(OrgStep::NotNeeded) => None,
+        Ok(OrgStep::Chosen(org)) => Some(org),
+        Ok(OrgStep::Pick { orgs, selected }) => {
+            return org_picker(
+                auth,
+                req,
+                &ar,
+                &who.email,
+                &params,
+                &orgs,
+                selected.as_deref(),
+            );
+        }
+        Err(r) => return rejected(config, r),
+    };
     let consented = authorize::has_consent(env.sql, &who.id, &ar)?
         && !(ar.prompts("consent") && decision.is_none());
     if !consented {
@@ -169,6 +181,7 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
             amr: &s.amr,
             sid: &s.sid,
         },
+        org.as_ref(),
         env.now,
     )?;
     web::redirect(&authorize::redirect_url(
@@ -177,6 +190,69 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         ar.state.as_deref(),
         &[("code", &code)],
     )?)
+}
+
+/// A refused authorization request: a page, or the error sent back to the
+/// client.
+fn rejected(config: &Config, r: Reject) -> Result<Response> {
+    match r {
+        Reject::Page(e) => Err(e),
+        Reject::Redirect {
+            redirect_uri,
+            state,
+            error,
+            description,
+        } => web::redirect(&authorize::redirect_url(
+            &redirect_uri,
+            &config.issuer,
+            state.as_deref(),
+            &[("error", error), ("error_description", &description)],
+        )?),
+    }
+}
+
+/// The organisation picker: a CSRF-protected form back to /authorize with
+/// the request's parameters and the chosen organisation as `org`.
+fn org_picker(
+    auth: &Auth,
+    req: &Request,
+    ar: &AuthRequest,
+    email: &str,
+    params: &Params,
+    orgs: &[crate::store::org_access::OrgRef],
+    selected: Option<&str>,
+) -> Result<Response> {
+    let (token, set_cookie) = csrf::token(req.headers(), auth.policy.secure)?;
+    let carried = params
+        .pairs()
+        .iter()
+        .filter(|(k, _)| !["csrf", "decision", "org"].contains(&k.as_str()))
+        .cloned()
+        .collect();
+    // The one the request named comes first.
+    let mut options: Vec<OrgOption> = orgs
+        .iter()
+        .map(|o| OrgOption {
+            id: o.id.clone(),
+            name: o.name.clone(),
+            slug: o.slug.clone(),
+            selected: selected == Some(o.id.as_str()),
+        })
+        .collect();
+    options.sort_by_key(|o| !o.selected);
+    let page = OrgPickerPage {
+        product: &auth.config.product_name,
+        csrf: &token,
+        client: &ar.client.name,
+        email,
+        orgs: options,
+        params: carried,
+    };
+    let mut res = html::render(&page, StatusCode::OK)?;
+    if let Some(c) = set_cookie {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(res)
 }
 
 fn consent_page(
@@ -281,7 +357,11 @@ fn userinfo(env: &Env, req: &Request) -> Result<Response> {
     }
     let who = crate::identity::by_id(env.sql, &v.sub)?
         .ok_or_else(|| Error::oauth(OAuthCode::InvalidToken, "The account no longer exists."))?;
-    let mut res = web::json(StatusCode::OK, &grants::user_claims(&who, &scopes));
+    let mut body = grants::user_claims(&who, &scopes);
+    if let Some(org) = &v.claims.org {
+        body.extend(org.members()?);
+    }
+    let mut res = web::json(StatusCode::OK, &body);
     web::no_store(&mut res);
     if let Some(client) = clients::get(env.sql, &v.claims.client_id)? {
         cors::allow_registered(&mut res, req, &client.allowed_origins);
@@ -426,4 +506,244 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     };
     res.headers_mut().append(header::SET_COOKIE, clear);
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::org_access::seed;
+    use crate::testkit::{self, PKCE_CHALLENGE, PKCE_VERIFIER, World};
+
+    const NOW: i64 = 1_700_000_000;
+    const CB: &str = "https://shop.example/cb";
+
+    /// A first-party b2b client `shop` with the role `buyer`, and a person
+    /// who is a buyer in these organisations; returns her session cookie.
+    fn world(slugs: &[&str]) -> (World, String) {
+        let w = World::new();
+        testkit::client(
+            &w.sql,
+            json!({
+                "client_name": "Shop", "client_id": "shop", "redirect_uris": [CB],
+                "first_party": true, "b2b": true, "roles": [{"name": "buyer"}]
+            }),
+            NOW,
+        );
+        let ada = testkit::person(&w.sql, "ada@example.com", NOW);
+        for slug in slugs {
+            let org = seed::org(&w.sql, slug, &slug.to_uppercase());
+            seed::member(&w.sql, &org, &ada.id);
+            seed::activate(&w.sql, &org, "shop");
+            seed::role(&w.sql, &org, &ada.id, "shop", "", "buyer");
+        }
+        let policy = session::Policy::load(&w.vars).unwrap();
+        let set = session::start(
+            &w.kv,
+            &policy,
+            &ada.id,
+            ada.session_generation,
+            &["pwd"],
+            NOW,
+        )
+        .unwrap();
+        let cookie = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+        (w, cookie)
+    }
+
+    const PARAMS: [(&str, &str); 6] = [
+        ("client_id", "shop"),
+        ("redirect_uri", CB),
+        ("response_type", "code"),
+        ("scope", "openid offline_access"),
+        ("code_challenge", PKCE_CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+
+    fn query(extra: &[(&str, &str)]) -> String {
+        let pairs: Vec<_> = PARAMS
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| format!("{k}={}", web::pct(v)))
+            .collect();
+        format!("/authorize?{}", pairs.join("&"))
+    }
+
+    fn text(res: &Response) -> String {
+        String::from_utf8(res.body().clone()).unwrap()
+    }
+
+    fn location(res: &Response) -> url::Url {
+        url::Url::parse(res.headers()[header::LOCATION].to_str().unwrap()).unwrap()
+    }
+
+    fn param(url: &url::Url, name: &str) -> Option<String> {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// The tokens for the code in a redirect to the client.
+    fn tokens_for(w: &World, res: &Response) -> grants::TokenResponse {
+        let code = param(&location(res), "code").expect("a code");
+        let shop = clients::get(&w.sql, "shop").unwrap().unwrap();
+        let req = TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri: CB.into(),
+            code_verifier: PKCE_VERIFIER.into(),
+        };
+        grants::exchange(&w.env(NOW), &Config::load(&w.vars).unwrap(), &shop, &req).unwrap()
+    }
+
+    #[test]
+    fn the_picker_posts_the_chosen_organisation_back_with_the_request() {
+        let (w, cookie) = world(&["acme", "globex"]);
+        let page = handle(
+            &w.env(NOW),
+            testkit::get(&query(&[("state", "s1")]))
+                .header("cookie", &cookie)
+                .build(),
+        );
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = text(&page);
+        assert!(html.contains("ACME") && html.contains("GLOBEX"), "{html}");
+        assert!(html.contains(r#"name="org" value="org_globex""#));
+        assert!(
+            html.contains(r#"name="state" value="s1""#),
+            "the request is carried"
+        );
+        let csrf_cookie = page.headers()[header::SET_COOKIE].to_str().unwrap();
+        let csrf_cookie = csrf_cookie.split(';').next().unwrap().to_owned();
+        let token = csrf_cookie.split_once('=').unwrap().1.to_owned();
+        let cookies = format!("{cookie}; {csrf_cookie}");
+        let mut form: Vec<(&str, &str)> = PARAMS.to_vec();
+        form.extend([("state", "s1"), ("org", "org_globex")]);
+
+        // Without the CSRF token, the choice is refused.
+        let forged = handle(
+            &w.env(NOW),
+            testkit::post("/authorize")
+                .header("cookie", &cookies)
+                .form(&form)
+                .build(),
+        );
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+        form.push(("csrf", &token));
+        let res = handle(
+            &w.env(NOW),
+            testkit::post("/authorize")
+                .header("cookie", &cookies)
+                .form(&form)
+                .build(),
+        );
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", text(&res));
+        assert_eq!(param(&location(&res), "state").as_deref(), Some("s1"));
+        let issued = tokens_for(&w, &res);
+        let v = tokens::verify_access(
+            &w.env(NOW),
+            &Config::load(&w.vars).unwrap(),
+            &issued.access_token,
+        )
+        .unwrap();
+        assert_eq!(v.claims.org.unwrap().org_slug, "globex");
+
+        // userinfo says the same.
+        let info = handle(
+            &w.env(NOW),
+            testkit::get("/userinfo")
+                .header("authorization", &format!("Bearer {}", issued.access_token))
+                .build(),
+        );
+        let body: serde_json::Value = serde_json::from_slice(info.body()).unwrap();
+        assert_eq!(
+            (body["org_id"].as_str(), body["roles"].clone()),
+            (Some("org_globex"), json!(["buyer"]))
+        );
+        assert_eq!(body["project_roles"], json!({}));
+
+        // `organization` names one without the picker; prompt=none with a
+        // choice to make is sent back.
+        let res = handle(
+            &w.env(NOW),
+            testkit::get(&query(&[("organization", "acme")]))
+                .header("cookie", &cookie)
+                .build(),
+        );
+        assert_eq!(tokens_for(&w, &res).scope, "openid offline_access");
+        let res = handle(
+            &w.env(NOW),
+            testkit::get(&query(&[("prompt", "none")]))
+                .header("cookie", &cookie)
+                .build(),
+        );
+        assert_eq!(
+            param(&location(&res), "error").as_deref(),
+            Some("account_selection_required")
+        );
+        let res = handle(
+            &w.env(NOW),
+            testkit::get(&query(&[("organization", "initech")]))
+                .header("cookie", &cookie)
+                .build(),
+        );
+        assert_eq!(
+            param(&location(&res), "error").as_deref(),
+            Some("access_denied")
+        );
+    }
+
+    #[test]
+    fn a_person_without_an_organisation_is_told_why() {
+        let (w, cookie) = world(&[]);
+        let res = handle(
+            &w.env(NOW),
+            testkit::get(&query(&[])).header("cookie", &cookie).build(),
+        );
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let html = text(&res);
+        assert!(html.contains("admin") && html.contains("Shop"), "{html}");
+        // One organisation: no page at all.
+        let (w, cookie) = world(&["acme"]);
+        let res = handle(
+            &w.env(NOW),
+            testkit::get(&query(&[])).header("cookie", &cookie).build(),
+        );
+        assert!(param(&location(&res), "code").is_some());
+    }
+
+    #[test]
+    fn select_account_survives_the_login() {
+        let (w, _) = world(&["acme"]);
+        let res = handle(
+            &w.env(NOW),
+            testkit::get(&query(&[("prompt", "select_account login")])).build(),
+        );
+        let to = res.headers()[header::LOCATION].to_str().unwrap().to_owned();
+        let back = url::Url::parse(&format!("{}{to}", testkit::ISSUER)).unwrap();
+        let back = param(&back, "return_to").unwrap();
+        assert!(
+            back.contains("prompt=select_account") && !back.contains("login"),
+            "{back}"
+        );
+    }
+
+    #[test]
+    fn discovery_lists_select_account_and_the_organisation_claims() {
+        let w = World::new();
+        let res = handle(&w.env(NOW), testkit::get(paths::DISCOVERY).build());
+        let doc: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+        assert_eq!(
+            doc["prompt_values_supported"],
+            json!(["none", "login", "consent", "select_account"])
+        );
+        for claim in ["org_id", "org_slug", "org_name", "roles", "project_roles"] {
+            assert!(
+                doc["claims_supported"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!(claim)),
+                "{claim}"
+            );
+        }
+    }
 }

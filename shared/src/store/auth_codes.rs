@@ -28,9 +28,11 @@ pub struct Code {
     pub sid: String,
     /// When the code stops working.
     pub expires_at: i64,
+    /// The organisation chosen for a b2b client.
+    pub org_id: Option<String>,
 }
 
-const CODE_COLUMNS: &str = "client_id, identity_id, redirect_uri, scope, nonce, code_challenge, auth_time, amr, sid, expires_at";
+const CODE_COLUMNS: &str = "client_id, identity_id, redirect_uri, scope, nonce, code_challenge, auth_time, amr, sid, expires_at, org_id";
 
 fn decode(r: &Named<'_>) -> Result<Code> {
     Ok(Code {
@@ -44,6 +46,7 @@ fn decode(r: &Named<'_>) -> Result<Code> {
         amr: r.string("amr")?,
         sid: r.string("sid")?,
         expires_at: r.int("expires_at")?,
+        org_id: r.opt_string("org_id")?,
     })
 }
 
@@ -51,7 +54,7 @@ fn decode(r: &Named<'_>) -> Result<Code> {
 pub fn insert(db: &dyn SqlStore, hash: &str, code: &Code) -> Result<()> {
     db.execute(
         &format!(
-            "INSERT INTO auth_codes (hash, {CODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO auth_codes (hash, {CODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ),
         &[
             hash.into(),
@@ -65,6 +68,7 @@ pub fn insert(db: &dyn SqlStore, hash: &str, code: &Code) -> Result<()> {
             code.amr.as_str().into(),
             code.sid.as_str().into(),
             code.expires_at.into(),
+            code.org_id.as_deref().into(),
         ],
     )?;
     Ok(())

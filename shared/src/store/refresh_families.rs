@@ -39,9 +39,11 @@ pub struct Family {
     pub amr: String,
     /// The browser session.
     pub sid: String,
+    /// The organisation of a b2b login, re-checked at every refresh.
+    pub org_id: Option<String>,
 }
 
-const COLUMNS: &str = "id, client_id, identity_id, scope, auth_time, amr, sid";
+const COLUMNS: &str = "id, client_id, identity_id, scope, auth_time, amr, sid, org_id";
 
 fn decode(r: &Named<'_>) -> Result<Family> {
     Ok(Family {
@@ -52,14 +54,15 @@ fn decode(r: &Named<'_>) -> Result<Family> {
         auth_time: r.int("auth_time")?,
         amr: r.string("amr")?,
         sid: r.string("sid")?,
+        org_id: r.opt_string("org_id")?,
     })
 }
 
 /// Starts a family whose current token hashes to `current_hash`.
 pub fn insert(db: &dyn SqlStore, family: &Family, current_hash: &str, now: i64) -> Result<()> {
     db.execute(
-        "INSERT INTO refresh_families (id, client_id, identity_id, scope, current_hash, auth_time, amr, sid, created_at, last_used_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO refresh_families (id, client_id, identity_id, scope, current_hash, auth_time, amr, sid, created_at, last_used_at, org_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         &[
             family.id.as_str().into(),
             family.client_id.as_str().into(),
@@ -71,6 +74,7 @@ pub fn insert(db: &dyn SqlStore, family: &Family, current_hash: &str, now: i64) 
             family.sid.as_str().into(),
             now.into(),
             now.into(),
+            family.org_id.as_deref().into(),
         ],
     )?;
     Ok(())
