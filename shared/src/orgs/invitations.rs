@@ -97,7 +97,9 @@ pub fn invite(env: &Env, auth: &Auth, access: &Access, ask: &Invite) -> Result<V
         services::check_grant(env.sql, access, g)?;
     }
     let mut grants = ask.grants.clone();
-    grants.sort_by(|a, b| (&a.client_id, &a.project_id, &a.role).cmp(&(&b.client_id, &b.project_id, &b.role)));
+    grants.sort_by(|a, b| {
+        (&a.client_id, &a.project_id, &a.role).cmp(&(&b.client_id, &b.project_id, &b.role))
+    });
     grants.dedup();
     throttle::reserve(
         env.sql,
@@ -163,8 +165,17 @@ pub fn resend(env: &Env, auth: &Auth, access: &Access, id: &str) -> Result<View>
     )?;
     let token = crypto::random_token()?;
     let expires_at = env.now + TTL;
-    if !store::renew(env.sql, &access.org.id, id, &crypto::hash_secret(&token), env.now, expires_at)? {
-        return Err(Error::Conflict("This invitation was just accepted or revoked.".into()));
+    if !store::renew(
+        env.sql,
+        &access.org.id,
+        id,
+        &crypto::hash_secret(&token),
+        env.now,
+        expires_at,
+    )? {
+        return Err(Error::Conflict(
+            "This invitation was just accepted or revoked.".into(),
+        ));
     }
     let inv = Invitation {
         expires_at,
@@ -267,12 +278,13 @@ pub fn accept_new(
     crate::password::check_policy(password)?;
     let attributes = auth.schema.validate(form)?;
     let hash = crate::password::hash(password, &auth.argon2)?;
-    let who = identity::create(db, &inv.email, Some(&hash), &attributes, now)?.ok_or_else(|| {
-        Error::Conflict(
-            "You already have an account with this address. Sign in to accept the invitation."
-                .into(),
-        )
-    })?;
+    let who =
+        identity::create(db, &inv.email, Some(&hash), &attributes, now)?.ok_or_else(|| {
+            Error::Conflict(
+                "You already have an account with this address. Sign in to accept the invitation."
+                    .into(),
+            )
+        })?;
     identity::mark_verified(db, &who.id, now)?;
     let who = Identity {
         email_verified: true,
@@ -306,7 +318,9 @@ fn join(
         "invitation.accepted",
         Some(&inv.id),
         None,
-        Some(&json!({ "sub": who.id, "email": who.email, "role": inv.org_role, "grants": inv.grants })),
+        Some(
+            &json!({ "sub": who.id, "email": who.email, "role": inv.org_role, "grants": inv.grants }),
+        ),
     )?;
     Ok(org)
 }

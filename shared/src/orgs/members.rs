@@ -35,7 +35,8 @@ pub struct Change {
     pub active: Option<bool>,
 }
 
-const LAST_OWNER: &str = "An organisation always keeps an active owner. Make someone else owner first.";
+const LAST_OWNER: &str =
+    "An organisation always keeps an active owner. Make someone else owner first.";
 
 /// Every member with their roles (admins).
 pub fn list(db: &dyn SqlStore, access: &Access) -> Result<Vec<Member>> {
@@ -74,7 +75,13 @@ fn may_manage(access: &Access, their_role: &str, new_role: Option<Level>) -> Res
 }
 
 /// Changes a member's built-in role or status.
-pub fn change(db: &dyn SqlStore, access: &Access, sub: &str, change: Change, now: i64) -> Result<()> {
+pub fn change(
+    db: &dyn SqlStore,
+    access: &Access,
+    sub: &str,
+    change: Change,
+    now: i64,
+) -> Result<()> {
     access.require_to_change(Level::Admin)?;
     let them = target(db, access, sub)?;
     may_manage(access, &them.role, change.role)?;
@@ -142,7 +149,11 @@ pub fn remove(db: &dyn SqlStore, access: &Access, sub: &str, now: i64) -> Result
         org,
         now,
         access.actor(),
-        if leaving { "member.left" } else { "member.removed" },
+        if leaving {
+            "member.left"
+        } else {
+            "member.removed"
+        },
         Some(sub),
         Some(&json!({ "email": them.email, "role": them.role })),
         None,

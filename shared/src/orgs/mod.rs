@@ -38,7 +38,15 @@ pub const OPERATOR: &str = "operator";
 
 /// Slugs that would collide with the pages' own paths.
 const RESERVED_SLUGS: &[&str] = &[
-    "api", "new", "join", "invitations", "admin", "static", "orgs", "settings", "create",
+    "api",
+    "new",
+    "join",
+    "invitations",
+    "admin",
+    "static",
+    "orgs",
+    "settings",
+    "create",
 ];
 
 /// The organisation-wide built-in roles, in order of power.
@@ -375,3 +383,6 @@ pub fn audit_export(db: &dyn SqlStore, access: &Access) -> Result<Vec<Entry>> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

@@ -103,7 +103,14 @@ pub fn deactivate(db: &dyn SqlStore, access: &Access, client_id: &str, now: i64)
     if before.status == "deactivated" {
         return Ok(());
     }
-    activations::upsert(db, &access.org.id, client_id, "deactivated", access.actor(), now)?;
+    activations::upsert(
+        db,
+        &access.org.id,
+        client_id,
+        "deactivated",
+        access.actor(),
+        now,
+    )?;
     record(
         db,
         &access.org.id,
@@ -158,8 +165,8 @@ fn active_service(db: &dyn SqlStore, access: &Access, client_id: &str) -> Result
     let client = clients::get(db, client_id)?
         .filter(|c| c.b2b)
         .ok_or_else(|| Error::bad_request(format!("There is no service “{client_id}”.")))?;
-    let active = activations::get(db, &access.org.id, client_id)?
-        .is_some_and(|a| a.status == "active");
+    let active =
+        activations::get(db, &access.org.id, client_id)?.is_some_and(|a| a.status == "active");
     if !active {
         return Err(Error::bad_request(format!(
             "{} is not active for {}. Activate it first.",
@@ -264,9 +271,8 @@ pub fn roles(db: &dyn SqlStore, access: &Access) -> Result<Vec<Assignment>> {
 /// of it (admins). `false` when they had it already.
 pub fn grant(db: &dyn SqlStore, access: &Access, a: &Assignment, now: i64) -> Result<bool> {
     access.require_to_change(Level::Admin)?;
-    memberships::get(db, &access.org.id, &a.identity_id)?.ok_or_else(|| {
-        Error::bad_request("That person is not a member of this organisation.")
-    })?;
+    memberships::get(db, &access.org.id, &a.identity_id)?
+        .ok_or_else(|| Error::bad_request("That person is not a member of this organisation."))?;
     check_grant(
         db,
         access,

@@ -9,11 +9,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::admin;
+use crate::Env;
 use crate::error::{Error, Result};
 use crate::identity;
 use crate::orgs::{self, OPERATOR, services};
 use crate::web::{self, Params, Request, Response};
-use crate::Env;
 
 /// The organisations prefix.
 const ORGS: &str = "/api/admin/orgs";
@@ -22,7 +22,9 @@ const ACTIVATIONS: &str = "/api/admin/activations";
 
 /// Whether `path` belongs to this API.
 pub fn serves(path: &str) -> bool {
-    path == ORGS || path.starts_with("/api/admin/orgs/") || path == ACTIVATIONS
+    path == ORGS
+        || path.starts_with("/api/admin/orgs/")
+        || path == ACTIVATIONS
         || path.starts_with("/api/admin/activations/")
 }
 
@@ -99,18 +101,22 @@ pub fn handle(env: &Env, req: &Request) -> Result<Response> {
             let b: NewOrg = body(req)?;
             let email = identity::normalise_email(&b.owner_email)?;
             let owner = identity::by_email(db, &email)?.ok_or_else(|| {
-                Error::bad_request("There is no account with owner_email; the owner signs up first.")
+                Error::bad_request(
+                    "There is no account with owner_email; the owner signs up first.",
+                )
             })?;
             let org = orgs::create(db, &owner, OPERATOR, &b.name, &b.slug, now)?;
             Ok(web::json(StatusCode::CREATED, &org))
         }
         (_, []) => Err(Error::MethodNotAllowed("GET, POST")),
-        (Method::POST, [id, "suspend"]) => {
-            Ok(web::json(StatusCode::OK, &orgs::set_active(db, id, false, now)?))
-        }
-        (Method::POST, [id, "resume"]) => {
-            Ok(web::json(StatusCode::OK, &orgs::set_active(db, id, true, now)?))
-        }
+        (Method::POST, [id, "suspend"]) => Ok(web::json(
+            StatusCode::OK,
+            &orgs::set_active(db, id, false, now)?,
+        )),
+        (Method::POST, [id, "resume"]) => Ok(web::json(
+            StatusCode::OK,
+            &orgs::set_active(db, id, true, now)?,
+        )),
         (_, [_, "suspend" | "resume"]) => Err(Error::MethodNotAllowed("POST")),
         _ => Err(Error::NotFound),
     }

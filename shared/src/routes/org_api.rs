@@ -46,7 +46,8 @@ pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
             Method::GET => ok(&json!({ "organisations": mine(db, &who)? })),
             Method::POST => {
                 let b: NewOrg = body(req)?;
-                let org = orgs::create_own(db, Policy::load(env.vars)?, &who, &b.name, &b.slug, now)?;
+                let org =
+                    orgs::create_own(db, Policy::load(env.vars)?, &who, &b.name, &b.slug, now)?;
                 created(&org_json(&org, "owner"))
             }
             _ => Err(Error::MethodNotAllowed("GET, POST")),
@@ -75,7 +76,9 @@ pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
                     None => None,
                     Some("active") => Some(true),
                     Some("suspended") => Some(false),
-                    Some(_) => return Err(Error::bad_request("status must be active or suspended.")),
+                    Some(_) => {
+                        return Err(Error::bad_request("status must be active or suspended."));
+                    }
                 },
             };
             members::change(db, &access, sub, change, now)?;
@@ -115,7 +118,11 @@ pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         (Method::POST, ["roles"]) => {
             let a: Assignment = body(req)?;
             let added = services::grant(db, &access, &a, now)?;
-            let status = if added { StatusCode::CREATED } else { StatusCode::OK };
+            let status = if added {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             Ok(web::json(status, &a))
         }
         (Method::DELETE, ["roles"]) => {
@@ -142,7 +149,13 @@ pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         (Method::GET, ["projects"]) => ok(&json!({ "projects": services::projects(db, &access)? })),
         (Method::POST, ["projects"]) => {
             let b: NewProject = body(req)?;
-            created(&services::create_project(db, &access, &b.client_id, &b.name, now)?)
+            created(&services::create_project(
+                db,
+                &access,
+                &b.client_id,
+                &b.name,
+                now,
+            )?)
         }
         (_, ["projects"]) => Err(Error::MethodNotAllowed("GET, POST")),
         (Method::DELETE, ["projects", id]) => {
@@ -159,7 +172,12 @@ pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
                     })
                     .transpose()
             };
-            let entries = orgs::audit(db, &access, number("before")?, number("limit")?.unwrap_or(50))?;
+            let entries = orgs::audit(
+                db,
+                &access,
+                number("before")?,
+                number("limit")?.unwrap_or(50),
+            )?;
             ok(&json!({ "entries": entries }))
         }
         (Method::GET, ["audit", "export"]) => {

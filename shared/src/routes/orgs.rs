@@ -23,4 +23,3 @@ pub fn handle(env: &Env, req: Request) -> Response {
     };
     result.unwrap_or_else(|e| e.into_response(style_for(req.uri().path())))
 }
-

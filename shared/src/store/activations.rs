@@ -100,9 +100,7 @@ pub fn for_org(db: &dyn SqlStore, org_id: &str) -> Result<Vec<Activation>> {
 /// Every activation in this status, oldest change first (the operator's queue).
 pub fn with_status(db: &dyn SqlStore, status: &str, limit: i64) -> Result<Vec<Activation>> {
     db.execute(
-        &format!(
-            "SELECT {COLUMNS} FROM activations WHERE status = ? ORDER BY updated_at LIMIT ?"
-        ),
+        &format!("SELECT {COLUMNS} FROM activations WHERE status = ? ORDER BY updated_at LIMIT ?"),
         &[status.into(), limit.into()],
     )?
     .decode(decode)

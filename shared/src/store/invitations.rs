@@ -152,7 +152,12 @@ pub fn claim(
              WHERE token_hash = ?3 AND state = 'pending' AND expires_at > ?2 AND email = ?4 \
              RETURNING {COLUMNS}"
         ),
-        &[identity_id.into(), now.into(), token_hash.into(), email.into()],
+        &[
+            identity_id.into(),
+            now.into(),
+            token_hash.into(),
+            email.into(),
+        ],
     )?;
     rows.first().map(|r| decode(&r)).transpose()
 }

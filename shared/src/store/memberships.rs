@@ -33,7 +33,8 @@ pub struct Membership {
     pub invited_by: Option<String>,
 }
 
-const COLUMNS: &str = "m.org_id, m.identity_id, i.email, m.role, m.status, m.joined_at, m.invited_by";
+const COLUMNS: &str =
+    "m.org_id, m.identity_id, i.email, m.role, m.status, m.joined_at, m.invited_by";
 
 fn decode(r: &Named<'_>) -> Result<Membership> {
     Ok(Membership {
@@ -85,7 +86,12 @@ pub fn insert_from_invitation(
          SELECT org_id, ?1, org_role, 'active', ?2, invited_by FROM invitations \
          WHERE token_hash = ?3 AND state = 'pending' AND expires_at > ?2 AND email = ?4 \
          ON CONFLICT DO NOTHING",
-        &[identity_id.into(), now.into(), token_hash.into(), email.into()],
+        &[
+            identity_id.into(),
+            now.into(),
+            token_hash.into(),
+            email.into(),
+        ],
     )?;
     Ok(())
 }
@@ -142,12 +148,7 @@ pub fn organisations_of(
 
 /// Changes the built-in role, unless that would take away the last active
 /// owner: `false` then (or when there is no such member).
-pub fn set_role(
-    db: &dyn SqlStore,
-    org_id: &str,
-    identity_id: &str,
-    role: &str,
-) -> Result<bool> {
+pub fn set_role(db: &dyn SqlStore, org_id: &str, identity_id: &str, role: &str) -> Result<bool> {
     let rows = db.execute(
         &format!(
             "UPDATE memberships SET role = ?3 WHERE org_id = ?1 AND identity_id = ?2 \

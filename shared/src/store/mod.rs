@@ -69,6 +69,14 @@ fn sweep_expired(
     Ok(rows.len())
 }
 
+/// How many rows `table` has, for tests that check nothing was left half-made.
+#[cfg(any(test, feature = "testkit"))]
+pub fn count_rows(db: &dyn SqlStore, table: &str) -> Result<i64> {
+    db.execute(&format!("SELECT count(*) AS n FROM {table}"), &[])?
+        .first()
+        .map_or(Ok(0), |r| r.int("n"))
+}
+
 /// A SQLite value.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {

@@ -71,11 +71,20 @@ pub fn insert(
 
 /// Entries older than `before` (an id; `None` for the newest), newest
 /// first, at most `limit`.
-pub fn page(db: &dyn SqlStore, org_id: &str, before: Option<i64>, limit: i64) -> Result<Vec<Entry>> {
+pub fn page(
+    db: &dyn SqlStore,
+    org_id: &str,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Entry>> {
     db.execute(
         "SELECT id, at, actor, action, target, before, after FROM org_audit \
          WHERE org_id = ? AND id < ? ORDER BY id DESC LIMIT ?",
-        &[org_id.into(), before.unwrap_or(i64::MAX).into(), limit.into()],
+        &[
+            org_id.into(),
+            before.unwrap_or(i64::MAX).into(),
+            limit.into(),
+        ],
     )?
     .decode(decode)
 }
