@@ -3,7 +3,8 @@
 //! would, over HTTP to the issuer, and validates the ID token offline with
 //! `lanyard-verifier` against the JWKS. It uses the demo client that
 //! `dev_mode` seeds (`demo` / `demo-secret`), and answers 404 without
-//! `dev_mode`.
+//! `dev_mode`. When the client is `b2b`, the page also shows the
+//! organisation and roles the token carries, as the verifier types them.
 
 #[cfg(target_arch = "wasm32")]
 mod app {
@@ -14,7 +15,7 @@ mod app {
     use lanyard::store::{KvStore, kv};
     use lanyard::web::{self, Params, SetCookie};
     use lanyard::{Config, Error, Result, Style, crypto};
-    use lanyard_verifier::{Fetched, TokenKind, Verifier};
+    use lanyard_verifier::{Fetched, LanyardClaims, Organisation, TokenKind, Verifier};
     use spin_sdk::http::{IncomingRequest, Method};
 
     const CLIENT: (&str, &str) = lanyard::oidc::clients::DEMO_CLIENT;
@@ -61,6 +62,8 @@ mod app {
     struct Page<'a> {
         product: &'a str,
         claims: Option<String>,
+        /// The organisation in the claims (a `b2b` client's token).
+        organisation: Option<Organisation>,
         error: Option<&'a str>,
         logout: String,
     }
@@ -77,9 +80,15 @@ mod app {
             CLIENT.0,
             web::pct(&format!("{issuer}/demo"))
         );
+        // The stored claims are the verified token's, organisation included.
+        let organisation = claims
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<LanyardClaims>(c).ok())
+            .and_then(|c| c.organisation);
         let body = Page {
             product: &config.product_name,
             claims,
+            organisation,
             error,
             logout,
         }
@@ -253,15 +262,20 @@ mod app {
         };
         let verifier = Verifier::new(issuer, CLIENT.0, move |_: &str| Ok(fetched.clone()));
         let verified = verifier
-            .verify::<serde_json::Value>(id_token, TokenKind::Id)
+            .verify::<LanyardClaims>(id_token, TokenKind::Id)
             .map_err(|e| refused(&format!("The ID token was refused: {e}")))?;
         if verified.nonce.as_deref() != saved["nonce"].as_str() {
             return Err(refused("The ID token's nonce does not match."));
         }
-        let mut shown = verified.claims.clone();
-        shown["sub"] = verified.sub.clone().into();
-        shown["iss"] = verified.iss.into();
-        shown["exp"] = verified.exp.into();
+        // All the token's claims again, the organisation's included.
+        let serde_json::Value::Object(mut shown) = serde_json::to_value(&verified.claims)
+            .map_err(|e| Error::Internal(format!("claims: {e}")))?
+        else {
+            return Err(Error::Internal("claims: not an object".into()));
+        };
+        shown.insert("sub".into(), verified.sub.into());
+        shown.insert("iss".into(), verified.iss.into());
+        shown.insert("exp".into(), verified.exp.into());
         let pretty = serde_json::to_string_pretty(&shown)
             .map_err(|e| Error::Internal(format!("claims: {e}")))?;
         let session = crypto::random_token()?;
