@@ -271,6 +271,7 @@ fn consent_page(
             "profile" => "See your profile: name and other details".to_owned(),
             "email" => "See your email address".to_owned(),
             "offline_access" => "Stay connected when you are not using it".to_owned(),
+            "orgs" => "Manage your organisations for you".to_owned(),
             other => format!("Use the permission “{other}”"),
         })
         .collect();
