@@ -1,11 +1,1297 @@
-//! The organisation pages under `/orgs`.
+//! The organisation pages under `/orgs` (docs/organisations.md):
+//!
+//! - `/orgs`: my organisations, and a form to create one;
+//! - `/orgs/{slug}`: an organisation, its sections following the person's
+//!   built-in role; every change is a `POST` of a form naming its `action`,
+//!   answered with a redirect back to the page (post/redirect/get), or the
+//!   page again with the error;
+//! - `/orgs/join?token=…`: an invitation, accepted signed in or by creating
+//!   the account.
+//!
+//! Every rule is the domain's ([`crate::orgs`]): these pages only read forms
+//! and show what it answers. Someone signed out is sent to the login page,
+//! and an organisation the person is not an active member of is a 404.
 
-use crate::Env;
-use crate::accounts::Auth;
+use std::collections::HashMap;
+
+use askama::Template;
+use http::{HeaderValue, Method, StatusCode, header};
+
+use crate::accounts::{self, Auth};
 use crate::error::{Error, Result};
-use crate::web::{Request, Response};
+use crate::html::{self, Field};
+use crate::identity::{self, Identity};
+use crate::orgs::invitations::{self, Invite};
+use crate::orgs::members::{self, Change};
+use crate::orgs::{self, Access, Level, Policy, services};
+use crate::routes::errors;
+use crate::store::invitations::Grant;
+use crate::store::role_assignments::Assignment;
+use crate::web::{self, Params, Request, Response};
+use crate::{Env, csrf, session};
+
+/// The pages' path.
+const PREFIX: &str = "/orgs";
+
+/// Audit entries shown on the page (the export has them all).
+const AUDIT_SHOWN: i64 = 50;
 
 /// Routes the pages.
-pub fn route(_env: &Env, _auth: &Auth, _req: &Request) -> Result<Response> {
-    Err(Error::NotFound)
+pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
+    let rest = req
+        .uri()
+        .path()
+        .strip_prefix(PREFIX)
+        .ok_or(Error::NotFound)?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return Err(Error::NotFound);
+    }
+    let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+    let post = match *req.method() {
+        Method::GET | Method::HEAD => false,
+        Method::POST => true,
+        _ => return Err(Error::MethodNotAllowed("GET, POST")),
+    };
+    let page = Page::new(auth, req)?;
+    let res = match (parts.as_slice(), post) {
+        (["join"], false) => join_page(env, auth, &page, req),
+        (["join"], true) => join(env, auth, &page, req),
+        ([], _) | ([_], _) => {
+            let Some((who, _)) = accounts::current(env, auth, req.headers())? else {
+                return to_login(req);
+            };
+            match (parts.first(), post) {
+                (None, false) => page.list(env, &who, None, &Params::default(), StatusCode::OK),
+                (None, true) => create(env, &page, &who, req),
+                (Some(slug), false) => {
+                    let access = orgs::open(env.sql, slug, &who)?;
+                    page.org(env, &access, None, StatusCode::OK)
+                }
+                (Some(slug), true) => change(env, auth, &page, &who, slug, req),
+            }
+        }
+        _ => Err(Error::NotFound),
+    };
+    res.map(|r| page.finish(r))
+}
+
+/// A 303 to the login page, which comes back here after signing in.
+fn to_login(req: &Request) -> Result<Response> {
+    let here = if req.method() == Method::GET {
+        req.uri().path_and_query().map_or(PREFIX, |p| p.as_str())
+    } else {
+        req.uri().path()
+    };
+    web::redirect(&format!("/login?return_to={}", web::pct(here)))
+}
+
+/// The path of an organisation's page.
+fn org_path(slug: &str) -> String {
+    format!("{PREFIX}/{slug}")
+}
+
+/// What every page of a request shares: the product name and the CSRF token
+/// (with the cookie to set if the browser had none).
+struct Page<'a> {
+    product: &'a str,
+    csrf: String,
+    set_csrf: Option<HeaderValue>,
+    secure: bool,
+}
+
+impl<'a> Page<'a> {
+    fn new(auth: &'a Auth, req: &Request) -> Result<Self> {
+        let (csrf, set_csrf) = csrf::token(req.headers(), auth.policy.secure)?;
+        Ok(Self {
+            product: &auth.config.product_name,
+            csrf,
+            set_csrf,
+            secure: auth.policy.secure,
+        })
+    }
+
+    fn finish(&self, mut res: Response) -> Response {
+        if let Some(c) = &self.set_csrf {
+            res.headers_mut().append(header::SET_COOKIE, c.clone());
+        }
+        res
+    }
+
+    /// Parses a POSTed form and checks its CSRF token.
+    fn form(&self, req: &Request) -> Result<Params> {
+        let form = Params::from_form(req)?;
+        csrf::check(req.headers(), &form, self.secure)?;
+        Ok(form)
+    }
+}
+
+/// Errors a person can act on are shown on the page itself, with the
+/// error's status (and its headers); store faults and bugs are an error page.
+fn on_page(
+    err: Error,
+    show: impl FnOnce(String, StatusCode) -> Result<Response>,
+) -> Result<Response> {
+    match err {
+        Error::Storage(_) | Error::Internal(_) | Error::Config { .. } => Err(err),
+        _ => {
+            let mut res = show(err.detail(), err.status())?;
+            errors::decorate(&mut res, &err);
+            Ok(res)
+        }
+    }
+}
+
+// ------------------------------------------------------------------ /orgs
+
+/// One of my organisations.
+struct OrgRow {
+    slug: String,
+    name: String,
+    role: String,
+    suspended: bool,
+}
+
+/// My organisations and the form to create one.
+#[derive(Template)]
+#[template(path = "orgs.html")]
+struct OrgsPage<'a> {
+    product: &'a str,
+    csrf: &'a str,
+    error: Option<String>,
+    orgs: Vec<OrgRow>,
+    /// Whether people may create organisations here.
+    self_service: bool,
+    /// Whether the person's email is verified (creating needs it).
+    verified: bool,
+    name: &'a str,
+    slug: &'a str,
+}
+
+impl Page<'_> {
+    fn list(
+        &self,
+        env: &Env,
+        who: &Identity,
+        error: Option<String>,
+        form: &Params,
+        status: StatusCode,
+    ) -> Result<Response> {
+        let orgs = orgs::mine(env.sql, who)?
+            .into_iter()
+            .filter(|(_, m)| m.status == "active")
+            .map(|(o, m)| OrgRow {
+                suspended: !o.is_active(),
+                slug: o.slug,
+                name: o.name,
+                role: m.role,
+            })
+            .collect();
+        html::render(
+            &OrgsPage {
+                product: self.product,
+                csrf: &self.csrf,
+                error,
+                orgs,
+                self_service: Policy::load(env.vars)?.self_service,
+                verified: who.email_verified,
+                name: form.echo("name"),
+                slug: form.echo("slug"),
+            },
+            status,
+        )
+    }
+}
+
+fn create(env: &Env, page: &Page, who: &Identity, req: &Request) -> Result<Response> {
+    let form = page.form(req)?;
+    let done = (|| {
+        let name = form.one("name")?.unwrap_or_default();
+        let slug = form.one("slug")?.unwrap_or_default();
+        orgs::create_own(env.sql, Policy::load(env.vars)?, who, name, slug, env.now)
+    })();
+    match done {
+        Ok(org) => web::redirect(&org_path(&org.slug)),
+        Err(e) => on_page(e, |msg, status| {
+            page.list(env, who, Some(msg), &form, status)
+        }),
+    }
+}
+
+// ------------------------------------------------------------------ /orgs/{slug}
+
+/// A role given to someone, in words.
+struct RoleRow {
+    sub: String,
+    who: String,
+    client_id: String,
+    service: String,
+    project_id: String,
+    project: String,
+    role: String,
+}
+
+/// A service as the page shows it.
+struct ServiceRow {
+    client_id: String,
+    name: String,
+    policy: &'static str,
+    status: String,
+    roles: Vec<(String, String)>,
+}
+
+/// A project, with its service's name.
+struct ProjectRow {
+    id: String,
+    name: String,
+    service: String,
+}
+
+/// A member, for admins.
+struct MemberRow {
+    sub: String,
+    email: String,
+    role: String,
+    status: String,
+    joined: String,
+    me: bool,
+}
+
+/// An invitation, for admins.
+struct InvitationRow {
+    id: String,
+    email: String,
+    role: String,
+    grants: String,
+    state: String,
+    expires: String,
+}
+
+/// An audit entry, in words.
+struct AuditRow {
+    at: String,
+    actor: String,
+    action: String,
+    target: String,
+    before: String,
+    after: String,
+}
+
+/// What only admins see.
+struct AdminView {
+    members: Vec<MemberRow>,
+    invitations: Vec<InvitationRow>,
+    assignments: Vec<RoleRow>,
+    audit: Vec<AuditRow>,
+    /// `client_id role` and its label, for every role of an active service.
+    role_options: Vec<(String, String)>,
+    /// Project ids and labels.
+    project_options: Vec<(String, String)>,
+    /// Active services: client id and name.
+    active_services: Vec<(String, String)>,
+}
+
+/// An organisation's page.
+#[derive(Template)]
+#[template(path = "org.html")]
+struct OrgPage<'a> {
+    product: &'a str,
+    csrf: &'a str,
+    error: Option<String>,
+    name: &'a str,
+    slug: &'a str,
+    id: &'a str,
+    suspended: bool,
+    role: &'a str,
+    owner: bool,
+    my_roles: Vec<RoleRow>,
+    services: Vec<ServiceRow>,
+    projects: Vec<ProjectRow>,
+    admin: Option<AdminView>,
+}
+
+impl Page<'_> {
+    fn org(
+        &self,
+        env: &Env,
+        access: &Access,
+        error: Option<String>,
+        status: StatusCode,
+    ) -> Result<Response> {
+        let db = env.sql;
+        let admin = access.level() >= Level::Admin;
+        let all_services = services::list(db, access)?;
+        let service_names: HashMap<String, String> = all_services
+            .iter()
+            .map(|s| (s.client_id.clone(), s.name.clone()))
+            .collect();
+        let all_projects = services::projects(db, access)?;
+        let project_names: HashMap<String, String> = all_projects
+            .iter()
+            .map(|p| (p.id.clone(), p.name.clone()))
+            .collect();
+        let members = if admin {
+            members::list(db, access)?
+        } else {
+            Vec::new()
+        };
+        let emails: HashMap<&str, &str> = members
+            .iter()
+            .map(|m| (m.sub.as_str(), m.email.as_str()))
+            .collect();
+        let name_of = |sub: &str| -> String {
+            if sub == access.actor() {
+                format!("{} (you)", access.me.email)
+            } else {
+                emails
+                    .get(sub)
+                    .map_or_else(|| sub.to_owned(), |e| (*e).to_owned())
+            }
+        };
+        let role_row = |a: Assignment| RoleRow {
+            who: name_of(&a.identity_id),
+            service: service_names
+                .get(&a.client_id)
+                .cloned()
+                .unwrap_or_else(|| a.client_id.clone()),
+            project: project_names
+                .get(&a.project_id)
+                .cloned()
+                .unwrap_or_else(|| a.project_id.clone()),
+            sub: a.identity_id,
+            client_id: a.client_id,
+            project_id: a.project_id,
+            role: a.role,
+        };
+        let assignments = services::roles(db, access)?;
+        let my_roles = assignments
+            .iter()
+            .filter(|a| a.identity_id == access.actor())
+            .cloned()
+            .map(role_row)
+            .collect();
+        let services: Vec<ServiceRow> = all_services
+            .into_iter()
+            .filter(|s| admin || s.status == "active")
+            .map(|s| ServiceRow {
+                client_id: s.client_id,
+                name: s.name,
+                policy: s.policy,
+                status: s.status,
+                roles: s
+                    .roles
+                    .into_iter()
+                    .map(|r| (r.name, r.description))
+                    .collect(),
+            })
+            .collect();
+        let projects = all_projects
+            .iter()
+            .map(|p| ProjectRow {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                service: service_names
+                    .get(&p.client_id)
+                    .cloned()
+                    .unwrap_or_else(|| p.client_id.clone()),
+            })
+            .collect();
+        let admin = if admin {
+            let grant_text = |g: &Grant| {
+                let service = service_names.get(&g.client_id).unwrap_or(&g.client_id);
+                match project_names.get(&g.project_id) {
+                    Some(p) => format!("{service}: {} on {p}", g.role),
+                    None => format!("{service}: {}", g.role),
+                }
+            };
+            let invitations = invitations::list(db, access, env.now)?
+                .into_iter()
+                .map(|i| InvitationRow {
+                    grants: i
+                        .grants
+                        .iter()
+                        .map(grant_text)
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    id: i.id,
+                    email: i.email,
+                    role: i.role,
+                    state: i.state,
+                    expires: date(i.expires_at),
+                })
+                .collect();
+            let audit = orgs::audit(db, access, None, AUDIT_SHOWN)?
+                .into_iter()
+                .map(|e| AuditRow {
+                    at: date(e.at),
+                    actor: name_of(&e.actor),
+                    target: e.target.as_deref().map(&name_of).unwrap_or_default(),
+                    action: e.action,
+                    before: e.before.map(|j| j.to_string()).unwrap_or_default(),
+                    after: e.after.map(|j| j.to_string()).unwrap_or_default(),
+                })
+                .collect();
+            let active: Vec<&ServiceRow> =
+                services.iter().filter(|s| s.status == "active").collect();
+            Some(AdminView {
+                role_options: active
+                    .iter()
+                    .flat_map(|s| {
+                        s.roles.iter().map(|(role, _)| {
+                            (
+                                format!("{} {role}", s.client_id),
+                                format!("{}: {role}", s.name),
+                            )
+                        })
+                    })
+                    .collect(),
+                project_options: all_projects
+                    .iter()
+                    .map(|p| {
+                        let service = service_names.get(&p.client_id).unwrap_or(&p.client_id);
+                        (p.id.clone(), format!("{} ({service})", p.name))
+                    })
+                    .collect(),
+                active_services: active
+                    .iter()
+                    .map(|s| (s.client_id.clone(), s.name.clone()))
+                    .collect(),
+                members: members
+                    .iter()
+                    .map(|m| MemberRow {
+                        me: m.sub == access.actor(),
+                        sub: m.sub.clone(),
+                        email: m.email.clone(),
+                        role: m.role.clone(),
+                        status: m.status.clone(),
+                        joined: date(m.joined_at),
+                    })
+                    .collect(),
+                assignments: assignments.into_iter().map(role_row).collect(),
+                invitations,
+                audit,
+            })
+        } else {
+            None
+        };
+        html::render(
+            &OrgPage {
+                product: self.product,
+                csrf: &self.csrf,
+                error,
+                name: &access.org.name,
+                slug: &access.org.slug,
+                id: &access.org.id,
+                suspended: !access.org.is_active(),
+                role: &access.me.role,
+                owner: access.level() == Level::Owner,
+                my_roles,
+                services,
+                projects,
+                admin,
+            },
+            status,
+        )
+    }
+}
+
+/// The fields of the organisation page's forms.
+struct Fields<'a>(&'a Params);
+
+impl<'a> Fields<'a> {
+    fn get(&self, name: &str) -> Result<&'a str> {
+        Ok(self.0.one(name)?.unwrap_or_default())
+    }
+
+    /// A field that must be there (a hidden one, or a choice).
+    fn need(&self, name: &str, what: &str) -> Result<&'a str> {
+        self.0
+            .one(name)?
+            .ok_or_else(|| Error::bad_request(format!("Choose {what}.")))
+    }
+
+    /// A service role chosen from the catalogue select (`client_id role`)
+    /// and an optional project: the grant, if a role was chosen.
+    fn grant(&self) -> Result<Option<Grant>> {
+        let project = self.get("project")?;
+        let Some(choice) = self.0.one("service_role")? else {
+            if !project.is_empty() {
+                return Err(Error::bad_request(
+                    "Choose a service role to give on the project.",
+                ));
+            }
+            return Ok(None);
+        };
+        let (client_id, role) = choice
+            .rsplit_once(' ')
+            .ok_or_else(|| Error::bad_request("Choose a service role from the list."))?;
+        Ok(Some(Grant {
+            client_id: client_id.to_owned(),
+            project_id: project.to_owned(),
+            role: role.to_owned(),
+        }))
+    }
+}
+
+/// `POST /orgs/{slug}`: one change, named by the form's `action`.
+fn change(
+    env: &Env,
+    auth: &Auth,
+    page: &Page,
+    who: &Identity,
+    slug: &str,
+    req: &Request,
+) -> Result<Response> {
+    let form = page.form(req)?;
+    let access = orgs::open(env.sql, slug, who)?;
+    match apply(env, auth, &access, &Fields(&form)) {
+        Ok(to) => web::redirect(&to),
+        Err(e) => on_page(e, |msg, status| {
+            // The page as it is now, which the failed change may have left
+            // without the person in it.
+            let access = orgs::open(env.sql, slug, who)?;
+            page.org(env, &access, Some(msg), status)
+        }),
+    }
+}
+
+/// Does what the form asks; returns where to go next.
+fn apply(env: &Env, auth: &Auth, access: &Access, f: &Fields) -> Result<String> {
+    let db = env.sql;
+    let now = env.now;
+    let back = org_path(&access.org.slug);
+    let member_change = |change: Change| -> Result<String> {
+        members::change(db, access, f.need("sub", "a member")?, change, now)?;
+        Ok(back.clone())
+    };
+    match f.need("action", "what to do")? {
+        "rename" => {
+            orgs::rename(db, access, f.get("name")?, now)?;
+        }
+        "member_role" => {
+            let role = Level::parse(f.need("role", "a role")?)?;
+            return member_change(Change {
+                role: Some(role),
+                active: None,
+            });
+        }
+        "suspend" | "reactivate" => {
+            let active = f.get("action")? == "reactivate";
+            return member_change(Change {
+                role: None,
+                active: Some(active),
+            });
+        }
+        "remove" => {
+            members::remove(db, access, f.need("sub", "a member")?, now)?;
+        }
+        "leave" => {
+            members::remove(db, access, access.actor(), now)?;
+            return Ok(PREFIX.to_owned());
+        }
+        "transfer" => {
+            members::transfer(db, access, f.need("sub", "the new owner")?, now)?;
+        }
+        "invite" => {
+            let ask = Invite {
+                email: f.get("email")?.to_owned(),
+                role: Level::parse(f.0.one("role")?.unwrap_or("member"))?,
+                grants: f.grant()?.into_iter().collect(),
+            };
+            invitations::invite(env, auth, access, &ask)?;
+        }
+        "resend" => {
+            invitations::resend(env, auth, access, f.need("id", "an invitation")?)?;
+        }
+        "revoke_invitation" => {
+            invitations::revoke(db, access, f.need("id", "an invitation")?, now)?;
+        }
+        "grant" => {
+            let sub = f.need("sub", "a member")?;
+            let grant = f
+                .grant()?
+                .ok_or_else(|| Error::bad_request("Choose a service role."))?;
+            services::grant(db, access, &grant.to_assignment(sub), now)?;
+        }
+        "revoke_role" => {
+            let a = Assignment {
+                identity_id: f.need("sub", "a member")?.to_owned(),
+                client_id: f.need("client_id", "a service")?.to_owned(),
+                project_id: f.get("project_id")?.to_owned(),
+                role: f.need("role", "a role")?.to_owned(),
+            };
+            services::revoke(db, access, &a, now)?;
+        }
+        "activate" => {
+            services::activate(db, access, f.need("client_id", "a service")?, now)?;
+        }
+        "deactivate" => {
+            services::deactivate(db, access, f.need("client_id", "a service")?, now)?;
+        }
+        "create_project" => {
+            let client_id = f.need("client_id", "a service")?;
+            services::create_project(db, access, client_id, f.get("name")?, now)?;
+        }
+        "delete_project" => {
+            services::delete_project(db, access, f.need("id", "a project")?, now)?;
+        }
+        "delete" => {
+            access.require(Level::Owner)?;
+            if f.get("confirm")?.trim() != access.org.slug {
+                return Err(Error::bad_request(format!(
+                    "To delete the organisation, type its short name, {}.",
+                    access.org.slug
+                )));
+            }
+            orgs::delete(db, access)?;
+            return Ok(PREFIX.to_owned());
+        }
+        _ => return Err(Error::bad_request("This form asks for something unknown.")),
+    }
+    Ok(back)
+}
+
+// ------------------------------------------------------------------ /orgs/join
+
+/// Who is looking at an invitation.
+enum Viewer {
+    /// Signed in with the invited, verified address.
+    Invited,
+    /// Signed in as someone else (or unverified): their email.
+    Other(String),
+    /// Not signed in; whether the invited address has an account already.
+    SignedOut { has_account: bool },
+}
+
+/// The invitation page.
+#[derive(Template)]
+#[template(path = "org_join.html")]
+struct JoinPage<'a> {
+    product: &'a str,
+    csrf: &'a str,
+    error: Option<String>,
+    token: &'a str,
+    org: &'a str,
+    email: &'a str,
+    role: &'a str,
+    viewer: Viewer,
+    /// The login page, coming back here.
+    login: String,
+    /// The operator's profile fields, for a new account.
+    fields: Vec<Field>,
+}
+
+fn token_of(params: &Params) -> Result<&str> {
+    params.required("token").map_err(|_| {
+        Error::bad_request("This invitation link is incomplete. Check that you copied all of it.")
+    })
+}
+
+fn join_page(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
+    let query = Params::from_query(req)?;
+    let token = token_of(&query)?;
+    page.join(
+        env,
+        auth,
+        req,
+        token,
+        None,
+        &Params::default(),
+        StatusCode::OK,
+    )
+}
+
+impl Page<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn join(
+        &self,
+        env: &Env,
+        auth: &Auth,
+        req: &Request,
+        token: &str,
+        error: Option<String>,
+        form: &Params,
+        status: StatusCode,
+    ) -> Result<Response> {
+        let (inv, org) = invitations::peek(env.sql, token, env.now)?;
+        let viewer = match accounts::current(env, auth, req.headers())? {
+            Some((who, _)) if who.email_verified && who.email == inv.email => Viewer::Invited,
+            Some((who, _)) => Viewer::Other(who.email),
+            None => Viewer::SignedOut {
+                has_account: identity::by_email(env.sql, &inv.email)?.is_some(),
+            },
+        };
+        let here = format!("{PREFIX}/join?token={}", web::pct(token));
+        let fields = auth
+            .schema
+            .0
+            .iter()
+            .map(|a| Field {
+                name: a.name.clone(),
+                label: a.label.clone(),
+                required: a.required,
+                max_length: a.max_length,
+                autocomplete: a.autocomplete,
+                value: form.echo(&a.name).to_owned(),
+            })
+            .collect();
+        html::render(
+            &JoinPage {
+                product: self.product,
+                csrf: &self.csrf,
+                error,
+                token,
+                org: &org.name,
+                email: &inv.email,
+                role: &inv.org_role,
+                viewer,
+                login: format!(
+                    "/login?login_hint={}&return_to={}",
+                    web::pct(&inv.email),
+                    web::pct(&here)
+                ),
+                fields,
+            },
+            status,
+        )
+    }
+}
+
+/// `POST /orgs/join`: accepts signed in, or creates the account (with the
+/// invited address) and signs it in.
+fn join(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
+    let form = page.form(req)?;
+    let token = token_of(&form)?;
+    let done = match accounts::current(env, auth, req.headers())? {
+        Some((who, _)) => invitations::accept(env.sql, &who, token, env.now).map(|org| (org, None)),
+        None => (|| {
+            let password = form.one("password")?.unwrap_or_default();
+            let (who, org) =
+                invitations::accept_new(env.sql, auth, token, password, &form, env.now)?;
+            let cookie = session::start(
+                env.kv,
+                &auth.policy,
+                &who.id,
+                who.session_generation,
+                &["pwd"],
+                env.now,
+            )?;
+            Ok((org, Some(cookie)))
+        })(),
+    };
+    match done {
+        Ok((org, cookie)) => {
+            let mut res = web::redirect(&org_path(&org.slug))?;
+            if let Some(cookie) = cookie {
+                res.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            Ok(res)
+        }
+        // A dead link cannot be fixed on this form: show the error page.
+        Err(e @ Error::DeadLink(_)) => Err(e),
+        Err(e) => on_page(e, |msg, status| {
+            page.join(env, auth, req, token, Some(msg), &form, status)
+        }),
+    }
+}
+
+// ------------------------------------------------------------------ helpers
+
+/// A Unix time as `YYYY-MM-DD HH:MM UTC`.
+fn date(ts: i64) -> String {
+    let days = ts.div_euclid(86_400);
+    let secs = ts.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::dev_outbox;
+    use crate::testkit::{self, World, get, post};
+    use serde_json::json;
+
+    const NOW: i64 = 1_700_000_000;
+    /// The CSRF cookie every test browser carries.
+    const CSRF: &str = "c3JmLXRlc3QtdG9rZW4tb2YtZW5vdWdoLWxlbmd0aC1";
+
+    /// A browser: its `Cookie` header (a session, if any, and the CSRF cookie).
+    struct Browser(String);
+
+    impl Browser {
+        fn signed_out() -> Browser {
+            Browser(format!("{}={CSRF}", csrf::COOKIE))
+        }
+
+        /// A person with this email, signed in.
+        fn signed_in(w: &World, email: &str, verified: bool) -> (Browser, Identity) {
+            let who = testkit::person(&w.sql, email, NOW);
+            if verified {
+                identity::mark_verified(&w.sql, &who.id, NOW).unwrap();
+            }
+            let auth = Auth::load(&w.vars).unwrap();
+            let cookie = session::start(
+                &w.kv,
+                &auth.policy,
+                &who.id,
+                who.session_generation,
+                &["pwd"],
+                NOW,
+            )
+            .unwrap();
+            let pair = cookie
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned();
+            (Browser(format!("{pair}; {}={CSRF}", csrf::COOKIE)), who)
+        }
+
+        fn get(&self, w: &World, path: &str) -> Response {
+            send(w, get(path).header("cookie", &self.0).build())
+        }
+
+        /// POSTs a form with the CSRF token.
+        fn post(&self, w: &World, path: &str, fields: &[(&str, &str)]) -> Response {
+            let mut all = vec![("csrf", CSRF)];
+            all.extend_from_slice(fields);
+            send(w, post(path).header("cookie", &self.0).form(&all).build())
+        }
+    }
+
+    fn send(w: &World, req: Request) -> Response {
+        super::super::orgs::handle(&w.env(NOW), req)
+    }
+
+    fn text(res: &Response) -> String {
+        String::from_utf8_lossy(res.body()).into_owned()
+    }
+
+    fn location(res: &Response) -> &str {
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", text(res));
+        res.headers()[header::LOCATION].to_str().unwrap()
+    }
+
+    /// A b2b service `shop` with the roles viewer and editor.
+    fn shop(w: &World) {
+        testkit::client(
+            &w.sql,
+            json!({
+                "client_name": "Shop",
+                "client_id": "shop",
+                "redirect_uris": ["https://shop.example/cb"],
+                "b2b": true,
+                "roles": [
+                    {"name": "viewer", "description": "Sees the orders"},
+                    {"name": "editor", "description": "Changes the orders"},
+                ],
+            }),
+            NOW,
+        );
+    }
+
+    /// Ada, signed in and verified, owns Acme (`acme`), which has Shop active.
+    fn acme(w: &World) -> Browser {
+        shop(w);
+        let (ada, _) = Browser::signed_in(w, "ada@example.com", true);
+        let res = ada.post(w, "/orgs", &[("name", "Acme"), ("slug", "acme")]);
+        assert_eq!(location(&res), "/orgs/acme");
+        let res = ada.post(
+            w,
+            "/orgs/acme",
+            &[("action", "activate"), ("client_id", "shop")],
+        );
+        assert_eq!(location(&res), "/orgs/acme");
+        ada
+    }
+
+    /// The token of the newest invitation mailed to `to`.
+    fn invitation_token(w: &World, to: &str) -> String {
+        let mails = dev_outbox::newest(&w.sql, Some(to)).unwrap();
+        let link = mails[0].link.clone().unwrap();
+        link.split_once("token=").unwrap().1.to_owned()
+    }
+
+    #[test]
+    fn signed_out_people_are_sent_to_the_login_page() {
+        let w = World::new();
+        let anon = Browser::signed_out();
+        assert_eq!(location(&anon.get(&w, "/orgs")), "/login?return_to=%2Forgs");
+        assert_eq!(
+            location(&anon.get(&w, "/orgs/acme")),
+            "/login?return_to=%2Forgs%2Facme"
+        );
+        assert_eq!(
+            location(&anon.post(&w, "/orgs", &[("name", "Acme"), ("slug", "acme")])),
+            "/login?return_to=%2Forgs"
+        );
+    }
+
+    #[test]
+    fn an_organisation_is_created_with_the_form() {
+        let w = World::new();
+        let (ada, _) = Browser::signed_in(&w, "ada@example.com", true);
+        let res = ada.get(&w, "/orgs");
+        assert_eq!(res.status(), StatusCode::OK);
+        let page = text(&res);
+        assert!(
+            page.contains("Create an organisation") && page.contains("not in any organisation")
+        );
+
+        let res = ada.post(&w, "/orgs", &[("name", "Acme <Oy>"), ("slug", "acme")]);
+        assert_eq!(location(&res), "/orgs/acme");
+        let page = text(&ada.get(&w, "/orgs/acme"));
+        assert!(
+            page.contains("<h1>Acme &#60;Oy&#62;</h1>")
+                || page.contains("<h1>Acme &lt;Oy&gt;</h1>"),
+            "{page}"
+        );
+        assert!(page.contains("id=\"my-role\">owner<"), "{page}");
+        assert!(page.contains("Audit log") && page.contains("organisation.created"));
+        let list = text(&ada.get(&w, "/orgs"));
+        assert!(list.contains("href=\"/orgs/acme\""), "{list}");
+
+        // Errors come back on the form, with what was typed.
+        let res = ada.post(&w, "/orgs", &[("name", "Acme again"), ("slug", "acme")]);
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        let page = text(&res);
+        assert!(
+            page.contains("role=\"alert\"") && page.contains("is taken"),
+            "{page}"
+        );
+        assert!(page.contains("value=\"Acme again\""));
+        let res = ada.post(&w, "/orgs", &[("name", "Bad"), ("slug", "Not A Slug")]);
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(text(&res).contains("lower-case letters"));
+
+        // An unverified person is told why.
+        let (bob, _) = Browser::signed_in(&w, "bob@example.com", false);
+        let res = bob.post(&w, "/orgs", &[("name", "Bobco"), ("slug", "bobco")]);
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert!(text(&res).contains("Verify your email"));
+    }
+
+    #[test]
+    fn the_forms_need_the_csrf_token() {
+        let w = World::new();
+        let ada = acme(&w);
+        let no_token = |path: &str, fields: &[(&str, &str)]| {
+            send(&w, post(path).header("cookie", &ada.0).form(fields).build())
+        };
+        let res = no_token("/orgs", &[("name", "Globex"), ("slug", "globex")]);
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let res = no_token("/orgs/acme", &[("action", "rename"), ("name", "Evil")]);
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let res = no_token(
+            "/orgs/acme",
+            &[
+                ("action", "rename"),
+                ("name", "Evil"),
+                ("csrf", "b3RoZXItdG9rZW4tb2YtZW5vdWdoLWxlbmd0aC14eHh"),
+            ],
+        );
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let page = text(&ada.get(&w, "/orgs/acme"));
+        assert!(page.contains("<h1>Acme</h1>") && !page.contains("Evil"));
+        assert_eq!(ada.get(&w, "/orgs/globex").status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn members_see_their_roles_and_not_the_admin_sections() {
+        let w = World::new();
+        let ada = acme(&w);
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[
+                ("action", "invite"),
+                ("email", "bob@example.com"),
+                ("role", "member"),
+                ("service_role", "shop viewer"),
+            ],
+        );
+        assert_eq!(location(&res), "/orgs/acme");
+        let admin_page = text(&ada.get(&w, "/orgs/acme"));
+        assert!(admin_page.contains("bob@example.com") && admin_page.contains("Shop: viewer"));
+
+        let (bob, _) = Browser::signed_in(&w, "bob@example.com", true);
+        let token = invitation_token(&w, "bob@example.com");
+        let page = text(&bob.get(&w, &format!("/orgs/join?token={token}")));
+        assert!(page.contains("Join Acme</button>"), "{page}");
+        let res = bob.post(&w, "/orgs/join", &[("token", &token)]);
+        assert_eq!(location(&res), "/orgs/acme");
+
+        let res = bob.get(&w, "/orgs/acme");
+        assert_eq!(res.status(), StatusCode::OK);
+        let page = text(&res);
+        assert!(page.contains("id=\"my-role\">member<"), "{page}");
+        assert!(page.contains("Shop: <strong>viewer</strong>"), "{page}");
+        for admin_only in [
+            "Members",
+            "Invitations",
+            "Audit log",
+            "action\" value=\"invite",
+            "Delete organisation",
+            "Deactivate",
+        ] {
+            assert!(!page.contains(admin_only), "a member sees {admin_only}");
+        }
+        assert!(page.contains("value=\"leave\""));
+
+        // An admin's change is refused with the page and its 403.
+        let res = bob.post(&w, "/orgs/acme", &[("action", "rename"), ("name", "Bobco")]);
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert!(text(&res).contains("role=\"alert\""));
+
+        // The owner makes Bob an admin; he sees the sections then.
+        let bob_sub = identity::by_email(&w.sql, "bob@example.com")
+            .unwrap()
+            .unwrap()
+            .id;
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[
+                ("action", "member_role"),
+                ("sub", &bob_sub),
+                ("role", "admin"),
+            ],
+        );
+        assert_eq!(location(&res), "/orgs/acme");
+        let page = text(&bob.get(&w, "/orgs/acme"));
+        assert!(
+            page.contains("Audit log")
+                && page.contains("Invitations")
+                && !page.contains("Delete organisation")
+        );
+
+        // Bob leaves; the organisation is then a 404 to him, as to strangers.
+        let res = bob.post(&w, "/orgs/acme", &[("action", "leave")]);
+        assert_eq!(location(&res), "/orgs");
+        assert_eq!(bob.get(&w, "/orgs/acme").status(), StatusCode::NOT_FOUND);
+        let (eve, _) = Browser::signed_in(&w, "eve@example.com", true);
+        assert_eq!(eve.get(&w, "/orgs/acme").status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            eve.post(&w, "/orgs/acme", &[("action", "leave")]).status(),
+            StatusCode::NOT_FOUND
+        );
+        // The last owner cannot leave.
+        let res = ada.post(&w, "/orgs/acme", &[("action", "leave")]);
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        assert!(text(&res).contains("always keeps an active owner"));
+    }
+
+    #[test]
+    fn a_new_person_joins_by_creating_the_account() {
+        let w = World::new();
+        let ada = acme(&w);
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[
+                ("action", "invite"),
+                ("email", "new@example.com"),
+                ("service_role", "shop editor"),
+            ],
+        );
+        assert_eq!(location(&res), "/orgs/acme");
+        let token = invitation_token(&w, "new@example.com");
+        let join = format!("/orgs/join?token={token}");
+
+        let anon = Browser::signed_out();
+        let page = text(&anon.get(&w, &join));
+        assert!(
+            page.contains("Create your account")
+                && page.contains("value=\"new@example.com\" readonly"),
+            "{page}"
+        );
+        assert!(
+            page.contains(&format!("return_to={}", web::pct(&join))),
+            "the sign-in link comes back: {page}"
+        );
+
+        // Someone else signed in is told so.
+        let (eve, _) = Browser::signed_in(&w, "eve@example.com", true);
+        let page = text(&eve.get(&w, &join));
+        assert!(
+            page.contains("signed in as <strong>eve@example.com</strong>"),
+            "{page}"
+        );
+        let res = eve.post(&w, "/orgs/join", &[("token", &token)]);
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+        // A weak password is shown on the form.
+        let res = anon.post(
+            &w,
+            "/orgs/join",
+            &[("token", &token), ("password", "short")],
+        );
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(text(&res).contains("role=\"alert\""));
+
+        let res = anon.post(
+            &w,
+            "/orgs/join",
+            &[
+                ("token", &token),
+                ("password", "a long and memorable passphrase"),
+                ("name", "Nina New"),
+            ],
+        );
+        assert_eq!(location(&res), "/orgs/acme");
+        let session = res
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+            .find(|c| c.starts_with("__Host-lanyard_session="))
+            .expect("a session");
+        let nina = Browser(format!("{session}; {}={CSRF}", csrf::COOKIE));
+        let page = text(&nina.get(&w, "/orgs/acme"));
+        assert!(
+            page.contains("id=\"my-role\">member<")
+                && page.contains("Shop: <strong>editor</strong>"),
+            "{page}"
+        );
+        let who = identity::by_email(&w.sql, "new@example.com")
+            .unwrap()
+            .unwrap();
+        assert!(who.email_verified);
+
+        // The link is spent: the error page.
+        let res = anon.get(&w, &join);
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(text(&res).contains("already been accepted"));
+        let res = anon.get(&w, "/orgs/join?token=nonsense");
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(text(&res).contains("not valid"));
+    }
+
+    #[test]
+    fn admins_manage_services_projects_roles_and_invitations() {
+        let w = World::new();
+        let ada = acme(&w);
+        let ok = |fields: &[(&str, &str)]| {
+            let res = ada.post(&w, "/orgs/acme", fields);
+            assert_eq!(location(&res), "/orgs/acme", "{fields:?}");
+        };
+        ok(&[
+            ("action", "create_project"),
+            ("client_id", "shop"),
+            ("name", "Helsinki"),
+        ]);
+        let page = text(&ada.get(&w, "/orgs/acme"));
+        let project = page
+            .split("name=\"id\" value=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap()
+            .to_owned();
+        assert!(project.starts_with("prj_"), "{project}");
+        let ada_sub = identity::by_email(&w.sql, "ada@example.com")
+            .unwrap()
+            .unwrap()
+            .id;
+        ok(&[
+            ("action", "grant"),
+            ("sub", &ada_sub),
+            ("service_role", "shop editor"),
+            ("project", &project),
+        ]);
+        let page = text(&ada.get(&w, "/orgs/acme"));
+        assert!(
+            page.contains("Shop: <strong>editor</strong> on Helsinki"),
+            "{page}"
+        );
+        ok(&[
+            ("action", "revoke_role"),
+            ("sub", &ada_sub),
+            ("client_id", "shop"),
+            ("project_id", &project),
+            ("role", "editor"),
+        ]);
+        ok(&[
+            ("action", "invite"),
+            ("email", "carol@example.com"),
+            ("role", "admin"),
+        ]);
+        let page = text(&ada.get(&w, "/orgs/acme"));
+        let inv = page
+            .split("value=\"inv_")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .map(|s| format!("inv_{s}"))
+            .unwrap();
+        ok(&[("action", "resend"), ("id", &inv)]);
+        ok(&[("action", "revoke_invitation"), ("id", &inv)]);
+        ok(&[("action", "delete_project"), ("id", &project)]);
+        ok(&[("action", "deactivate"), ("client_id", "shop")]);
+        ok(&[("action", "rename"), ("name", "Acme Oy")]);
+        let page = text(&ada.get(&w, "/orgs/acme"));
+        for action in [
+            "project.created",
+            "role.granted",
+            "role.revoked",
+            "invitation.resent",
+            "invitation.revoked",
+            "project.deleted",
+            "service.deactivated",
+            "organisation.renamed",
+        ] {
+            assert!(page.contains(action), "{action}");
+        }
+        assert!(page.contains("<h1>Acme Oy</h1>"));
+
+        // A domain error shows the page again with the message.
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[
+                ("action", "invite"),
+                ("email", "dan@example.com"),
+                ("service_role", "shop viewer"),
+            ],
+        );
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(
+            text(&res).contains("is not active for Acme Oy"),
+            "{}",
+            text(&res)
+        );
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[("action", "delete"), ("confirm", "wrong")],
+        );
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[("action", "delete"), ("confirm", "acme")],
+        );
+        assert_eq!(location(&res), "/orgs");
+        assert_eq!(ada.get(&w, "/orgs/acme").status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn dates_are_utc() {
+        assert_eq!(date(0), "1970-01-01 00:00 UTC");
+        assert_eq!(date(NOW), "2023-11-14 22:13 UTC");
+        assert_eq!(date(951_782_400), "2000-02-29 00:00 UTC");
+    }
 }
