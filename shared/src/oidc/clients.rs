@@ -9,7 +9,10 @@ use serde_json::Value as Json;
 use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
 use crate::oidc::assertion;
-use crate::store::{SqlStore, auth_codes, client_assertions, clients, consents, refresh_families};
+use crate::store::{
+    SqlStore, activations, auth_codes, client_assertions, clients, consents, projects,
+    refresh_families, role_assignments,
+};
 use crate::web::Params;
 
 /// Grant types a client may be allowed.
@@ -661,7 +664,12 @@ fn forget_grants(db: &dyn SqlStore, id: &str) -> Result<()> {
     consents::delete_for_client(db, id)?;
     refresh_families::delete_for_client(db, id)?;
     auth_codes::delete_for_client(db, id)?;
-    client_assertions::delete_for_client(db, id)
+    client_assertions::delete_for_client(db, id)?;
+    // A service's organisation data: a client registered later under the
+    // same id is activated by nobody and grants no roles.
+    role_assignments::delete_for_client(db, id)?;
+    projects::delete_for_client(db, id)?;
+    activations::delete_for_client(db, id)
 }
 
 impl Client {

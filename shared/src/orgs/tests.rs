@@ -638,3 +638,57 @@ fn every_change_is_audited_and_deleting_removes_everything() {
         assert_eq!(count(&a.w, table), 0, "{table}");
     }
 }
+
+#[test]
+fn a_deleted_service_leaves_no_activation_project_or_role_behind() {
+    let a = Acme::new();
+    service(&a.w, "shop", "self_service");
+    let cy = a.as_(&a.cy);
+    services::activate(&a.w.sql, &cy, "shop", NOW).unwrap();
+    let site = services::create_project(&a.w.sql, &cy, "shop", "Apollo", NOW).unwrap();
+    let buyer = |project: &str| Assignment {
+        identity_id: a.bob.id.clone(),
+        client_id: "shop".into(),
+        project_id: project.into(),
+        role: "buyer".into(),
+    };
+    services::grant(&a.w.sql, &cy, &buyer(""), NOW).unwrap();
+    services::grant(&a.w.sql, &cy, &buyer(&site.id), NOW).unwrap();
+    crate::oidc::clients::delete(&a.w.sql, "shop").unwrap();
+    for table in ["activations", "projects", "role_assignments"] {
+        assert_eq!(count(&a.w, table), 0, "{table}");
+    }
+    // Registered again under the same id, it starts from nothing.
+    service(&a.w, "shop", "self_service");
+    let listed = services::list(&a.w.sql, &cy).unwrap();
+    assert_eq!(listed[0].status, "inactive");
+}
+
+#[test]
+fn an_invitation_grants_only_roles_of_services_still_active() {
+    let a = Acme::new();
+    service(&a.w, "shop", "self_service");
+    service(&a.w, "bank", "self_service");
+    let cy = a.as_(&a.cy);
+    services::activate(&a.w.sql, &cy, "shop", NOW).unwrap();
+    services::activate(&a.w.sql, &cy, "bank", NOW).unwrap();
+    let grant = |client: &str| Grant {
+        client_id: client.into(),
+        project_id: String::new(),
+        role: "buyer".into(),
+    };
+    let ask = Invite {
+        email: "dee@example.com".into(),
+        role: Level::Member,
+        grants: vec![grant("shop"), grant("bank")],
+    };
+    invitations::invite(&a.w.env(NOW), &auth(&a.w), &cy, &ask).unwrap();
+    services::deactivate(&a.w.sql, &cy, "bank", NOW).unwrap();
+    let dee = verified(&a.w, "dee@example.com");
+    let token = mailed_token(&a.w, "dee@example.com");
+    invitations::accept(&a.w.sql, &dee, &token, NOW).unwrap();
+    let dee = a.as_(&dee);
+    let roles = services::roles(&a.w.sql, &dee).unwrap();
+    assert_eq!(roles.len(), 1);
+    assert_eq!(roles[0].client_id, "shop");
+}

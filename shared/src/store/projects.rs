@@ -79,3 +79,12 @@ pub fn delete_for_org(db: &dyn SqlStore, org_id: &str) -> Result<()> {
     db.execute("DELETE FROM projects WHERE org_id = ?", &[org_id.into()])?;
     Ok(())
 }
+
+/// Deletes every project of a client (it is deleted, or its id reused).
+pub fn delete_for_client(db: &dyn SqlStore, client_id: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM projects WHERE client_id = ?",
+        &[client_id.into()],
+    )?;
+    Ok(())
+}

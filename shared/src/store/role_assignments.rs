@@ -55,8 +55,9 @@ pub fn insert(
 }
 
 /// Gives the roles that a pending, unexpired invitation for `email` carries
-/// (its `grants`, a JSON array) to `identity_id`, in one statement. Safe to
-/// run any number of times: the primary key keeps one row per role.
+/// (its `grants`, a JSON array) to `identity_id`, in one statement, for the
+/// services the organisation still has active. Safe to run any number of
+/// times: the primary key keeps one row per role.
 pub fn insert_from_invitation(
     db: &dyn SqlStore,
     token_hash: &str,
@@ -71,6 +72,8 @@ pub fn insert_from_invitation(
                 i.invited_by, ?2 \
          FROM invitations i, json_each(i.grants) g \
          WHERE i.token_hash = ?3 AND i.state = 'pending' AND i.expires_at > ?2 AND i.email = ?4 \
+         AND EXISTS (SELECT 1 FROM activations a WHERE a.org_id = i.org_id \
+             AND a.client_id = json_extract(g.value, '$.client_id') AND a.status = 'active') \
          ON CONFLICT DO NOTHING",
         &[identity_id.into(), now.into(), token_hash.into(), email.into()],
     )?;
@@ -140,6 +143,15 @@ pub fn delete_for_org(db: &dyn SqlStore, org_id: &str) -> Result<()> {
     db.execute(
         "DELETE FROM role_assignments WHERE org_id = ?",
         &[org_id.into()],
+    )?;
+    Ok(())
+}
+
+/// Deletes every role of a client (it is deleted, or its id reused).
+pub fn delete_for_client(db: &dyn SqlStore, client_id: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM role_assignments WHERE client_id = ?",
+        &[client_id.into()],
     )?;
     Ok(())
 }
