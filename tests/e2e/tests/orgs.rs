@@ -1717,6 +1717,10 @@ async fn a_bearer_token_with_the_orgs_scope_manages_organisations() {
     let with = tokens(&app, &mut b, &client, "openid orgs").await;
     assert_eq!(with["scope"], "openid orgs");
     let at = with["access_token"].as_str().unwrap();
+    assert!(
+        payload(at).get("org_id").is_none(),
+        "a plain client's tokens name no organisation"
+    );
     let without = tokens(&app, &mut b, &client, "openid").await;
     let plain = without["access_token"].as_str().unwrap();
 
@@ -1801,4 +1805,453 @@ async fn a_bearer_token_with_the_orgs_scope_manages_organisations() {
         StatusCode::UNAUTHORIZED,
     );
     assert_eq!(app.count("SELECT count(*) FROM organisations"), 1);
+}
+
+// ------------------------------------------------------------------ 10
+
+/// A JWT's payload, as an application decodes it after verifying it.
+fn payload(jwt: &str) -> Value {
+    use base64::Engine as _;
+    let part = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+const B2B_SCOPE: &str = "openid profile email offline_access";
+
+/// The organisation ids offered on a picker page, in order.
+fn offered(page: &str) -> Vec<String> {
+    page.split("name=\"org\" value=\"")
+        .skip(1)
+        .map(|c| c.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+/// The code flow for a b2b client: `pick` answers the organisation picker
+/// (an organisation id) if it is shown, consent is given if asked; the
+/// token response.
+async fn b2b_tokens(
+    app: &App,
+    b: &mut Browser<'_>,
+    client: &(String, String),
+    extra: &str,
+    pick: Option<&str>,
+) -> Value {
+    let p = pkce();
+    let mut res = b.get(&authorize_url(&client.0, B2B_SCOPE, &p, extra)).await;
+    for _ in 0..2 {
+        if res.status() != StatusCode::OK {
+            break;
+        }
+        let page = text(&res);
+        let mut fields = hidden_fields(&page);
+        if page.contains("Which organisation?") {
+            fields.push(("org".into(), pick.expect("no picker expected").into()));
+        } else {
+            fields.push(("decision".into(), "allow".into()));
+        }
+        let refs: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        res = b.post("/authorize", &refs).await;
+    }
+    let code = code_of(&res);
+    expect(&exchange(app, client, &code, &p).await, StatusCode::OK)
+}
+
+async fn refresh(app: &App, client: &(String, String), token_: &str) -> Response<Bytes> {
+    token(
+        app,
+        client,
+        &[("grant_type", "refresh_token"), ("refresh_token", token_)],
+    )
+    .await
+}
+
+#[track_caller]
+fn refused(res: &Response<Bytes>) {
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{}", text(res));
+    assert_eq!(json(res)["error"], "invalid_grant");
+}
+
+/// The organisation claims of a claim set.
+fn org_claims(c: &Value) -> Value {
+    j!({
+        "org_id": c["org_id"], "org_slug": c["org_slug"], "org_name": c["org_name"],
+        "roles": c["roles"], "project_roles": c["project_roles"],
+    })
+}
+
+/// Acme with `shop` (b2b, self-service) active, alice its owner and a
+/// buyer on the service.
+async fn b2b_world(app: &App) -> (Person, String, (String, String)) {
+    let alice = person(app, "alice@example.com").await;
+    let acme = org(app, &alice, "acme", "Acme Oy").await;
+    let client = service(app, "shop", "self_service").await;
+    activate(app, &alice, "acme", "shop").await;
+    grant(app, &alice, "acme", &alice.sub, "", "buyer").await;
+    (alice, acme["id"].as_str().unwrap().to_owned(), client)
+}
+
+async fn grant(app: &App, by: &Person, slug: &str, sub: &str, project: &str, role: &str) {
+    let res = call(
+        app,
+        "POST",
+        &format!("/api/orgs/{slug}/roles"),
+        Some(j!({"sub": sub, "client_id": "shop", "project_id": project, "role": role})),
+        by.c(),
+    )
+    .await;
+    expect(&res, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn b2b_tokens_carry_the_organisation_and_a_role_change_shows_at_refresh() {
+    let app = app().await;
+    let (alice, org_id, client) = b2b_world(&app).await;
+    let prj = expect(
+        &call(
+            &app,
+            "POST",
+            "/api/orgs/acme/projects",
+            Some(j!({"client_id": "shop", "name": "Helsinki office"})),
+            alice.c(),
+        )
+        .await,
+        StatusCode::CREATED,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    grant(&app, &alice, "acme", &alice.sub, &prj, "approver").await;
+
+    let mut b = browser(&app, &alice);
+    let t = b2b_tokens(&app, &mut b, &client, "", None).await;
+    let want = j!({
+        "org_id": org_id, "org_slug": "acme", "org_name": "Acme Oy",
+        "roles": ["buyer"], "project_roles": {prj.as_str(): ["approver"]},
+    });
+    let id_token = payload(t["id_token"].as_str().unwrap());
+    assert_eq!(org_claims(&id_token), want, "ID token");
+    assert_eq!(id_token["sub"], alice.sub.as_str());
+    let access = t["access_token"].as_str().unwrap();
+    assert_eq!(org_claims(&payload(access)), want, "access token");
+    let info = expect(
+        &app.send(
+            Request::get("/userinfo")
+                .header("authorization", format!("Bearer {access}"))
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await,
+        StatusCode::OK,
+    );
+    assert_eq!(org_claims(&info), want, "userinfo");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM refresh_families WHERE org_id = '{org_id}'"
+        )),
+        1
+    );
+
+    // A role change shows at the next refresh.
+    grant(&app, &alice, "acme", &alice.sub, "", "approver").await;
+    let del = format!(
+        "/api/orgs/acme/roles?sub={}&client_id=shop&project_id={prj}&role=approver",
+        alice.sub
+    );
+    expect(
+        &call(&app, "DELETE", &del, None, alice.c()).await,
+        StatusCode::NO_CONTENT,
+    );
+    let res = refresh(&app, &client, t["refresh_token"].as_str().unwrap()).await;
+    let t = expect(&res, StatusCode::OK);
+    let changed = j!({
+        "org_id": org_id, "org_slug": "acme", "org_name": "Acme Oy",
+        "roles": ["approver", "buyer"], "project_roles": {},
+    });
+    assert_eq!(
+        org_claims(&payload(t["access_token"].as_str().unwrap())),
+        changed
+    );
+    assert_eq!(
+        org_claims(&payload(t["id_token"].as_str().unwrap())),
+        changed
+    );
+
+    // A rename shows too.
+    call(
+        &app,
+        "PATCH",
+        "/api/orgs/acme",
+        Some(j!({"name": "Acme Group"})),
+        alice.c(),
+    )
+    .await;
+    let res = refresh(&app, &client, t["refresh_token"].as_str().unwrap()).await;
+    let t = expect(&res, StatusCode::OK);
+    assert_eq!(
+        payload(t["access_token"].as_str().unwrap())["org_name"],
+        "Acme Group"
+    );
+}
+
+#[tokio::test]
+async fn a_removed_members_refresh_is_refused_and_ends_the_family() {
+    let app = app().await;
+    let (alice, _, client) = b2b_world(&app).await;
+    let bob = member(&app, &alice, "acme", "bob@example.com").await;
+    grant(&app, &alice, "acme", &bob.sub, "", "buyer").await;
+    let mut b = browser(&app, &bob);
+    let t = b2b_tokens(&app, &mut b, &client, "", None).await;
+    assert_eq!(
+        payload(t["access_token"].as_str().unwrap())["roles"],
+        j!(["buyer"])
+    );
+    let r0 = t["refresh_token"].as_str().unwrap().to_owned();
+    let r1 = expect(&refresh(&app, &client, &r0).await, StatusCode::OK)["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    expect(
+        &call(
+            &app,
+            "DELETE",
+            &format!("/api/orgs/acme/members/{}", bob.sub),
+            None,
+            alice.c(),
+        )
+        .await,
+        StatusCode::NO_CONTENT,
+    );
+    refused(&refresh(&app, &client, &r1).await);
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM refresh_families WHERE identity_id = '{}' AND revoked_at IS NULL",
+            bob.sub
+        )),
+        0,
+        "the family is revoked"
+    );
+    // Back in the organisation with a role, the old family stays dead.
+    let (_, token_) = invite(
+        &app,
+        &alice,
+        "acme",
+        j!({"email": "bob@example.com", "grants": [{"client_id": "shop", "role": "buyer"}]}),
+    )
+    .await;
+    expect(&accept(&app, &token_, bob.c()).await, StatusCode::OK);
+    refused(&refresh(&app, &client, &r1).await);
+    refused(&refresh(&app, &client, &r0).await);
+    // A new login works.
+    let t = b2b_tokens(&app, &mut b, &client, "", None).await;
+    expect(
+        &refresh(&app, &client, t["refresh_token"].as_str().unwrap()).await,
+        StatusCode::OK,
+    );
+}
+
+#[tokio::test]
+async fn a_member_without_a_role_cannot_sign_in_to_the_service() {
+    let app = app().await;
+    let (alice, _, client) = b2b_world(&app).await;
+    let bob = member(&app, &alice, "acme", "bob@example.com").await;
+    let mut b = browser(&app, &bob);
+    let res = b
+        .get(&authorize_url(&client.0, B2B_SCOPE, &pkce(), ""))
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "{}", text(&res));
+    assert!(
+        text(&res).contains("Ask your organisation"),
+        "{}",
+        text(&res)
+    );
+    let res = b
+        .get(&authorize_url(
+            &client.0,
+            B2B_SCOPE,
+            &pkce(),
+            "&prompt=none",
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        header(&res, "location").contains("error=access_denied"),
+        "{}",
+        header(&res, "location")
+    );
+    assert_eq!(app.count("SELECT count(*) FROM auth_codes"), 0);
+}
+
+#[tokio::test]
+async fn a_deactivated_service_refuses_refresh_and_authorize() {
+    let app = app().await;
+    let (alice, _, client) = b2b_world(&app).await;
+    let mut b = browser(&app, &alice);
+    let t = b2b_tokens(&app, &mut b, &client, "", None).await;
+    let res = call(
+        &app,
+        "POST",
+        "/api/orgs/acme/services/shop/deactivate",
+        None,
+        alice.c(),
+    )
+    .await;
+    expect(&res, StatusCode::OK);
+    refused(&refresh(&app, &client, t["refresh_token"].as_str().unwrap()).await);
+    let res = b
+        .get(&authorize_url(&client.0, B2B_SCOPE, &pkce(), ""))
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "{}", text(&res));
+    let res = b
+        .get(&authorize_url(
+            &client.0,
+            B2B_SCOPE,
+            &pkce(),
+            "&organization=acme",
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "{}", text(&res));
+
+    // Activated again: a new login works, the old family stays revoked.
+    activate(&app, &alice, "acme", "shop").await;
+    refused(&refresh(&app, &client, t["refresh_token"].as_str().unwrap()).await);
+    b2b_tokens(&app, &mut b, &client, "", None).await;
+}
+
+#[tokio::test]
+async fn a_suspended_organisation_refuses_refresh() {
+    let app = app().await;
+    let (alice, org_id, client) = b2b_world(&app).await;
+    let mut b = browser(&app, &alice);
+    let t = b2b_tokens(&app, &mut b, &client, "", None).await;
+    let res = admin(
+        &app,
+        "POST",
+        &format!("/api/admin/orgs/{org_id}/suspend"),
+        None,
+    )
+    .await;
+    assert_eq!(expect(&res, StatusCode::OK)["status"], "suspended");
+    refused(&refresh(&app, &client, t["refresh_token"].as_str().unwrap()).await);
+    let res = b
+        .get(&authorize_url(&client.0, B2B_SCOPE, &pkce(), ""))
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "{}", text(&res));
+    // Nothing changes in it while suspended, though its members still see it.
+    let got = expect(
+        &call(&app, "GET", "/api/orgs/acme", None, alice.c()).await,
+        StatusCode::OK,
+    );
+    assert_eq!(got["status"], "suspended");
+    problem(
+        &call(
+            &app,
+            "PATCH",
+            "/api/orgs/acme",
+            Some(j!({"name": "Renamed"})),
+            alice.c(),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+    );
+    // Resumed: new logins work.
+    let res = admin(
+        &app,
+        "POST",
+        &format!("/api/admin/orgs/{org_id}/resume"),
+        None,
+    )
+    .await;
+    assert_eq!(expect(&res, StatusCode::OK)["status"], "active");
+    let t = b2b_tokens(&app, &mut b, &client, "", None).await;
+    assert_eq!(
+        payload(t["access_token"].as_str().unwrap())["org_slug"],
+        "acme"
+    );
+}
+
+#[tokio::test]
+async fn two_organisations_show_the_picker_and_organization_names_one() {
+    let app = app().await;
+    let (alice, acme_id, client) = b2b_world(&app).await;
+    let globex = org(&app, &alice, "globex", "Globex").await;
+    let globex_id = globex["id"].as_str().unwrap().to_owned();
+    activate(&app, &alice, "globex", "shop").await;
+    grant(&app, &alice, "globex", &alice.sub, "", "approver").await;
+
+    let mut b = browser(&app, &alice);
+    let res = b
+        .get(&authorize_url(&client.0, B2B_SCOPE, &pkce(), ""))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = text(&res);
+    assert!(page.contains("Which organisation?"), "{page}");
+    assert!(
+        page.contains("Acme Oy") && page.contains("Globex"),
+        "{page}"
+    );
+    let mut ids = offered(&page);
+    ids.sort();
+    let mut both = vec![acme_id.clone(), globex_id.clone()];
+    both.sort();
+    assert_eq!(ids, both);
+
+    // Picking globex: its roles.
+    let t = b2b_tokens(&app, &mut b, &client, "", Some(&globex_id)).await;
+    let c = payload(t["access_token"].as_str().unwrap());
+    assert_eq!(c["org_id"], globex_id.as_str());
+    assert_eq!(c["roles"], j!(["approver"]));
+    let c = payload(t["id_token"].as_str().unwrap());
+    assert_eq!(c["org_slug"], "globex");
+
+    // organization=<slug> chooses without the picker.
+    let t = b2b_tokens(&app, &mut b, &client, "&organization=acme", None).await;
+    let c = payload(t["access_token"].as_str().unwrap());
+    assert_eq!(c["org_id"], acme_id.as_str());
+    assert_eq!(c["roles"], j!(["buyer"]));
+    // With prompt=select_account the picker shows, the named one first.
+    let res = b
+        .get(&authorize_url(
+            &client.0,
+            B2B_SCOPE,
+            &pkce(),
+            "&organization=globex&prompt=select_account",
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(offered(&text(&res))[0], globex_id);
+    // One that is not hers: access_denied back to the client.
+    let res = b
+        .get(&authorize_url(
+            &client.0,
+            B2B_SCOPE,
+            &pkce(),
+            "&organization=initech",
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        header(&res, "location").contains("error=access_denied"),
+        "{}",
+        header(&res, "location")
+    );
+    // A forged pick is refused too.
+    let res = b
+        .get(&authorize_url(&client.0, B2B_SCOPE, &pkce(), ""))
+        .await;
+    let mut fields = hidden_fields(&text(&res));
+    fields.push(("org".into(), "org_forged".into()));
+    let refs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let res = b.post("/authorize", &refs).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(header(&res, "location").contains("error=access_denied"));
 }
