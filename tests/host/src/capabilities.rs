@@ -14,6 +14,9 @@
 //!   concurrent writers.
 //! - variables: the component's resolved `[component.<id>.variables]`.
 //!
+//! The host counts the SQLite statements guests run (for benchmarks); the
+//! count changes nothing a guest sees.
+//!
 //! A component may open only the stores and databases its manifest lists;
 //! anything else is `access-denied`.
 
@@ -63,6 +66,10 @@ pub(crate) struct Stores {
     /// An injected fault (tests): every operation on the store fails the way
     /// Spin reports a broken backend.
     pub fault: Faults,
+    /// Statements guests have sent to a SQLite database since the host
+    /// started (key-value operations not counted), as read by
+    /// [`crate::SpinHost::sql_statements`].
+    pub statements: std::sync::atomic::AtomicU64,
 }
 
 /// Which backends fail, as set by [`crate::SpinHost::inject_fault`].
@@ -388,6 +395,12 @@ impl sqlite::HostConnection for SpinHostView<'_> {
         if let Err(e) = self.spin().0.stores.fault.sqlite() {
             return Ok(Err(e));
         }
+        // Every statement that reaches SQLite, whatever it answers.
+        self.spin()
+            .0
+            .stores
+            .statements
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let (path, conn) = {
             let (_, table) = self.spin();
             let c = table.get(&connection)?;

@@ -411,6 +411,17 @@ impl SpinHost {
         self.stores.fault.sqlite.store(sqlite, Ordering::SeqCst);
     }
 
+    /// How many SQL statements the guests have run on SQLite databases
+    /// (`fermyon:spin/sqlite` `execute` calls that reached the database,
+    /// failed ones included; key-value operations and calls refused by an
+    /// injected fault are not counted) since the host started: a running
+    /// total, for benchmarks and tests to take differences of.
+    pub fn sql_statements(&self) -> u64 {
+        self.stores
+            .statements
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Instantiates a component without calling it: the per-request setup
     /// cost, for benchmarks.
     pub async fn instantiate(&self, component: &str) -> anyhow::Result<()> {

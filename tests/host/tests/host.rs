@@ -184,6 +184,22 @@ async fn each_request_gets_its_own_sqlite_connection() {
 }
 
 #[tokio::test]
+async fn the_host_counts_the_sql_statements_guests_run() {
+    let (host, _dir) = probe_host().await;
+    assert_eq!(host.sql_statements(), 0);
+    // CREATE, INSERT and SELECT.
+    assert_eq!(get(&host, "/probe/db/default").await.1, "ok:1");
+    assert_eq!(host.sql_statements(), 3);
+    // Key-value operations and a refused open are not SQL statements.
+    assert_eq!(get(&host, "/probe/kv/default").await.1, "ok:probe-value");
+    assert_eq!(get(&host, "/probe/db/other").await.0, 500);
+    assert_eq!(host.sql_statements(), 3);
+    // Counting changes nothing the guest sees.
+    assert_eq!(get(&host, "/probe/db/default").await.1, "ok:2");
+    assert_eq!(host.sql_statements(), 6);
+}
+
+#[tokio::test]
 async fn an_undefined_store_stops_the_host() {
     let dir = tempfile::tempdir().unwrap();
     let err = SpinHost::new(config("unknown_store.toml", &dir))
