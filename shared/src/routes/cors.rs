@@ -48,6 +48,13 @@ fn allow_origin(res: &mut Response, origin: &str) {
 /// Answers a preflight (`OPTIONS`): allowed when some client registered the
 /// origin; otherwise an empty 204 that the browser treats as a refusal.
 pub fn preflight(env: &Env, req: &Request) -> Result<Response> {
+    preflight_for(env, req, "GET, POST")
+}
+
+/// A preflight for an API that also takes these `methods`, such as
+/// `GET, POST, PATCH, DELETE`. Credentials are never allowed: only a bearer
+/// token works cross-origin.
+pub fn preflight_for(env: &Env, req: &Request, methods: &'static str) -> Result<Response> {
     let mut res = web::response(StatusCode::NO_CONTENT, "text/plain", Vec::new());
     let Some(o) = origin(req) else {
         return Ok(res);
@@ -62,7 +69,7 @@ pub fn preflight(env: &Env, req: &Request) -> Result<Response> {
     let h = res.headers_mut();
     h.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,
-        HeaderValue::from_static("GET, POST"),
+        HeaderValue::from_static(methods),
     );
     h.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,

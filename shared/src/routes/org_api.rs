@@ -14,10 +14,12 @@ use serde_json::{Map, Value as Json, json};
 use crate::accounts::{self, Auth};
 use crate::error::{Error, Result};
 use crate::identity::{self, Identity};
-use crate::oidc::tokens;
+use crate::oidc::{clients, tokens};
 use crate::orgs::invitations::{self, Invite};
 use crate::orgs::members::{self, Change};
 use crate::orgs::{self, Access, Level, Policy, services};
+use crate::routes::cors;
+use crate::routes::errors::Style;
 use crate::store::invitations::Grant;
 use crate::store::organisations::Organisation;
 use crate::store::role_assignments::Assignment;
@@ -30,15 +32,28 @@ pub const PREFIX: &str = "/api/orgs";
 /// The scope a bearer token needs.
 pub const SCOPE: &str = "orgs";
 
-/// Routes `/api/orgs` and below.
-pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
+/// Routes `/api/orgs` and below. A browser app of another origin may call
+/// it with a bearer token when the token's client registered that origin.
+pub fn route(env: &Env, auth: &Auth, req: &Request) -> Response {
+    if req.method() == Method::OPTIONS {
+        return cors::preflight_for(env, req, "GET, POST, PATCH, DELETE")
+            .unwrap_or_else(|e| e.into_response(Style::Api));
+    }
+    let mut origins = Vec::new();
+    let mut res =
+        serve(env, auth, req, &mut origins).unwrap_or_else(|e| e.into_response(Style::Api));
+    cors::allow_registered(&mut res, req, &origins);
+    res
+}
+
+fn serve(env: &Env, auth: &Auth, req: &Request, origins: &mut Vec<String>) -> Result<Response> {
     let rest = req.uri().path().strip_prefix(PREFIX).unwrap_or_default();
     let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
     let method = req.method().clone();
     if parts.as_slice() == ["invitations", "accept"] {
         return accept(env, auth, req);
     }
-    let who = caller(env, auth, req)?;
+    let who = caller(env, auth, req, origins)?;
     let db = env.sql;
     let now = env.now;
     let Some((&slug, rest)) = parts.split_first() else {
@@ -199,10 +214,15 @@ pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
 
 /// The person acting: a bearer token with the `orgs` scope, or the session
 /// (with the JSON and origin checks on changes).
-fn caller(env: &Env, auth: &Auth, req: &Request) -> Result<Identity> {
+///
+/// A bearer caller's client's registered origins go into `origins`, for CORS.
+fn caller(env: &Env, auth: &Auth, req: &Request, origins: &mut Vec<String>) -> Result<Identity> {
     if let Some(token) = web::bearer_token(req.headers()) {
         let v = tokens::verify_access(env, &auth.config, token)
             .map_err(|_| Error::Unauthorized("The access token is invalid or expired.".into()))?;
+        if let Some(client) = clients::get(env.sql, &v.claims.client_id)? {
+            *origins = client.allowed_origins;
+        }
         if !v.claims.scope.split_ascii_whitespace().any(|s| s == SCOPE) {
             return Err(Error::Forbidden(format!(
                 "The access token lacks the `{SCOPE}` scope."

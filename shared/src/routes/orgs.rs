@@ -15,7 +15,7 @@ pub fn handle(env: &Env, req: Request) -> Response {
     } else {
         Auth::load(env.vars).and_then(|auth| {
             if path == org_api::PREFIX || path.starts_with("/api/orgs/") {
-                org_api::route(env, &auth, &req)
+                Ok(org_api::route(env, &auth, &req))
             } else {
                 org_pages::route(env, &auth, &req)
             }
