@@ -122,6 +122,9 @@ async fn run(full: bool, only: &str) -> anyhow::Result<()> {
             refresh_benchmark(if full { 2000 } else { 30 }, alg).await?;
         }
     }
+    if wanted("refresh-b2b") {
+        refresh_b2b_benchmark(if full { 2000 } else { 30 }).await?;
+    }
     Ok(())
 }
 
@@ -460,12 +463,22 @@ struct RefreshSetup {
     host: std::sync::Arc<SpinHost>,
     basic: String,
     tokens: Vec<String>,
+    /// When asked for: a b2b client's `Authorization` header and families,
+    /// the same person signed in through an organisation.
+    b2b: Option<(String, Vec<String>)>,
     _data: tempfile::TempDir,
 }
 
+/// The bench's b2b client and the organisation that activated it.
+const B2B_CLIENT: &str = "bench-b2b";
+const B2B_ORG: &str = "bench-org";
+
 /// Registers a client signing with `alg`, signs a person in, and starts
-/// `families` refresh-token families through /authorize and /token.
-async fn refresh_setup(alg: &str, families: usize) -> anyhow::Result<RefreshSetup> {
+/// `families` refresh-token families through /authorize and /token. With
+/// `b2b`, also registers a b2b client (one role, `viewer`), has the person
+/// create an organisation, activate the client in it and take the role, and
+/// starts as many families for that client.
+async fn refresh_setup(alg: &str, families: usize, b2b: bool) -> anyhow::Result<RefreshSetup> {
     let data = tempfile::tempdir()?;
     let admin = "bench-admin-token-0123456789abcdefgh";
     let host = app(
@@ -535,36 +548,15 @@ async fn refresh_setup(alg: &str, families: usize) -> anyhow::Result<RefreshSetu
         .next()
         .unwrap_or_default()
         .to_owned();
-    let verifier = "bench-verifier-bench-verifier-bench-verifier-0123";
-    let challenge = lanyard::crypto::b64url(&lanyard::crypto::sha256(verifier.as_bytes()));
     let basic = format!("Basic {}", base64_encode(&format!("bench:{secret}")));
-    let mut tokens = Vec::with_capacity(families);
-    for _ in 0..families {
-        let authz = Request::get(format!("/authorize?response_type=code&client_id=bench&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=openid%20offline_access&code_challenge={challenge}&code_challenge_method=S256"))
-            .header("cookie", &session)
-            .body(Bytes::new())?;
-        let res = host.handle(authz, client).await;
-        let location = res
-            .headers()
-            .get("location")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let code = url::Url::parse(&location)?
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default();
-        let exchange = Request::post("/token")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("authorization", &basic)
-            .body(Bytes::from(format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_verifier={verifier}")))?;
-        let t: serde_json::Value =
-            serde_json::from_slice(host.handle(exchange, client).await.body())?;
-        let refresh = t["refresh_token"].as_str().unwrap_or_default().to_owned();
-        anyhow::ensure!(!refresh.is_empty(), "no refresh token: {t}");
-        tokens.push(refresh);
-    }
+    let tokens = refresh_families(&host, &session, "bench", &basic, families).await?;
+    let b2b = if b2b {
+        let basic = b2b_setup(&host, admin, alg, &session).await?;
+        let tokens = refresh_families(&host, &session, B2B_CLIENT, &basic, families).await?;
+        Some((basic, tokens))
+    } else {
+        None
+    };
 
     // Measure the way production runs: keys from variables, not from SQLite
     // (the same keys, read from the dev key table, so the tokens stay valid).
@@ -591,8 +583,144 @@ async fn refresh_setup(alg: &str, families: usize) -> anyhow::Result<RefreshSetu
         host: std::sync::Arc::new(host),
         basic,
         tokens,
+        b2b,
         _data: data,
     })
+}
+
+/// Starts `n` refresh-token families of `client_id` for the person signed in
+/// by `session` (a first-party client: no consent; a b2b client: her one
+/// organisation, chosen silently); returns their refresh tokens.
+async fn refresh_families(
+    host: &SpinHost,
+    session: &str,
+    client_id: &str,
+    basic: &str,
+    n: usize,
+) -> anyhow::Result<Vec<String>> {
+    let client = "127.0.0.1:1".parse()?;
+    let verifier = "bench-verifier-bench-verifier-bench-verifier-0123";
+    let challenge = lanyard::crypto::b64url(&lanyard::crypto::sha256(verifier.as_bytes()));
+    let mut tokens = Vec::with_capacity(n);
+    for _ in 0..n {
+        let authz = Request::get(format!("/authorize?response_type=code&client_id={client_id}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&scope=openid%20offline_access&code_challenge={challenge}&code_challenge_method=S256"))
+            .header("cookie", session)
+            .body(Bytes::new())?;
+        let res = host.handle(authz, client).await;
+        let location = res
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        anyhow::ensure!(
+            !location.is_empty(),
+            "/authorize for {client_id}: {} {}",
+            res.status(),
+            String::from_utf8_lossy(res.body())
+        );
+        let code = url::Url::parse(&location)?
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        let exchange = Request::post("/token")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", basic)
+            .body(Bytes::from(format!("grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&code_verifier={verifier}")))?;
+        let t: serde_json::Value =
+            serde_json::from_slice(host.handle(exchange, client).await.body())?;
+        let refresh = t["refresh_token"].as_str().unwrap_or_default().to_owned();
+        anyhow::ensure!(!refresh.is_empty(), "no refresh token for {client_id}: {t}");
+        tokens.push(refresh);
+    }
+    Ok(tokens)
+}
+
+/// Registers the b2b client (signing with `alg`, one role `viewer`,
+/// self-service activation); the person signed in by `session` creates an
+/// organisation, activates the client in it and gives herself the role, over
+/// the JSON API. Returns the client's `Authorization` header.
+async fn b2b_setup(
+    host: &SpinHost,
+    admin: &str,
+    alg: &str,
+    session: &str,
+) -> anyhow::Result<String> {
+    let client = "127.0.0.1:1".parse()?;
+    let reg = serde_json::json!({
+        "client_name": "bench b2b", "client_id": B2B_CLIENT, "first_party": true,
+        "redirect_uris": ["https://app.example/cb"],
+        "scope": "openid profile email offline_access",
+        "id_token_signed_response_alg": alg, "access_token_signed_response_alg": alg,
+        "b2b": true,
+        "roles": [{"name": "viewer", "description": "Views"}],
+        "activation_policy": "self_service",
+    });
+    let res = host
+        .handle(
+            Request::post("/api/admin/clients")
+                .header("authorization", format!("Bearer {admin}"))
+                .header("content-type", "application/json")
+                .body(Bytes::from(reg.to_string()))?,
+            client,
+        )
+        .await;
+    anyhow::ensure!(
+        res.status() == StatusCode::CREATED,
+        "b2b client: {} {}",
+        res.status(),
+        String::from_utf8_lossy(res.body())
+    );
+    let reg: serde_json::Value = serde_json::from_slice(res.body())?;
+    anyhow::ensure!(reg["b2b"] == true, "not a b2b client: {reg}");
+    let secret = reg["client_secret"].as_str().unwrap_or_default();
+
+    // The JSON API as the person's browser calls it.
+    let call = |method: &str, path: &str, body: Option<serde_json::Value>| {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .header("cookie", session)
+            .header("content-type", "application/json")
+            .header("origin", "https://id.example.test")
+            .body(body.map(|b| Bytes::from(b.to_string())).unwrap_or_default())
+    };
+    let me = host
+        .handle(call("GET", "/api/account/me", None)?, client)
+        .await;
+    let me: serde_json::Value = serde_json::from_slice(me.body())?;
+    let sub = me["sub"].as_str().unwrap_or_default().to_owned();
+    anyhow::ensure!(!sub.is_empty(), "/api/account/me: {me}");
+    for (path, body, status) in [
+        (
+            "/api/orgs".to_owned(),
+            Some(serde_json::json!({"name": "Bench Oy", "slug": B2B_ORG})),
+            StatusCode::CREATED,
+        ),
+        (
+            format!("/api/orgs/{B2B_ORG}/services/{B2B_CLIENT}/activate"),
+            None,
+            StatusCode::OK,
+        ),
+        (
+            format!("/api/orgs/{B2B_ORG}/roles"),
+            Some(serde_json::json!({"sub": sub, "client_id": B2B_CLIENT, "role": "viewer"})),
+            StatusCode::CREATED,
+        ),
+    ] {
+        let res = host.handle(call("POST", &path, body)?, client).await;
+        anyhow::ensure!(
+            res.status() == status,
+            "POST {path}: {} {}",
+            res.status(),
+            String::from_utf8_lossy(res.body())
+        );
+    }
+    Ok(format!(
+        "Basic {}",
+        base64_encode(&format!("{B2B_CLIENT}:{secret}"))
+    ))
 }
 
 /// Rotates `token` `n` times in a row; returns each request's latency.
@@ -635,7 +763,7 @@ async fn refresh_chain(
 /// disk).
 async fn refresh_benchmark(n: usize, alg: &str) -> anyhow::Result<()> {
     const CONCURRENCY: usize = 8;
-    let setup = refresh_setup(alg, 1 + CONCURRENCY).await?;
+    let setup = refresh_setup(alg, 1 + CONCURRENCY, false).await?;
     let mut tokens = setup.tokens.clone();
     let sequential =
         stats(refresh_chain(setup.host.clone(), setup.basic.clone(), tokens.remove(0), n).await?);
@@ -663,6 +791,120 @@ async fn refresh_benchmark(n: usize, alg: &str) -> anyhow::Result<()> {
         ms(loaded.p50),
         ms(loaded.p99),
         if throughput >= 1200.0 { "✓" } else { "✗" }
+    );
+    Ok(())
+}
+
+/// The refresh grant of a b2b client next to a plain one, on the same host,
+/// database and person: the b2b refresh re-checks the organisation (one
+/// statement after the rotation) and carries it in both tokens. Measured one
+/// request at a time, the two clients taking turns in rounds so that both
+/// see the same machine, with the SQL statements each refresh runs, as the
+/// host counts them. Fails unless a b2b refresh runs at most one statement
+/// more than a plain one.
+async fn refresh_b2b_benchmark(n: usize) -> anyhow::Result<()> {
+    const ALG: &str = "EdDSA";
+    const ROUNDS: usize = 10;
+    let setup = refresh_setup(ALG, 1, true).await?;
+    let (b2b_basic, b2b_tokens) = setup
+        .b2b
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("no b2b client"))?;
+    let client = "127.0.0.1:1".parse()?;
+    // Each refresh in turn: its latency and the statements the host ran for it.
+    let mut tokens = [setup.tokens[0].clone(), b2b_tokens[0].clone()];
+    let basics = [setup.basic.clone(), b2b_basic];
+    let mut samples: [Vec<Duration>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
+    let mut statements: [Vec<u64>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
+    let per_round = n.div_ceil(ROUNDS).max(1);
+    for _ in 0..ROUNDS {
+        for kind in 0..2 {
+            for _ in 0..per_round {
+                let req = Request::post("/token")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("authorization", &basics[kind])
+                    .body(Bytes::from(format!(
+                        "grant_type=refresh_token&refresh_token={}",
+                        tokens[kind]
+                    )))?;
+                let before = setup.host.sql_statements();
+                let t0 = Instant::now();
+                let res = setup.host.handle(req, client).await;
+                samples[kind].push(t0.elapsed());
+                statements[kind].push(setup.host.sql_statements() - before);
+                anyhow::ensure!(
+                    res.status() == StatusCode::OK,
+                    "refresh: {}",
+                    String::from_utf8_lossy(res.body())
+                );
+                let body: serde_json::Value = serde_json::from_slice(res.body())?;
+                if kind == 1 {
+                    let access = body["access_token"].as_str().unwrap_or_default();
+                    let claims = access.split('.').nth(1).unwrap_or_default();
+                    let claims: serde_json::Value =
+                        serde_json::from_slice(&base64::Engine::decode(
+                            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                            claims,
+                        )?)?;
+                    anyhow::ensure!(
+                        claims["org_slug"] == B2B_ORG
+                            && claims["roles"] == serde_json::json!(["viewer"]),
+                        "the b2b access token lacks its organisation: {claims}"
+                    );
+                }
+                tokens[kind] = body["refresh_token"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+            }
+        }
+    }
+    // Per refresh: the usual count (the median), and the mean, which includes
+    // the requests that also sweep dead rows (one in 32, at random:
+    // lanyard::sweep::maybe), so it differs from run to run.
+    let count = |v: &mut Vec<u64>| {
+        v.sort_unstable();
+        let median = v.get(v.len() / 2).copied().unwrap_or(0);
+        let mean = v.iter().sum::<u64>() as f64 / v.len().max(1) as f64;
+        (median, mean)
+    };
+    let [plain, b2b] = statements.each_mut().map(count);
+    println!("\n## Refresh-token grant, plain and b2b client ({ALG}), one core, one at a time\n");
+    println!(
+        "| POST /token (refresh_token) | SQL statements per refresh | mean, with the sampled sweep | p50 | p99 | req/s |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for ((label, (median, mean)), samples) in [
+        ("plain client", plain),
+        (
+            "b2b client (organisation re-checked and in the tokens)",
+            b2b,
+        ),
+    ]
+    .into_iter()
+    .zip(samples)
+    {
+        let s = stats(samples);
+        println!(
+            "| {label} | {median} | {mean:.2} | {} | {} | {:.0} |",
+            ms(s.p50),
+            ms(s.p99),
+            1.0 / s.mean.as_secs_f64()
+        );
+    }
+    let ok = b2b.0 <= plain.0 + 1;
+    println!(
+        "\nA b2b refresh runs {} SQL statements, a plain one {}: {:+} (target at most +1 {})",
+        b2b.0,
+        plain.0,
+        b2b.0 as i64 - plain.0 as i64,
+        if ok { "✓" } else { "✗" }
+    );
+    anyhow::ensure!(
+        ok,
+        "a b2b refresh runs {} SQL statements, more than one over a plain one's {}",
+        b2b.0,
+        plain.0
     );
     Ok(())
 }
