@@ -1130,6 +1130,21 @@ async fn an_expired_invitation_is_dead() {
     );
     assert_eq!(app.count("SELECT count(*) FROM identities"), 1);
     assert_eq!(app.count("SELECT count(*) FROM memberships"), 1);
+    // Sent again, it works for another seven days.
+    let res = call(
+        &app,
+        "POST",
+        &format!(
+            "/api/orgs/acme/invitations/{}/resend",
+            inv["id"].as_str().unwrap()
+        ),
+        None,
+        alice.c(),
+    )
+    .await;
+    assert_eq!(expect(&res, StatusCode::OK)["state"], "pending");
+    let token = mailed_token(&app, "y@example.com").await;
+    expect(&accept(&app, &token, None).await, StatusCode::CREATED);
 }
 
 #[tokio::test]
@@ -2254,4 +2269,637 @@ async fn two_organisations_show_the_picker_and_organization_names_one() {
     let res = b.post("/authorize", &refs).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(header(&res, "location").contains("error=access_denied"));
+}
+
+// ------------------------------------------------------------------ more rules
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_owners_racing_to_leave_leave_one_owner() {
+    // Bob is invited five times: more mail than the default allows one inbox.
+    let app = Arc::new(App::dev(&[("admin_token", ADMIN), ("mail_recipient_max", "20")]).await);
+    let alice = person(&app, "alice@example.com").await;
+    let bob = person(&app, "bob@example.com").await;
+    for n in 0..5 {
+        let slug = format!("race-{n}");
+        org(&app, &alice, &slug, "Race").await;
+        let (_, token_) = invite(
+            &app,
+            &alice,
+            &slug,
+            j!({"email": "bob@example.com", "role": "owner"}),
+        )
+        .await;
+        expect(&accept(&app, &token_, bob.c()).await, StatusCode::OK);
+        let members = expect(
+            &call(
+                &app,
+                "GET",
+                &format!("/api/orgs/{slug}/members"),
+                None,
+                bob.c(),
+            )
+            .await,
+            StatusCode::OK,
+        );
+        assert_eq!(
+            find(&members["members"], "sub", &bob.sub).unwrap()["role"],
+            "owner"
+        );
+
+        let mut tasks = tokio::task::JoinSet::new();
+        for p in [&alice, &bob] {
+            let (app, cookie, path) = (
+                app.clone(),
+                p.cookie.clone(),
+                format!("/api/orgs/{slug}/members/{}", p.sub),
+            );
+            tasks.spawn(async move {
+                call(&app, "DELETE", &path, None, Some(&cookie))
+                    .await
+                    .status()
+            });
+        }
+        let mut statuses = Vec::new();
+        while let Some(s) = tasks.join_next().await {
+            statuses.push(s.unwrap());
+        }
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::NO_CONTENT, StatusCode::CONFLICT],
+            "{slug}"
+        );
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM memberships WHERE role = 'owner' AND status = 'active'"),
+        5
+    );
+    assert_eq!(app.count("SELECT count(*) FROM memberships"), 5);
+}
+
+#[tokio::test]
+async fn a_suspended_owner_is_not_the_last_active_owner() {
+    let app = app().await;
+    let alice = person(&app, "alice@example.com").await;
+    org(&app, &alice, "acme", "Acme Oy").await;
+    let bob = member(&app, &alice, "acme", "bob@example.com").await;
+    let them = format!("/api/orgs/acme/members/{}", bob.sub);
+    let me = format!("/api/orgs/acme/members/{}", alice.sub);
+    expect(
+        &call(&app, "PATCH", &them, Some(j!({"role": "owner"})), alice.c()).await,
+        StatusCode::NO_CONTENT,
+    );
+    expect(
+        &call(
+            &app,
+            "PATCH",
+            &them,
+            Some(j!({"status": "suspended"})),
+            alice.c(),
+        )
+        .await,
+        StatusCode::NO_CONTENT,
+    );
+    // Suspended, bob sees nothing of it.
+    problem(
+        &call(&app, "GET", "/api/orgs/acme", None, bob.c()).await,
+        StatusCode::NOT_FOUND,
+    );
+    let list = expect(
+        &call(&app, "GET", "/api/orgs", None, bob.c()).await,
+        StatusCode::OK,
+    );
+    assert_eq!(list["organisations"], j!([]));
+    // Alice is the only active owner.
+    problem(
+        &call(&app, "DELETE", &me, None, alice.c()).await,
+        StatusCode::CONFLICT,
+    );
+    problem(
+        &call(&app, "PATCH", &me, Some(j!({"role": "member"})), alice.c()).await,
+        StatusCode::CONFLICT,
+    );
+    problem(
+        &call(
+            &app,
+            "POST",
+            "/api/orgs/acme/transfer",
+            Some(j!({"sub": bob.sub})),
+            alice.c(),
+        )
+        .await,
+        StatusCode::CONFLICT,
+    );
+    expect(
+        &call(
+            &app,
+            "PATCH",
+            &them,
+            Some(j!({"status": "active"})),
+            alice.c(),
+        )
+        .await,
+        StatusCode::NO_CONTENT,
+    );
+    expect(
+        &call(&app, "DELETE", &me, None, alice.c()).await,
+        StatusCode::NO_CONTENT,
+    );
+    let got = expect(
+        &call(&app, "GET", "/api/orgs/acme", None, bob.c()).await,
+        StatusCode::OK,
+    );
+    assert_eq!(got["role"], "owner");
+}
+
+#[tokio::test]
+async fn admins_manage_members_but_not_owners() {
+    let app = app().await;
+    let alice = person(&app, "alice@example.com").await;
+    org(&app, &alice, "acme", "Acme Oy").await;
+    let bob = member(&app, &alice, "acme", "bob@example.com").await;
+    let carol = member(&app, &alice, "acme", "carol@example.com").await;
+    let dan = member(&app, &alice, "acme", "dan@example.com").await;
+    let path = |p: &Person| format!("/api/orgs/acme/members/{}", p.sub);
+    expect(
+        &call(
+            &app,
+            "PATCH",
+            &path(&bob),
+            Some(j!({"role": "admin"})),
+            alice.c(),
+        )
+        .await,
+        StatusCode::NO_CONTENT,
+    );
+    for (method, p, body) in [
+        ("PATCH", path(&alice), Some(j!({"role": "member"}))),
+        ("PATCH", path(&alice), Some(j!({"status": "suspended"}))),
+        ("DELETE", path(&alice), None),
+        ("PATCH", path(&carol), Some(j!({"role": "owner"}))),
+        (
+            "POST",
+            "/api/orgs/acme/transfer".into(),
+            Some(j!({"sub": carol.sub})),
+        ),
+        (
+            "POST",
+            "/api/orgs/acme/invitations".into(),
+            Some(j!({"email": "o@example.com", "role": "owner"})),
+        ),
+        ("DELETE", "/api/orgs/acme".into(), None),
+    ] {
+        let res = call(&app, method, &p, body, bob.c()).await;
+        problem(&res, StatusCode::FORBIDDEN);
+    }
+    assert_eq!(
+        app.count("SELECT count(*) FROM memberships WHERE role = 'owner'"),
+        1
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM invitations WHERE org_role = 'owner'"),
+        0
+    );
+
+    // What an admin may do: members and admins.
+    expect(
+        &call(
+            &app,
+            "PATCH",
+            &path(&carol),
+            Some(j!({"role": "admin"})),
+            bob.c(),
+        )
+        .await,
+        StatusCode::NO_CONTENT,
+    );
+    expect(
+        &call(
+            &app,
+            "PATCH",
+            &path(&carol),
+            Some(j!({"status": "suspended"})),
+            bob.c(),
+        )
+        .await,
+        StatusCode::NO_CONTENT,
+    );
+    expect(
+        &call(&app, "DELETE", &path(&carol), None, bob.c()).await,
+        StatusCode::NO_CONTENT,
+    );
+    // A member leaves by themselves; a member removing another is refused.
+    problem(
+        &call(&app, "DELETE", &path(&bob), None, dan.c()).await,
+        StatusCode::FORBIDDEN,
+    );
+    expect(
+        &call(&app, "DELETE", &path(&dan), None, dan.c()).await,
+        StatusCode::NO_CONTENT,
+    );
+    let members = expect(
+        &call(&app, "GET", "/api/orgs/acme/members", None, alice.c()).await,
+        StatusCode::OK,
+    );
+    let mut left: Vec<&str> = members["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["sub"].as_str().unwrap())
+        .collect();
+    left.sort();
+    let mut want = vec![alice.sub.as_str(), bob.sub.as_str()];
+    want.sort();
+    assert_eq!(left, want);
+    // An unknown member: 404.
+    problem(
+        &call(
+            &app,
+            "PATCH",
+            "/api/orgs/acme/members/nobody",
+            Some(j!({"role": "admin"})),
+            alice.c(),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    );
+}
+
+#[tokio::test]
+async fn ids_of_another_organisation_are_not_found_through_ones_own() {
+    let app = app().await;
+    let alice = person(&app, "alice@example.com").await;
+    org(&app, &alice, "acme", "Acme Oy").await;
+    service(&app, "shop", "self_service").await;
+    activate(&app, &alice, "acme", "shop").await;
+    let dave = person(&app, "dave@example.com").await;
+    org(&app, &dave, "globex", "Globex").await;
+    activate(&app, &dave, "globex", "shop").await;
+    let (inv, _) = invite(&app, &dave, "globex", j!({"email": "g@example.com"})).await;
+    let inv = inv["id"].as_str().unwrap().to_owned();
+    let prj = expect(
+        &call(
+            &app,
+            "POST",
+            "/api/orgs/globex/projects",
+            Some(j!({"client_id": "shop", "name": "Globex site"})),
+            dave.c(),
+        )
+        .await,
+        StatusCode::CREATED,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    grant(&app, &dave, "globex", &dave.sub, &prj, "buyer").await;
+    let before = counts(&app);
+
+    let a = "/api/orgs/acme";
+    for (method, path, body, status) in [
+        (
+            "PATCH",
+            format!("{a}/members/{}", dave.sub),
+            Some(j!({"role": "admin"})),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "DELETE",
+            format!("{a}/members/{}", dave.sub),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "POST",
+            format!("{a}/transfer"),
+            Some(j!({"sub": dave.sub})),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "POST",
+            format!("{a}/invitations/{inv}/resend"),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "DELETE",
+            format!("{a}/invitations/{inv}"),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "DELETE",
+            format!("{a}/projects/{prj}"),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "DELETE",
+            format!(
+                "{a}/roles?sub={}&client_id=shop&project_id={prj}&role=buyer",
+                dave.sub
+            ),
+            None,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "POST",
+            format!("{a}/roles"),
+            Some(j!({"sub": dave.sub, "client_id": "shop", "role": "buyer"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "POST",
+            format!("{a}/roles"),
+            Some(j!({"sub": alice.sub, "client_id": "shop", "project_id": prj, "role": "buyer"})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "POST",
+            format!("{a}/invitations"),
+            Some(j!({"email": "n@example.com",
+                     "grants": [{"client_id": "shop", "project_id": prj, "role": "buyer"}]})),
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let res = call(&app, method, &path, body, alice.c()).await;
+        assert_eq!(res.status(), status, "{method} {path}: {}", text(&res));
+        assert_eq!(header(&res, "content-type"), "application/problem+json");
+    }
+    assert_eq!(counts(&app), before);
+    let invs = expect(
+        &call(&app, "GET", "/api/orgs/globex/invitations", None, dave.c()).await,
+        StatusCode::OK,
+    );
+    assert_eq!(invs["invitations"][0]["state"], "pending");
+    assert_eq!(app.count("SELECT count(*) FROM projects"), 1);
+    let roles = expect(
+        &call(&app, "GET", "/api/orgs/acme/roles", None, alice.c()).await,
+        StatusCode::OK,
+    );
+    assert_eq!(roles["roles"], j!([]));
+}
+
+#[tokio::test]
+async fn deleting_an_organisation_ends_everything_in_it() {
+    let app = app().await;
+    let (alice, org_id, client) = b2b_world(&app).await;
+    let bob = member(&app, &alice, "acme", "bob@example.com").await;
+    grant(&app, &alice, "acme", &bob.sub, "", "buyer").await;
+    let mut b = browser(&app, &bob);
+    let t = b2b_tokens(&app, &mut b, &client, "", None).await;
+    let (_, pending) = invite(&app, &alice, "acme", j!({"email": "late@example.com"})).await;
+    // Only the owner may.
+    problem(
+        &call(&app, "DELETE", "/api/orgs/acme", None, bob.c()).await,
+        StatusCode::FORBIDDEN,
+    );
+    expect(
+        &call(&app, "DELETE", "/api/orgs/acme", None, alice.c()).await,
+        StatusCode::NO_CONTENT,
+    );
+
+    for p in [&alice, &bob] {
+        problem(
+            &call(&app, "GET", "/api/orgs/acme", None, p.c()).await,
+            StatusCode::NOT_FOUND,
+        );
+        let list = expect(
+            &call(&app, "GET", "/api/orgs", None, p.c()).await,
+            StatusCode::OK,
+        );
+        assert_eq!(list["organisations"], j!([]));
+    }
+    refused(&refresh(&app, &client, t["refresh_token"].as_str().unwrap()).await);
+    problem(&accept(&app, &pending, None).await, StatusCode::BAD_REQUEST);
+    for table in [
+        "organisations",
+        "memberships",
+        "invitations",
+        "role_assignments",
+        "activations",
+        "projects",
+    ] {
+        assert_eq!(
+            app.count(&format!(
+                "SELECT count(*) FROM {table} WHERE {} = '{org_id}'",
+                if table == "organisations" {
+                    "id"
+                } else {
+                    "org_id"
+                }
+            )),
+            0,
+            "{table}"
+        );
+    }
+    // The slug is free again.
+    org(&app, &alice, "acme", "Acme again").await;
+}
+
+#[tokio::test]
+async fn a_suspended_member_loses_access_to_the_service() {
+    let app = app().await;
+    let (alice, _, client) = b2b_world(&app).await;
+    let bob = member(&app, &alice, "acme", "bob@example.com").await;
+    grant(&app, &alice, "acme", &bob.sub, "", "buyer").await;
+    let mut b = browser(&app, &bob);
+    let t = b2b_tokens(&app, &mut b, &client, "", None).await;
+    let path = format!("/api/orgs/acme/members/{}", bob.sub);
+    expect(
+        &call(
+            &app,
+            "PATCH",
+            &path,
+            Some(j!({"status": "suspended"})),
+            alice.c(),
+        )
+        .await,
+        StatusCode::NO_CONTENT,
+    );
+    refused(&refresh(&app, &client, t["refresh_token"].as_str().unwrap()).await);
+    let res = b
+        .get(&authorize_url(&client.0, B2B_SCOPE, &pkce(), ""))
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "{}", text(&res));
+    expect(
+        &call(
+            &app,
+            "PATCH",
+            &path,
+            Some(j!({"status": "active"})),
+            alice.c(),
+        )
+        .await,
+        StatusCode::NO_CONTENT,
+    );
+    let t = b2b_tokens(&app, &mut b, &client, "", None).await;
+    assert_eq!(
+        payload(t["access_token"].as_str().unwrap())["roles"],
+        j!(["buyer"])
+    );
+}
+
+#[tokio::test]
+async fn the_operator_ends_an_activation_and_a_deleted_project_leaves_the_token() {
+    let app = app().await;
+    let (alice, org_id, client) = b2b_world(&app).await;
+    let prj = expect(
+        &call(
+            &app,
+            "POST",
+            "/api/orgs/acme/projects",
+            Some(j!({"client_id": "shop", "name": "Site"})),
+            alice.c(),
+        )
+        .await,
+        StatusCode::CREATED,
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    grant(&app, &alice, "acme", &alice.sub, &prj, "approver").await;
+    let mut b = browser(&app, &alice);
+    let t = b2b_tokens(&app, &mut b, &client, "", None).await;
+    assert_eq!(
+        payload(t["access_token"].as_str().unwrap())["project_roles"],
+        j!({prj.as_str(): ["approver"]})
+    );
+    expect(
+        &call(
+            &app,
+            "DELETE",
+            &format!("/api/orgs/acme/projects/{prj}"),
+            None,
+            alice.c(),
+        )
+        .await,
+        StatusCode::NO_CONTENT,
+    );
+    let t = expect(
+        &refresh(&app, &client, t["refresh_token"].as_str().unwrap()).await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        payload(t["access_token"].as_str().unwrap())["project_roles"],
+        j!({})
+    );
+
+    let res = admin(
+        &app,
+        "POST",
+        &format!("/api/admin/activations/{org_id}/shop"),
+        Some(j!({"status": "deactivated"})),
+    )
+    .await;
+    expect(&res, StatusCode::OK);
+    refused(&refresh(&app, &client, t["refresh_token"].as_str().unwrap()).await);
+    let services = expect(
+        &call(&app, "GET", "/api/orgs/acme/services", None, alice.c()).await,
+        StatusCode::OK,
+    );
+    assert_eq!(services["services"][0]["status"], "deactivated");
+
+    // The operator API guards itself and validates.
+    let res = app
+        .send(
+            Request::post(format!("/api/admin/activations/{org_id}/shop"))
+                .header("content-type", "application/json")
+                .body(Bytes::from(j!({"status": "active"}).to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = admin(
+        &app,
+        "POST",
+        &format!("/api/admin/activations/{org_id}/shop"),
+        Some(j!({"status": "requested"})),
+    )
+    .await;
+    problem(&res, StatusCode::BAD_REQUEST);
+    let res = admin(
+        &app,
+        "POST",
+        "/api/admin/activations/org_nope/shop",
+        Some(j!({"status": "active"})),
+    )
+    .await;
+    problem(&res, StatusCode::NOT_FOUND);
+    problem(
+        &admin(&app, "POST", "/api/admin/orgs/org_nope/suspend", None).await,
+        StatusCode::NOT_FOUND,
+    );
+    assert_eq!(
+        app.count("SELECT count(*) FROM activations WHERE status = 'active'"),
+        0
+    );
+}
+
+#[tokio::test]
+async fn the_audit_log_records_every_change_newest_first() {
+    let app = app().await;
+    let alice = person(&app, "alice@example.com").await;
+    org(&app, &alice, "acme", "Acme Oy").await;
+    service(&app, "shop", "self_service").await;
+    activate(&app, &alice, "acme", "shop").await;
+    let bob = member(&app, &alice, "acme", "bob@example.com").await;
+    grant(&app, &alice, "acme", &bob.sub, "", "buyer").await;
+    call(
+        &app,
+        "PATCH",
+        "/api/orgs/acme",
+        Some(j!({"name": "Acme Group"})),
+        alice.c(),
+    )
+    .await;
+
+    let audit = expect(
+        &call(&app, "GET", "/api/orgs/acme/audit", None, alice.c()).await,
+        StatusCode::OK,
+    );
+    let actions: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "organisation.renamed",
+            "role.granted",
+            "invitation.accepted",
+            "invitation.created",
+            "service.activated",
+            "organisation.created",
+        ]
+    );
+    let page = expect(
+        &call(&app, "GET", "/api/orgs/acme/audit?limit=2", None, alice.c()).await,
+        StatusCode::OK,
+    );
+    assert_eq!(page["entries"].as_array().unwrap().len(), 2);
+    let res = call(&app, "GET", "/api/orgs/acme/audit/export", None, alice.c()).await;
+    let all = expect(&res, StatusCode::OK);
+    assert!(
+        header(&res, "content-disposition").starts_with("attachment"),
+        "{:?}",
+        res.headers()
+    );
+    assert_eq!(all["entries"].as_array().unwrap().len(), 6);
+    problem(
+        &call(
+            &app,
+            "GET",
+            "/api/orgs/acme/audit?limit=many",
+            None,
+            alice.c(),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    );
+    problem(
+        &call(&app, "GET", "/api/orgs/acme/audit/export", None, bob.c()).await,
+        StatusCode::FORBIDDEN,
+    );
 }
