@@ -1185,8 +1185,23 @@ async fn an_invitation_for_another_address_is_refused() {
         &call(&app, "GET", "/api/orgs/acme", None, eve.c()).await,
         StatusCode::NOT_FOUND,
     );
-    // The link still works for the right person.
-    expect(&accept(&app, &token, None).await, StatusCode::CREATED);
+    // The invited address, signed in but no longer verified: refused too.
+    let w = person(&app, "w@example.com").await;
+    app.db()
+        .execute(
+            "UPDATE identities SET email_verified = 0 WHERE email = 'w@example.com'",
+            [],
+        )
+        .unwrap();
+    problem(&accept(&app, &token, w.c()).await, StatusCode::FORBIDDEN);
+    assert_eq!(counts(&app), before);
+    app.db()
+        .execute(
+            "UPDATE identities SET email_verified = 1 WHERE email = 'w@example.com'",
+            [],
+        )
+        .unwrap();
+    expect(&accept(&app, &token, w.c()).await, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -2901,5 +2916,108 @@ async fn the_audit_log_records_every_change_newest_first() {
     problem(
         &call(&app, "GET", "/api/orgs/acme/audit/export", None, bob.c()).await,
         StatusCode::FORBIDDEN,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_creations_of_one_slug_make_one_organisation() {
+    let app = Arc::new(app().await);
+    let alice = person(&app, "alice@example.com").await;
+    let bob = person(&app, "bob@example.com").await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..10 {
+        let app = app.clone();
+        let cookie = if n % 2 == 0 { &alice } else { &bob }.cookie.clone();
+        tasks.spawn(async move {
+            let res = call(
+                &app,
+                "POST",
+                "/api/orgs",
+                Some(j!({"name": format!("Acme {n}"), "slug": "acme"})),
+                Some(&cookie),
+            )
+            .await;
+            (res.status(), text(&res))
+        });
+    }
+    let mut created = 0;
+    while let Some(r) = tasks.join_next().await {
+        let (status, body) = r.unwrap();
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT => assert!(body.contains("taken"), "{body}"),
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(counts(&app), [1, 1, 0, 0], "nothing half-made");
+    assert_eq!(
+        app.count("SELECT count(*) FROM memberships m JOIN organisations o ON o.id = m.org_id"),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_newcomers_accepting_one_invitation_make_one_account() {
+    let app = Arc::new(app().await);
+    let alice = person(&app, "alice@example.com").await;
+    org(&app, &alice, "acme", "Acme Oy").await;
+    let (_, token_) = invite(&app, &alice, "acme", j!({"email": "new@example.com"})).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let app = app.clone();
+        let token_ = token_.clone();
+        tasks.spawn(async move {
+            let res = accept(&app, &token_, None).await;
+            (res.status(), text(&res))
+        });
+    }
+    let mut created = 0;
+    while let Some(r) = tasks.join_next().await {
+        let (status, body) = r.unwrap();
+        match status {
+            StatusCode::CREATED => created += 1,
+            StatusCode::CONFLICT | StatusCode::BAD_REQUEST => {}
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert_eq!(created, 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM identities WHERE email = 'new@example.com'"),
+        1
+    );
+    assert_eq!(app.count("SELECT count(*) FROM memberships"), 2);
+    assert_eq!(
+        app.count("SELECT count(*) FROM invitations WHERE state = 'accepted'"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn names_and_slugs_at_their_limits_are_accepted() {
+    let app = app().await;
+    let alice = person(&app, "alice@example.com").await;
+    let name = "ä".repeat(100);
+    let slug = format!("a{}9", "-".repeat(38));
+    let created = org(&app, &alice, &slug, &name).await;
+    assert_eq!(created["name"], name.as_str());
+    assert_eq!(created["slug"], slug.as_str());
+    let trimmed = org(&app, &alice, "  abc  ", "  Trimmed  ").await;
+    assert_eq!(trimmed["slug"], "abc");
+    assert_eq!(trimmed["name"], "Trimmed");
+    expect(
+        &call(&app, "GET", "/api/orgs/abc", None, alice.c()).await,
+        StatusCode::OK,
+    );
+    problem(
+        &call(
+            &app,
+            "POST",
+            "/api/orgs",
+            Some(j!({"name": "Ctl\u{7}", "slug": "ctl"})),
+            alice.c(),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
     );
 }
