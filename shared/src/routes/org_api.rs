@@ -300,6 +300,13 @@ fn org_detail(env: &Env, access: &Access) -> Result<Json> {
     Ok(out)
 }
 
+/// The organisation just joined, with the role the person now holds there
+/// (the invitation's, or the one they already had).
+fn joined(env: &Env, org: &Organisation, who: &Identity) -> Result<Json> {
+    let access = orgs::open(env.sql, &org.slug, who)?;
+    Ok(org_json(&access.org, &access.me.role))
+}
+
 /// `POST /api/orgs/invitations/accept`: signed in (the invited, verified
 /// address), or not, with a password (and profile fields) to sign up.
 fn accept(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
@@ -319,7 +326,7 @@ fn accept(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     let token = form.required("token")?;
     if let Some((who, _)) = accounts::current(env, auth, req.headers())? {
         let org = invitations::accept(env.sql, &who, token, env.now)?;
-        return ok(&json!({ "organisation": org_json(&org, "member"), "sub": who.id }));
+        return ok(&json!({ "organisation": joined(env, &org, &who)?, "sub": who.id }));
     }
     let Some(password) = form.one("password")? else {
         return Err(Error::Unauthorized(
@@ -337,7 +344,7 @@ fn accept(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     )?;
     let mut res = web::json(
         StatusCode::CREATED,
-        &json!({ "organisation": org_json(&org, "member"), "sub": who.id }),
+        &json!({ "organisation": joined(env, &org, &who)?, "sub": who.id }),
     );
     res.headers_mut().append(header::SET_COOKIE, cookie);
     web::no_store(&mut res);

@@ -414,6 +414,7 @@ async fn an_invited_newcomer_signs_up_by_accepting() {
     .await;
     let body = expect(&res, StatusCode::CREATED);
     assert_eq!(body["organisation"]["slug"], "acme");
+    assert_eq!(body["organisation"]["role"], "admin", "the role invited to");
     let cookie = session_cookie(&res);
     let me = expect(
         &call(&app, "GET", "/api/account/me", None, Some(&cookie)).await,
