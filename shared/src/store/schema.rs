@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0004_client_keys.sql"),
     include_str!("../../migrations/0005_hardening.sql"),
     include_str!("../../migrations/0006_organisations.sql"),
+    include_str!("../../migrations/0007_mandates.sql"),
 ];
 
 /// The schema version this build needs.
