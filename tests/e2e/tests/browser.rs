@@ -261,3 +261,211 @@ fn the_demo_app_signs_in_through_lanyard_and_shows_validated_claims() {
     );
     assert_eq!(b.url(), format!("{}/demo", server.base));
 }
+
+impl Browser {
+    /// The text of the element `css`.
+    fn text(&self, css: &str) -> String {
+        let el = self.find(css);
+        self.call("GET", &format!("/element/{el}/text"), Value::Null)
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Sets the window's size.
+    fn resize(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            "/window/rect",
+            json!({ "width": width, "height": height }),
+        );
+    }
+
+    /// The text of the page's body (a JSON document, for instance).
+    fn body_text(&self) -> String {
+        self.call(
+            "POST",
+            "/execute/sync",
+            json!({"script": "return document.body.innerText", "args": []}),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+
+    /// Signs up, verifies the address from the dev outbox, and stays signed out.
+    fn sign_up_and_verify(&self, base: &str, email: &str, password: &str) {
+        self.go(&format!("{base}/signup"));
+        self.wait_for("Create your account");
+        self.fill("#email", email);
+        self.fill("#password", password);
+        self.click("button[type=submit]");
+        self.wait_for("Check your email");
+        self.go(&format!(
+            "{base}/dev/outbox?to={}",
+            common::urlencode(email)
+        ));
+        self.wait_for("Verify your email");
+        self.click(".mail a");
+        self.wait_for("Confirm my email");
+        self.click("button[type=submit]");
+        self.wait_for("Email verified");
+    }
+
+    /// On an organisation's page: activates the service `client_id` and
+    /// invites `email` with one of its roles.
+    fn activate_and_invite(&self, client_id: &str, email: &str, role: &str) {
+        self.click(&format!("button[data-activate='{client_id}']"));
+        self.wait_for(&format!("data-service-status=\"{client_id}\">active<"));
+        self.fill("#invite-email", email);
+        self.click(&format!(
+            "#invite-service-role option[value='{client_id} {role}']"
+        ));
+        self.click("#invite-submit");
+        self.wait_for(">pending<");
+    }
+}
+
+/// The demo client made a b2b service by the operator, through the admin API.
+fn make_demo_a_service(base: &str, admin_token: &str) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    // dev_mode seeds the demo client at the first request to /authorize.
+    agent.get(format!("{base}/authorize")).call().unwrap();
+    let url = format!("{base}/api/admin/clients/demo");
+    let bearer = format!("Bearer {admin_token}");
+    let mut res = agent
+        .get(&url)
+        .header("authorization", &bearer)
+        .call()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut meta: Value = res.body_mut().read_json().unwrap();
+    // The metadata as registered, less what only the server sets.
+    meta.as_object_mut().unwrap().remove("client_id_issued_at");
+    meta["b2b"] = json!(true);
+    meta["roles"] = json!([
+        {"name": "viewer", "description": "Sees the demo"},
+        {"name": "editor", "description": "Changes the demo"},
+    ]);
+    let mut res = agent
+        .put(&url)
+        .header("authorization", &bearer)
+        .send_json(&meta)
+        .unwrap();
+    let body: Value = res.body_mut().read_json().unwrap();
+    assert_eq!(res.status(), 200, "{body}");
+    assert_eq!(body["b2b"], json!(true));
+}
+
+#[test]
+fn organisations_invitations_and_the_organisation_picker_in_chromium() {
+    let admin_token = "an-admin-token-of-at-least-32-characters";
+    let server = common::serve(
+        "127.0.0.1",
+        &[("product_name", "Keyring"), ("admin_token", admin_token)],
+    );
+    let base = server.base.as_str();
+    make_demo_a_service(base, admin_token);
+    let b = Browser::start();
+    let owner = "olivia.owner@example.com";
+    let invitee = "ivan.invitee@example.com";
+    let password = "a long and memorable passphrase";
+
+    // The owner signs up, verifies, and signs in on the way to /orgs.
+    b.sign_up_and_verify(base, owner, password);
+    b.go(&format!("{base}/orgs"));
+    b.wait_for("Sign in");
+    assert!(b.url().contains("return_to=%2Forgs"), "{}", b.url());
+    b.fill("#email", owner);
+    b.fill("#password", password);
+    b.click("button[type=submit]");
+    b.wait_for("Create an organisation");
+    assert_eq!(b.url(), format!("{base}/orgs"));
+
+    // Two organisations, each with the demo active and an invitation.
+    for (name, slug, role) in [("Acme", "acme", "viewer"), ("Globex", "globex", "editor")] {
+        b.go(&format!("{base}/orgs"));
+        b.wait_for("Create an organisation");
+        b.fill("#org-name", name);
+        b.fill("#org-slug", slug);
+        b.click("button[type=submit]");
+        b.wait_for(&format!("<h1>{name}</h1>"));
+        assert_eq!(b.url(), format!("{base}/orgs/{slug}"));
+        b.activate_and_invite("demo", invitee, role);
+        assert!(b.source().contains(&format!("Lanyard demo: {role}")));
+    }
+    b.screenshot("org-admin");
+    b.resize(1280, 2400);
+    b.screenshot("org-admin-wide");
+    b.resize(420, 900);
+    b.go(&format!("{base}/"));
+    b.wait_for("You are signed in.");
+    b.click("button.secondary");
+    b.wait_for("You are signed out.");
+
+    // The invitee opens the newest invitation (Globex) from the outbox and
+    // creates the account on the join page.
+    b.go(&format!(
+        "{base}/dev/outbox?to={}",
+        common::urlencode(invitee)
+    ));
+    b.wait_for("Join Globex");
+    b.click("article.mail:nth-of-type(1) a");
+    b.wait_for("Create your account");
+    b.screenshot("org-join");
+    assert!(b.source().contains(invitee));
+    b.fill("#password", password);
+    b.fill("#attr-name", "Ivan Invitee");
+    b.click("button[type=submit]");
+    b.wait_for("<h1>Globex</h1>");
+    assert_eq!(b.url(), format!("{base}/orgs/globex"));
+    assert!(b.source().contains("id=\"my-role\">member<"));
+    // Then the other one (Acme), signed in now: one button.
+    b.go(&format!(
+        "{base}/dev/outbox?to={}",
+        common::urlencode(invitee)
+    ));
+    b.wait_for("Join Acme");
+    b.click("article.mail:nth-of-type(2) a");
+    b.wait_for("Join Acme</button>");
+    b.click("button[type=submit]");
+    b.wait_for("<h1>Acme</h1>");
+    assert!(b.source().contains("Lanyard demo: <strong>viewer</strong>"));
+    b.screenshot("org-member");
+
+    // Acme's id, as the organisations API tells the invitee.
+    b.go(&format!("{base}/api/orgs"));
+    let text = b.body_text();
+    let json_text = &text[text.find('{').unwrap()..=text.rfind('}').unwrap()];
+    let orgs: Value = serde_json::from_str(json_text).unwrap();
+    let acme_id = orgs["organisations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["slug"] == "acme")
+        .and_then(|o| o["id"].as_str())
+        .unwrap()
+        .to_owned();
+    assert_eq!(orgs["organisations"].as_array().unwrap().len(), 2);
+
+    // The demo app: two organisations, so the picker; Acme it is.
+    b.go(&format!("{base}/demo"));
+    b.wait_for("Sign in with Keyring");
+    b.click("a.button");
+    b.wait_for("Which organisation?");
+    b.screenshot("org-picker");
+    let page = b.source();
+    assert!(
+        page.contains(">Acme</button>") && page.contains(">Globex</button>"),
+        "{page}"
+    );
+    b.click(&format!("button[name=org][value='{acme_id}']"));
+    b.wait_for("Signed in through Keyring");
+    b.screenshot("demo-org");
+    assert_eq!(b.text("#org-id"), acme_id);
+    assert_eq!(b.text("#roles"), "viewer");
+    assert_eq!(b.url(), format!("{base}/demo"));
+}
