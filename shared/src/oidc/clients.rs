@@ -139,6 +139,9 @@ pub struct Client {
     pub roles: Vec<CatalogueRole>,
     /// How organisations activate a b2b client.
     pub activation_policy: ActivationPolicy,
+    /// A b2b client that also serves people on their own: its logins may
+    /// be for no organisation ("just me").
+    pub personal_use: bool,
     #[serde(skip)]
     secret_hash: Option<String>,
 }
@@ -208,6 +211,10 @@ pub struct ClientSpec {
     /// `self_service` (default), `approval` or `operator_only` (other than
     /// the default only for `b2b`).
     pub activation_policy: Option<String>,
+    /// A service that also serves people on their own, for no organisation
+    /// (default false; only for `b2b`).
+    #[serde(default)]
+    pub personal_use: bool,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -372,9 +379,13 @@ impl ClientSpec {
     /// The b2b settings: the catalogue and the activation policy.
     fn validate_service(&self) -> Result<()> {
         let policy = self.policy()?;
-        if !self.b2b && (!self.roles.is_empty() || policy != ActivationPolicy::default()) {
+        if !self.b2b
+            && (!self.roles.is_empty()
+                || policy != ActivationPolicy::default()
+                || self.personal_use)
+        {
             return Err(invalid(
-                "`roles` and `activation_policy` are only for services (`b2b`: true)",
+                "`roles`, `activation_policy` and `personal_use` are only for services (`b2b`: true)",
             ));
         }
         if self.roles.len() > MAX_ROLES {
@@ -482,6 +493,7 @@ impl ClientSpec {
             roles: serde_json::to_string(&self.roles)
                 .map_err(|e| Error::Internal(format!("roles JSON: {e}")))?,
             activation_policy: self.policy()?.as_str().to_owned(),
+            personal_use: self.personal_use,
         })
     }
 }
@@ -535,6 +547,7 @@ impl TryFrom<clients::Record> for Client {
             b2b: s.b2b,
             roles,
             activation_policy,
+            personal_use: s.personal_use,
         })
     }
 }
@@ -612,6 +625,7 @@ pub fn seed_demo_client(db: &dyn SqlStore, issuer: &str, now: i64) -> Result<()>
         b2b: false,
         roles: "[]".into(),
         activation_policy: ActivationPolicy::default().as_str().into(),
+        personal_use: false,
     };
     // Racing instances: the first insert wins, the others change nothing.
     clients::insert(
@@ -1199,6 +1213,7 @@ mod tests {
         assert!(!c.b2b);
         assert!(c.roles.is_empty());
         assert_eq!(c.activation_policy, ActivationPolicy::SelfService);
+        assert!(!c.personal_use);
 
         let body = serde_json::json!({
             "client_name": "Buying", "client_id": "buying", "redirect_uris": ["https://buy.example/cb"],
@@ -1208,6 +1223,7 @@ mod tests {
         let (c, _) = create(&db, &spec(body), 2).unwrap();
         assert!(c.b2b);
         assert_eq!(c.activation_policy, ActivationPolicy::Approval);
+        assert!(!c.personal_use, "not unless asked for");
         assert_eq!(
             c.roles[0],
             CatalogueRole {
@@ -1225,6 +1241,7 @@ mod tests {
         let json = serde_json::to_value(&c).unwrap();
         assert_eq!(json["b2b"], true);
         assert_eq!(json["activation_policy"], "approval");
+        assert_eq!(json["personal_use"], false);
         assert_eq!(
             json["roles"][0],
             serde_json::json!({"name": "buyer", "description": "Places orders"})
@@ -1237,12 +1254,16 @@ mod tests {
             "buying",
             &spec(serde_json::json!({
                 "client_name": "Buying", "redirect_uris": ["https://buy.example/cb"],
-                "b2b": true, "activation_policy": "operator_only", "roles": [{"name": "approver"}]
+                "b2b": true, "activation_policy": "operator_only", "roles": [{"name": "approver"}],
+                "personal_use": true
             })),
             3,
         )
         .unwrap();
         assert_eq!(u.activation_policy, ActivationPolicy::OperatorOnly);
+        assert!(u.personal_use);
+        assert_eq!(get(&db, "buying").unwrap().unwrap(), u, "stored as replaced");
+        assert_eq!(serde_json::to_value(&u).unwrap()["personal_use"], true);
         assert!(u.role_defined("approver") && !u.role_defined("buyer"));
         let plain = update(
             &db,
@@ -1253,7 +1274,7 @@ mod tests {
             4,
         )
         .unwrap();
-        assert!(!plain.b2b && plain.roles.is_empty());
+        assert!(!plain.b2b && plain.roles.is_empty() && !plain.personal_use);
         assert_eq!(plain.activation_policy, ActivationPolicy::SelfService);
 
         for p in ActivationPolicy::ALL {
@@ -1283,6 +1304,10 @@ mod tests {
             (
                 "roles without b2b",
                 serde_json::json!({"roles": [{"name": "buyer"}]}),
+            ),
+            (
+                "personal use without b2b",
+                serde_json::json!({"personal_use": true}),
             ),
             (
                 "a policy without b2b",

@@ -43,6 +43,8 @@ pub struct Settings {
     pub roles: String,
     /// `self_service`, `approval` or `operator_only`.
     pub activation_policy: String,
+    /// A b2b client that also serves people on their own ("just me").
+    pub personal_use: bool,
 }
 
 /// A stored client.
@@ -60,10 +62,10 @@ pub struct Record {
 
 const COLUMNS: &str = "id, secret_hash, created_at, name, redirect_uris, post_logout_redirect_uris, grant_types, \
      scopes, allowed_origins, first_party, id_token_alg, access_token_alg, access_token_ttl, refresh_idle_ttl, \
-     refresh_max_ttl, jwks, resource_server_for, b2b, roles, activation_policy";
+     refresh_max_ttl, jwks, resource_server_for, b2b, roles, activation_policy, personal_use";
 
 /// The settings columns, in the order of [`values`].
-const SETTINGS: [&str; 17] = [
+const SETTINGS: [&str; 18] = [
     "name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -81,6 +83,7 @@ const SETTINGS: [&str; 17] = [
     "b2b",
     "roles",
     "activation_policy",
+    "personal_use",
 ];
 
 fn list(text: &str) -> Vec<String> {
@@ -116,6 +119,7 @@ fn decode(r: &Named<'_>) -> Result<Record> {
             b2b: r.bool("b2b")?,
             roles: r.string("roles")?,
             activation_policy: r.string("activation_policy")?,
+            personal_use: r.bool("personal_use")?,
         },
     })
 }
@@ -139,6 +143,7 @@ fn values(s: &Settings) -> Vec<Value> {
         s.b2b.into(),
         s.roles.as_str().into(),
         s.activation_policy.as_str().into(),
+        s.personal_use.into(),
     ]
 }
 
