@@ -87,6 +87,15 @@ struct InviteText<'a> {
     link: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "mail/mandate.txt")]
+struct MandateText<'a> {
+    product: &'a str,
+    org: &'a str,
+    service: &'a str,
+    link: &'a str,
+}
+
 fn render(t: &impl Template) -> Result<String> {
     t.render()
         .map_err(|e| Error::Internal(format!("mail template: {e}")))
@@ -151,6 +160,29 @@ impl Mail {
                 product: &config.product_name,
                 org,
                 inviter,
+                link: &link,
+            })?,
+            link: Some(link),
+        })
+    }
+
+    /// "An organisation asks you to act for it", with a link that carries
+    /// the mandate's token.
+    pub fn mandate(
+        config: &Config,
+        to: &str,
+        org: &str,
+        service: &str,
+        token: &str,
+    ) -> Result<Mail> {
+        let link = config.url(&format!("/orgs/mandates/accept?token={token}"));
+        Ok(Mail {
+            to: to.to_owned(),
+            subject: format!("{org} asks you to act for it on {}", config.product_name),
+            text: render(&MandateText {
+                product: &config.product_name,
+                org,
+                service,
                 link: &link,
             })?,
             link: Some(link),

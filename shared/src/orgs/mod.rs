@@ -15,6 +15,7 @@
 //!   changes write the new rows before the rows that make them count.
 
 pub mod invitations;
+pub mod mandates;
 pub mod members;
 pub mod services;
 
@@ -26,8 +27,8 @@ use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::store::organisations::{self as store, Organisation};
 use crate::store::{
-    SqlStore, activations, invitations as inv_store, memberships, org_audit, projects,
-    role_assignments,
+    SqlStore, activations, invitations as inv_store, mandate_delegates, mandates as mandate_store, memberships,
+    org_audit, projects, role_assignments,
 };
 
 pub use crate::store::memberships::Membership;
@@ -301,6 +302,8 @@ pub fn delete(db: &dyn SqlStore, access: &Access) -> Result<()> {
     access.require(Level::Owner)?;
     let id = &access.org.id;
     store::delete(db, id)?;
+    mandate_delegates::delete_for_org(db, id)?;
+    mandate_store::delete_for_org(db, id)?;
     role_assignments::delete_for_org(db, id)?;
     projects::delete_for_org(db, id)?;
     activations::delete_for_org(db, id)?;
@@ -384,5 +387,7 @@ pub fn audit_export(db: &dyn SqlStore, access: &Access) -> Result<Vec<Entry>> {
     Ok(out)
 }
 
+#[cfg(test)]
+mod mandate_tests;
 #[cfg(test)]
 mod tests;

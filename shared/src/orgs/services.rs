@@ -161,7 +161,7 @@ pub fn requests(db: &dyn SqlStore) -> Result<Vec<activations::Activation>> {
 }
 
 /// The service, active for the organisation, 400 otherwise.
-fn active_service(db: &dyn SqlStore, access: &Access, client_id: &str) -> Result<Client> {
+pub fn active_service(db: &dyn SqlStore, access: &Access, client_id: &str) -> Result<Client> {
     let client = clients::get(db, client_id)?
         .filter(|c| c.b2b)
         .ok_or_else(|| Error::bad_request(format!("There is no service “{client_id}”.")))?;

@@ -1,6 +1,8 @@
 //! The operator's organisation API (`admin_token`): organisations under
 //! `/api/admin/orgs` (list, create for an existing account, suspend,
-//! resume) and activation requests under `/api/admin/activations`.
+//! resume), activation requests under `/api/admin/activations`, mandate
+//! templates under `/api/admin/mandate-templates` and the settings under
+//! `/api/admin/settings` (`mandate_max_days`).
 //! Services themselves (b2b, role catalogue, policy) are client metadata,
 //! under `/api/admin/clients`.
 
@@ -12,7 +14,7 @@ use super::admin;
 use crate::Env;
 use crate::error::{Error, Result};
 use crate::identity;
-use crate::orgs::{self, OPERATOR, services};
+use crate::orgs::{self, OPERATOR, mandates, services};
 use crate::web::{self, Params, Request, Response};
 
 /// The organisations prefix.
@@ -20,12 +22,32 @@ const ORGS: &str = "/api/admin/orgs";
 /// The activations prefix.
 const ACTIVATIONS: &str = "/api/admin/activations";
 
+/// The mandate templates prefix.
+const TEMPLATES: &str = "/api/admin/mandate-templates";
+/// The settings path.
+const SETTINGS: &str = "/api/admin/settings";
+
 /// Whether `path` belongs to this API.
 pub fn serves(path: &str) -> bool {
-    path == ORGS
-        || path.starts_with("/api/admin/orgs/")
-        || path == ACTIVATIONS
-        || path.starts_with("/api/admin/activations/")
+    [ORGS, ACTIVATIONS, TEMPLATES]
+        .iter()
+        .any(|p| path == *p || path.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
+        || path == SETTINGS
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTemplate {
+    name: String,
+    client_id: String,
+    roles: Vec<String>,
+    days: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    mandate_max_days: i64,
 }
 
 #[derive(Deserialize)]
@@ -58,6 +80,46 @@ pub fn handle(env: &Env, req: &Request) -> Result<Response> {
     let path = req.uri().path();
     let db = env.sql;
     let now = env.now;
+    if path == SETTINGS {
+        match *req.method() {
+            Method::GET => {}
+            Method::PUT => {
+                let b: Settings = body(req)?;
+                mandates::set_max_days(db, b.mandate_max_days, now)?;
+            }
+            _ => return Err(Error::MethodNotAllowed("GET, PUT")),
+        }
+        return Ok(web::json(
+            StatusCode::OK,
+            &json!({ "mandate_max_days": mandates::max_days(db)? }),
+        ));
+    }
+    if let Some(rest) = path.strip_prefix(TEMPLATES) {
+        let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
+        return match (req.method().clone(), parts.as_slice()) {
+            (Method::GET, []) => Ok(web::json(
+                StatusCode::OK,
+                &json!({ "templates": mandates::templates(db)? }),
+            )),
+            (Method::POST, []) => {
+                let b: NewTemplate = body(req)?;
+                let t =
+                    mandates::create_template(db, &b.name, &b.client_id, &b.roles, b.days, now)?;
+                Ok(web::json(StatusCode::CREATED, &t))
+            }
+            (_, []) => Err(Error::MethodNotAllowed("GET, POST")),
+            (Method::DELETE, [id]) => {
+                mandates::delete_template(db, id)?;
+                Ok(web::response(
+                    StatusCode::NO_CONTENT,
+                    "application/json",
+                    Vec::new(),
+                ))
+            }
+            (_, [_]) => Err(Error::MethodNotAllowed("DELETE")),
+            _ => Err(Error::NotFound),
+        };
+    }
     if let Some(rest) = path.strip_prefix(ACTIVATIONS) {
         let parts: Vec<&str> = rest.split('/').filter(|p| !p.is_empty()).collect();
         return match (req.method().clone(), parts.as_slice()) {

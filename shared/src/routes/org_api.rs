@@ -17,7 +17,7 @@ use crate::identity::{self, Identity};
 use crate::oidc::{clients, tokens};
 use crate::orgs::invitations::{self, Invite};
 use crate::orgs::members::{self, Change};
-use crate::orgs::{self, Access, Level, Policy, services};
+use crate::orgs::{self, Access, Level, Policy, mandates, services};
 use crate::routes::cors;
 use crate::routes::errors::Style;
 use crate::store::invitations::Grant;
@@ -56,6 +56,9 @@ fn serve(env: &Env, auth: &Auth, req: &Request, origins: &mut Vec<String>) -> Re
     let who = caller(env, auth, req, origins)?;
     let db = env.sql;
     let now = env.now;
+    if parts.first() == Some(&"mandates") {
+        return person_mandates(env, &who, req, &parts[1..]);
+    }
     let Some((&slug, rest)) = parts.split_first() else {
         return match method {
             Method::GET => ok(&json!({ "organisations": mine(db, &who)? })),
@@ -177,6 +180,41 @@ fn serve(env: &Env, auth: &Auth, req: &Request, origins: &mut Vec<String>) -> Re
             services::delete_project(db, &access, id, now)?;
             Ok(no_content())
         }
+        (Method::GET, ["mandates"]) => {
+            let (given, received) = mandates::list(db, &access, now)?;
+            ok(&json!({ "given": given, "received": received }))
+        }
+        (Method::POST, ["mandates"]) => {
+            let offer: mandates::Offer = body(req)?;
+            created(&mandates::offer(env, auth, &access, &offer)?)
+        }
+        (_, ["mandates"]) => Err(Error::MethodNotAllowed("GET, POST")),
+        (Method::POST, ["mandates", id, "accept"]) => {
+            let b: Delegates = optional_body(req)?;
+            ok(&mandates::accept(
+                db,
+                &access,
+                id,
+                b.all_members,
+                &b.delegates,
+                now,
+            )?)
+        }
+        (Method::PUT, ["mandates", id, "delegates"]) => {
+            let b: Delegates = body(req)?;
+            ok(&mandates::set_delegates(
+                db,
+                &access,
+                id,
+                b.all_members,
+                &b.delegates,
+                now,
+            )?)
+        }
+        (Method::POST, ["mandates", id, "revoke"]) => {
+            mandates::revoke(db, &access, id, now)?;
+            Ok(no_content())
+        }
         (Method::GET, ["audit"]) => {
             let q = Params::from_query(req)?;
             let number = |name: &str| -> Result<Option<i64>> {
@@ -208,6 +246,25 @@ fn serve(env: &Env, auth: &Auth, req: &Request, origins: &mut Vec<String>) -> Re
             web::no_store(&mut res);
             Ok(res)
         }
+        _ => Err(Error::NotFound),
+    }
+}
+
+/// `/api/orgs/mandates/...`: the mandates naming the caller as a person.
+fn person_mandates(env: &Env, who: &Identity, req: &Request, rest: &[&str]) -> Result<Response> {
+    match (req.method().clone(), rest) {
+        (Method::GET, []) => ok(&json!({ "mandates": mandates::mine(env.sql, who, env.now)? })),
+        (Method::POST, ["accept"]) => {
+            let b: Token = body(req)?;
+            ok(&mandates::accept_as_person(
+                env.sql, who, &b.token, env.now,
+            )?)
+        }
+        (Method::POST, [id, "revoke"]) => {
+            mandates::revoke_as_person(env.sql, who, id, env.now)?;
+            Ok(no_content())
+        }
+        (_, []) => Err(Error::MethodNotAllowed("GET")),
         _ => Err(Error::NotFound),
     }
 }
@@ -261,6 +318,14 @@ fn body<T: DeserializeOwned>(req: &Request) -> Result<T> {
     }
     serde_json::from_slice(req.body())
         .map_err(|e| Error::bad_request(format!("The JSON body is not valid here: {e}.")))
+}
+
+/// Like [`body`], and an empty body is `T::default()`.
+fn optional_body<T: DeserializeOwned + Default>(req: &Request) -> Result<T> {
+    if req.body().is_empty() {
+        return Ok(T::default());
+    }
+    body(req)
 }
 
 fn ok<T: serde::Serialize>(value: &T) -> Result<Response> {
@@ -384,6 +449,21 @@ struct NewInvitation {
     role: Option<String>,
     #[serde(default)]
     grants: Vec<Grant>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Delegates {
+    #[serde(default)]
+    all_members: bool,
+    #[serde(default)]
+    delegates: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Token {
+    token: String,
 }
 
 #[derive(Deserialize)]

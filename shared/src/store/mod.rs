@@ -16,6 +16,9 @@ pub mod dev_outbox;
 pub mod identities;
 pub mod invitations;
 pub mod kv;
+pub mod mandate_delegates;
+pub mod mandate_templates;
+pub mod mandates;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
 pub mod memberships;
@@ -28,6 +31,7 @@ pub mod refresh_families;
 pub mod revoked_tokens;
 pub mod role_assignments;
 pub mod schema;
+pub mod settings;
 pub mod signing_keys;
 pub mod throttles;
 

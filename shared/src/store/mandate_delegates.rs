@@ -1,0 +1,52 @@
+//! The `mandate_delegates` table: the members of an agent organisation
+//! designated to use a mandate.
+
+use super::SqlStore;
+use crate::error::{Error, Result};
+
+/// Makes exactly `subs` the delegates of a mandate: the new ones are added
+/// first, then the others removed, each in one statement.
+pub fn replace(
+    db: &dyn SqlStore,
+    mandate_id: &str,
+    subs: &[String],
+    by: &str,
+    now: i64,
+) -> Result<()> {
+    let list = serde_json::to_string(subs).map_err(|e| Error::Internal(format!("subs: {e}")))?;
+    db.execute(
+        "INSERT INTO mandate_delegates (mandate_id, identity_id, added_by, added_at) \
+         SELECT ?1, value, ?3, ?4 FROM json_each(?2) WHERE true ON CONFLICT DO NOTHING",
+        &[
+            mandate_id.into(),
+            list.as_str().into(),
+            by.into(),
+            now.into(),
+        ],
+    )?;
+    db.execute(
+        "DELETE FROM mandate_delegates WHERE mandate_id = ?1 \
+         AND identity_id NOT IN (SELECT value FROM json_each(?2))",
+        &[mandate_id.into(), list.into()],
+    )?;
+    Ok(())
+}
+
+/// The delegates of a mandate.
+pub fn list(db: &dyn SqlStore, mandate_id: &str) -> Result<Vec<String>> {
+    db.execute(
+        "SELECT identity_id FROM mandate_delegates WHERE mandate_id = ? ORDER BY identity_id",
+        &[mandate_id.into()],
+    )?
+    .decode(|r| r.string("identity_id"))
+}
+
+/// Deletes the delegates of the mandates an organisation gave or received.
+pub fn delete_for_org(db: &dyn SqlStore, org_id: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM mandate_delegates WHERE mandate_id IN \
+         (SELECT id FROM mandates WHERE principal_org_id = ?1 OR agent_org_id = ?1)",
+        &[org_id.into()],
+    )?;
+    Ok(())
+}
