@@ -19,6 +19,9 @@ pub enum OAuthCode {
     UnsupportedGrantType,
     /// RFC 6749 `invalid_scope`.
     InvalidScope,
+    /// RFC 8693 `invalid_target`: no token can be issued for the audience
+    /// or resource asked for.
+    InvalidTarget,
     /// RFC 6749 `access_denied`.
     AccessDenied,
     /// RFC 6749 `unsupported_response_type`.
@@ -41,6 +44,7 @@ impl OAuthCode {
             Self::UnauthorizedClient => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
             Self::AccessDenied => "access_denied",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidToken => "invalid_token",

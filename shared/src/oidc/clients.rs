@@ -9,6 +9,7 @@ use serde_json::Value as Json;
 use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
 use crate::oidc::assertion;
+use crate::oidc::exchange::{self, Registration};
 use crate::store::{
     SqlStore, activations, auth_codes, client_assertions, clients, consents, mandate_templates,
     mandates, projects, refresh_families, role_assignments,
@@ -16,7 +17,12 @@ use crate::store::{
 use crate::web::Params;
 
 /// Grant types a client may be allowed.
-pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+pub const GRANT_TYPES: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    exchange::GRANT_TYPE,
+];
 /// How clients may authenticate at the token, introspection and revocation
 /// endpoints.
 pub const AUTH_METHODS: &[&str] = &[
@@ -142,6 +148,8 @@ pub struct Client {
     /// A b2b client that also serves people on their own: its logins may
     /// be for no organisation ("just me").
     pub personal_use: bool,
+    /// What this client may exchange a person's access token for (RFC 8693).
+    pub token_exchange: Vec<Registration>,
     #[serde(skip)]
     secret_hash: Option<String>,
 }
@@ -215,10 +223,24 @@ pub struct ClientSpec {
     /// (default false; only for `b2b`).
     #[serde(default)]
     pub personal_use: bool,
+    /// RFC 8693 token exchange: the clients this one may exchange a
+    /// person's access token for, and with which scopes (at most 20; needs
+    /// the token-exchange grant).
+    #[serde(default)]
+    pub token_exchange: Vec<Registration>,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
     Error::bad_request(msg)
+}
+
+/// Whether `id` is a valid `client_id`: 3 to 64 characters of A-Z, a-z,
+/// 0-9, `-`, `_` and `.`.
+pub fn is_client_id(id: &str) -> bool {
+    (3..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// Checks a redirect URI: `https`, loopback `http` (RFC 8252 §7.3), or a
@@ -268,11 +290,7 @@ impl ClientSpec {
             return Err(invalid("`client_name` must be 1 to 100 characters"));
         }
         for id in self.client_id.iter().chain(&self.resource_server_for) {
-            let ok = (3..=64).contains(&id.len())
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-            if !ok {
+            if !is_client_id(id) {
                 return Err(invalid(format!(
                     "`{id}`: a client_id must be 3 to 64 characters of A-Z, a-z, 0-9, - _ ."
                 )));
@@ -294,6 +312,17 @@ impl ClientSpec {
         if grants.iter().any(|g| g == "client_credentials") && !self.confidential() {
             return Err(invalid("client_credentials needs a confidential client"));
         }
+        let exchanges = grants.iter().any(|g| g == exchange::GRANT_TYPE);
+        if exchanges && !self.confidential() {
+            return Err(invalid("token exchange needs a confidential client"));
+        }
+        if !self.token_exchange.is_empty() && !exchanges {
+            return Err(invalid(format!(
+                "`token_exchange` needs the grant type {}",
+                exchange::GRANT_TYPE
+            )));
+        }
+        exchange::check_registrations(self.client_id.as_deref(), &self.token_exchange)?;
         if let Some(types) = &self.response_types {
             let code = grants.iter().any(|g| g == "authorization_code");
             let ok = types.iter().all(|t| t == "code") && (types.is_empty() || code);
@@ -494,6 +523,8 @@ impl ClientSpec {
                 .map_err(|e| Error::Internal(format!("roles JSON: {e}")))?,
             activation_policy: self.policy()?.as_str().to_owned(),
             personal_use: self.personal_use,
+            token_exchange: serde_json::to_string(&self.token_exchange)
+                .map_err(|e| Error::Internal(format!("token_exchange JSON: {e}")))?,
         })
     }
 }
@@ -507,6 +538,8 @@ impl TryFrom<clients::Record> for Client {
         let s = r.settings;
         let roles: Vec<CatalogueRole> = serde_json::from_str(&s.roles)
             .map_err(|e| Error::Internal(format!("client `{}`: roles: {e}", r.id)))?;
+        let token_exchange: Vec<Registration> = serde_json::from_str(&s.token_exchange)
+            .map_err(|e| Error::Internal(format!("client `{}`: token_exchange: {e}", r.id)))?;
         let activation_policy = ActivationPolicy::parse(&s.activation_policy).ok_or_else(|| {
             Error::Internal(format!(
                 "client `{}`: activation_policy `{}`",
@@ -548,6 +581,7 @@ impl TryFrom<clients::Record> for Client {
             roles,
             activation_policy,
             personal_use: s.personal_use,
+            token_exchange,
         })
     }
 }
@@ -583,6 +617,7 @@ pub fn update(db: &dyn SqlStore, id: &str, spec: &ClientSpec, now: i64) -> Resul
             "`client_id` must be the client's own (RFC 7592 §2.2)",
         ));
     }
+    exchange::check_registrations(Some(id), &spec.token_exchange)?;
     if spec.confidential() != existing.confidential || spec.uses_keys() != existing.jwks.is_some() {
         return Err(invalid(
             "A client cannot change between public, secret and key authentication; register a new one.",
@@ -626,6 +661,7 @@ pub fn seed_demo_client(db: &dyn SqlStore, issuer: &str, now: i64) -> Result<()>
         roles: "[]".into(),
         activation_policy: ActivationPolicy::default().as_str().into(),
         personal_use: false,
+        token_exchange: "[]".into(),
     };
     // Racing instances: the first insert wins, the others change nothing.
     clients::insert(

@@ -72,7 +72,7 @@ pub fn metadata(config: &Config) -> Metadata {
         scopes_supported: &["openid", "profile", "email", "offline_access"],
         response_types_supported: &["code"],
         response_modes_supported: &["query"],
-        grant_types_supported: &["authorization_code", "refresh_token", "client_credentials"],
+        grant_types_supported: crate::oidc::clients::GRANT_TYPES,
         subject_types_supported: &["public"],
         // What Lanyard signs ID tokens with, per client: ES256 by default,
         // EdDSA, and RS256, which OIDC Discovery requires to be supported.
@@ -140,6 +140,15 @@ mod tests {
         assert_eq!(
             doc["id_token_signing_alg_values_supported"],
             serde_json::json!(["ES256", "EdDSA", "RS256"])
+        );
+        assert_eq!(
+            doc["grant_types_supported"],
+            serde_json::json!([
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
+            ])
         );
     }
 }

@@ -15,6 +15,7 @@ use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
 use crate::identity::{self, Identity};
 use crate::oidc::clients::Client;
+use crate::oidc::exchange;
 use crate::oidc::keys::Alg;
 use crate::oidc::tokens::{self, AccessClaims, OrgClaims, Signer};
 use crate::store::org_access::{self, OrgGrant};
@@ -41,6 +42,9 @@ pub struct TokenResponse {
     /// A refresh token, when `offline_access` was granted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// The type of the token issued by a token exchange (RFC 8693 §2.2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 fn grant_error(msg: &str) -> Error {
@@ -73,6 +77,8 @@ pub enum TokenRequest {
         /// The scopes asked for, space-separated.
         scope: Option<String>,
     },
+    /// RFC 8693 token exchange (`urn:ietf:params:oauth:grant-type:token-exchange`).
+    TokenExchange(exchange::ExchangeRequest),
 }
 
 impl TokenRequest {
@@ -102,6 +108,9 @@ impl TokenRequest {
             "client_credentials" => Ok(TokenRequest::ClientCredentials {
                 scope: one("scope")?,
             }),
+            exchange::GRANT_TYPE => Ok(TokenRequest::TokenExchange(
+                exchange::ExchangeRequest::parse(form)?,
+            )),
             _ => Err(Error::oauth(
                 OAuthCode::UnsupportedGrantType,
                 "grant_type is not supported",
@@ -130,6 +139,7 @@ pub fn exchange(
         TokenRequest::ClientCredentials { scope } => {
             client_credentials(env, config, client, scope.as_deref())
         }
+        TokenRequest::TokenExchange(req) => exchange::grant(env, config, client, req),
     }
 }
 
@@ -459,6 +469,7 @@ fn client_credentials(
         scope,
         id_token: None,
         refresh_token: None,
+        issued_token_type: None,
     })
 }
 
@@ -557,6 +568,7 @@ fn issue(
         scope: grant.scope.clone(),
         id_token,
         refresh_token,
+        issued_token_type: None,
     })
 }
 

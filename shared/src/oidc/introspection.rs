@@ -2,9 +2,10 @@
 //! authenticated client.
 //!
 //! RFC 7662 §2.2 leaves it to policy who may learn about a token. Here it is
-//! the client the token was issued to, and the resource servers registered
-//! for that client: anyone else hears `{"active": false}`, the same answer as
-//! for a forged, expired or unknown token.
+//! the client the token was issued to, the resource servers registered for
+//! that client, and the token's audience (the API an exchanged token is for,
+//! RFC 8693): anyone else hears `{"active": false}`, the same answer as for a
+//! forged, expired or unknown token.
 
 use serde_json::{Value as Json, json};
 
@@ -29,7 +30,7 @@ pub fn introspect(env: &Env, config: &Config, client: &Client, token: &str) -> R
         issued_to == client.id || client.resource_server_for.iter().any(|c| c == issued_to)
     };
     if let Ok(v) = tokens::verify_access(env, config, token)
-        && entitled(&v.claims.client_id)
+        && (entitled(&v.claims.client_id) || v.aud == client.id)
     {
         let mut body = json!({
             "active": true, "token_type": "Bearer", "scope": v.claims.scope,

@@ -45,6 +45,8 @@ pub struct Settings {
     pub activation_policy: String,
     /// A b2b client that also serves people on their own ("just me").
     pub personal_use: bool,
+    /// RFC 8693 exchanges, a JSON array of `{audience, scope}`.
+    pub token_exchange: String,
 }
 
 /// A stored client.
@@ -62,10 +64,11 @@ pub struct Record {
 
 const COLUMNS: &str = "id, secret_hash, created_at, name, redirect_uris, post_logout_redirect_uris, grant_types, \
      scopes, allowed_origins, first_party, id_token_alg, access_token_alg, access_token_ttl, refresh_idle_ttl, \
-     refresh_max_ttl, jwks, resource_server_for, b2b, roles, activation_policy, personal_use";
+     refresh_max_ttl, jwks, resource_server_for, b2b, roles, activation_policy, personal_use, \
+     token_exchange";
 
 /// The settings columns, in the order of [`values`].
-const SETTINGS: [&str; 18] = [
+const SETTINGS: [&str; 19] = [
     "name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -84,6 +87,7 @@ const SETTINGS: [&str; 18] = [
     "roles",
     "activation_policy",
     "personal_use",
+    "token_exchange",
 ];
 
 fn list(text: &str) -> Vec<String> {
@@ -120,6 +124,7 @@ fn decode(r: &Named<'_>) -> Result<Record> {
             roles: r.string("roles")?,
             activation_policy: r.string("activation_policy")?,
             personal_use: r.bool("personal_use")?,
+            token_exchange: r.string("token_exchange")?,
         },
     })
 }
@@ -144,6 +149,7 @@ fn values(s: &Settings) -> Vec<Value> {
         s.roles.as_str().into(),
         s.activation_policy.as_str().into(),
         s.personal_use.into(),
+        s.token_exchange.as_str().into(),
     ]
 }
 
