@@ -203,17 +203,18 @@ pub struct ConsentPage<'a> {
     pub params: Vec<(String, String)>,
 }
 
-/// One organisation on the picker page.
+/// One choice on the organisation picker: a membership, a mandate, or "just
+/// me".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgOption {
-    /// Its id, sent back as `org`.
-    pub id: String,
-    /// Its name.
-    pub name: String,
-    /// Its slug.
-    pub slug: String,
-    /// Whether the request named it (offered first, as the main button).
-    pub selected: bool,
+    /// What is sent back as `org`: `org:<id>`, `mandate:<id>` or
+    /// `personal`.
+    pub value: String,
+    /// The button: the organisation's name, "B on behalf of A", or "Just
+    /// me".
+    pub label: String,
+    /// Beside it: the slug, or what a mandate is.
+    pub detail: String,
 }
 
 /// The organisation picker of the authorization endpoint, for a b2b client.
@@ -228,7 +229,7 @@ pub struct OrgPickerPage<'a> {
     pub client: &'a str,
     /// Who is signed in.
     pub email: &'a str,
-    /// The organisations to choose from.
+    /// What to choose from: memberships, mandates, "just me".
     pub orgs: Vec<OrgOption>,
     /// The authorization request, carried to the POST.
     pub params: Vec<(String, String)>,

@@ -5,15 +5,17 @@
 //! a page ([`Reject::Page`]); after that they go back to the client
 //! ([`Reject::Redirect`], RFC 6749 §4.1.2.1).
 //!
-//! A b2b client's login is for an organisation ([`choose_org`]): one the
-//! person can use the client in, chosen silently when there is one, on a
-//! picker page when there are several or `prompt=select_account` asks, or
-//! named by the `organization` parameter.
+//! A b2b client's login is for a context ([`choose_org`]): an organisation
+//! the person is a member of, a principal organisation they act for through
+//! a mandate, or (a client with `personal_use`) just themselves. It is
+//! chosen silently when there is one, on a picker page when there are
+//! several or `prompt=select_account` asks; the `organization` parameter
+//! keeps the contexts that act for the organisation it names.
 
 use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
 use crate::oidc::clients::{self, Client};
-use crate::store::org_access::{self, OrgRef};
+use crate::store::org_access::{self, MandateContext, OrgRef};
 use crate::store::{SqlStore, auth_codes, consents};
 use crate::web::Params;
 
@@ -260,33 +262,92 @@ impl AuthRequest {
     }
 }
 
+/// What a login to a b2b client acts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Context {
+    /// Myself, as a member of this organisation.
+    Member(OrgRef),
+    /// For the mandate's principal A, as its agent (a member of B, or the
+    /// person it names).
+    Mandate(MandateContext),
+    /// Just me, for no organisation (a client with `personal_use`).
+    Personal,
+}
+
+impl Context {
+    /// The picker's form value: `org:<id>`, `mandate:<id>` or `personal`.
+    pub fn value(&self) -> String {
+        match self {
+            Context::Member(o) => format!("org:{}", o.id),
+            Context::Mandate(m) => format!("mandate:{}", m.mandate_id),
+            Context::Personal => "personal".into(),
+        }
+    }
+
+    /// The organisation the login is for: the member's, or the mandate's
+    /// principal; none for "just me".
+    pub fn org(&self) -> Option<&OrgRef> {
+        match self {
+            Context::Member(o) => Some(o),
+            Context::Mandate(m) => Some(&m.principal),
+            Context::Personal => None,
+        }
+    }
+
+    /// The mandate, for a context that acts through one.
+    pub fn mandate_id(&self) -> Option<&str> {
+        match self {
+            Context::Mandate(m) => Some(&m.mandate_id),
+            _ => None,
+        }
+    }
+
+    /// Whether the picker's answer `value` names this context. A bare
+    /// organisation id (the picker's value before mandates) is `org:<id>`.
+    fn answers(&self, value: &str) -> bool {
+        match (self, value.split_once(':')) {
+            (Context::Member(o), Some(("org", id))) => o.id == id,
+            (Context::Member(o), None) => o.id == value,
+            (Context::Mandate(m), Some(("mandate", id))) => m.mandate_id == id,
+            (Context::Personal, None) => value == "personal",
+            _ => false,
+        }
+    }
+
+    /// Whether it acts for the organisation with this id or slug.
+    fn acts_for(&self, key: &str) -> bool {
+        self.org().is_some_and(|o| o.id == key || o.slug == key)
+    }
+}
+
 /// What the organisation step of a login decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrgStep {
     /// Not a b2b client: the login is for no organisation.
     NotNeeded,
-    /// The login is for this organisation.
-    Chosen(OrgRef),
-    /// The person picks one of these, by name (the picker page); `selected`
-    /// is the id of the one the `organization` parameter named.
+    /// The login is for this context.
+    Chosen(Context),
+    /// The person picks one of these (the picker page): memberships by
+    /// name, then mandates, then "just me".
     Pick {
-        /// The organisations the person can use the client in.
-        orgs: Vec<OrgRef>,
-        /// The one to offer first, if the request named it.
-        selected: Option<String>,
+        /// What the person can use the client as.
+        contexts: Vec<Context>,
     },
 }
 
-/// Decides the organisation of a login for `identity_id`. `picked` is the
-/// organisation chosen on the picker page (a CSRF-checked form field), which
-/// settles it; otherwise the `organization` parameter names one, and
-/// `prompt=select_account` asks for the picker whatever the number. A plain
-/// client runs no statement; a b2b one, [`org_access::contexts`].
+/// Decides what a login of `identity_id` acts as. `picked` is the context
+/// chosen on the picker page (a CSRF-checked form field, [`Context::value`]),
+/// which settles it if it is one of the person's; otherwise the
+/// `organization` parameter keeps those that act for the organisation it
+/// names, one left is chosen, and `prompt=select_account` asks for the
+/// picker whatever the number. A plain client runs no statement; a b2b one,
+/// [`org_access::contexts`] and [`org_access::mandate_contexts`].
 pub fn choose_org(
     db: &dyn SqlStore,
     identity_id: &str,
     req: &AuthRequest,
     picked: Option<&str>,
+    now: i64,
 ) -> std::result::Result<OrgStep, Reject> {
     if !req.client.b2b {
         return Ok(OrgStep::NotNeeded);
@@ -297,8 +358,22 @@ pub fn choose_org(
         error,
         description,
     };
-    let orgs = org_access::contexts(db, identity_id, &req.client.id).map_err(Reject::Page)?;
-    if orgs.is_empty() {
+    let client_id = &req.client.id;
+    let mut all: Vec<Context> = org_access::contexts(db, identity_id, client_id)
+        .map_err(Reject::Page)?
+        .into_iter()
+        .map(Context::Member)
+        .collect();
+    all.extend(
+        org_access::mandate_contexts(db, identity_id, client_id, now)
+            .map_err(Reject::Page)?
+            .into_iter()
+            .map(Context::Mandate),
+    );
+    if req.client.personal_use {
+        all.push(Context::Personal);
+    }
+    if all.is_empty() {
         if req.prompts("none") {
             return Err(back(
                 "access_denied",
@@ -306,45 +381,48 @@ pub fn choose_org(
             ));
         }
         return Err(Reject::Page(Error::Forbidden(format!(
-            "You are not a member of any organisation that uses {}, or you have no role in it. \
+            "You are not a member of any organisation that uses {}, or you have no role in it, \
+             and no organisation has given you a mandate for it. \
              Ask your organisation's admin to give you access.",
             req.client.name
         ))));
     }
-    let find = |key: &str| orgs.iter().find(|o| o.id == key || o.slug == key).cloned();
-    if let Some(key) = picked {
-        return find(key).map(OrgStep::Chosen).ok_or_else(|| {
-            back(
-                "access_denied",
-                "The organisation chosen is not one the user can use this application in.".into(),
-            )
-        });
+    if let Some(value) = picked {
+        return all
+            .into_iter()
+            .find(|c| c.answers(value))
+            .map(OrgStep::Chosen)
+            .ok_or_else(|| {
+                back(
+                    "access_denied",
+                    "The organisation chosen is not one the user can use this application in."
+                        .into(),
+                )
+            });
     }
-    let named = match &req.organization {
-        Some(key) => Some(find(key).ok_or_else(|| {
-            back(
-                "access_denied",
-                format!(
-                    "The user cannot use this application in the organisation `{key}` \
-                     (not a member, not activated for it, or no role)."
-                ),
-            )
-        })?),
-        None => None,
+    let offered = match &req.organization {
+        None => all,
+        Some(key) => {
+            let kept: Vec<Context> = all.into_iter().filter(|c| c.acts_for(key)).collect();
+            if kept.is_empty() {
+                return Err(back(
+                    "access_denied",
+                    format!(
+                        "The user cannot use this application in the organisation `{key}` \
+                         (not a member, not activated for it, no role, and no mandate)."
+                    ),
+                ));
+            }
+            kept
+        }
     };
-    let single = (orgs.len() == 1).then(|| orgs[0].clone());
-    match (named.or(single), req.prompts("select_account")) {
-        (Some(org), false) => Ok(OrgStep::Chosen(org)),
+    match offered.as_slice() {
+        [one] if !req.prompts("select_account") => Ok(OrgStep::Chosen(one.clone())),
         _ if req.prompts("none") => Err(back(
             "account_selection_required",
             "The user must choose an organisation.".into(),
         )),
-        (selected, _) => Ok(OrgStep::Pick {
-            selected: selected
-                .filter(|_| req.organization.is_some())
-                .map(|o| o.id),
-            orgs,
-        }),
+        _ => Ok(OrgStep::Pick { contexts: offered }),
     }
 }
 
@@ -386,12 +464,12 @@ pub struct Subject<'a> {
 }
 
 /// Issues a single-use code for the request and returns it; it records the
-/// organisation of a b2b login.
+/// organisation of a b2b login (A, through a mandate) and the mandate.
 pub fn issue_code(
     db: &dyn SqlStore,
     req: &AuthRequest,
     who: &Subject,
-    org: Option<&OrgRef>,
+    context: Option<&Context>,
     now: i64,
 ) -> Result<String> {
     let code = crypto::random_token()?;
@@ -406,7 +484,8 @@ pub fn issue_code(
         amr: who.amr.join(" "),
         sid: who.sid.to_owned(),
         expires_at: now + CODE_TTL,
-        org_id: org.map(|o| o.id.clone()),
+        org_id: context.and_then(Context::org).map(|o| o.id.clone()),
+        mandate_id: context.and_then(Context::mandate_id).map(str::to_owned),
     };
     auth_codes::insert(db, &crypto::hash_secret(&code), &stored)?;
     Ok(code)
@@ -831,21 +910,29 @@ mod tests {
         picked: Option<&str>,
     ) -> Result<OrgStep, Reject> {
         let req = ask(w, changes, &[]).unwrap();
-        choose_org(&w.sql, who, &req, picked)
+        choose_org(&w.sql, who, &req, picked, NOW)
+    }
+
+    /// A context as the tests name it: a membership by its slug, a mandate
+    /// by its id, or `personal`.
+    fn label(c: &Context) -> String {
+        match c {
+            Context::Member(o) => o.slug.clone(),
+            Context::Mandate(m) => m.mandate_id.clone(),
+            Context::Personal => "personal".into(),
+        }
     }
 
     fn chosen(r: Result<OrgStep, Reject>) -> String {
         match r {
-            Ok(OrgStep::Chosen(org)) => org.slug,
+            Ok(OrgStep::Chosen(c)) => label(&c),
             other => panic!("expected a choice, got {other:?}"),
         }
     }
 
-    fn picker(r: Result<OrgStep, Reject>) -> (Vec<String>, Option<String>) {
+    fn picker(r: Result<OrgStep, Reject>) -> Vec<String> {
         match r {
-            Ok(OrgStep::Pick { orgs, selected }) => {
-                (orgs.into_iter().map(|o| o.slug).collect(), selected)
-            }
+            Ok(OrgStep::Pick { contexts }) => contexts.iter().map(label).collect(),
             other => panic!("expected the picker, got {other:?}"),
         }
     }
@@ -881,7 +968,7 @@ mod tests {
         // select_account shows the picker even for one.
         assert_eq!(
             picker(step(&w, &ada, &[("prompt", "select_account")], None)),
-            (vec!["acme".to_owned()], None)
+            ["acme"]
         );
         let (error, state) = sent_back(step(&w, &ada, &[("organization", "globex")], None));
         assert_eq!(
@@ -894,15 +981,12 @@ mod tests {
     fn several_organisations_need_a_choice() {
         let w = World::new();
         let ada = service(&w, &["globex", "acme"]);
-        assert_eq!(
-            picker(step(&w, &ada, &[], None)),
-            (vec!["acme".to_owned(), "globex".to_owned()], None)
-        );
+        assert_eq!(picker(step(&w, &ada, &[], None)), ["acme", "globex"]);
         assert_eq!(
             sent_back(step(&w, &ada, &[("prompt", "none")], None)).0,
             "account_selection_required"
         );
-        // `organization` picks one, or pre-selects it on the picker.
+        // `organization` picks one, or keeps only it on the picker.
         assert_eq!(
             chosen(step(&w, &ada, &[("organization", "globex")], None)),
             "globex"
@@ -916,33 +1000,47 @@ mod tests {
             )),
             "globex"
         );
-        let (_, selected) = picker(step(
+        let offered = picker(step(
             &w,
             &ada,
             &[("organization", "globex"), ("prompt", "select_account")],
             None,
         ));
-        assert_eq!(selected.as_deref(), Some("org_globex"));
+        assert_eq!(offered, ["globex"]);
         assert_eq!(
             sent_back(step(&w, &ada, &[("organization", "initech")], None)).0,
             "access_denied"
         );
-        // The picker's answer settles it, whatever the request said.
+        // The picker's answer settles it, whatever the request said; a bare
+        // organisation id (the picker's value before mandates) still works.
         for changes in [
             vec![],
             vec![("prompt", "select_account")],
             vec![("organization", "globex")],
         ] {
+            for value in ["org:org_acme", "org_acme"] {
+                assert_eq!(
+                    chosen(step(&w, &ada, &changes, Some(value))),
+                    "acme",
+                    "{changes:?} {value}"
+                );
+            }
+        }
+        for forged in [
+            "org:org_initech",
+            "org_initech",
+            "org:acme",
+            "mandate:org_acme",
+            "mandate:mnd_1",
+            "personal",
+            "",
+        ] {
             assert_eq!(
-                chosen(step(&w, &ada, &changes, Some("org_acme"))),
-                "acme",
-                "{changes:?}"
+                sent_back(step(&w, &ada, &[], Some(forged))).0,
+                "access_denied",
+                "{forged}"
             );
         }
-        assert_eq!(
-            sent_back(step(&w, &ada, &[], Some("org_initech"))).0,
-            "access_denied"
-        );
         // An organisation that is not one of hers cannot be named or picked.
         let bob = testkit::person(&w.sql, "bob@example.com", NOW).id;
         crate::store::org_access::seed::member(&w.sql, "org_acme", &bob);
@@ -950,6 +1048,185 @@ mod tests {
             on_page(step(&w, &bob, &[], Some("org_acme"))),
             "a member without a role"
         );
+    }
+
+    /// On top of [`service`]'s Acme: Globex (with `shop` active) gives
+    /// Ledger, where `ada` is a designated member, `buyer` through `mnd_g`;
+    /// Acme names `ada` herself in `mnd_a`.
+    fn mandates(w: &World, ada: &str) {
+        use crate::store::org_access::seed::{self, Agent, Mandate};
+        let globex = seed::org(&w.sql, "globex", "Globex");
+        seed::activate(&w.sql, &globex, "shop");
+        let ledger = seed::org(&w.sql, "ledger", "Ledger");
+        seed::member(&w.sql, &ledger, ada);
+        let m = Mandate {
+            id: "mnd_g",
+            principal: &globex,
+            agent: Agent::Org(&ledger),
+            client_id: "shop",
+            project_id: "",
+            roles: &["buyer"],
+            not_before: NOW - 10,
+            expires_at: NOW + 3600,
+            all_members: false,
+        };
+        seed::mandate(&w.sql, &m);
+        seed::delegate(&w.sql, "mnd_g", ada);
+        seed::mandate(
+            &w.sql,
+            &Mandate {
+                id: "mnd_a",
+                principal: "org_acme",
+                agent: Agent::Person(ada),
+                ..m
+            },
+        );
+    }
+
+    #[test]
+    fn mandates_are_contexts_and_organization_keeps_those_for_it() {
+        let w = World::new();
+        let ada = service(&w, &["acme"]);
+        mandates(&w, &ada);
+        // Memberships, then mandates by their principal's name.
+        assert_eq!(
+            picker(step(&w, &ada, &[], None)),
+            ["acme", "mnd_a", "mnd_g"]
+        );
+        assert_eq!(
+            sent_back(step(&w, &ada, &[("prompt", "none")], None)).0,
+            "account_selection_required"
+        );
+        // Globex only through its mandate: chosen silently.
+        for key in ["globex", "org_globex"] {
+            assert_eq!(
+                chosen(step(&w, &ada, &[("organization", key)], None)),
+                "mnd_g"
+            );
+        }
+        assert_eq!(
+            picker(step(
+                &w,
+                &ada,
+                &[("organization", "globex"), ("prompt", "select_account")],
+                None
+            )),
+            ["mnd_g"]
+        );
+        // Acme as a member and through her own mandate: she picks.
+        assert_eq!(
+            picker(step(&w, &ada, &[("organization", "acme")], None)),
+            ["acme", "mnd_a"]
+        );
+        assert_eq!(
+            sent_back(step(&w, &ada, &[("organization", "ledger")], None)).0,
+            "access_denied",
+            "the agent organisation is not acted for"
+        );
+        // The picker's answers.
+        assert_eq!(chosen(step(&w, &ada, &[], Some("mandate:mnd_g"))), "mnd_g");
+        assert_eq!(chosen(step(&w, &ada, &[], Some("mandate:mnd_a"))), "mnd_a");
+        assert_eq!(chosen(step(&w, &ada, &[], Some("org:org_acme"))), "acme");
+        for forged in ["mandate:mnd_nope", "org:org_globex", "org_globex", "mnd_g"] {
+            assert_eq!(
+                sent_back(step(&w, &ada, &[], Some(forged))).0,
+                "access_denied",
+                "{forged}"
+            );
+        }
+        // What a chosen mandate says.
+        let Ok(OrgStep::Chosen(Context::Mandate(m))) =
+            step(&w, &ada, &[("organization", "globex")], None)
+        else {
+            panic!("the mandate")
+        };
+        assert_eq!(
+            (
+                m.principal.slug.as_str(),
+                m.agent.map(|b| b.slug),
+                m.expires_at
+            ),
+            ("globex", Some("ledger".to_owned()), NOW + 3600)
+        );
+        // A mandate alone is enough for a person with no membership.
+        let bob = testkit::person(&w.sql, "bob@example.com", NOW).id;
+        crate::store::org_access::seed::member(&w.sql, "org_ledger", &bob);
+        crate::store::org_access::seed::delegate(&w.sql, "mnd_g", &bob);
+        assert_eq!(chosen(step(&w, &bob, &[], None)), "mnd_g");
+    }
+
+    #[test]
+    fn just_me_is_offered_only_with_personal_use() {
+        use crate::store::org_access::seed;
+        let w = World::new();
+        let ada = service(&w, &["acme"]);
+        let bob = testkit::person(&w.sql, "bob@example.com", NOW).id;
+        assert!(
+            on_page(step(&w, &bob, &[], None)),
+            "no context, no personal use"
+        );
+        assert_eq!(
+            sent_back(step(&w, &ada, &[], Some("personal"))).0,
+            "access_denied"
+        );
+        seed::set(&w.sql, "clients", "personal_use", "1", &[("id", "shop")]);
+        // Just me, as the only context: silently; on the picker if asked.
+        assert_eq!(chosen(step(&w, &bob, &[], None)), "personal");
+        assert_eq!(
+            chosen(step(&w, &bob, &[("prompt", "none")], None)),
+            "personal"
+        );
+        assert_eq!(
+            picker(step(&w, &bob, &[("prompt", "select_account")], None)),
+            ["personal"]
+        );
+        assert_eq!(
+            sent_back(step(&w, &bob, &[("organization", "acme")], None)).0,
+            "access_denied",
+            "just me acts for no organisation"
+        );
+        // Next to an organisation: the last choice.
+        assert_eq!(picker(step(&w, &ada, &[], None)), ["acme", "personal"]);
+        assert_eq!(chosen(step(&w, &ada, &[], Some("personal"))), "personal");
+        assert_eq!(
+            chosen(step(&w, &ada, &[("organization", "acme")], None)),
+            "acme"
+        );
+        assert_eq!(Context::Personal.value(), "personal");
+        assert_eq!(Context::Personal.org(), None);
+    }
+
+    #[test]
+    fn the_code_records_the_mandate_and_its_principal() {
+        let w = World::new();
+        let ada = service(&w, &[]);
+        mandates(&w, &ada);
+        let req = ask(&w, &[("organization", "globex")], &[]).unwrap();
+        let Ok(OrgStep::Chosen(context)) = choose_org(&w.sql, &ada, &req, None, NOW) else {
+            panic!("one context")
+        };
+        assert_eq!(context.value(), "mandate:mnd_g");
+        let amr = ["pwd".to_owned()];
+        let who = Subject {
+            id: &ada,
+            auth_time: NOW,
+            amr: &amr,
+            sid: "sid-1",
+        };
+        let code = issue_code(&w.sql, &req, &who, Some(&context), NOW).unwrap();
+        let claimed =
+            auth_codes::claim(&w.sql, &crypto::hash_secret(&code), NOW, "fam", "jti").unwrap();
+        let claimed = claimed.unwrap();
+        assert_eq!(
+            (claimed.org_id.as_deref(), claimed.mandate_id.as_deref()),
+            (Some("org_globex"), Some("mnd_g"))
+        );
+        // Just me records neither.
+        let code = issue_code(&w.sql, &req, &who, Some(&Context::Personal), NOW).unwrap();
+        let claimed = auth_codes::claim(&w.sql, &crypto::hash_secret(&code), NOW, "f2", "j2")
+            .unwrap()
+            .unwrap();
+        assert_eq!((claimed.org_id, claimed.mandate_id), (None, None));
     }
 
     #[test]
@@ -976,7 +1253,7 @@ mod tests {
         let ada = service(&w, &["acme"]);
         let shop = clients::get(&w.sql, "shop").unwrap().unwrap();
         let req = ask(&w, &[], &[]).unwrap();
-        let OrgStep::Chosen(org) = choose_org(&w.sql, &ada, &req, None).unwrap() else {
+        let OrgStep::Chosen(org) = choose_org(&w.sql, &ada, &req, None, NOW).unwrap() else {
             panic!("one organisation")
         };
         let amr = ["pwd".to_owned()];

@@ -104,12 +104,15 @@ pub fn metadata(config: &Config) -> Metadata {
             "locale",
             "email",
             "email_verified",
-            // For b2b clients: the organisation and the member's roles.
+            // For b2b clients: the organisation and the member's roles;
+            // through a mandate, who acts and the mandate.
             "org_id",
             "org_slug",
             "org_name",
             "roles",
             "project_roles",
+            "act",
+            "mandate",
         ],
         prompt_values_supported: crate::oidc::authorize::PROMPTS,
         claims_parameter_supported: false,

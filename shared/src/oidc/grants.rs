@@ -17,8 +17,8 @@ use crate::identity::{self, Identity};
 use crate::oidc::clients::Client;
 use crate::oidc::exchange;
 use crate::oidc::keys::Alg;
-use crate::oidc::tokens::{self, AccessClaims, OrgClaims, Signer};
-use crate::store::org_access::{self, OrgGrant};
+use crate::oidc::tokens::{self, AccessClaims, Actor, MandateClaims, OrgClaims, Signer};
+use crate::store::org_access::{self, MandateGrant, OrgGrant};
 use crate::store::{SqlStore, auth_codes, refresh_families};
 use crate::web::Params;
 
@@ -151,34 +151,82 @@ struct Grant {
     auth_time: i64,
     amr: String,
     sid: String,
-    /// The organisation of a b2b login, as checked just now.
-    org: Option<OrgGrant>,
+    /// What a b2b login acts as, as checked just now.
+    acting: OrgCheck,
 }
 
 /// The organisation behind a code or refresh family, checked now.
-enum OrgCheck {
-    /// A login for a plain client: no organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrgCheck {
+    /// A login for a plain client, or "just me" at a b2b client with
+    /// `personal_use`: no organisation.
     Plain,
-    /// What the organisation grants the person now.
+    /// What the organisation grants the person, a member, now.
     Granted(OrgGrant),
+    /// What the mandate grants the person, acting for its principal, now.
+    Mandated(MandateGrant),
     /// The organisation, the membership, the activation or every role in
-    /// the client's catalogue is gone; or a b2b client's login has no
-    /// organisation (the client became a service after it).
+    /// the client's catalogue is gone; or the mandate no longer works; or a
+    /// b2b client's login has no organisation (the client became a service
+    /// after it, or stopped serving people on their own).
     Ended,
 }
 
-/// Checks the organisation a code or family was issued for, in one
-/// statement when there is one, and in none for a plain client.
-fn check_org(
+impl OrgCheck {
+    /// The claims of what the login acts as: the organisation (A, through
+    /// a mandate), the actor and the mandate.
+    pub fn claims(&self) -> (Option<OrgClaims>, Option<Actor>, Option<MandateClaims>) {
+        match self {
+            OrgCheck::Granted(g) => (Some(OrgClaims::from(g.clone())), None, None),
+            OrgCheck::Mandated(m) => {
+                let (org, act, mandate) = tokens::mandate_claims(m.clone());
+                (Some(org), Some(act), Some(mandate))
+            }
+            OrgCheck::Plain | OrgCheck::Ended => (None, None, None),
+        }
+    }
+
+    /// The organisation and mandate ids to record on a refresh family.
+    fn ids(&self) -> (Option<String>, Option<String>) {
+        match self {
+            OrgCheck::Granted(g) => (Some(g.org.id.clone()), None),
+            OrgCheck::Mandated(m) => (Some(m.grant.org.id.clone()), Some(m.mandate_id.clone())),
+            OrgCheck::Plain | OrgCheck::Ended => (None, None),
+        }
+    }
+
+    /// When the mandate behind it ends, if there is one.
+    pub fn until(&self) -> Option<i64> {
+        match self {
+            OrgCheck::Mandated(m) => Some(m.expires_at),
+            _ => None,
+        }
+    }
+}
+
+/// Checks the organisation a code or family was issued for, and the
+/// mandate if it was issued through one, at `now`: one statement when there
+/// is either ([`org_access::mandate_grant`] for a mandate, instead of
+/// [`org_access::grant`]), none for a plain client or "just me".
+pub fn check_org(
     sql: &dyn SqlStore,
     client: &Client,
     identity_id: &str,
     org_id: Option<&str>,
+    mandate_id: Option<&str>,
+    now: i64,
 ) -> Result<OrgCheck> {
-    Ok(match org_id {
-        None if client.b2b => OrgCheck::Ended,
-        None => OrgCheck::Plain,
-        Some(org) => match org_access::grant(sql, org, identity_id, &client.id)? {
+    Ok(match (org_id, mandate_id) {
+        (Some(org), Some(mandate)) => {
+            match org_access::mandate_grant(sql, mandate, identity_id, &client.id, now)? {
+                Some(m) if m.grant.org.id == org => OrgCheck::Mandated(m),
+                _ => OrgCheck::Ended,
+            }
+        }
+        (None, Some(_)) => OrgCheck::Ended,
+        (None, None) if client.b2b && !client.personal_use => OrgCheck::Ended,
+        (None, None) => OrgCheck::Plain,
+        (Some(org), None) => match org_access::grant(sql, org, identity_id, &client.id)? {
             Some(g) => OrgCheck::Granted(g),
             None => OrgCheck::Ended,
         },
@@ -237,21 +285,21 @@ fn authorization_code(
             "The PKCE code_verifier does not match the code_challenge.",
         ));
     }
-    // The organisation may have changed in the minute since /authorize.
-    let org = match check_org(
+    // The organisation or mandate may have changed in the minute since
+    // /authorize.
+    let acting = check_org(
         env.sql,
         client,
         &claimed.identity_id,
         claimed.org_id.as_deref(),
-    )? {
-        OrgCheck::Plain => None,
-        OrgCheck::Granted(g) => Some(g),
-        OrgCheck::Ended => {
-            return Err(grant_error(
-                "The organisation access behind this code has ended.",
-            ));
-        }
-    };
+        claimed.mandate_id.as_deref(),
+        env.now,
+    )?;
+    if acting == OrgCheck::Ended {
+        return Err(grant_error(
+            "The organisation access behind this code has ended.",
+        ));
+    }
     let grant = Grant {
         identity_id: claimed.identity_id,
         scope: claimed.scope,
@@ -259,7 +307,7 @@ fn authorization_code(
         auth_time: claimed.auth_time,
         amr: claimed.amr,
         sid: claimed.sid,
-        org,
+        acting,
     };
     issue(env, config, client, &grant, &access_jti, Some(&family_id))
 }
@@ -364,24 +412,23 @@ fn refresh_token(
         ));
     };
     let scope = narrowed(&family.scope, asked)?;
-    // Every refresh re-checks the organisation, in one statement after the
-    // rotation (none for a plain client); access that has ended ends the
-    // family.
-    let org = match check_org(
+    // Every refresh re-checks the organisation or the mandate, in one
+    // statement after the rotation (none for a plain client); access that
+    // has ended ends the family.
+    let acting = check_org(
         env.sql,
         client,
         &family.identity_id,
         family.org_id.as_deref(),
-    )? {
-        OrgCheck::Plain => None,
-        OrgCheck::Granted(g) => Some(g),
-        OrgCheck::Ended => {
-            refresh_families::revoke(env.sql, &family.id, env.now)?;
-            return Err(grant_error(
-                "The organisation access behind this token has ended.",
-            ));
-        }
-    };
+        family.mandate_id.as_deref(),
+        env.now,
+    )?;
+    if acting == OrgCheck::Ended {
+        refresh_families::revoke(env.sql, &family.id, env.now)?;
+        return Err(grant_error(
+            "The organisation access behind this token has ended.",
+        ));
+    }
     let grant = Grant {
         identity_id: family.identity_id,
         scope,
@@ -389,7 +436,7 @@ fn refresh_token(
         auth_time: family.auth_time,
         amr: family.amr,
         sid: family.sid,
-        org,
+        acting,
     };
     let mut response = issue(env, config, client, &grant, &crypto::random_id()?, None)?;
     response.refresh_token = Some(next);
@@ -453,6 +500,8 @@ fn client_credentials(
         auth_time: None,
         sid: None,
         org: None,
+        act: None,
+        mandate: None,
     };
     let claims = tokens::claims(
         custom,
@@ -488,22 +537,22 @@ fn issue(
     // Each token follows the client's choice of algorithm (ES256 by default).
     let access_alg = Alg::from_name(&client.access_token_alg).unwrap_or(Alg::Es256);
     let signer = Signer::load(env, config, access_alg)?;
-    let org: Option<OrgClaims> = grant.org.clone().map(OrgClaims::from);
+    let (org, act, mandate) = grant.acting.claims();
+    // No token outlives the mandate it was issued through.
+    let ttl = match grant.acting.until() {
+        Some(end) => client.access_token_ttl.min(end - env.now).max(1),
+        None => client.access_token_ttl,
+    };
     let custom = AccessClaims {
         client_id: client.id.clone(),
         scope: grant.scope.clone(),
         auth_time: Some(grant.auth_time),
         sid: Some(grant.sid.clone()),
         org: org.clone(),
+        act: act.clone(),
+        mandate: mandate.clone(),
     };
-    let mut claims = tokens::claims(
-        custom,
-        config,
-        &who.id,
-        &client.id,
-        env.now,
-        client.access_token_ttl,
-    )?;
+    let mut claims = tokens::claims(custom, config, &who.id, &client.id, env.now, ttl)?;
     claims.jwt_id = Some(access_jti.to_owned());
     let access_token = signer.sign(claims, "at+jwt")?;
     let scopes: Vec<&str> = grant.scope.split_ascii_whitespace().collect();
@@ -522,18 +571,17 @@ fn issue(
         );
         extra.insert("sid".into(), grant.sid.clone().into());
         extra.insert("at_hash".into(), tokens::at_hash(alg, &access_token).into());
-        if let Some(org) = &org {
-            extra.extend(org.members()?);
-        }
+        extra.extend(tokens::context_members(
+            org.as_ref(),
+            act.as_ref(),
+            mandate.as_ref(),
+        )?);
         extra.remove("sub");
-        let mut c = tokens::claims(
-            extra,
-            config,
-            &who.id,
-            &client.id,
-            env.now,
-            ID_TOKEN_TTL.min(client.access_token_ttl.max(300)),
-        )?;
+        let mut id_ttl = ID_TOKEN_TTL.min(client.access_token_ttl.max(300));
+        if let Some(end) = grant.acting.until() {
+            id_ttl = id_ttl.min(end - env.now).max(1);
+        }
+        let mut c = tokens::claims(extra, config, &who.id, &client.id, env.now, id_ttl)?;
         c.nonce = grant.nonce.clone();
         if alg == access_alg {
             Some(signer.sign(c, "JWT")?)
@@ -543,6 +591,7 @@ fn issue(
     } else {
         None
     };
+    let (org_id, mandate_id) = grant.acting.ids();
     let refresh_token = match family_id {
         Some(id) if scopes.contains(&"offline_access") && client.allows_grant("refresh_token") => {
             let token = new_refresh_token(id)?;
@@ -554,7 +603,8 @@ fn issue(
                 auth_time: grant.auth_time,
                 amr: grant.amr.clone(),
                 sid: grant.sid.clone(),
-                org_id: grant.org.as_ref().map(|g| g.org.id.clone()),
+                org_id: org_id.clone(),
+                mandate_id: mandate_id.clone(),
             };
             refresh_families::insert(env.sql, &family, &crypto::hash_secret(&token), env.now)?;
             Some(token)
@@ -564,7 +614,7 @@ fn issue(
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer",
-        expires_in: client.access_token_ttl,
+        expires_in: ttl,
         scope: grant.scope.clone(),
         id_token,
         refresh_token,
@@ -788,6 +838,8 @@ mod tests {
                 auth_time: Some(NOW - 5),
                 sid: Some("sid-1".into()),
                 org: None,
+                act: None,
+                mandate: None,
             }
         );
 
@@ -1182,19 +1234,35 @@ mod tests {
 
     /// A code for `who` at `svc` in Acme, as /authorize issues it.
     fn b2b_code(w: &World, svc: &Client, who: &Identity, scope: &str, at: i64) -> String {
-        let form = testkit::params(&[
-            ("client_id", &svc.id),
+        b2b_code_for(w, svc, who, scope, at, None)
+    }
+
+    /// A code for `who` at `svc` in their one context (for `organization`,
+    /// if given), as /authorize issues it.
+    fn b2b_code_for(
+        w: &World,
+        svc: &Client,
+        who: &Identity,
+        scope: &str,
+        at: i64,
+        organization: Option<&str>,
+    ) -> String {
+        let mut pairs = vec![
+            ("client_id", svc.id.as_str()),
             ("redirect_uri", CB),
             ("response_type", "code"),
             ("scope", scope),
             ("code_challenge", PKCE_CHALLENGE),
             ("code_challenge_method", "S256"),
-        ]);
-        let req = authorize::parse(&w.sql, &form).unwrap();
+        ];
+        if let Some(o) = organization {
+            pairs.push(("organization", o));
+        }
+        let req = authorize::parse(&w.sql, &testkit::params(&pairs)).unwrap();
         let authorize::OrgStep::Chosen(org) =
-            authorize::choose_org(&w.sql, &who.id, &req, None).unwrap()
+            authorize::choose_org(&w.sql, &who.id, &req, None, at).unwrap()
         else {
-            panic!("Acme is her one organisation")
+            panic!("one context")
         };
         let subject = Subject {
             id: &who.id,
@@ -1472,6 +1540,381 @@ mod tests {
         let b2b = statements(&svc, &b2b_token);
         assert!(plain > 0);
         assert_eq!(b2b, plain + 1);
+    }
+
+    /// On top of [`b2b`]: Globex (A) with `svc` active and a project
+    /// `prj_g`; Ledger (B) with `bob` a member, designated in `mnd_1`, which
+    /// gives Ledger `approver` and `ghost` (not in the catalogue) on the
+    /// whole service until NOW + 1000.
+    fn mandated(w: &World) -> (Client, Identity) {
+        use crate::store::org_access::seed::{self, Agent, Mandate};
+        let (svc, _) = b2b(w);
+        let bob = testkit::person(&w.sql, "bob@example.com", NOW);
+        let globex = seed::org(&w.sql, "globex", "Globex");
+        seed::activate(&w.sql, &globex, "svc");
+        seed::project(&w.sql, "prj_g", &globex, "svc");
+        let ledger = seed::org(&w.sql, "ledger", "Ledger & Co");
+        seed::member(&w.sql, &ledger, &bob.id);
+        seed::mandate(
+            &w.sql,
+            &Mandate {
+                id: "mnd_1",
+                principal: &globex,
+                agent: Agent::Org(&ledger),
+                client_id: "svc",
+                project_id: "",
+                roles: &["approver", "ghost"],
+                not_before: NOW - 100,
+                expires_at: NOW + 1000,
+                all_members: false,
+            },
+        );
+        seed::delegate(&w.sql, "mnd_1", &bob.id);
+        (svc, bob)
+    }
+
+    fn mandate_code(w: &World, svc: &Client, who: &Identity, at: i64) -> String {
+        b2b_code_for(w, svc, who, "openid offline_access", at, Some("globex"))
+    }
+
+    #[test]
+    fn a_mandate_login_carries_the_principal_the_actor_and_the_mandate() {
+        use crate::oidc::introspection::introspect;
+        let w = World::new();
+        let (svc, bob) = mandated(&w);
+        let res = redeem(&w, &svc, &mandate_code(&w, &svc, &bob, NOW), NOW).unwrap();
+        let access = verify(&w, &res.access_token, NOW).unwrap();
+        let org = access.claims.org.clone().unwrap();
+        assert_eq!(
+            (
+                org.org_id.as_str(),
+                org.org_slug.as_str(),
+                org.org_name.as_str()
+            ),
+            ("org_globex", "globex", "Globex")
+        );
+        assert_eq!(
+            (org.roles, org.project_roles),
+            (vec!["approver".to_owned()], Default::default())
+        );
+        let act = tokens::Actor {
+            sub: bob.id.clone(),
+            org_id: Some("org_ledger".into()),
+        };
+        let mandate = MandateClaims {
+            id: "mnd_1".into(),
+            expires_at: NOW + 1000,
+        };
+        assert_eq!(access.claims.act.as_ref(), Some(&act));
+        assert_eq!(access.claims.mandate.as_ref(), Some(&mandate));
+        assert_eq!(access.sub, bob.id, "the person is the subject");
+        let id = tokens::unverified_payload(res.id_token.as_ref().unwrap()).unwrap();
+        assert_eq!(id["act"], json!({"sub": bob.id, "org_id": "org_ledger"}));
+        assert_eq!(
+            id["mandate"],
+            json!({"id": "mnd_1", "expires_at": NOW + 1000})
+        );
+        assert_eq!(
+            (id["org_id"].clone(), id["roles"].clone()),
+            (json!("org_globex"), json!(["approver"]))
+        );
+
+        // Introspection says the same, of both tokens; the refresh token's
+        // exp is the mandate's end when that comes first.
+        let config = Config::load(&w.vars).unwrap();
+        let env = w.env(NOW);
+        let about = introspect(&env, &config, &svc, &res.access_token).unwrap();
+        assert_eq!(about["act"], id["act"]);
+        assert_eq!(about["mandate"], id["mandate"]);
+        let r0 = res.refresh_token.unwrap();
+        let about = introspect(&env, &config, &svc, &r0).unwrap();
+        assert_eq!(
+            (about["active"].clone(), about["exp"].clone()),
+            (json!(true), json!(NOW + 1000))
+        );
+        assert_eq!(about["act"], id["act"]);
+        assert_eq!(about["org_slug"], "globex");
+
+        // A refresh carries it on, with the mandate's roles as they are now.
+        crate::store::org_access::seed::set(
+            &w.sql,
+            "mandates",
+            "roles",
+            r#"["buyer", "viewer"]"#,
+            &[("id", "mnd_1")],
+        );
+        let res = refresh(&w, &svc, &r0, None, NOW + 10).unwrap();
+        let access = verify(&w, &res.access_token, NOW + 10).unwrap();
+        assert_eq!(access.claims.org.unwrap().roles, ["buyer", "viewer"]);
+        assert_eq!(
+            (access.claims.act, access.claims.mandate),
+            (Some(act), Some(mandate))
+        );
+
+        // No token outlives the mandate: 300 s asked, 100 s left.
+        let res = refresh(&w, &svc, &res.refresh_token.unwrap(), None, NOW + 900).unwrap();
+        assert_eq!(res.expires_in, 100);
+        assert_eq!(
+            verify(&w, &res.access_token, NOW + 900).unwrap().exp,
+            NOW + 1000
+        );
+        let id = tokens::unverified_payload(&res.id_token.unwrap()).unwrap();
+        assert_eq!(id["exp"], NOW + 1000);
+        // ... and once it has ended, neither does the family.
+        let r2 = res.refresh_token.unwrap();
+        let about = introspect(&w.env(NOW + 1000), &config, &svc, &r2).unwrap();
+        assert_eq!(about, json!({"active": false}));
+    }
+
+    #[test]
+    fn a_mandate_named_person_acts_with_no_agent_organisation() {
+        use crate::store::org_access::seed::{self, Agent, Mandate};
+        let w = World::new();
+        let (svc, _) = mandated(&w);
+        let eve = testkit::person(&w.sql, "eve@example.com", NOW);
+        seed::mandate(
+            &w.sql,
+            &Mandate {
+                id: "mnd_e",
+                principal: "org_globex",
+                agent: Agent::Person(&eve.id),
+                client_id: "svc",
+                project_id: "prj_g",
+                roles: &["buyer"],
+                not_before: NOW,
+                expires_at: NOW + 5000,
+                all_members: false,
+            },
+        );
+        let res = redeem(&w, &svc, &mandate_code(&w, &svc, &eve, NOW), NOW).unwrap();
+        let raw = tokens::unverified_payload(&res.access_token).unwrap();
+        assert_eq!(raw["act"], json!({"sub": eve.id}));
+        assert_eq!(raw["mandate"]["id"], "mnd_e");
+        assert_eq!(raw["roles"], json!([]));
+        assert_eq!(raw["project_roles"], json!({"prj_g": ["buyer"]}));
+        assert_eq!(res.expires_in, 300);
+    }
+
+    #[test]
+    fn a_mandate_refresh_is_refused_once_the_mandate_ends() {
+        use crate::store::org_access::seed;
+        type Change = fn(&World);
+        let ends: [(&str, Change); 10] = [
+            ("revoked", |w| {
+                seed::set(&w.sql, "mandates", "state", "revoked", &[("id", "mnd_1")])
+            }),
+            ("back to offered", |w| {
+                seed::set(&w.sql, "mandates", "state", "offered", &[("id", "mnd_1")])
+            }),
+            ("not designated", |w| {
+                seed::delete(&w.sql, "mandate_delegates", &[("mandate_id", "mnd_1")])
+            }),
+            ("expired", |w| {
+                seed::set(
+                    &w.sql,
+                    "mandates",
+                    "expires_at",
+                    &(NOW + 2).to_string(),
+                    &[("id", "mnd_1")],
+                )
+            }),
+            ("A's activation deactivated", |w| {
+                seed::set(
+                    &w.sql,
+                    "activations",
+                    "status",
+                    "deactivated",
+                    &[("org_id", "org_globex")],
+                )
+            }),
+            ("A suspended", |w| {
+                seed::set(
+                    &w.sql,
+                    "organisations",
+                    "status",
+                    "suspended",
+                    &[("id", "org_globex")],
+                )
+            }),
+            ("B suspended", |w| {
+                seed::set(
+                    &w.sql,
+                    "organisations",
+                    "status",
+                    "suspended",
+                    &[("id", "org_ledger")],
+                )
+            }),
+            ("removed from B", |w| {
+                seed::delete(&w.sql, "memberships", &[("org_id", "org_ledger")])
+            }),
+            ("project deleted", |w| {
+                seed::delete(&w.sql, "projects", &[("id", "prj_g")])
+            }),
+            ("no role of the catalogue left", |w| {
+                seed::set(
+                    &w.sql,
+                    "mandates",
+                    "roles",
+                    r#"["ghost"]"#,
+                    &[("id", "mnd_1")],
+                )
+            }),
+        ];
+        for (why, end) in ends {
+            let w = World::new();
+            let (svc, bob) = mandated(&w);
+            // On the project, so that deleting it matters.
+            seed::set(
+                &w.sql,
+                "mandates",
+                "project_id",
+                "prj_g",
+                &[("id", "mnd_1")],
+            );
+            let r0 = redeem(&w, &svc, &mandate_code(&w, &svc, &bob, NOW), NOW)
+                .unwrap()
+                .refresh_token
+                .unwrap();
+            let r1 = refresh(&w, &svc, &r0, None, NOW + 1)
+                .unwrap()
+                .refresh_token
+                .unwrap();
+            end(&w);
+            match refresh(&w, &svc, &r1, None, NOW + 2) {
+                Err(Error::OAuth {
+                    code: OAuthCode::InvalidGrant,
+                    description,
+                }) => assert_eq!(
+                    description, "The organisation access behind this token has ended.",
+                    "{why}"
+                ),
+                other => panic!("{why}: expected invalid_grant, got {other:?}"),
+            }
+            let revoked = w
+                .sql
+                .execute(
+                    "SELECT revoked_at FROM refresh_families WHERE id = ?",
+                    &[family_of(&r1).unwrap().into()],
+                )
+                .unwrap();
+            assert!(
+                revoked
+                    .first()
+                    .is_some_and(|r| r.opt_int("revoked_at").unwrap().is_some()),
+                "{why}: the family is revoked"
+            );
+            // A code issued before the end is refused at its exchange too.
+            let w = World::new();
+            let (svc, bob) = mandated(&w);
+            seed::set(
+                &w.sql,
+                "mandates",
+                "project_id",
+                "prj_g",
+                &[("id", "mnd_1")],
+            );
+            let code = mandate_code(&w, &svc, &bob, NOW);
+            end(&w);
+            assert_eq!(
+                oauth(redeem(&w, &svc, &code, NOW + 2)),
+                OAuthCode::InvalidGrant,
+                "{why}"
+            );
+        }
+        // A code or family naming a mandate of another principal is refused.
+        let w = World::new();
+        let (svc, bob) = mandated(&w);
+        let check = |org: Option<&str>, mandate: Option<&str>| {
+            check_org(&w.sql, &svc, &bob.id, org, mandate, NOW).unwrap()
+        };
+        assert!(matches!(
+            check(Some("org_globex"), Some("mnd_1")),
+            OrgCheck::Mandated(_)
+        ));
+        assert_eq!(check(Some("org_acme"), Some("mnd_1")), OrgCheck::Ended);
+        assert_eq!(check(None, Some("mnd_1")), OrgCheck::Ended);
+        assert_eq!(
+            check(Some("org_globex"), None),
+            OrgCheck::Ended,
+            "not a member"
+        );
+    }
+
+    #[test]
+    fn a_mandate_refresh_costs_one_statement_more_than_a_plain_one() {
+        let w = World::new();
+        let (svc, bob) = mandated(&w);
+        let app = client(&w, json!({}));
+        let config = Config::load(&w.vars).unwrap();
+        let mandate_token = redeem(&w, &svc, &mandate_code(&w, &svc, &bob, NOW), NOW)
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        let plain_token = redeem(
+            &w,
+            &app,
+            &code(&w, &app, &bob, "openid offline_access", NOW),
+            NOW,
+        )
+        .unwrap()
+        .refresh_token
+        .unwrap();
+        let statements = |client: &Client, token: &str| {
+            let counting = Counting {
+                inner: &w.sql,
+                n: 0.into(),
+            };
+            let env = Env {
+                sql: &counting,
+                ..w.env(NOW + 1)
+            };
+            let req = TokenRequest::RefreshToken {
+                refresh_token: token.into(),
+                scope: None,
+            };
+            let res = exchange(&env, &config, client, &req).unwrap();
+            assert!(res.refresh_token.is_some());
+            counting.n.get()
+        };
+        let plain = statements(&app, &plain_token);
+        assert!(plain > 0);
+        assert_eq!(statements(&svc, &mandate_token), plain + 1);
+    }
+
+    #[test]
+    fn just_me_at_a_personal_use_service_carries_no_organisation() {
+        use crate::store::org_access::seed;
+        let w = World::new();
+        let (svc, _) = b2b(&w);
+        let eve = testkit::person(&w.sql, "eve@example.com", NOW);
+        seed::set(&w.sql, "clients", "personal_use", "1", &[("id", "svc")]);
+        let svc = crate::oidc::clients::get(&w.sql, &svc.id).unwrap().unwrap();
+        let res = redeem(
+            &w,
+            &svc,
+            &b2b_code(&w, &svc, &eve, "openid offline_access", NOW),
+            NOW,
+        )
+        .unwrap();
+        let access = verify(&w, &res.access_token, NOW).unwrap();
+        assert_eq!(
+            (access.claims.org, access.claims.act, access.claims.mandate),
+            (None, None, None)
+        );
+        let id = tokens::unverified_payload(&res.id_token.unwrap()).unwrap();
+        assert!(id.get("org_id").is_none() && id.get("roles").is_none() && id.get("act").is_none());
+        let r1 = refresh(&w, &svc, &res.refresh_token.unwrap(), None, NOW + 1)
+            .unwrap()
+            .refresh_token
+            .unwrap();
+        // The service stops serving people on their own: the family ends.
+        seed::set(&w.sql, "clients", "personal_use", "0", &[("id", "svc")]);
+        let svc = crate::oidc::clients::get(&w.sql, &svc.id).unwrap().unwrap();
+        assert_eq!(
+            oauth(refresh(&w, &svc, &r1, None, NOW + 2)),
+            OAuthCode::InvalidGrant
+        );
     }
 
     #[test]

@@ -14,9 +14,9 @@ use crate::config::Config;
 use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
 use crate::oidc::clients::Client;
-use crate::oidc::tokens::OrgClaims;
-use crate::oidc::{grants, tokens};
-use crate::store::{org_access, refresh_families};
+use crate::oidc::grants::{self, OrgCheck};
+use crate::oidc::tokens;
+use crate::store::refresh_families;
 
 /// What `client` may learn about `token` (RFC 7662 §2.2).
 pub fn introspect(env: &Env, config: &Config, client: &Client, token: &str) -> Result<Json> {
@@ -37,8 +37,8 @@ pub fn introspect(env: &Env, config: &Config, client: &Client, token: &str) -> R
             "client_id": v.claims.client_id, "sub": v.sub, "aud": v.aud, "iss": config.issuer,
             "exp": v.exp, "iat": v.iat, "jti": v.jti,
         });
-        if let (Some(org), Some(fields)) = (&v.claims.org, body.as_object_mut()) {
-            fields.extend(org.members()?);
+        if let Some(fields) = body.as_object_mut() {
+            fields.extend(v.claims.context_members()?);
         }
         return Ok(body);
     }
@@ -53,24 +53,33 @@ pub fn introspect(env: &Env, config: &Config, client: &Client, token: &str) -> R
     let Some((family, exp)) = live else {
         return Ok(json!({ "active": false }));
     };
-    // A b2b family shows what its organisation grants now; one whose access
-    // has ended is refused at its next refresh, so it is not active.
-    let org = match &family.org_id {
-        None => None,
-        Some(org_id) => {
-            match org_access::grant(env.sql, org_id, &family.identity_id, &client.id)? {
-                Some(g) => Some(OrgClaims::from(g)),
-                None => return Ok(json!({ "active": false })),
-            }
-        }
-    };
+    // A b2b family shows what its organisation or mandate grants now, as a
+    // refresh would check it; one whose access has ended is refused at its
+    // next refresh, so it is not active. A mandate's end caps the family.
+    let acting = grants::check_org(
+        env.sql,
+        client,
+        &family.identity_id,
+        family.org_id.as_deref(),
+        family.mandate_id.as_deref(),
+        env.now,
+    )?;
+    if acting == OrgCheck::Ended {
+        return Ok(json!({ "active": false }));
+    }
+    let (org, act, mandate) = acting.claims();
+    let exp = mandate.as_ref().map_or(exp, |m| exp.min(m.expires_at));
     let mut body = json!({
         "active": true, "token_type": "refresh_token", "scope": family.scope,
         "client_id": family.client_id, "sub": family.identity_id, "iss": config.issuer,
         "exp": exp,
     });
-    if let (Some(org), Some(fields)) = (&org, body.as_object_mut()) {
-        fields.extend(org.members()?);
+    if let Some(fields) = body.as_object_mut() {
+        fields.extend(tokens::context_members(
+            org.as_ref(),
+            act.as_ref(),
+            mandate.as_ref(),
+        )?);
     }
     Ok(body)
 }

@@ -17,7 +17,7 @@ use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
 use crate::oidc::clients;
 use crate::oidc::keys::{self, Alg};
-use crate::store::org_access::OrgGrant;
+use crate::store::org_access::{self, MandateGrant, OrgGrant};
 use crate::store::revoked_tokens;
 use std::collections::BTreeMap;
 
@@ -106,9 +106,90 @@ pub struct AccessClaims {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub sid: Option<String>,
     /// For a b2b client: the organisation and the member's roles, as
-    /// top-level claims.
+    /// top-level claims (through a mandate, the principal A and the
+    /// mandate's roles).
     #[serde(flatten, skip_serializing_if = "Option::is_none", default)]
     pub org: Option<OrgClaims>,
+    /// Through a mandate: who acts for the organisation (RFC 8693 §4.1).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub act: Option<Actor>,
+    /// Through a mandate: which one, and until when.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mandate: Option<MandateClaims>,
+}
+
+impl AccessClaims {
+    /// What the login acts as (the organisation, and through a mandate
+    /// `act` and `mandate`), as JSON members for userinfo and introspection.
+    pub fn context_members(&self) -> Result<serde_json::Map<String, Json>> {
+        context_members(self.org.as_ref(), self.act.as_ref(), self.mandate.as_ref())
+    }
+}
+
+/// Who acts through a mandate: the `act` claim (RFC 8693 §4.1), the person
+/// and the agent organisation B they act from (none for a mandate naming
+/// the person). Other members (a nested `act` of a token exchange) are
+/// ignored here.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Actor {
+    /// The person acting.
+    pub sub: String,
+    /// The agent organisation (`org_…`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub org_id: Option<String>,
+}
+
+/// The mandate a login acts through: the `mandate` claim.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MandateClaims {
+    /// `mnd_…`.
+    pub id: String,
+    /// When it ends (Unix seconds); no token of it lives longer.
+    pub expires_at: i64,
+}
+
+impl From<org_access::Actor> for Actor {
+    fn from(a: org_access::Actor) -> Actor {
+        Actor {
+            sub: a.sub,
+            org_id: a.org_id,
+        }
+    }
+}
+
+/// The claims of a mandate's grant: A and the roles, the actor, the mandate.
+pub fn mandate_claims(g: MandateGrant) -> (OrgClaims, Actor, MandateClaims) {
+    (
+        OrgClaims::from(g.grant),
+        Actor::from(g.act),
+        MandateClaims {
+            id: g.mandate_id,
+            expires_at: g.expires_at,
+        },
+    )
+}
+
+/// The organisation, actor and mandate claims as JSON members, to add to a
+/// claim set (ID token, userinfo, introspection).
+pub fn context_members(
+    org: Option<&OrgClaims>,
+    act: Option<&Actor>,
+    mandate: Option<&MandateClaims>,
+) -> Result<serde_json::Map<String, Json>> {
+    let mut out = match org {
+        Some(org) => org.members()?,
+        None => serde_json::Map::new(),
+    };
+    let value = |v: serde_json::Result<Json>| {
+        v.map_err(|e| Error::Internal(format!("mandate claims: {e}")))
+    };
+    if let Some(act) = act {
+        out.insert("act".into(), value(serde_json::to_value(act))?);
+    }
+    if let Some(mandate) = mandate {
+        out.insert("mandate".into(), value(serde_json::to_value(mandate))?);
+    }
+    Ok(out)
 }
 
 /// The organisation a b2b login was for, and what it grants the person on
@@ -393,6 +474,8 @@ mod tests {
             auth_time: Some(now - 10),
             sid: Some("sid-1".into()),
             org: None,
+            act: None,
+            mandate: None,
         };
         claims(custom, config, "person", "shop", now, ttl).unwrap()
     }
@@ -515,6 +598,8 @@ mod tests {
             auth_time: Some(env.now),
             sid: None,
             org: None,
+            act: None,
+            mandate: None,
         };
         let access = signer
             .sign(
@@ -729,5 +814,90 @@ mod tests {
         payload.as_object_mut().unwrap().remove("iat");
         assert!(refused(&with_payload(&good, payload)), "no iat");
         assert!(refused("not.a.jwt"));
+    }
+
+    #[test]
+    fn mandate_claims_sign_verify_and_list_as_members() {
+        let f = Fixture::new();
+        let env = f.env();
+        let config = Config::load(&f.vars).unwrap();
+        let signer = Signer::load(&env, &config, Alg::Es256).unwrap();
+        let mut c = access_claims(&config, env.now, 300);
+        c.custom.org = Some(OrgClaims {
+            org_id: "org_A".into(),
+            org_slug: "acme".into(),
+            org_name: "Acme Oy".into(),
+            roles: Vec::new(),
+            project_roles: [("prj_1".to_owned(), vec!["invoice:read".to_owned()])].into(),
+        });
+        c.custom.act = Some(Actor {
+            sub: "person".into(),
+            org_id: Some("org_B".into()),
+        });
+        c.custom.mandate = Some(MandateClaims {
+            id: "mnd_1".into(),
+            expires_at: env.now + 86_400,
+        });
+        let expected = c.custom.clone();
+        let token = signer.sign(c, "at+jwt").unwrap();
+        let raw = unverified_payload(&token).unwrap();
+        assert_eq!(
+            raw["act"],
+            serde_json::json!({"sub": "person", "org_id": "org_B"})
+        );
+        assert_eq!(
+            raw["mandate"],
+            serde_json::json!({"id": "mnd_1", "expires_at": env.now + 86_400})
+        );
+        assert_eq!(raw["org_id"], "org_A");
+        let v = verify_access(&env, &config, &token).unwrap();
+        assert_eq!(v.claims, expected);
+        let members = v.claims.context_members().unwrap();
+        let keys: Vec<&str> = members.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "act",
+                "mandate",
+                "org_id",
+                "org_name",
+                "org_slug",
+                "project_roles",
+                "roles"
+            ]
+        );
+        assert_eq!(members["act"], raw["act"]);
+
+        // A person's mandate: no org_id in `act`; a nested `act` (a token
+        // exchange's) is read past.
+        let mut c = access_claims(&config, env.now, 300);
+        c.custom.act = Some(Actor {
+            sub: "person".into(),
+            org_id: None,
+        });
+        let token = signer.sign(c, "at+jwt").unwrap();
+        assert_eq!(
+            unverified_payload(&token).unwrap()["act"],
+            serde_json::json!({"sub": "person"})
+        );
+        let nested: AccessClaims = serde_json::from_value(serde_json::json!({
+            "client_id": "shop", "scope": "openid",
+            "act": {"sub": "app", "act": {"sub": "person", "org_id": "org_B"}}
+        }))
+        .unwrap();
+        assert_eq!(
+            (nested.act.unwrap().sub.as_str(), nested.org, nested.mandate),
+            ("app", None, None)
+        );
+        // Without a mandate, none of it.
+        let plain = access_claims(&config, env.now, 300).custom;
+        assert!(plain.context_members().unwrap().is_empty());
+        let raw = unverified_payload(
+            &signer
+                .sign(access_claims(&config, env.now, 300), "at+jwt")
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(raw.get("act").is_none() && raw.get("mandate").is_none());
     }
 }

@@ -11,7 +11,7 @@ use crate::accounts::{self, Auth};
 use crate::config::Config;
 use crate::error::{Error, OAuthCode, Result};
 use crate::html::{self, ConsentPage, OrgOption, OrgPickerPage, SignedOutPage};
-use crate::oidc::authorize::{self, AuthRequest, OrgStep, Reject, Subject};
+use crate::oidc::authorize::{self, AuthRequest, Context, OrgStep, Reject, Subject};
 use crate::oidc::clients;
 use crate::oidc::discovery::{self, paths};
 use crate::oidc::grants::{self, TokenRequest};
@@ -86,8 +86,9 @@ fn prepare(env: &Env, config: &Config) -> Result<()> {
 fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     let config = &auth.config;
     prepare(env, config)?;
-    // `decision` (consent) and `org` (the organisation picker) come only
-    // from our own CSRF-protected forms.
+    // `decision` (consent) and `org` (the organisation picker: `org:<id>`,
+    // `mandate:<id>` or `personal`) come only from our own CSRF-protected
+    // forms.
     let (mut params, decision, picked) = match *req.method() {
         Method::GET => (Params::from_query(req)?, None, None),
         Method::POST => {
@@ -143,20 +144,13 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         return web::redirect(&to);
     };
 
-    // A b2b client's login is for an organisation, chosen before consent.
-    let org = match authorize::choose_org(env.sql, &who.id, &ar, picked.as_deref()) {
+    // A b2b client's login is for a context (an organisation, a mandate,
+    // or just the person), chosen before consent.
+    let context = match authorize::choose_org(env.sql, &who.id, &ar, picked.as_deref(), env.now) {
         Ok(OrgStep::NotNeeded) => None,
-        Ok(OrgStep::Chosen(org)) => Some(org),
-        Ok(OrgStep::Pick { orgs, selected }) => {
-            return org_picker(
-                auth,
-                req,
-                &ar,
-                &who.email,
-                &params,
-                &orgs,
-                selected.as_deref(),
-            );
+        Ok(OrgStep::Chosen(context)) => Some(context),
+        Ok(OrgStep::Pick { contexts }) => {
+            return org_picker(auth, req, &ar, &who.email, &params, &contexts);
         }
         Err(r) => return rejected(config, r),
     };
@@ -181,7 +175,7 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
             amr: &s.amr,
             sid: &s.sid,
         },
-        org.as_ref(),
+        context.as_ref(),
         env.now,
     )?;
     web::redirect(&authorize::redirect_url(
@@ -212,15 +206,15 @@ fn rejected(config: &Config, r: Reject) -> Result<Response> {
 }
 
 /// The organisation picker: a CSRF-protected form back to /authorize with
-/// the request's parameters and the chosen organisation as `org`.
+/// the request's parameters and the chosen context as `org`
+/// ([`Context::value`]).
 fn org_picker(
     auth: &Auth,
     req: &Request,
     ar: &AuthRequest,
     email: &str,
     params: &Params,
-    orgs: &[crate::store::org_access::OrgRef],
-    selected: Option<&str>,
+    contexts: &[Context],
 ) -> Result<Response> {
     let (token, set_cookie) = csrf::token(req.headers(), auth.policy.secure)?;
     let carried = params
@@ -229,17 +223,27 @@ fn org_picker(
         .filter(|(k, _)| !["csrf", "decision", "org"].contains(&k.as_str()))
         .cloned()
         .collect();
-    // The one the request named comes first.
-    let mut options: Vec<OrgOption> = orgs
+    let options: Vec<OrgOption> = contexts
         .iter()
-        .map(|o| OrgOption {
-            id: o.id.clone(),
-            name: o.name.clone(),
-            slug: o.slug.clone(),
-            selected: selected == Some(o.id.as_str()),
+        .map(|c| {
+            let (label, detail) = match c {
+                Context::Member(o) => (o.name.clone(), o.slug.clone()),
+                Context::Mandate(m) => (
+                    match &m.agent {
+                        Some(b) => format!("{} on behalf of {}", b.name, m.principal.name),
+                        None => format!("On behalf of {}", m.principal.name),
+                    },
+                    format!("{}, by mandate", m.principal.slug),
+                ),
+                Context::Personal => ("Just me".into(), "for no organisation".into()),
+            };
+            OrgOption {
+                value: c.value(),
+                label,
+                detail,
+            }
         })
         .collect();
-    options.sort_by_key(|o| !o.selected);
     let page = OrgPickerPage {
         product: &auth.config.product_name,
         csrf: &token,
@@ -359,9 +363,7 @@ fn userinfo(env: &Env, req: &Request) -> Result<Response> {
     let who = crate::identity::by_id(env.sql, &v.sub)?
         .ok_or_else(|| Error::oauth(OAuthCode::InvalidToken, "The account no longer exists."))?;
     let mut body = grants::user_claims(&who, &scopes);
-    if let Some(org) = &v.claims.org {
-        body.extend(org.members()?);
-    }
+    body.extend(v.claims.context_members()?);
     let mut res = web::json(StatusCode::OK, &body);
     web::no_store(&mut res);
     if let Some(client) = clients::get(env.sql, &v.claims.client_id)? {
@@ -607,7 +609,7 @@ mod tests {
         assert_eq!(page.status(), StatusCode::OK);
         let html = text(&page);
         assert!(html.contains("ACME") && html.contains("GLOBEX"), "{html}");
-        assert!(html.contains(r#"name="org" value="org_globex""#));
+        assert!(html.contains(r#"name="org" value="org:org_globex""#));
         assert!(
             html.contains(r#"name="state" value="s1""#),
             "the request is carried"
@@ -617,7 +619,7 @@ mod tests {
         let token = csrf_cookie.split_once('=').unwrap().1.to_owned();
         let cookies = format!("{cookie}; {csrf_cookie}");
         let mut form: Vec<(&str, &str)> = PARAMS.to_vec();
-        form.extend([("state", "s1"), ("org", "org_globex")]);
+        form.extend([("state", "s1"), ("org", "org:org_globex")]);
 
         // Without the CSRF token, the choice is refused.
         let forged = handle(
@@ -693,6 +695,143 @@ mod tests {
         );
     }
 
+    /// The picker page for `cookie`: its HTML, and the cookies and CSRF
+    /// token to post it back with.
+    fn picker_page(w: &World, cookie: &str) -> (String, String, String) {
+        let page = handle(
+            &w.env(NOW),
+            testkit::get(&query(&[])).header("cookie", cookie).build(),
+        );
+        assert_eq!(page.status(), StatusCode::OK);
+        let csrf_cookie = page.headers()[header::SET_COOKIE].to_str().unwrap();
+        let csrf_cookie = csrf_cookie.split(';').next().unwrap().to_owned();
+        let token = csrf_cookie.split_once('=').unwrap().1.to_owned();
+        (text(&page), format!("{cookie}; {csrf_cookie}"), token)
+    }
+
+    /// Posts the picker's answer.
+    fn pick(w: &World, cookies: &str, csrf: &str, value: &str) -> Response {
+        let mut form: Vec<(&str, &str)> = PARAMS.to_vec();
+        form.extend([("org", value), ("csrf", csrf)]);
+        handle(
+            &w.env(NOW),
+            testkit::post("/authorize")
+                .header("cookie", cookies)
+                .form(&form)
+                .build(),
+        )
+    }
+
+    #[test]
+    fn the_picker_offers_mandates_and_just_me_and_the_tokens_say_who_acts() {
+        use crate::store::org_access::seed::{Agent, Mandate, delegate, mandate};
+        let (w, cookie) = world(&["acme"]);
+        let ada = crate::identity::by_email(&w.sql, "ada@example.com")
+            .unwrap()
+            .unwrap()
+            .id;
+        let globex = seed::org(&w.sql, "globex", "Globex");
+        seed::activate(&w.sql, &globex, "shop");
+        seed::project(&w.sql, "prj_g", &globex, "shop");
+        let ledger = seed::org(&w.sql, "ledger", "Ledger & Co");
+        seed::member(&w.sql, &ledger, &ada);
+        let m = Mandate {
+            id: "mnd_g",
+            principal: &globex,
+            agent: Agent::Org(&ledger),
+            client_id: "shop",
+            project_id: "prj_g",
+            roles: &["buyer"],
+            not_before: NOW - 10,
+            expires_at: NOW + 600,
+            all_members: false,
+        };
+        mandate(&w.sql, &m);
+        delegate(&w.sql, "mnd_g", &ada);
+        seed::set(&w.sql, "clients", "personal_use", "1", &[("id", "shop")]);
+
+        let (html, cookies, csrf) = picker_page(&w, &cookie);
+        assert!(html.contains("Which organisation?"), "{html}");
+        for (value, label) in [
+            ("org:org_acme", ">ACME</button>"),
+            (
+                "mandate:mnd_g",
+                ">Ledger &#38; Co on behalf of Globex</button>",
+            ),
+            ("personal", ">Just me</button>"),
+        ] {
+            assert!(
+                html.contains(&format!(r#"name="org" value="{value}""#)),
+                "{value}: {html}"
+            );
+            assert!(html.contains(label), "{label}: {html}");
+        }
+
+        // Through the mandate: Globex, the actor and the mandate, its roles on
+        // its project; the access token lives no longer than the mandate.
+        let res = pick(&w, &cookies, &csrf, "mandate:mnd_g");
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", text(&res));
+        let issued = tokens_for(&w, &res);
+        let config = Config::load(&w.vars).unwrap();
+        let v = tokens::verify_access(&w.env(NOW), &config, &issued.access_token).unwrap();
+        assert_eq!(v.claims.org.as_ref().unwrap().org_slug, "globex");
+        assert_eq!(
+            v.claims.act,
+            Some(tokens::Actor {
+                sub: ada.clone(),
+                org_id: Some(ledger.clone())
+            })
+        );
+        assert_eq!(
+            v.claims.mandate,
+            Some(tokens::MandateClaims {
+                id: "mnd_g".into(),
+                expires_at: NOW + 600
+            })
+        );
+        let info = handle(
+            &w.env(NOW),
+            testkit::get("/userinfo")
+                .header("authorization", &format!("Bearer {}", issued.access_token))
+                .build(),
+        );
+        let body: serde_json::Value = serde_json::from_slice(info.body()).unwrap();
+        assert_eq!(body["sub"], ada.as_str());
+        assert_eq!(body["org_id"], "org_globex");
+        assert_eq!(body["act"], json!({"sub": ada, "org_id": "org_ledger"}));
+        assert_eq!(
+            body["mandate"],
+            json!({"id": "mnd_g", "expires_at": NOW + 600})
+        );
+        assert_eq!(
+            (body["roles"].clone(), body["project_roles"].clone()),
+            (json!([]), json!({"prj_g": ["buyer"]}))
+        );
+
+        // Just me: no organisation at all.
+        let issued = tokens_for(&w, &pick(&w, &cookies, &csrf, "personal"));
+        let v = tokens::verify_access(&w.env(NOW), &config, &issued.access_token).unwrap();
+        assert_eq!(
+            (v.claims.org, v.claims.act, v.claims.mandate),
+            (None, None, None)
+        );
+        let id = tokens::unverified_payload(&issued.id_token.unwrap()).unwrap();
+        assert!(id.get("org_id").is_none() && id.get("act").is_none());
+
+        // A bare organisation id, as the picker sent before mandates.
+        let issued = tokens_for(&w, &pick(&w, &cookies, &csrf, "org_acme"));
+        let v = tokens::verify_access(&w.env(NOW), &config, &issued.access_token).unwrap();
+        assert_eq!(v.claims.org.unwrap().org_slug, "acme");
+        assert_eq!((v.claims.act, v.claims.mandate), (None, None));
+
+        // A mandate not hers is refused.
+        let res = pick(&w, &cookies, &csrf, "mandate:mnd_other");
+        assert_eq!(
+            param(&location(&res), "error").as_deref(),
+            Some("access_denied")
+        );
+    }
+
     #[test]
     fn a_person_without_an_organisation_is_told_why() {
         let (w, cookie) = world(&[]);
@@ -737,7 +876,15 @@ mod tests {
             doc["prompt_values_supported"],
             json!(["none", "login", "consent", "select_account"])
         );
-        for claim in ["org_id", "org_slug", "org_name", "roles", "project_roles"] {
+        for claim in [
+            "org_id",
+            "org_slug",
+            "org_name",
+            "roles",
+            "project_roles",
+            "act",
+            "mandate",
+        ] {
             assert!(
                 doc["claims_supported"]
                     .as_array()

@@ -28,11 +28,13 @@ pub struct Code {
     pub sid: String,
     /// When the code stops working.
     pub expires_at: i64,
-    /// The organisation chosen for a b2b client.
+    /// The organisation chosen for a b2b client (A, through a mandate).
     pub org_id: Option<String>,
+    /// The mandate chosen, if the login acts for A through one.
+    pub mandate_id: Option<String>,
 }
 
-const CODE_COLUMNS: &str = "client_id, identity_id, redirect_uri, scope, nonce, code_challenge, auth_time, amr, sid, expires_at, org_id";
+const CODE_COLUMNS: &str = "client_id, identity_id, redirect_uri, scope, nonce, code_challenge, auth_time, amr, sid, expires_at, org_id, mandate_id";
 
 fn decode(r: &Named<'_>) -> Result<Code> {
     Ok(Code {
@@ -47,6 +49,7 @@ fn decode(r: &Named<'_>) -> Result<Code> {
         sid: r.string("sid")?,
         expires_at: r.int("expires_at")?,
         org_id: r.opt_string("org_id")?,
+        mandate_id: r.opt_string("mandate_id")?,
     })
 }
 
@@ -54,7 +57,7 @@ fn decode(r: &Named<'_>) -> Result<Code> {
 pub fn insert(db: &dyn SqlStore, hash: &str, code: &Code) -> Result<()> {
     db.execute(
         &format!(
-            "INSERT INTO auth_codes (hash, {CODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO auth_codes (hash, {CODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ),
         &[
             hash.into(),
@@ -69,6 +72,7 @@ pub fn insert(db: &dyn SqlStore, hash: &str, code: &Code) -> Result<()> {
             code.sid.as_str().into(),
             code.expires_at.into(),
             code.org_id.as_deref().into(),
+            code.mandate_id.as_deref().into(),
         ],
     )?;
     Ok(())

@@ -39,11 +39,15 @@ pub struct Family {
     pub amr: String,
     /// The browser session.
     pub sid: String,
-    /// The organisation of a b2b login, re-checked at every refresh.
+    /// The organisation of a b2b login (A, through a mandate), re-checked
+    /// at every refresh.
     pub org_id: Option<String>,
+    /// The mandate of a login that acts for A through one, re-checked at
+    /// every refresh instead of a membership.
+    pub mandate_id: Option<String>,
 }
 
-const COLUMNS: &str = "id, client_id, identity_id, scope, auth_time, amr, sid, org_id";
+const COLUMNS: &str = "id, client_id, identity_id, scope, auth_time, amr, sid, org_id, mandate_id";
 
 fn decode(r: &Named<'_>) -> Result<Family> {
     Ok(Family {
@@ -55,14 +59,15 @@ fn decode(r: &Named<'_>) -> Result<Family> {
         amr: r.string("amr")?,
         sid: r.string("sid")?,
         org_id: r.opt_string("org_id")?,
+        mandate_id: r.opt_string("mandate_id")?,
     })
 }
 
 /// Starts a family whose current token hashes to `current_hash`.
 pub fn insert(db: &dyn SqlStore, family: &Family, current_hash: &str, now: i64) -> Result<()> {
     db.execute(
-        "INSERT INTO refresh_families (id, client_id, identity_id, scope, current_hash, auth_time, amr, sid, created_at, last_used_at, org_id) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO refresh_families (id, client_id, identity_id, scope, current_hash, auth_time, amr, sid, created_at, last_used_at, org_id, mandate_id) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         &[
             family.id.as_str().into(),
             family.client_id.as_str().into(),
@@ -75,6 +80,7 @@ pub fn insert(db: &dyn SqlStore, family: &Family, current_hash: &str, now: i64) 
             now.into(),
             now.into(),
             family.org_id.as_deref().into(),
+            family.mandate_id.as_deref().into(),
         ],
     )?;
     Ok(())
