@@ -1,6 +1,9 @@
 //! Shared helpers for the end-to-end tests: the app from the repository's
-//! `spin.toml` on the test host, a cookie-keeping browser, a mock upstream.
+//! `spin.toml` on the test host, a cookie-keeping browser, a mock upstream;
+//! in `orgs`, organisations, people and the code flow of a b2b client.
 #![allow(dead_code)]
+
+pub mod orgs;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
