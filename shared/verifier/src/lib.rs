@@ -9,7 +9,9 @@
 //!
 //! The custom claims come out as any type you choose; [`LanyardClaims`]
 //! types the organisation that the tokens of `b2b` clients carry (`org_id`,
-//! `org_slug`, `org_name`, `roles`, `project_roles`) as an [`Organisation`].
+//! `org_slug`, `org_name`, `roles`, `project_roles`) as an [`Organisation`],
+//! and, for a login through a mandate, who acts for it ([`Actor`], `act`)
+//! and the mandate ([`Mandate`]).
 //!
 //! ```no_run
 //! use lanyard_verifier::{Fetched, Verifier, TokenKind};
@@ -192,6 +194,34 @@ impl Organisation {
     }
 }
 
+/// Who acts (RFC 8693 §4.1 `act`): for a login through a mandate, the
+/// person (the token's `sub` too) and the agent organisation they act from
+/// (none for a mandate naming the person); for a token exchanged with an
+/// actor token, the client, with the previous actor nested in `act`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The actor: a user's id, or a client's.
+    pub sub: String,
+    /// The agent organisation (`org_…`), for a mandate given to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    /// The actor before this one (informational only, RFC 8693 §4.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<Box<Actor>>,
+}
+
+/// The mandate a login acts through (the `mandate` claim): the principal
+/// organisation is the token's [`Organisation`], the roles are the
+/// mandate's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mandate {
+    /// `mnd_…`.
+    pub id: String,
+    /// When it ends (Unix seconds); Lanyard issues no token that lives
+    /// longer.
+    pub expires_at: u64,
+}
+
 /// A Lanyard token's custom claims with the organisation typed: verify with
 /// `verifier.verify::<LanyardClaims>(…)` (the other claims as a JSON
 /// object), or `LanyardClaims<YourClaims>` for your own type of the rest.
@@ -199,8 +229,26 @@ impl Organisation {
 /// `organisation` is `None` when the token has no `org_id` (a client that
 /// is not `b2b`); a token with `org_id` but without `org_slug` or
 /// `org_name`, or with a claim of the wrong type, is refused as
-/// [`VerifyError::Invalid`]. The organisation claims are taken out of
-/// `claims`; serializing puts them back.
+/// [`VerifyError::Invalid`]. Through a mandate, `act` says who acts for the
+/// organisation and `mandate` which mandate it is; both are `None`
+/// otherwise, and a malformed one is refused too. These claims are taken out
+/// of `claims`; serializing puts them back.
+///
+/// ```
+/// use lanyard_verifier::LanyardClaims;
+///
+/// let claims: LanyardClaims = serde_json::from_value(serde_json::json!({
+///     "sub": "person-1",
+///     "org_id": "org_A", "org_slug": "acme", "org_name": "Acme Oy",
+///     "roles": [], "project_roles": { "prj_1": ["invoice:read"] },
+///     "act": { "sub": "person-1", "org_id": "org_B" },
+///     "mandate": { "id": "mnd_1", "expires_at": 1798761600 },
+/// }))?;
+/// let agent = claims.act.as_ref().and_then(|a| a.org_id.as_deref());
+/// assert_eq!(agent, Some("org_B"));
+/// assert_eq!(claims.mandate.map(|m| m.id).as_deref(), Some("mnd_1"));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 ///
 /// ```
 /// use lanyard_verifier::LanyardClaims;
@@ -217,8 +265,13 @@ impl Organisation {
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct LanyardClaims<T = Value> {
-    /// The organisation, for the tokens of `b2b` clients.
+    /// The organisation, for the tokens of `b2b` clients (through a
+    /// mandate, the principal it acts for).
     pub organisation: Option<Organisation>,
+    /// Who acts for the organisation, through a mandate (or an exchange).
+    pub act: Option<Actor>,
+    /// The mandate the login acts through.
+    pub mandate: Option<Mandate>,
     /// The other claims (`client_id`, `scope`, profile claims, …).
     pub claims: T,
 }
@@ -228,9 +281,21 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for LanyardClaims<T> {
         use serde::de::Error as _;
         let mut rest = Map::<String, Value>::deserialize(d)?;
         let organisation = Organisation::take_from(&mut rest).map_err(D::Error::custom)?;
+        let act = rest
+            .remove("act")
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| D::Error::custom(format!("act: {e}")))?;
+        let mandate = rest
+            .remove("mandate")
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| D::Error::custom(format!("mandate: {e}")))?;
         let claims = T::deserialize(Value::Object(rest)).map_err(D::Error::custom)?;
         Ok(LanyardClaims {
             organisation,
+            act,
+            mandate,
             claims,
         })
     }
@@ -239,14 +304,26 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for LanyardClaims<T> {
 impl<T: Serialize> Serialize for LanyardClaims<T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::Error as _;
-        let Some(org) = &self.organisation else {
+        if self.organisation.is_none() && self.act.is_none() && self.mandate.is_none() {
             return self.claims.serialize(s);
-        };
+        }
         let mut all = match serde_json::to_value(&self.claims).map_err(S::Error::custom)? {
             Value::Object(m) => m,
             _ => return Err(S::Error::custom("the claims are not an object")),
         };
-        org.put_into(&mut all);
+        if let Some(org) = &self.organisation {
+            org.put_into(&mut all);
+        }
+        if let Some(act) = &self.act {
+            all.insert(
+                "act".into(),
+                serde_json::to_value(act).map_err(S::Error::custom)?,
+            );
+        }
+        if let Some(mandate) = &self.mandate {
+            let value = serde_json::to_value(mandate).map_err(S::Error::custom)?;
+            all.insert("mandate".into(), value);
+        }
         all.serialize(s)
     }
 }

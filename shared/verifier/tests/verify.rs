@@ -7,7 +7,9 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use jwt_simple::prelude::*;
-use lanyard_verifier::{Fetched, LanyardClaims, Organisation, TokenKind, Verifier, VerifyError};
+use lanyard_verifier::{
+    Actor, Fetched, LanyardClaims, Mandate, Organisation, TokenKind, Verifier, VerifyError,
+};
 use serde_json::{Value, json};
 
 const ISS: &str = "https://id.example.com";
@@ -480,4 +482,107 @@ fn malformed_organisation_claims_are_refused() {
         .organisation
         .unwrap();
     assert!(org.roles.is_empty() && org.project_roles.is_empty());
+}
+
+#[test]
+fn a_mandate_token_types_its_actor_and_mandate() {
+    let k = key("k1");
+    let t = id_token(
+        &k,
+        json!({
+            "email": "a@example.com",
+            "org_id": "org_A", "org_slug": "acme", "org_name": "Acme Oy",
+            "roles": [], "project_roles": { "prj_1": ["invoice:read"] },
+            "act": { "sub": "person-1", "org_id": "org_B" },
+            "mandate": { "id": "mnd_1", "expires_at": 1_798_761_600u64 },
+        }),
+    );
+    for v in [verifier_for(&k), verifier_for(&k).with_cache(10)] {
+        let ok = v
+            .verify_at::<LanyardClaims>(&t, TokenKind::Id, NOW)
+            .unwrap();
+        let org = ok.claims.organisation.clone().unwrap();
+        assert_eq!(org.id, "org_A", "the principal is the organisation");
+        assert!(org.has_project_role("prj_1", "invoice:read"));
+        assert_eq!(
+            ok.claims.act,
+            Some(Actor {
+                sub: "person-1".into(),
+                org_id: Some("org_B".into()),
+                act: None,
+            })
+        );
+        assert_eq!(
+            ok.claims.mandate,
+            Some(Mandate {
+                id: "mnd_1".into(),
+                expires_at: 1_798_761_600,
+            })
+        );
+        // Taken out of the rest, and put back when serialized.
+        assert!(ok.claims.claims.get("act").is_none());
+        assert!(ok.claims.claims.get("mandate").is_none());
+        let back = serde_json::to_value(&ok.claims).unwrap();
+        assert_eq!(back["act"], json!({ "sub": "person-1", "org_id": "org_B" }));
+        assert_eq!(back["mandate"]["id"], "mnd_1");
+        assert_eq!(back["org_id"], "org_A");
+    }
+
+    // A person named by the mandate: no agent organisation. An exchanged
+    // token's actor nests the one before it.
+    let t = id_token(
+        &k,
+        json!({
+            "act": { "sub": "app", "act": { "sub": "person-1" } },
+            "mandate": { "id": "mnd_2", "expires_at": 1 },
+        }),
+    );
+    let ok = verifier_for(&k)
+        .verify_at::<LanyardClaims>(&t, TokenKind::Id, NOW)
+        .unwrap();
+    let act = ok.claims.act.unwrap();
+    assert_eq!((act.sub.as_str(), act.org_id), ("app", None));
+    assert_eq!(
+        act.act.map(|a| (a.sub, a.org_id)),
+        Some(("person-1".to_owned(), None))
+    );
+    assert!(ok.claims.organisation.is_none());
+
+    // Without them, none; a plain token serializes as it was.
+    let t = id_token(&k, json!({ "email": "a@example.com" }));
+    let ok = verifier_for(&k)
+        .verify_at::<LanyardClaims>(&t, TokenKind::Id, NOW)
+        .unwrap();
+    assert_eq!(
+        (ok.claims.act.clone(), ok.claims.mandate.clone()),
+        (None, None)
+    );
+    assert_eq!(
+        serde_json::to_value(&ok.claims).unwrap(),
+        json!({ "email": "a@example.com" })
+    );
+}
+
+#[test]
+fn malformed_actor_and_mandate_claims_are_refused() {
+    let k = key("k1");
+    for claims in [
+        json!({ "act": "person-1" }),
+        json!({ "act": { "org_id": "org_B" } }),
+        json!({ "act": { "sub": "person-1", "org_id": 7 } }),
+        json!({ "mandate": "mnd_1" }),
+        json!({ "mandate": { "id": "mnd_1" } }),
+        json!({ "mandate": { "id": "mnd_1", "expires_at": "soon" } }),
+    ] {
+        let t = id_token(&k, claims.clone());
+        let v = verifier_for(&k);
+        assert!(
+            matches!(
+                v.verify_at::<LanyardClaims>(&t, TokenKind::Id, NOW),
+                Err(VerifyError::Invalid(_))
+            ),
+            "{claims}"
+        );
+        assert!(v.verify_at::<Value>(&t, TokenKind::Id, NOW).is_ok());
+    }
 }
