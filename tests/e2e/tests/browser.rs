@@ -462,7 +462,7 @@ fn organisations_invitations_and_the_organisation_picker_in_chromium() {
         page.contains(">Acme</button>") && page.contains(">Globex</button>"),
         "{page}"
     );
-    b.click(&format!("button[name=org][value='{acme_id}']"));
+    b.click(&format!("button[name=org][value='org:{acme_id}']"));
     b.wait_for("Signed in through Keyring");
     b.screenshot("demo-org");
     assert_eq!(b.text("#org-id"), acme_id);

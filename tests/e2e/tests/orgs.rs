@@ -1852,7 +1852,8 @@ fn payload(jwt: &str) -> Value {
 
 const B2B_SCOPE: &str = "openid profile email offline_access";
 
-/// The organisation ids offered on a picker page, in order.
+/// The choices offered on a picker page, in order (`org:<id>` for an
+/// organisation).
 fn offered(page: &str) -> Vec<String> {
     page.split("name=\"org\" value=\"")
         .skip(1)
@@ -2229,7 +2230,7 @@ async fn two_organisations_show_the_picker_and_organization_names_one() {
     );
     let mut ids = offered(&page);
     ids.sort();
-    let mut both = vec![acme_id.clone(), globex_id.clone()];
+    let mut both = vec![format!("org:{acme_id}"), format!("org:{globex_id}")];
     both.sort();
     assert_eq!(ids, both);
 
@@ -2246,7 +2247,7 @@ async fn two_organisations_show_the_picker_and_organization_names_one() {
     let c = payload(t["access_token"].as_str().unwrap());
     assert_eq!(c["org_id"], acme_id.as_str());
     assert_eq!(c["roles"], j!(["buyer"]));
-    // With prompt=select_account the picker shows, the named one first.
+    // With prompt=select_account the picker shows, only the named one.
     let res = b
         .get(&authorize_url(
             &client.0,
@@ -2256,7 +2257,7 @@ async fn two_organisations_show_the_picker_and_organization_names_one() {
         ))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(offered(&text(&res))[0], globex_id);
+    assert_eq!(offered(&text(&res)), [format!("org:{globex_id}")]);
     // One that is not hers: access_denied back to the client.
     let res = b
         .get(&authorize_url(
