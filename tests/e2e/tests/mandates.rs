@@ -274,3 +274,725 @@ async fn an_organisation_offers_a_mandate_and_the_agent_accepts_it() {
     assert_eq!(seen["given"][0]["state"], "accepted");
     assert_eq!(seen["given"][0]["delegates"], j!([w.mia.sub]));
 }
+
+// ------------------------------------------------------------------ 2
+
+/// What a login acts as, from a claim set: the organisation, `act`,
+/// `mandate` and the roles.
+fn acting(c: &Value) -> Value {
+    j!({
+        "org_id": c["org_id"], "org_slug": c["org_slug"], "org_name": c["org_name"],
+        "act": c["act"], "mandate": c["mandate"],
+        "roles": c["roles"], "project_roles": c["project_roles"],
+    })
+}
+
+/// What mia's login through the standard mandate `m` carries.
+fn through(w: &World, m: &Value, actor: Value) -> Value {
+    j!({
+        "org_id": w.acme, "org_slug": "acme", "org_name": "Acme Oy",
+        "act": actor,
+        "mandate": {"id": m["id"], "expires_at": m["expires_at"]},
+        "roles": [],
+        "project_roles": {w.prj.as_str(): ["invoice:read", "invoice:submit"]},
+    })
+}
+
+fn access(t: &Value) -> Value {
+    payload(t["access_token"].as_str().unwrap())
+}
+
+fn refresh_token(t: &Value) -> String {
+    t["refresh_token"].as_str().unwrap().to_owned()
+}
+
+/// The refresh families of this mandate that still work.
+fn live_families(app: &App, mandate_id: &str) -> i64 {
+    app.count(&format!(
+        "SELECT count(*) FROM refresh_families WHERE mandate_id = '{mandate_id}' AND revoked_at IS NULL"
+    ))
+}
+
+/// Introspects a token as the client.
+async fn introspect(app: &App, client: &(String, String), token_: &str) -> Value {
+    use base64::Engine as _;
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.0, client.1));
+    let res = app
+        .send(
+            http::Request::post("/introspect")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("authorization", format!("Basic {basic}"))
+                .body(common::form_body(&[("token", token_)]))
+                .unwrap(),
+        )
+        .await;
+    expect(&res, StatusCode::OK)
+}
+
+/// Asserts that `/authorize` of `client` finds nothing `b` may sign in as:
+/// a 403 page, and `access_denied` with `prompt=none`; no code is issued.
+async fn no_context(app: &App, b: &mut common::Browser<'_>, client: &str) {
+    let codes = app.count("SELECT count(*) FROM auth_codes");
+    let res = b.get(&authorize_url(client, B2B_SCOPE, &pkce(), "")).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN, "{}", common::text(&res));
+    let res = b
+        .get(&authorize_url(client, B2B_SCOPE, &pkce(), "&prompt=none"))
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let location = common::header(&res, "location");
+    assert!(location.contains("error=access_denied"), "{location}");
+    assert_eq!(app.count("SELECT count(*) FROM auth_codes"), codes);
+}
+
+#[tokio::test]
+async fn a_designated_member_signs_in_for_the_principal() {
+    let app = app().await;
+    let w = world(&app).await;
+    let m = mandate(&app, &w).await;
+    let want = through(&w, &m, j!({"sub": w.mia.sub, "org_id": w.ledger}));
+
+    // The mandate is mia's only context: chosen without a picker.
+    let mut b = browser(&app, &w.mia);
+    let t = b2b_tokens(&app, &mut b, &w.client, "", None).await;
+    let id_token = payload(t["id_token"].as_str().unwrap());
+    assert_eq!(acting(&id_token), want, "ID token");
+    assert_eq!(id_token["sub"], w.mia.sub.as_str());
+    let at = access(&t);
+    assert_eq!(acting(&at), want, "access token");
+    assert_eq!(at["sub"], w.mia.sub.as_str());
+    assert!(at["project_roles"].get(&w.other_prj).is_none());
+    let info = userinfo(&app, t["access_token"].as_str().unwrap()).await;
+    assert_eq!(acting(&info), want, "userinfo");
+    let about = introspect(&app, &w.client, t["access_token"].as_str().unwrap()).await;
+    assert_eq!(about["active"], true);
+    assert_eq!(acting(&about), want, "introspection");
+    assert_eq!(live_families(&app, &id_of(&m)), 1);
+
+    // A refresh carries it on.
+    let t = expect(
+        &refresh(&app, &w.client, &refresh_token(&t)).await,
+        StatusCode::OK,
+    );
+    assert_eq!(acting(&access(&t)), want, "refreshed");
+
+    // With a membership of her own in Ledger, the picker offers both.
+    activate(&app, &w.bob, "ledger", BILLING).await;
+    let res = call(
+        &app,
+        "POST",
+        "/api/orgs/ledger/roles",
+        Some(j!({"sub": w.mia.sub, "client_id": BILLING, "role": "invoice:approve"})),
+        w.bob.c(),
+    )
+    .await;
+    expect(&res, StatusCode::CREATED);
+    let res = b
+        .get(&authorize_url(&w.client.0, B2B_SCOPE, &pkce(), ""))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = common::text(&res);
+    assert!(page.contains("Which organisation?"), "{page}");
+    assert!(
+        page.contains("Ledger &#38; Co on behalf of Acme Oy"),
+        "{page}"
+    );
+    let choice = format!("mandate:{}", id_of(&m));
+    assert_eq!(
+        offered(&page),
+        [format!("org:{}", w.ledger), choice.clone()]
+    );
+    let t = b2b_tokens(&app, &mut b, &w.client, "", Some(&choice)).await;
+    assert_eq!(acting(&access(&t)), want, "the mandate, picked");
+    assert_eq!(
+        acting(&payload(t["id_token"].as_str().unwrap())),
+        want,
+        "the mandate, picked"
+    );
+    // Picking Ledger itself: her own role, no act, no mandate.
+    let t = b2b_tokens(
+        &app,
+        &mut b,
+        &w.client,
+        "",
+        Some(&format!("org:{}", w.ledger)),
+    )
+    .await;
+    assert_eq!(
+        acting(&access(&t)),
+        j!({
+            "org_id": w.ledger, "org_slug": "ledger", "org_name": "Ledger & Co",
+            "act": null, "mandate": null, "roles": ["invoice:approve"], "project_roles": {},
+        })
+    );
+    // organization=acme keeps only the mandate: chosen without the picker.
+    let t = b2b_tokens(&app, &mut b, &w.client, "&organization=acme", None).await;
+    assert_eq!(acting(&access(&t)), want, "organization=acme");
+}
+
+#[tokio::test]
+async fn a_mandate_for_the_whole_service_grants_its_roles_there_within_the_catalogue() {
+    let app = app().await;
+    let w = world(&app).await;
+    let m = expect(
+        &offer(
+            &app,
+            &w.alice,
+            "acme",
+            j!({"agent_org": "ledger", "client_id": BILLING,
+                "roles": ["invoice:read", "invoice:approve"]}),
+        )
+        .await,
+        StatusCode::CREATED,
+    );
+    accept_for(&app, &w.bob, &id_of(&m), &[&w.mia.sub]).await;
+    let mut b = browser(&app, &w.mia);
+    let t = b2b_tokens(&app, &mut b, &w.client, "", None).await;
+    let c = access(&t);
+    assert_eq!(c["roles"], j!(["invoice:approve", "invoice:read"]));
+    assert_eq!(c["project_roles"], j!({}));
+
+    // The operator drops invoice:approve from the catalogue: the next
+    // refresh no longer grants it.
+    let res = admin(
+        &app,
+        "PUT",
+        &format!("/api/admin/clients/{BILLING}"),
+        Some(j!({
+            "client_name": "Billing", "redirect_uris": [REDIRECT],
+            "grant_types": ["authorization_code", "refresh_token"], "scope": B2B_SCOPE,
+            "b2b": true, "activation_policy": "self_service",
+            "roles": [{"name": "invoice:read"}, {"name": "invoice:submit"}],
+        })),
+    )
+    .await;
+    expect(&res, StatusCode::OK);
+    let t = expect(
+        &refresh(&app, &w.client, &refresh_token(&t)).await,
+        StatusCode::OK,
+    );
+    assert_eq!(access(&t)["roles"], j!(["invoice:read"]));
+}
+
+// ------------------------------------------------------------------ 3
+
+#[tokio::test]
+async fn a_member_who_is_not_designated_cannot_use_it() {
+    let app = app().await;
+    let w = world(&app).await;
+    let m = mandate(&app, &w).await;
+    let id = id_of(&m);
+    let nia = member(&app, &w.bob, "ledger", "nia@example.com").await;
+    let mut b = browser(&app, &nia);
+    no_context(&app, &mut b, &w.client.0).await;
+    let res = b
+        .get(&authorize_url(
+            &w.client.0,
+            B2B_SCOPE,
+            &pkce(),
+            "&organization=acme",
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    // Nor does she see it among Ledger's mandates.
+    assert_eq!(
+        mandates_of(&app, &nia, "ledger").await["received"],
+        j!([])
+    );
+
+    // Ledger opens it to all members: she signs in through it.
+    let res = call(
+        &app,
+        "PUT",
+        &format!("/api/orgs/ledger/mandates/{id}/delegates"),
+        Some(j!({"all_members": true, "delegates": []})),
+        w.bob.c(),
+    )
+    .await;
+    assert_eq!(expect(&res, StatusCode::OK)["all_members"], true);
+    let t = b2b_tokens(&app, &mut b, &w.client, "", None).await;
+    assert_eq!(
+        access(&t)["act"],
+        j!({"sub": nia.sub, "org_id": w.ledger})
+    );
+    // And back to mia alone: nia's next refresh is refused, her family ends.
+    let res = call(
+        &app,
+        "PUT",
+        &format!("/api/orgs/ledger/mandates/{id}/delegates"),
+        Some(j!({"all_members": false, "delegates": [w.mia.sub]})),
+        w.bob.c(),
+    )
+    .await;
+    expect(&res, StatusCode::OK);
+    refused(&refresh(&app, &w.client, &refresh_token(&t)).await);
+    assert_eq!(live_families(&app, &id), 0);
+    no_context(&app, &mut b, &w.client.0).await;
+    // A member who left Ledger is not one any more, designated or not.
+    let mut mb = browser(&app, &w.mia);
+    let t = b2b_tokens(&app, &mut mb, &w.client, "", None).await;
+    let res = call(
+        &app,
+        "DELETE",
+        &format!("/api/orgs/ledger/members/{}", w.mia.sub),
+        None,
+        w.mia.c(),
+    )
+    .await;
+    expect(&res, StatusCode::NO_CONTENT);
+    refused(&refresh(&app, &w.client, &refresh_token(&t)).await);
+    no_context(&app, &mut mb, &w.client.0).await;
+}
+
+#[tokio::test]
+async fn an_offered_mandate_grants_nothing_until_accepted() {
+    let app = app().await;
+    let w = world(&app).await;
+    let m = expect(
+        &offer(&app, &w.alice, "acme", ledger_offer(&w)).await,
+        StatusCode::CREATED,
+    );
+    let id = id_of(&m);
+    // Designated before the acceptance: still nothing.
+    let res = call(
+        &app,
+        "PUT",
+        &format!("/api/orgs/ledger/mandates/{id}/delegates"),
+        Some(j!({"all_members": false, "delegates": [w.mia.sub]})),
+        w.bob.c(),
+    )
+    .await;
+    assert_eq!(expect(&res, StatusCode::OK)["state"], "offered");
+    let mut b = browser(&app, &w.mia);
+    no_context(&app, &mut b, &w.client.0).await;
+    // A forged pick of it is refused too.
+    let res = b
+        .get(&authorize_url(
+            &w.client.0,
+            B2B_SCOPE,
+            &pkce(),
+            "&prompt=select_account",
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    accept_for(&app, &w.bob, &id, &[&w.mia.sub]).await;
+    let t = b2b_tokens(&app, &mut b, &w.client, "", None).await;
+    assert_eq!(access(&t)["mandate"]["id"], id.as_str());
+}
+
+#[tokio::test]
+async fn a_mandate_works_only_within_its_time() {
+    let app = app().await;
+    let w = world(&app).await;
+    let m = mandate(&app, &w).await;
+    let id = id_of(&m);
+    let set = |column: &str, value: i64| {
+        app.db()
+            .execute(
+                &format!("UPDATE mandates SET {column} = ?1 WHERE id = ?2"),
+                rusqlite::params![value, id],
+            )
+            .unwrap();
+    };
+    let mut b = browser(&app, &w.mia);
+
+    // Not yet valid.
+    set("not_before", now() + 3600);
+    no_context(&app, &mut b, &w.client.0).await;
+    set("not_before", now() - 60);
+
+    // Ending in two minutes: no token outlives it.
+    let end = now() + 120;
+    set("expires_at", end);
+    let t = b2b_tokens(&app, &mut b, &w.client, "", None).await;
+    let c = access(&t);
+    assert_eq!(c["mandate"]["expires_at"], end);
+    assert!(c["exp"].as_i64().unwrap() <= end, "{c}");
+    assert!(
+        payload(t["id_token"].as_str().unwrap())["exp"].as_i64().unwrap() <= end,
+        "{c}"
+    );
+    let r0 = refresh_token(&t);
+    let t = expect(&refresh(&app, &w.client, &r0).await, StatusCode::OK);
+    let r1 = refresh_token(&t);
+
+    // Expired: the refresh is refused and the family ends.
+    set("expires_at", now() - 1);
+    refused(&refresh(&app, &w.client, &r1).await);
+    assert_eq!(live_families(&app, &id), 0);
+    no_context(&app, &mut b, &w.client.0).await;
+    let seen = mandates_of(&app, &w.alice, "acme").await;
+    assert_eq!(seen["given"][0]["state"], "expired");
+    // Ledger cannot accept it again.
+    let res = call(
+        &app,
+        "POST",
+        &format!("/api/orgs/ledger/mandates/{id}/accept"),
+        None,
+        w.bob.c(),
+    )
+    .await;
+    problem(&res, StatusCode::CONFLICT);
+
+    // Extended by the operator: the ended family stays ended.
+    set("expires_at", now() + DAY);
+    refused(&refresh(&app, &w.client, &r1).await);
+    refused(&refresh(&app, &w.client, &r0).await);
+    assert_eq!(live_families(&app, &id), 0);
+    b2b_tokens(&app, &mut b, &w.client, "", None).await;
+}
+
+#[tokio::test]
+async fn a_revoked_mandate_ends_the_refresh_and_the_family_stays_revoked() {
+    let app = app().await;
+    let w = world(&app).await;
+    let mut b = browser(&app, &w.mia);
+    // Revoked by the principal, then (a second one) by the agent.
+    for (by, slug) in [(&w.alice, "acme"), (&w.bob, "ledger")] {
+        let m = mandate(&app, &w).await;
+        let id = id_of(&m);
+        let t = b2b_tokens(&app, &mut b, &w.client, "", None).await;
+        let r0 = refresh_token(&t);
+        let t = expect(&refresh(&app, &w.client, &r0).await, StatusCode::OK);
+        let r1 = refresh_token(&t);
+
+        let path = format!("/api/orgs/{slug}/mandates/{id}/revoke");
+        let res = call(&app, "POST", &path, None, by.c()).await;
+        assert_eq!(res.status(), StatusCode::NO_CONTENT, "{}", common::text(&res));
+        refused(&refresh(&app, &w.client, &r1).await);
+        assert_eq!(live_families(&app, &id), 0, "{slug}");
+        refused(&refresh(&app, &w.client, &r0).await);
+        no_context(&app, &mut b, &w.client.0).await;
+        // The refresh token is no longer active.
+        let about = introspect(&app, &w.client, &r1).await;
+        assert_eq!(about["active"], false, "{about}");
+
+        // Revoked is final: neither revoked again nor accepted.
+        problem(
+            &call(&app, "POST", &path, None, by.c()).await,
+            StatusCode::CONFLICT,
+        );
+        let res = call(
+            &app,
+            "POST",
+            &format!("/api/orgs/ledger/mandates/{id}/accept"),
+            None,
+            w.bob.c(),
+        )
+        .await;
+        problem(&res, StatusCode::CONFLICT);
+        let seen = mandates_of(&app, &w.mia, "ledger").await;
+        assert_eq!(find(&seen["received"], "id", &id).unwrap()["state"], "revoked");
+        let want = vec![
+            ("mandate.offered".to_owned(), w.alice.sub.clone()),
+            ("mandate.accepted".to_owned(), w.bob.sub.clone()),
+            ("mandate.revoked".to_owned(), by.sub.clone()),
+        ];
+        assert_eq!(audit_of(&app, &w.alice, "acme", &id).await, want);
+        assert_eq!(audit_of(&app, &w.bob, "ledger", &id).await, want);
+    }
+}
+
+#[tokio::test]
+async fn the_principal_deactivating_the_service_ends_the_mandate() {
+    let app = app().await;
+    let w = world(&app).await;
+    let m = mandate(&app, &w).await;
+    let id = id_of(&m);
+    let mut b = browser(&app, &w.mia);
+    let t = b2b_tokens(&app, &mut b, &w.client, "", None).await;
+    let res = call(
+        &app,
+        "POST",
+        &format!("/api/orgs/acme/services/{BILLING}/deactivate"),
+        None,
+        w.alice.c(),
+    )
+    .await;
+    expect(&res, StatusCode::OK);
+    refused(&refresh(&app, &w.client, &refresh_token(&t)).await);
+    assert_eq!(live_families(&app, &id), 0);
+    no_context(&app, &mut b, &w.client.0).await;
+
+    // Activated again: a new login works, the old family stays revoked.
+    activate(&app, &w.alice, "acme", BILLING).await;
+    refused(&refresh(&app, &w.client, &refresh_token(&t)).await);
+    let t = b2b_tokens(&app, &mut b, &w.client, "", None).await;
+    assert_eq!(access(&t)["mandate"]["id"], id.as_str());
+
+    // The project deleted: the mandate for it ends.
+    let res = call(
+        &app,
+        "DELETE",
+        &format!("/api/orgs/acme/projects/{}", w.prj),
+        None,
+        w.alice.c(),
+    )
+    .await;
+    expect(&res, StatusCode::NO_CONTENT);
+    refused(&refresh(&app, &w.client, &refresh_token(&t)).await);
+    no_context(&app, &mut b, &w.client.0).await;
+}
+
+#[tokio::test]
+async fn an_offer_beyond_the_principals_reach_is_refused_and_stores_nothing() {
+    let app = app().await;
+    let w = world(&app).await;
+    // Another service Acme has activated, with a project; one it has not; a
+    // plain client; a project of Ledger's own.
+    register(
+        &app,
+        j!({"client_id": "shop", "client_name": "Shop", "roles": [{"name": "buyer"}]}),
+    )
+    .await;
+    activate(&app, &w.alice, "acme", "shop").await;
+    let shop_prj = project(&app, &w.alice, "acme", "shop", "Shop HQ").await;
+    billing(&app, "crm").await;
+    expect(
+        &admin(
+            &app,
+            "POST",
+            "/api/admin/clients",
+            Some(j!({"client_id": "plain", "client_name": "Plain",
+                     "redirect_uris": [REDIRECT], "scope": "openid"})),
+        )
+        .await,
+        StatusCode::CREATED,
+    );
+    activate(&app, &w.bob, "ledger", BILLING).await;
+    let ledger_prj = project(&app, &w.bob, "ledger", BILLING, "Ledger's own").await;
+    let before = rows(&app);
+    let t = now();
+
+    let base = ledger_offer(&w);
+    let with = |changes: Value| {
+        let mut o = base.clone();
+        for (k, v) in changes.as_object().unwrap() {
+            if v.is_null() {
+                o.as_object_mut().unwrap().remove(k);
+            } else {
+                o[k] = v.clone();
+            }
+        }
+        o
+    };
+    let bad = [
+        // Roles outside the catalogue, or none.
+        with(j!({"roles": ["invoice:delete"]})),
+        with(j!({"roles": ["invoice:read", "admin"]})),
+        with(j!({"roles": ["buyer"]})),
+        with(j!({"roles": []})),
+        with(j!({"roles": null})),
+        // A project of another service, of another organisation, or none.
+        with(j!({"project_id": shop_prj})),
+        with(j!({"project_id": ledger_prj})),
+        with(j!({"project_id": "prj_nothing"})),
+        // A service Acme has not activated, a plain client, none at all.
+        with(j!({"client_id": "crm", "project_id": null})),
+        with(j!({"client_id": "plain", "project_id": null})),
+        with(j!({"client_id": "nothing", "project_id": null})),
+        with(j!({"client_id": null})),
+        // The time: ending before it starts, or already over.
+        with(j!({"not_before": t + DAY, "expires_at": t + 3600})),
+        with(j!({"not_before": t - 2 * DAY, "expires_at": t - DAY})),
+        with(j!({"expires_at": t + 366 * DAY})),
+        // The agent: both, neither, itself, nobody.
+        with(j!({"agent_email": "pia@example.com"})),
+        with(j!({"agent_org": null})),
+        with(j!({"agent_org": "acme"})),
+        with(j!({"agent_org": w.acme})),
+        with(j!({"agent_org": "initech"})),
+        with(j!({"agent_org": null, "agent_email": "not an address"})),
+        // A named person, with roles outside the catalogue: no mail either.
+        with(j!({"agent_org": null, "agent_email": "pia@example.com", "roles": ["root"]})),
+        // An unknown field, a template that is not there.
+        with(j!({"all_members": true})),
+        with(j!({"template_id": "tpl_nothing"})),
+    ];
+    for body in bad {
+        let res = offer(&app, &w.alice, "acme", body.clone()).await;
+        problem(&res, StatusCode::BAD_REQUEST);
+        assert_eq!(rows(&app), before, "{body}");
+    }
+    assert!(app.outbox("pia@example.com").await.is_empty());
+
+    // Not Acme's admin: a member gets 403, an outsider 404.
+    let ann = member(&app, &w.alice, "acme", "ann@example.com").await;
+    let before = rows(&app);
+    problem(
+        &offer(&app, &ann, "acme", ledger_offer(&w)).await,
+        StatusCode::FORBIDDEN,
+    );
+    problem(
+        &offer(&app, &w.bob, "acme", ledger_offer(&w)).await,
+        StatusCode::NOT_FOUND,
+    );
+    problem(
+        &offer(&app, &w.mia, "acme", ledger_offer(&w)).await,
+        StatusCode::NOT_FOUND,
+    );
+    assert_eq!(rows(&app), before);
+    // A body that is not JSON.
+    let res = app
+        .send(
+            http::Request::post("/api/orgs/acme/mandates")
+                .header("content-type", "application/json")
+                .header("origin", common::ISSUER)
+                .header("cookie", &w.alice.cookie)
+                .body(bytes::Bytes::from_static(b"{not json"))
+                .unwrap(),
+        )
+        .await;
+    problem(&res, StatusCode::BAD_REQUEST);
+    assert_eq!(rows(&app), before);
+    // The standard offer itself is fine.
+    expect(
+        &offer(&app, &w.alice, "acme", ledger_offer(&w)).await,
+        StatusCode::CREATED,
+    );
+}
+
+#[tokio::test]
+async fn the_agent_cannot_see_or_change_the_principals_organisation() {
+    let app = app().await;
+    let w = world(&app).await;
+    let m = mandate(&app, &w).await;
+    let id = id_of(&m);
+    // Another mandate of Acme's, to Globex.
+    let carl = person(&app, "carl@example.com").await;
+    org(&app, &carl, "globex", "Globex").await;
+    let g = expect(
+        &offer(
+            &app,
+            &w.alice,
+            "acme",
+            j!({"agent_org": "globex", "client_id": BILLING, "roles": ["invoice:read"]}),
+        )
+        .await,
+        StatusCode::CREATED,
+    );
+    let gid = id_of(&g);
+    let counts = || {
+        [
+            app.count("SELECT count(*) FROM memberships"),
+            app.count("SELECT count(*) FROM role_assignments"),
+            app.count("SELECT count(*) FROM invitations"),
+            app.count("SELECT count(*) FROM projects"),
+            app.count("SELECT count(*) FROM activations WHERE status = 'active'"),
+            app.count("SELECT count(*) FROM mandates WHERE state = 'revoked'"),
+            app.count("SELECT count(*) FROM organisations WHERE name = 'Acme Oy'"),
+        ]
+    };
+    let before = counts();
+    let unknown = problem(
+        &call(&app, "GET", "/api/orgs/initech/members", None, w.bob.c()).await,
+        StatusCode::NOT_FOUND,
+    );
+    let alice = &w.alice.sub;
+    let prj = &w.prj;
+    let tries: Vec<(&str, String, Option<Value>)> = vec![
+        ("GET", "/api/orgs/acme".into(), None),
+        ("PATCH", "/api/orgs/acme".into(), Some(j!({"name": "Ours now"}))),
+        ("DELETE", "/api/orgs/acme".into(), None),
+        ("GET", "/api/orgs/acme/members".into(), None),
+        (
+            "PATCH",
+            format!("/api/orgs/acme/members/{alice}"),
+            Some(j!({"role": "member"})),
+        ),
+        ("DELETE", format!("/api/orgs/acme/members/{alice}"), None),
+        ("POST", "/api/orgs/acme/transfer".into(), Some(j!({"sub": w.mia.sub}))),
+        ("GET", "/api/orgs/acme/roles".into(), None),
+        (
+            "POST",
+            "/api/orgs/acme/roles".into(),
+            Some(j!({"sub": w.mia.sub, "client_id": BILLING, "role": "invoice:approve"})),
+        ),
+        (
+            "DELETE",
+            format!("/api/orgs/acme/roles?sub={alice}&client_id={BILLING}&role=invoice:read"),
+            None,
+        ),
+        ("GET", "/api/orgs/acme/services".into(), None),
+        ("POST", format!("/api/orgs/acme/services/{BILLING}/deactivate"), None),
+        ("GET", "/api/orgs/acme/invitations".into(), None),
+        (
+            "POST",
+            "/api/orgs/acme/invitations".into(),
+            Some(j!({"email": "mole@example.com", "role": "admin"})),
+        ),
+        ("GET", "/api/orgs/acme/projects".into(), None),
+        (
+            "POST",
+            "/api/orgs/acme/projects".into(),
+            Some(j!({"client_id": BILLING, "name": "Mine"})),
+        ),
+        ("DELETE", format!("/api/orgs/acme/projects/{prj}"), None),
+        ("GET", "/api/orgs/acme/audit".into(), None),
+        ("GET", "/api/orgs/acme/audit/export".into(), None),
+        ("GET", "/api/orgs/acme/mandates".into(), None),
+        (
+            "POST",
+            "/api/orgs/acme/mandates".into(),
+            Some(j!({"agent_org": "ledger", "client_id": BILLING, "roles": ["invoice:approve"]})),
+        ),
+        // Revoking or re-designating through Acme's slug.
+        ("POST", format!("/api/orgs/acme/mandates/{id}/revoke"), None),
+        (
+            "PUT",
+            format!("/api/orgs/acme/mandates/{id}/delegates"),
+            Some(j!({"all_members": true, "delegates": []})),
+        ),
+        ("POST", format!("/api/orgs/acme/mandates/{gid}/accept"), None),
+    ];
+    for who in [&w.bob, &w.mia] {
+        for (method, path, body) in &tries {
+            let res = call(&app, method, path, body.clone(), who.c()).await;
+            let p = problem(&res, StatusCode::NOT_FOUND);
+            assert_eq!(p, unknown, "{method} {path}");
+        }
+    }
+    // Through Ledger's own slug, only the mandates between them: Acme's
+    // mandate to Globex is not found either.
+    for (method, path) in [
+        ("POST", format!("/api/orgs/ledger/mandates/{gid}/revoke")),
+        ("POST", format!("/api/orgs/ledger/mandates/{gid}/accept")),
+        ("PUT", format!("/api/orgs/ledger/mandates/{gid}/delegates")),
+    ] {
+        let body = (method == "PUT").then(|| j!({"all_members": true, "delegates": []}));
+        let res = call(&app, method, &path, body, w.bob.c()).await;
+        problem(&res, StatusCode::NOT_FOUND);
+    }
+    assert_eq!(
+        find(&mandates_of(&app, &w.bob, "ledger").await["received"], "id", &gid),
+        None
+    );
+    // Ledger designates only its own members: Acme's owner is not one.
+    let res = call(
+        &app,
+        "PUT",
+        &format!("/api/orgs/ledger/mandates/{id}/delegates"),
+        Some(j!({"all_members": false, "delegates": [alice]})),
+        w.bob.c(),
+    )
+    .await;
+    problem(&res, StatusCode::BAD_REQUEST);
+    // A member of Ledger cannot revoke it (403), and nothing has changed.
+    let res = call(
+        &app,
+        "POST",
+        &format!("/api/orgs/ledger/mandates/{id}/revoke"),
+        None,
+        w.mia.c(),
+    )
+    .await;
+    problem(&res, StatusCode::FORBIDDEN);
+    assert_eq!(counts(), before);
+    let seen = mandates_of(&app, &w.alice, "acme").await;
+    assert_eq!(find(&seen["given"], "id", &id).unwrap()["state"], "accepted");
+    assert_eq!(
+        find(&seen["given"], "id", &id).unwrap()["delegates"],
+        j!([w.mia.sub])
+    );
+}
