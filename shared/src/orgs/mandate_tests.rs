@@ -117,11 +117,11 @@ fn a_offers_b_accepts_and_designates_and_both_logs_say_so() {
         Err(Error::Forbidden(_))
     ));
     assert!(matches!(
-        mandates::accept(&t.w.sql, &t.b(), &m.id, false, &[t.ada.id.clone()], NOW),
+        mandates::accept(&t.w.sql, &t.b(), &m.id, false, std::slice::from_ref(&t.ada.id), NOW),
         Err(Error::BadRequest(_))
     ));
     let accepted =
-        mandates::accept(&t.w.sql, &t.b(), &m.id, false, &[t.mo.id.clone()], NOW + 1).unwrap();
+        mandates::accept(&t.w.sql, &t.b(), &m.id, false, std::slice::from_ref(&t.mo.id), NOW + 1).unwrap();
     assert_eq!(accepted.state, "accepted");
     assert_eq!(accepted.delegates, vec![t.mo.id.clone()]);
     assert!(matches!(
@@ -338,7 +338,7 @@ fn expired_offers_cannot_be_accepted_and_deleting_an_organisation_ends_its_manda
         "expired"
     );
     let m = t.offer(t.to_ledger()).unwrap();
-    mandates::accept(&t.w.sql, &t.b(), &m.id, false, &[t.mo.id.clone()], NOW).unwrap();
+    mandates::accept(&t.w.sql, &t.b(), &m.id, false, std::slice::from_ref(&t.mo.id), NOW).unwrap();
     delete(&t.w.sql, &t.b()).unwrap();
     assert_eq!(crate::store::count_rows(&t.w.sql, "mandates").unwrap(), 0);
     assert_eq!(
