@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::orgs::*;
 use common::App;
+use common::orgs::*;
 use http::StatusCode;
 use serde_json::{Value, json as j};
 
@@ -335,7 +335,12 @@ async fn introspect(app: &App, client: &(String, String), token_: &str) -> Value
 async fn no_context(app: &App, b: &mut common::Browser<'_>, client: &str) {
     let codes = app.count("SELECT count(*) FROM auth_codes");
     let res = b.get(&authorize_url(client, B2B_SCOPE, &pkce(), "")).await;
-    assert_eq!(res.status(), StatusCode::FORBIDDEN, "{}", common::text(&res));
+    assert_eq!(
+        res.status(),
+        StatusCode::FORBIDDEN,
+        "{}",
+        common::text(&res)
+    );
     let res = b
         .get(&authorize_url(client, B2B_SCOPE, &pkce(), "&prompt=none"))
         .await;
@@ -495,10 +500,7 @@ async fn a_member_who_is_not_designated_cannot_use_it() {
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     // Nor does she see it among Ledger's mandates.
-    assert_eq!(
-        mandates_of(&app, &nia, "ledger").await["received"],
-        j!([])
-    );
+    assert_eq!(mandates_of(&app, &nia, "ledger").await["received"], j!([]));
 
     // Ledger opens it to all members: she signs in through it.
     let res = call(
@@ -511,10 +513,7 @@ async fn a_member_who_is_not_designated_cannot_use_it() {
     .await;
     assert_eq!(expect(&res, StatusCode::OK)["all_members"], true);
     let t = b2b_tokens(&app, &mut b, &w.client, "", None).await;
-    assert_eq!(
-        access(&t)["act"],
-        j!({"sub": nia.sub, "org_id": w.ledger})
-    );
+    assert_eq!(access(&t)["act"], j!({"sub": nia.sub, "org_id": w.ledger}));
     // And back to mia alone: nia's next refresh is refused, her family ends.
     let res = call(
         &app,
@@ -610,7 +609,10 @@ async fn a_mandate_works_only_within_its_time() {
     assert_eq!(c["mandate"]["expires_at"], end);
     assert!(c["exp"].as_i64().unwrap() <= end, "{c}");
     assert!(
-        payload(t["id_token"].as_str().unwrap())["exp"].as_i64().unwrap() <= end,
+        payload(t["id_token"].as_str().unwrap())["exp"]
+            .as_i64()
+            .unwrap()
+            <= end,
         "{c}"
     );
     let r0 = refresh_token(&t);
@@ -659,7 +661,12 @@ async fn a_revoked_mandate_ends_the_refresh_and_the_family_stays_revoked() {
 
         let path = format!("/api/orgs/{slug}/mandates/{id}/revoke");
         let res = call(&app, "POST", &path, None, by.c()).await;
-        assert_eq!(res.status(), StatusCode::NO_CONTENT, "{}", common::text(&res));
+        assert_eq!(
+            res.status(),
+            StatusCode::NO_CONTENT,
+            "{}",
+            common::text(&res)
+        );
         refused(&refresh(&app, &w.client, &r1).await);
         assert_eq!(live_families(&app, &id), 0, "{slug}");
         refused(&refresh(&app, &w.client, &r0).await);
@@ -683,7 +690,10 @@ async fn a_revoked_mandate_ends_the_refresh_and_the_family_stays_revoked() {
         .await;
         problem(&res, StatusCode::CONFLICT);
         let seen = mandates_of(&app, &w.mia, "ledger").await;
-        assert_eq!(find(&seen["received"], "id", &id).unwrap()["state"], "revoked");
+        assert_eq!(
+            find(&seen["received"], "id", &id).unwrap()["state"],
+            "revoked"
+        );
         let want = vec![
             ("mandate.offered".to_owned(), w.alice.sub.clone()),
             ("mandate.accepted".to_owned(), w.bob.sub.clone()),
@@ -893,7 +903,11 @@ async fn the_agent_cannot_see_or_change_the_principals_organisation() {
     let prj = &w.prj;
     let tries: Vec<(&str, String, Option<Value>)> = vec![
         ("GET", "/api/orgs/acme".into(), None),
-        ("PATCH", "/api/orgs/acme".into(), Some(j!({"name": "Ours now"}))),
+        (
+            "PATCH",
+            "/api/orgs/acme".into(),
+            Some(j!({"name": "Ours now"})),
+        ),
         ("DELETE", "/api/orgs/acme".into(), None),
         ("GET", "/api/orgs/acme/members".into(), None),
         (
@@ -902,7 +916,11 @@ async fn the_agent_cannot_see_or_change_the_principals_organisation() {
             Some(j!({"role": "member"})),
         ),
         ("DELETE", format!("/api/orgs/acme/members/{alice}"), None),
-        ("POST", "/api/orgs/acme/transfer".into(), Some(j!({"sub": w.mia.sub}))),
+        (
+            "POST",
+            "/api/orgs/acme/transfer".into(),
+            Some(j!({"sub": w.mia.sub})),
+        ),
         ("GET", "/api/orgs/acme/roles".into(), None),
         (
             "POST",
@@ -915,7 +933,11 @@ async fn the_agent_cannot_see_or_change_the_principals_organisation() {
             None,
         ),
         ("GET", "/api/orgs/acme/services".into(), None),
-        ("POST", format!("/api/orgs/acme/services/{BILLING}/deactivate"), None),
+        (
+            "POST",
+            format!("/api/orgs/acme/services/{BILLING}/deactivate"),
+            None,
+        ),
         ("GET", "/api/orgs/acme/invitations".into(), None),
         (
             "POST",
@@ -944,7 +966,11 @@ async fn the_agent_cannot_see_or_change_the_principals_organisation() {
             format!("/api/orgs/acme/mandates/{id}/delegates"),
             Some(j!({"all_members": true, "delegates": []})),
         ),
-        ("POST", format!("/api/orgs/acme/mandates/{gid}/accept"), None),
+        (
+            "POST",
+            format!("/api/orgs/acme/mandates/{gid}/accept"),
+            None,
+        ),
     ];
     for who in [&w.bob, &w.mia] {
         for (method, path, body) in &tries {
@@ -965,7 +991,11 @@ async fn the_agent_cannot_see_or_change_the_principals_organisation() {
         problem(&res, StatusCode::NOT_FOUND);
     }
     assert_eq!(
-        find(&mandates_of(&app, &w.bob, "ledger").await["received"], "id", &gid),
+        find(
+            &mandates_of(&app, &w.bob, "ledger").await["received"],
+            "id",
+            &gid
+        ),
         None
     );
     // Ledger designates only its own members: Acme's owner is not one.
@@ -990,9 +1020,339 @@ async fn the_agent_cannot_see_or_change_the_principals_organisation() {
     problem(&res, StatusCode::FORBIDDEN);
     assert_eq!(counts(), before);
     let seen = mandates_of(&app, &w.alice, "acme").await;
-    assert_eq!(find(&seen["given"], "id", &id).unwrap()["state"], "accepted");
+    assert_eq!(
+        find(&seen["given"], "id", &id).unwrap()["state"],
+        "accepted"
+    );
     assert_eq!(
         find(&seen["given"], "id", &id).unwrap()["delegates"],
         j!([w.mia.sub])
+    );
+}
+
+// ------------------------------------------------------------------ 4
+
+/// `POST /api/orgs/mandates/accept` with a mailed token.
+async fn accept_link(
+    app: &App,
+    token_: &str,
+    cookie: Option<&str>,
+) -> http::Response<bytes::Bytes> {
+    call(
+        app,
+        "POST",
+        "/api/orgs/mandates/accept",
+        Some(j!({"token": token_})),
+        cookie,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_named_person_accepts_acts_for_the_organisation_and_revokes() {
+    let app = app().await;
+    let w = world(&app).await;
+    let res = offer(
+        &app,
+        &w.alice,
+        "acme",
+        j!({"agent_email": "Pia@Example.com", "client_id": BILLING, "project_id": w.prj,
+            "roles": ["invoice:read"]}),
+    )
+    .await;
+    let m = expect(&res, StatusCode::CREATED);
+    let id = id_of(&m);
+    assert_eq!(m["state"], "offered");
+    assert_eq!(m["agent"], j!({"org": null, "email": "pia@example.com"}));
+    assert_eq!(m["delegates"], j!([]));
+
+    // The mail, before she has an account.
+    let mails = app.outbox("pia@example.com").await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let link = app.mailed_link("pia@example.com").await;
+    assert!(link.starts_with("/orgs/mandates/accept?token="), "{link}");
+    assert!(mails[0].to_string().contains("Acme Oy"), "{}", mails[0]);
+    let token_ = link.split("token=").nth(1).unwrap().to_owned();
+
+    // She signs up and verifies; she sees the offer, but cannot use it yet.
+    let pia = person(&app, "pia@example.com").await;
+    let mine = expect(
+        &call(&app, "GET", "/api/orgs/mandates", None, pia.c()).await,
+        StatusCode::OK,
+    );
+    assert_eq!(mine["mandates"][0]["id"], id.as_str());
+    assert_eq!(mine["mandates"][0]["state"], "offered");
+    let mut b = browser(&app, &pia);
+    no_context(&app, &mut b, &w.client.0).await;
+
+    // Someone else with the link: 403, nothing accepted.
+    problem(
+        &accept_link(&app, &token_, w.bob.c()).await,
+        StatusCode::FORBIDDEN,
+    );
+    problem(
+        &accept_link(&app, &token_, None).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    let accepted = expect(&accept_link(&app, &token_, pia.c()).await, StatusCode::OK);
+    assert_eq!(accepted["state"], "accepted");
+    // The link works once.
+    problem(
+        &accept_link(&app, &token_, pia.c()).await,
+        StatusCode::BAD_REQUEST,
+    );
+    assert_eq!(
+        audit_of(&app, &w.alice, "acme", &id).await,
+        vec![
+            ("mandate.offered".to_owned(), w.alice.sub.clone()),
+            ("mandate.accepted".to_owned(), pia.sub.clone()),
+        ]
+    );
+
+    // She signs in to the service for Acme, as herself: act has no org_id.
+    let t = b2b_tokens(&app, &mut b, &w.client, "", None).await;
+    let want = j!({
+        "org_id": w.acme, "org_slug": "acme", "org_name": "Acme Oy",
+        "act": {"sub": pia.sub},
+        "mandate": {"id": id, "expires_at": m["expires_at"]},
+        "roles": [],
+        "project_roles": {w.prj.as_str(): ["invoice:read"]},
+    });
+    assert_eq!(acting(&access(&t)), want, "access token");
+    let id_token = payload(t["id_token"].as_str().unwrap());
+    assert_eq!(acting(&id_token), want, "ID token");
+    assert_eq!(id_token["sub"], pia.sub.as_str());
+    let info = userinfo(&app, t["access_token"].as_str().unwrap()).await;
+    assert_eq!(acting(&info), want, "userinfo");
+
+    // Only she can revoke it as a person; then her refresh is refused.
+    problem(
+        &call(
+            &app,
+            "POST",
+            &format!("/api/orgs/mandates/{id}/revoke"),
+            None,
+            w.bob.c(),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+    );
+    let res = call(
+        &app,
+        "POST",
+        &format!("/api/orgs/mandates/{id}/revoke"),
+        None,
+        pia.c(),
+    )
+    .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::NO_CONTENT,
+        "{}",
+        common::text(&res)
+    );
+    refused(&refresh(&app, &w.client, &refresh_token(&t)).await);
+    assert_eq!(live_families(&app, &id), 0);
+    no_context(&app, &mut b, &w.client.0).await;
+    let mine = expect(
+        &call(&app, "GET", "/api/orgs/mandates", None, pia.c()).await,
+        StatusCode::OK,
+    );
+    assert_eq!(mine["mandates"][0]["state"], "revoked");
+    assert_eq!(
+        audit_of(&app, &w.alice, "acme", &id).await.last().unwrap(),
+        &("mandate.revoked".to_owned(), pia.sub.clone())
+    );
+}
+
+// ------------------------------------------------------------------ 5
+
+#[tokio::test]
+async fn the_operators_templates_fill_in_offers_and_its_limit_caps_them() {
+    let app = app().await;
+    let w = world(&app).await;
+    register(
+        &app,
+        j!({"client_id": "shop", "client_name": "Shop", "roles": [{"name": "buyer"}]}),
+    )
+    .await;
+    activate(&app, &w.alice, "acme", "shop").await;
+    let settings = expect(
+        &admin(&app, "GET", "/api/admin/settings", None).await,
+        StatusCode::OK,
+    );
+    assert_eq!(settings, j!({"mandate_max_days": 365}));
+
+    // A template; bad ones are refused and stored nowhere.
+    let tpl = expect(
+        &admin(
+            &app,
+            "POST",
+            "/api/admin/mandate-templates",
+            Some(j!({"name": "Accountant", "client_id": BILLING,
+                     "roles": ["invoice:submit", "invoice:read"], "days": 90})),
+        )
+        .await,
+        StatusCode::CREATED,
+    );
+    let tpl_id = id_of(&tpl);
+    assert!(tpl_id.starts_with("tpl_"), "{tpl}");
+    assert_eq!(tpl["roles"], j!(["invoice:read", "invoice:submit"]));
+    for bad in [
+        j!({"name": "X", "client_id": BILLING, "roles": ["root"], "days": 30}),
+        j!({"name": "X", "client_id": BILLING, "roles": [], "days": 30}),
+        j!({"name": "X", "client_id": BILLING, "roles": ["invoice:read"], "days": 0}),
+        j!({"name": "X", "client_id": BILLING, "roles": ["invoice:read"], "days": 366}),
+        j!({"name": "", "client_id": BILLING, "roles": ["invoice:read"], "days": 30}),
+        j!({"name": "X", "client_id": "nothing", "roles": ["invoice:read"], "days": 30}),
+        j!({"name": "X", "client_id": BILLING, "roles": ["invoice:read"]}),
+    ] {
+        let res = admin(
+            &app,
+            "POST",
+            "/api/admin/mandate-templates",
+            Some(bad.clone()),
+        )
+        .await;
+        problem(&res, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            app.count("SELECT count(*) FROM mandate_templates"),
+            1,
+            "{bad}"
+        );
+    }
+    let list = expect(
+        &admin(&app, "GET", "/api/admin/mandate-templates", None).await,
+        StatusCode::OK,
+    );
+    assert_eq!(list["templates"].as_array().unwrap().len(), 1);
+    assert_eq!(list["templates"][0]["id"], tpl_id.as_str());
+    assert_eq!(list["templates"][0]["days"], 90);
+
+    // An offer from the template: its service, roles and days.
+    let m = expect(
+        &offer(
+            &app,
+            &w.alice,
+            "acme",
+            j!({"agent_org": "ledger", "template_id": tpl_id}),
+        )
+        .await,
+        StatusCode::CREATED,
+    );
+    assert_eq!(m["client_id"], BILLING);
+    assert_eq!(m["roles"], j!(["invoice:read", "invoice:submit"]));
+    assert_eq!(m["template_id"], tpl_id.as_str());
+    assert_eq!(m["project_id"], "");
+    assert_eq!(
+        m["expires_at"].as_i64().unwrap() - m["not_before"].as_i64().unwrap(),
+        90 * DAY
+    );
+    let before = rows(&app);
+    let t = now();
+    for bad in [
+        // Longer than the template's days, or for another service.
+        j!({"agent_org": "ledger", "template_id": tpl_id, "expires_at": t + 91 * DAY}),
+        j!({"agent_org": "ledger", "template_id": tpl_id, "client_id": "shop"}),
+    ] {
+        problem(
+            &offer(&app, &w.alice, "acme", bad.clone()).await,
+            StatusCode::BAD_REQUEST,
+        );
+        assert_eq!(rows(&app), before, "{bad}");
+    }
+
+    // The operator's limit, 30 days: 31 are refused, 30 are fine.
+    let res = admin(
+        &app,
+        "PUT",
+        "/api/admin/settings",
+        Some(j!({"mandate_max_days": 30})),
+    )
+    .await;
+    assert_eq!(expect(&res, StatusCode::OK), j!({"mandate_max_days": 30}));
+    let base = ledger_offer(&w);
+    let until = |expires_at: i64| {
+        let mut o = base.clone();
+        o["expires_at"] = j!(expires_at);
+        o
+    };
+    let res = offer(&app, &w.alice, "acme", until(now() + 31 * DAY)).await;
+    let p = problem(&res, StatusCode::BAD_REQUEST);
+    assert!(p["detail"].as_str().unwrap().contains("30 days"), "{p}");
+    assert_eq!(rows(&app), before);
+    expect(
+        &offer(&app, &w.alice, "acme", until(now() + 30 * DAY)).await,
+        StatusCode::CREATED,
+    );
+    // Without an end: the limit; the template's 90 days: the limit too.
+    for body in [
+        ledger_offer(&w),
+        j!({"agent_org": "ledger", "template_id": tpl_id}),
+    ] {
+        let m = expect(
+            &offer(&app, &w.alice, "acme", body).await,
+            StatusCode::CREATED,
+        );
+        assert_eq!(
+            m["expires_at"].as_i64().unwrap() - m["not_before"].as_i64().unwrap(),
+            30 * DAY
+        );
+    }
+    // Out of range, or not the operator: refused, the limit stays.
+    for bad in [
+        j!({"mandate_max_days": 0}),
+        j!({"mandate_max_days": 366}),
+        j!({"mandate_max_days": "30"}),
+        j!({"days": 30}),
+    ] {
+        let res = admin(&app, "PUT", "/api/admin/settings", Some(bad.clone())).await;
+        problem(&res, StatusCode::BAD_REQUEST);
+    }
+    let res = call(
+        &app,
+        "PUT",
+        "/api/admin/settings",
+        Some(j!({"mandate_max_days": 365})),
+        w.alice.c(),
+    )
+    .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        common::text(&res)
+    );
+    assert_eq!(
+        expect(
+            &admin(&app, "GET", "/api/admin/settings", None).await,
+            StatusCode::OK
+        ),
+        j!({"mandate_max_days": 30})
+    );
+
+    // The template deleted: no more offers from it; its mandates stay.
+    let path = format!("/api/admin/mandate-templates/{tpl_id}");
+    let res = admin(&app, "DELETE", &path, None).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    problem(
+        &admin(&app, "DELETE", &path, None).await,
+        StatusCode::NOT_FOUND,
+    );
+    problem(
+        &offer(
+            &app,
+            &w.alice,
+            "acme",
+            j!({"agent_org": "ledger", "template_id": tpl_id}),
+        )
+        .await,
+        StatusCode::BAD_REQUEST,
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM mandates WHERE template_id = '{tpl_id}'"
+        )),
+        2
     );
 }
