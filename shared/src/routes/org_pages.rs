@@ -56,7 +56,7 @@ pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     let res = match (parts.as_slice(), post) {
         (["join"], false) => join_page(env, auth, &page, req),
         (["join"], true) => join(env, auth, &page, req),
-        ([], _) | ([_], _) => {
+        ([] | [_], _) => {
             let Some((who, _)) = accounts::current(env, auth, req.headers())? else {
                 return to_login(req);
             };
@@ -288,6 +288,8 @@ struct AdminView {
     project_options: Vec<(String, String)>,
     /// Active services: client id and name.
     active_services: Vec<(String, String)>,
+    /// Who ownership may go to: the other active members (sub, email).
+    transfer_to: Vec<(String, String)>,
 }
 
 /// An organisation's page.
@@ -455,6 +457,11 @@ impl Page<'_> {
                     .iter()
                     .map(|s| (s.client_id.clone(), s.name.clone()))
                     .collect(),
+                transfer_to: members
+                    .iter()
+                    .filter(|m| m.sub != access.actor() && m.status == "active")
+                    .map(|m| (m.sub.clone(), m.email.clone()))
+                    .collect(),
                 members: members
                     .iter()
                     .map(|m| MemberRow {
@@ -559,27 +566,24 @@ fn apply(env: &Env, auth: &Auth, access: &Access, f: &Fields) -> Result<String> 
     let db = env.sql;
     let now = env.now;
     let back = org_path(&access.org.slug);
-    let member_change = |change: Change| -> Result<String> {
-        members::change(db, access, f.need("sub", "a member")?, change, now)?;
-        Ok(back.clone())
-    };
-    match f.need("action", "what to do")? {
+    let action = f.need("action", "what to do")?;
+    match action {
         "rename" => {
             orgs::rename(db, access, f.get("name")?, now)?;
         }
-        "member_role" => {
-            let role = Level::parse(f.need("role", "a role")?)?;
-            return member_change(Change {
-                role: Some(role),
-                active: None,
-            });
-        }
-        "suspend" | "reactivate" => {
-            let active = f.get("action")? == "reactivate";
-            return member_change(Change {
-                role: None,
-                active: Some(active),
-            });
+        "member_role" | "suspend" | "reactivate" => {
+            let change = if action == "member_role" {
+                Change {
+                    role: Some(Level::parse(f.need("role", "a role")?)?),
+                    active: None,
+                }
+            } else {
+                Change {
+                    role: None,
+                    active: Some(action == "reactivate"),
+                }
+            };
+            members::change(db, access, f.need("sub", "a member")?, change, now)?;
         }
         "remove" => {
             members::remove(db, access, f.need("sub", "a member")?, now)?;
@@ -656,7 +660,9 @@ fn apply(env: &Env, auth: &Auth, access: &Access, f: &Fields) -> Result<String> 
 enum Viewer {
     /// Signed in with the invited, verified address.
     Invited,
-    /// Signed in as someone else (or unverified): their email.
+    /// Signed in with the invited address, not verified yet.
+    Unverified,
+    /// Signed in as someone else: their email.
     Other(String),
     /// Not signed in; whether the invited address has an account already.
     SignedOut { has_account: bool },
@@ -714,7 +720,13 @@ impl Page<'_> {
     ) -> Result<Response> {
         let (inv, org) = invitations::peek(env.sql, token, env.now)?;
         let viewer = match accounts::current(env, auth, req.headers())? {
-            Some((who, _)) if who.email_verified && who.email == inv.email => Viewer::Invited,
+            Some((who, _)) if who.email == inv.email => {
+                if who.email_verified {
+                    Viewer::Invited
+                } else {
+                    Viewer::Unverified
+                }
+            }
             Some((who, _)) => Viewer::Other(who.email),
             None => Viewer::SignedOut {
                 has_account: identity::by_email(env.sql, &inv.email)?.is_some(),
@@ -1080,20 +1092,48 @@ mod tests {
                 && !page.contains("Delete organisation")
         );
 
-        // Bob leaves; the organisation is then a 404 to him, as to strangers.
-        let res = bob.post(&w, "/orgs/acme", &[("action", "leave")]);
-        assert_eq!(location(&res), "/orgs");
+        // Suspended, Bob sees nothing of Acme; reactivated, he is back.
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[("action", "suspend"), ("sub", &bob_sub)],
+        );
+        assert_eq!(location(&res), "/orgs/acme");
         assert_eq!(bob.get(&w, "/orgs/acme").status(), StatusCode::NOT_FOUND);
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[("action", "reactivate"), ("sub", &bob_sub)],
+        );
+        assert_eq!(location(&res), "/orgs/acme");
+        assert_eq!(bob.get(&w, "/orgs/acme").status(), StatusCode::OK);
+
+        // Ada hands the organisation to Bob: he is its owner, she an admin.
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[("action", "transfer"), ("sub", &bob_sub)],
+        );
+        assert_eq!(location(&res), "/orgs/acme");
+        let page = text(&bob.get(&w, "/orgs/acme"));
+        assert!(page.contains("id=\"my-role\">owner<") && page.contains("Delete organisation"));
+        let page = text(&ada.get(&w, "/orgs/acme"));
+        assert!(page.contains("id=\"my-role\">admin<") && !page.contains("Delete organisation"));
+        // The last owner cannot leave.
+        let res = bob.post(&w, "/orgs/acme", &[("action", "leave")]);
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        assert!(text(&res).contains("always keeps an active owner"));
+
+        // Ada leaves; the organisation is then a 404 to her, as to strangers.
+        let res = ada.post(&w, "/orgs/acme", &[("action", "leave")]);
+        assert_eq!(location(&res), "/orgs");
+        assert_eq!(ada.get(&w, "/orgs/acme").status(), StatusCode::NOT_FOUND);
         let (eve, _) = Browser::signed_in(&w, "eve@example.com", true);
         assert_eq!(eve.get(&w, "/orgs/acme").status(), StatusCode::NOT_FOUND);
         assert_eq!(
             eve.post(&w, "/orgs/acme", &[("action", "leave")]).status(),
             StatusCode::NOT_FOUND
         );
-        // The last owner cannot leave.
-        let res = ada.post(&w, "/orgs/acme", &[("action", "leave")]);
-        assert_eq!(res.status(), StatusCode::CONFLICT);
-        assert!(text(&res).contains("always keeps an active owner"));
     }
 
     #[test]

@@ -398,6 +398,16 @@ fn organisations_invitations_and_the_organisation_picker_in_chromium() {
         assert!(b.source().contains(&format!("Lanyard demo: {role}")));
     }
     b.screenshot("org-admin");
+    // On a phone-sized window, wide tables scroll on their own: the page does not.
+    let widths = b.call(
+        "POST",
+        "/execute/sync",
+        json!({"script": "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]", "args": []}),
+    );
+    assert_eq!(
+        widths[0], widths[1],
+        "the organisation page is wider than the window"
+    );
     b.resize(1280, 2400);
     b.screenshot("org-admin-wide");
     b.resize(420, 900);
