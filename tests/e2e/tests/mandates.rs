@@ -25,18 +25,23 @@ fn now() -> i64 {
 
 /// Registers `id` as a b2b service with the invoice catalogue.
 async fn billing(app: &App, id: &str) -> (String, String) {
-    register(
-        app,
-        j!({
-            "client_id": id, "client_name": format!("Billing {id}"),
-            "roles": [
-                {"name": "invoice:read", "description": "Reads invoices"},
-                {"name": "invoice:submit"},
-                {"name": "invoice:approve"},
-            ],
-        }),
-    )
-    .await
+    billing_with(app, id, j!({})).await
+}
+
+/// The same with more metadata.
+async fn billing_with(app: &App, id: &str, more: Value) -> (String, String) {
+    let mut m = j!({
+        "client_id": id, "client_name": format!("Billing {id}"),
+        "roles": [
+            {"name": "invoice:read", "description": "Reads invoices"},
+            {"name": "invoice:submit"},
+            {"name": "invoice:approve"},
+        ],
+    });
+    for (k, v) in more.as_object().unwrap() {
+        m[k] = v.clone();
+    }
+    register(app, m).await
 }
 
 /// Acme (A, owned by alice) has activated `billing`, with projects
@@ -55,12 +60,17 @@ struct World {
 }
 
 async fn world(app: &App) -> World {
+    world_with(app, j!({})).await
+}
+
+/// [`world`] with more metadata for the billing service.
+async fn world_with(app: &App, more: Value) -> World {
     let alice = person(app, "alice@example.com").await;
     let acme = org(app, &alice, "acme", "Acme Oy").await["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let client = billing(app, BILLING).await;
+    let client = billing_with(app, BILLING, more).await;
     activate(app, &alice, "acme", BILLING).await;
     let prj = project(app, &alice, "acme", BILLING, "Helsinki").await;
     let other_prj = project(app, &alice, "acme", BILLING, "Tampere").await;
@@ -1355,4 +1365,328 @@ async fn the_operators_templates_fill_in_offers_and_its_limit_caps_them() {
         )),
         2
     );
+}
+
+// ------------------------------------------------------------------ 6
+
+const EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+/// The API the billing service exchanges tokens for.
+const API: &str = "invoices-api";
+/// What mia asks the billing service for.
+const API_SCOPE: &str = "openid profile email offline_access invoice:read invoice:submit";
+
+/// [`world`] where billing (its access tokens living `ttl` seconds) may
+/// exchange tokens for the invoices API with `invoice:read`, and mia holds
+/// the standard mandate; the API's credentials and the mandate.
+async fn exchange_world(app: &App, ttl: i64) -> (World, (String, String), Value) {
+    let res = admin(
+        app,
+        "POST",
+        "/api/admin/clients",
+        Some(j!({"client_id": API, "client_name": "Invoices API",
+                 "grant_types": ["client_credentials"], "scope": "invoice:read"})),
+    )
+    .await;
+    let c = expect(&res, StatusCode::CREATED);
+    let api = (
+        API.to_owned(),
+        c["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let w = world_with(
+        app,
+        j!({
+            "grant_types": ["authorization_code", "refresh_token", "client_credentials", EXCHANGE],
+            "scope": API_SCOPE,
+            "access_token_ttl": ttl,
+            "token_exchange": [{"audience": API, "scope": "invoice:read"}],
+        }),
+    )
+    .await;
+    let m = mandate(app, &w).await;
+    (w, api, m)
+}
+
+/// A token exchange at `/token` by `client`: these fields besides the grant
+/// type and the subject token's type.
+async fn trade(
+    app: &App,
+    client: &(String, String),
+    fields: &[(&str, &str)],
+) -> http::Response<bytes::Bytes> {
+    let mut all = vec![
+        ("grant_type", EXCHANGE),
+        ("subject_token_type", ACCESS_TYPE),
+    ];
+    all.extend_from_slice(fields);
+    token(app, client, &all).await
+}
+
+#[track_caller]
+fn oauth_error(res: &http::Response<bytes::Bytes>, code: &str) {
+    assert_eq!(
+        res.status(),
+        StatusCode::BAD_REQUEST,
+        "{}",
+        common::text(res)
+    );
+    assert_eq!(common::json(res)["error"], code, "{}", common::text(res));
+}
+
+/// mia's access token from the billing service, through the mandate.
+async fn subject_token(app: &App, w: &World) -> String {
+    let mut b = browser(app, &w.mia);
+    let t = b2b_tokens_for(app, &mut b, &w.client, API_SCOPE, "", None).await;
+    t["access_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn token_exchange_narrows_a_mandated_token_to_a_registered_audience() {
+    let app = app().await;
+    let (w, api, m) = exchange_world(&app, 300).await;
+    let subject = subject_token(&app, &w).await;
+    let s = payload(&subject);
+    assert_eq!(s["scope"], API_SCOPE);
+    let want = through(&w, &m, j!({"sub": w.mia.sub, "org_id": w.ledger}));
+    assert_eq!(acting(&s), want);
+
+    let res = trade(
+        &app,
+        &w.client,
+        &[
+            ("subject_token", &subject),
+            ("audience", API),
+            ("scope", "invoice:read"),
+        ],
+    )
+    .await;
+    let t = expect(&res, StatusCode::OK);
+    assert_eq!(t["issued_token_type"], ACCESS_TYPE);
+    assert_eq!(t["token_type"], "Bearer");
+    assert_eq!(t["scope"], "invoice:read");
+    assert!(
+        t.get("refresh_token").is_none() && t.get("id_token").is_none(),
+        "{t}"
+    );
+    let c = access(&t);
+    assert_eq!(c["aud"], API);
+    assert_eq!(c["scope"], "invoice:read");
+    assert_eq!(c["sub"], w.mia.sub.as_str());
+    assert_eq!(c["client_id"], BILLING);
+    assert_eq!(acting(&c), want, "the organisation, act and mandate kept");
+    assert!(c["exp"].as_i64().unwrap() <= s["exp"].as_i64().unwrap());
+    assert!(t["expires_in"].as_i64().unwrap() <= 300);
+    assert_ne!(c["jti"], s["jti"]);
+    assert!(c.get("sid").is_none(), "{c}");
+    // Without a scope: every registered scope the subject token holds.
+    let res = trade(
+        &app,
+        &w.client,
+        &[("subject_token", &subject), ("audience", API)],
+    )
+    .await;
+    assert_eq!(expect(&res, StatusCode::OK)["scope"], "invoice:read");
+
+    // The API introspects what it was given.
+    let about = introspect(&app, &api, t["access_token"].as_str().unwrap()).await;
+    assert_eq!(about["active"], true, "{about}");
+    assert_eq!(about["aud"], API);
+    assert_eq!(about["sub"], w.mia.sub.as_str());
+
+    // With the service's own client_credentials token as the actor, the
+    // service is the current actor and mia's act nests inside.
+    let cc = expect(
+        &token(&app, &w.client, &[("grant_type", "client_credentials")]).await,
+        StatusCode::OK,
+    );
+    let actor = cc["access_token"].as_str().unwrap();
+    let res = trade(
+        &app,
+        &w.client,
+        &[
+            ("subject_token", &subject),
+            ("audience", API),
+            ("actor_token", actor),
+            ("actor_token_type", ACCESS_TYPE),
+        ],
+    )
+    .await;
+    let c = access(&expect(&res, StatusCode::OK));
+    assert_eq!(
+        c["act"],
+        j!({"sub": BILLING, "act": {"sub": w.mia.sub, "org_id": w.ledger}})
+    );
+    assert_eq!(c["sub"], w.mia.sub.as_str());
+    assert_eq!(c["org_id"], w.acme.as_str());
+    assert_eq!(c["mandate"], want["mandate"]);
+
+    // Discovery lists the grant.
+    let d = common::json(&app.get("/.well-known/openid-configuration").await);
+    assert!(
+        d["grant_types_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&j!(EXCHANGE)),
+        "{d}"
+    );
+}
+
+#[tokio::test]
+async fn token_exchange_refuses_what_is_not_registered_or_not_the_clients() {
+    let app = app().await;
+    let (w, api, _) = exchange_world(&app, 300).await;
+    let subject = subject_token(&app, &w).await;
+    // Another API, registered as a client but not for billing's exchanges.
+    expect(
+        &admin(
+            &app,
+            "POST",
+            "/api/admin/clients",
+            Some(j!({"client_id": "reports-api", "client_name": "Reports",
+                     "grant_types": ["client_credentials"], "scope": "invoice:read"})),
+        )
+        .await,
+        StatusCode::CREATED,
+    );
+    let s = subject.as_str();
+    // An audience not registered, unknown, or a resource instead.
+    for fields in [
+        vec![("subject_token", s), ("audience", "reports-api")],
+        vec![("subject_token", s), ("audience", "nothing-here")],
+        vec![("subject_token", s), ("audience", BILLING)],
+        vec![
+            ("subject_token", s),
+            ("audience", API),
+            ("resource", "https://api.example.com/"),
+        ],
+    ] {
+        oauth_error(&trade(&app, &w.client, &fields).await, "invalid_target");
+    }
+    // A scope wider than the registration, or than the subject token.
+    for scope in ["invoice:read invoice:submit", "openid", "invoice:approve"] {
+        let res = trade(
+            &app,
+            &w.client,
+            &[("subject_token", s), ("audience", API), ("scope", scope)],
+        )
+        .await;
+        oauth_error(&res, "invalid_scope");
+    }
+    // Not a token of ours, a bad type, an actor that is not the client.
+    let api_cc = expect(
+        &token(&app, &api, &[("grant_type", "client_credentials")]).await,
+        StatusCode::OK,
+    );
+    let api_cc = api_cc["access_token"].as_str().unwrap();
+    for fields in [
+        vec![("subject_token", "not-a-token"), ("audience", API)],
+        vec![
+            ("subject_token", s),
+            ("audience", API),
+            ("actor_token", api_cc),
+            ("actor_token_type", ACCESS_TYPE),
+        ],
+        vec![
+            ("subject_token", s),
+            ("audience", API),
+            ("actor_token", s),
+            ("actor_token_type", ACCESS_TYPE),
+        ],
+        vec![("subject_token", s), ("audience", API), ("actor_token", s)],
+        vec![("subject_token", s)],
+    ] {
+        oauth_error(&trade(&app, &w.client, &fields).await, "invalid_request");
+    }
+    let res = token(
+        &app,
+        &w.client,
+        &[
+            ("grant_type", EXCHANGE),
+            (
+                "subject_token_type",
+                "urn:ietf:params:oauth:token-type:id_token",
+            ),
+            ("subject_token", s),
+            ("audience", API),
+        ],
+    )
+    .await;
+    oauth_error(&res, "invalid_request");
+
+    // A subject token issued to another client: refused.
+    let portal = register(
+        &app,
+        j!({"client_id": "portal", "client_name": "Portal", "b2b": false,
+            "scope": "openid invoice:read", "grant_types": ["authorization_code"]}),
+    )
+    .await;
+    let mut b = browser(&app, &w.mia);
+    let foreign = tokens(&app, &mut b, &portal, "openid invoice:read").await;
+    let foreign = foreign["access_token"].as_str().unwrap();
+    let res = trade(
+        &app,
+        &w.client,
+        &[("subject_token", foreign), ("audience", API)],
+    )
+    .await;
+    oauth_error(&res, "invalid_request");
+    // A client without the grant may not exchange at all, even its own.
+    let res = trade(
+        &app,
+        &portal,
+        &[("subject_token", foreign), ("audience", API)],
+    )
+    .await;
+    oauth_error(&res, "unauthorized_client");
+
+    // The subject token revoked: refused.
+    use base64::Engine as _;
+    let basic =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", w.client.0, w.client.1));
+    let res = app
+        .send(
+            http::Request::post("/revoke")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("authorization", format!("Basic {basic}"))
+                .body(common::form_body(&[("token", s)]))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", common::text(&res));
+    let res = trade(&app, &w.client, &[("subject_token", s), ("audience", API)]).await;
+    oauth_error(&res, "invalid_request");
+    // Still fine with a fresh one.
+    let fresh = subject_token(&app, &w).await;
+    let res = trade(
+        &app,
+        &w.client,
+        &[("subject_token", &fresh), ("audience", API)],
+    )
+    .await;
+    expect(&res, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_expired_subject_token_is_not_exchanged() {
+    let app = app().await;
+    // Billing's access tokens live a minute, the shortest allowed.
+    let (w, _, _) = exchange_world(&app, 60).await;
+    let subject = subject_token(&app, &w).await;
+    let res = trade(
+        &app,
+        &w.client,
+        &[("subject_token", &subject), ("audience", API)],
+    )
+    .await;
+    let t = expect(&res, StatusCode::OK);
+    assert!(t["expires_in"].as_i64().unwrap() <= 60, "{t}");
+    assert!(access(&t)["exp"].as_i64().unwrap() <= payload(&subject)["exp"].as_i64().unwrap());
+    tokio::time::sleep(std::time::Duration::from_secs(62)).await;
+    let res = trade(
+        &app,
+        &w.client,
+        &[("subject_token", &subject), ("audience", API)],
+    )
+    .await;
+    oauth_error(&res, "invalid_request");
 }

@@ -433,8 +433,20 @@ pub async fn b2b_tokens(
     extra: &str,
     pick: Option<&str>,
 ) -> Value {
+    b2b_tokens_for(app, b, client, B2B_SCOPE, extra, pick).await
+}
+
+/// [`b2b_tokens`] for this scope.
+pub async fn b2b_tokens_for(
+    app: &App,
+    b: &mut Browser<'_>,
+    client: &(String, String),
+    scope: &str,
+    extra: &str,
+    pick: Option<&str>,
+) -> Value {
     let p = pkce();
-    let mut res = b.get(&authorize_url(&client.0, B2B_SCOPE, &p, extra)).await;
+    let mut res = b.get(&authorize_url(&client.0, scope, &p, extra)).await;
     for _ in 0..2 {
         if res.status() != StatusCode::OK {
             break;
