@@ -250,3 +250,93 @@ pub struct SignedOutPage<'a> {
     /// Ask before signing out (no valid `id_token_hint`).
     pub confirm: bool,
 }
+
+/// A Unix time as `YYYY-MM-DD HH:MM UTC`.
+pub fn utc_time(ts: i64) -> String {
+    let secs = ts.rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02} UTC",
+        utc_day(ts),
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
+/// A Unix time as its UTC day, `YYYY-MM-DD`.
+pub fn utc_day(ts: i64) -> String {
+    let (year, month, day) = civil(ts.div_euclid(86_400));
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// 00:00 UTC of a `YYYY-MM-DD` day (an `<input type=date>`), if it is one.
+pub fn parse_utc_day(s: &str) -> Option<i64> {
+    let mut parts = s.splitn(3, '-');
+    let mut next = |len: usize| {
+        parts
+            .next()
+            .filter(|p| p.len() == len && p.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|p| p.parse::<i64>().ok())
+    };
+    let (y, m, d) = (next(4)?, next(2)?, next(2)?);
+    if !(1..=12).contains(&m) || d < 1 {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil.
+    let (yy, mm) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = yy.div_euclid(400);
+    let yoe = yy - era * 400;
+    let doy = (153 * mm + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    // A day past the month's end (2023-02-30) comes back as another date.
+    (civil(days) == (y, m, d)).then_some(days * 86_400)
+}
+
+/// Days since 1970-01-01 as (year, month, day).
+fn civil(days: i64) -> (i64, i64, i64) {
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000;
+
+    #[test]
+    fn dates_are_utc() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc_time(NOW), "2023-11-14 22:13 UTC");
+        assert_eq!(utc_time(951_782_400), "2000-02-29 00:00 UTC");
+    }
+
+    #[test]
+    fn days_are_utc_and_parsed_strictly() {
+        assert_eq!(utc_day(NOW), "2023-11-14");
+        assert_eq!(parse_utc_day("2023-11-14"), Some(NOW - NOW % 86_400));
+        assert_eq!(parse_utc_day("2000-02-29"), Some(951_782_400));
+        assert_eq!(parse_utc_day("1970-01-01"), Some(0));
+        for bad in [
+            "",
+            "2023-02-30",
+            "2023-13-01",
+            "2023-1-01",
+            "23-01-01",
+            "2023-01-01x",
+            "2023-00-10",
+            "+023-01-01",
+        ] {
+            assert_eq!(parse_utc_day(bad), None, "{bad}");
+        }
+    }
+}

@@ -6,7 +6,9 @@
 //!   answered with a redirect back to the page (post/redirect/get), or the
 //!   page again with the error;
 //! - `/orgs/join?token=…`: an invitation, accepted signed in or by creating
-//!   the account.
+//!   the account;
+//! - `/orgs/mandates/accept?token=…`: a mandate naming a person, accepted
+//!   signed in with that address.
 //!
 //! Every rule is the domain's ([`crate::orgs`]): these pages only read forms
 //! and show what it answers. Someone signed out is sent to the login page,
@@ -21,7 +23,9 @@ use crate::accounts::{self, Auth};
 use crate::error::{Error, Result};
 use crate::html::{self, Field};
 use crate::identity::{self, Identity};
+use crate::oidc::clients;
 use crate::orgs::invitations::{self, Invite};
+use crate::orgs::mandates::{self, Offer};
 use crate::orgs::members::{self, Change};
 use crate::orgs::{self, Access, Level, Policy, services};
 use crate::routes::errors;
@@ -35,6 +39,9 @@ const PREFIX: &str = "/orgs";
 
 /// Audit entries shown on the page (the export has them all).
 const AUDIT_SHOWN: i64 = 50;
+
+/// A day, in seconds.
+const DAY: i64 = 86_400;
 
 /// Routes the pages.
 pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
@@ -56,6 +63,8 @@ pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     let res = match (parts.as_slice(), post) {
         (["join"], false) => join_page(env, auth, &page, req),
         (["join"], true) => join(env, auth, &page, req),
+        (["mandates", "accept"], false) => mandate_page(env, auth, &page, req),
+        (["mandates", "accept"], true) => accept_mandate(env, auth, &page, req),
         ([] | [_], _) => {
             let Some((who, _)) = accounts::current(env, auth, req.headers())? else {
                 return to_login(req);
@@ -276,6 +285,45 @@ struct AuditRow {
     after: String,
 }
 
+/// A mandate, in words: given (the other side is the agent) or received
+/// (the other side is the principal).
+struct MandateRow {
+    id: String,
+    state: String,
+    /// The agent organisation's name or the person's email; the principal's
+    /// name for a received one.
+    other: String,
+    service: String,
+    /// The project's name, or empty for the whole service.
+    project: String,
+    roles: String,
+    /// `YYYY-MM-DD`, UTC.
+    from: String,
+    until: String,
+    /// Received: every member of ours may use it.
+    all_members: bool,
+    /// Received: the designated members' subs.
+    delegates: Vec<String>,
+    /// Received: who may use it, in words.
+    used_by: String,
+    /// Offered or accepted, and not expired: it may be revoked.
+    live: bool,
+}
+
+/// What admins see of mandates, besides the received ones.
+struct MandateAdmin {
+    given: Vec<MandateRow>,
+    /// The operator's templates for services active here: id and label.
+    templates: Vec<(String, String)>,
+    /// Active members, who may be designated: sub and email.
+    delegate_options: Vec<(String, String)>,
+    /// The offer form's earliest and latest end dates (`YYYY-MM-DD`).
+    first_day: String,
+    last_day: String,
+    /// The operator's limit, in days.
+    max_days: i64,
+}
+
 /// What only admins see.
 struct AdminView {
     members: Vec<MemberRow>,
@@ -290,6 +338,7 @@ struct AdminView {
     active_services: Vec<(String, String)>,
     /// Who ownership may go to: the other active members (sub, email).
     transfer_to: Vec<(String, String)>,
+    mandates: MandateAdmin,
 }
 
 /// An organisation's page.
@@ -308,6 +357,8 @@ struct OrgPage<'a> {
     my_roles: Vec<RoleRow>,
     services: Vec<ServiceRow>,
     projects: Vec<ProjectRow>,
+    /// Mandates received: all for admins, the usable ones for members.
+    received: Vec<MandateRow>,
     admin: Option<AdminView>,
 }
 
@@ -397,7 +448,104 @@ impl Page<'_> {
                     .unwrap_or_else(|| p.client_id.clone()),
             })
             .collect();
+        let (given, received) = mandates::list(db, access, env.now)?;
+        let mandate_row = |v: mandates::View, other: String, project: String| MandateRow {
+            live: matches!(v.state.as_str(), "offered" | "accepted"),
+            used_by: if v.all_members {
+                "all members".to_owned()
+            } else if v.delegates.is_empty() {
+                "nobody yet".to_owned()
+            } else {
+                v.delegates
+                    .iter()
+                    .map(|d| name_of(d))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            service: service_names
+                .get(&v.client_id)
+                .cloned()
+                .unwrap_or_else(|| v.client_id.clone()),
+            roles: v.roles.join(", "),
+            from: html::utc_day(v.not_before),
+            until: html::utc_day(v.expires_at),
+            other,
+            project,
+            id: v.id,
+            state: v.state,
+            all_members: v.all_members,
+            delegates: v.delegates,
+        };
+        let received: Vec<MandateRow> = received
+            .into_iter()
+            .filter(|v| admin || v.state == "accepted")
+            .map(|v| {
+                let principal = v
+                    .principal
+                    .as_ref()
+                    .map_or_else(|| "a deleted organisation".to_owned(), |p| p.name.clone());
+                let project = if v.project_id.is_empty() {
+                    String::new()
+                } else {
+                    "one of their projects".to_owned()
+                };
+                mandate_row(v, principal, project)
+            })
+            .collect();
         let admin = if admin {
+            let given = given
+                .into_iter()
+                .map(|v| {
+                    let agent = match (v.agent["org"]["name"].as_str(), v.agent["email"].as_str()) {
+                        (Some(name), _) => format!(
+                            "{name} ({})",
+                            v.agent["org"]["slug"].as_str().unwrap_or_default()
+                        ),
+                        (None, Some(email)) => email.to_owned(),
+                        (None, None) => "a deleted organisation".to_owned(),
+                    };
+                    let project = if v.project_id.is_empty() {
+                        String::new()
+                    } else {
+                        project_names
+                            .get(&v.project_id)
+                            .cloned()
+                            .unwrap_or_else(|| "a deleted project".to_owned())
+                    };
+                    mandate_row(v, agent, project)
+                })
+                .collect();
+            let max_days = mandates::max_days(db)?;
+            let templates = mandates::templates(db)?
+                .into_iter()
+                .filter(|t| {
+                    services
+                        .iter()
+                        .any(|s| s.client_id == t.client_id && s.status == "active")
+                })
+                .map(|t| {
+                    let service = service_names.get(&t.client_id).unwrap_or(&t.client_id);
+                    let label = format!(
+                        "{} ({service}: {}; {} days)",
+                        t.name,
+                        t.roles.join(", "),
+                        t.days
+                    );
+                    (t.id, label)
+                })
+                .collect();
+            let mandates = MandateAdmin {
+                given,
+                templates,
+                delegate_options: members
+                    .iter()
+                    .filter(|m| m.status == "active")
+                    .map(|m| (m.sub.clone(), m.email.clone()))
+                    .collect(),
+                first_day: html::utc_day(env.now + DAY),
+                last_day: html::utc_day(env.now + max_days * DAY),
+                max_days,
+            };
             let grant_text = |g: &Grant| {
                 let service = service_names.get(&g.client_id).unwrap_or(&g.client_id);
                 match project_names.get(&g.project_id) {
@@ -418,13 +566,13 @@ impl Page<'_> {
                     email: i.email,
                     role: i.role,
                     state: i.state,
-                    expires: date(i.expires_at),
+                    expires: html::utc_time(i.expires_at),
                 })
                 .collect();
             let audit = orgs::audit(db, access, None, AUDIT_SHOWN)?
                 .into_iter()
                 .map(|e| AuditRow {
-                    at: date(e.at),
+                    at: html::utc_time(e.at),
                     actor: name_of(&e.actor),
                     target: e.target.as_deref().map(&name_of).unwrap_or_default(),
                     action: e.action,
@@ -470,12 +618,13 @@ impl Page<'_> {
                         email: m.email.clone(),
                         role: m.role.clone(),
                         status: m.status.clone(),
-                        joined: date(m.joined_at),
+                        joined: html::utc_time(m.joined_at),
                     })
                     .collect(),
                 assignments: assignments.into_iter().map(role_row).collect(),
                 invitations,
                 audit,
+                mandates,
             })
         } else {
             None
@@ -494,6 +643,7 @@ impl Page<'_> {
                 my_roles,
                 services,
                 projects,
+                received,
                 admin,
             },
             status,
@@ -514,6 +664,100 @@ impl<'a> Fields<'a> {
         self.0
             .one(name)?
             .ok_or_else(|| Error::bad_request(format!("Choose {what}.")))
+    }
+
+    /// Every value of a repeatable field (checkboxes), the empty ones left out.
+    fn all(&self, name: &str) -> Vec<&'a str> {
+        self.0
+            .pairs()
+            .iter()
+            .filter(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// An optional field: `None` when empty.
+    fn maybe(&self, name: &str) -> Result<Option<String>> {
+        Ok(self.0.one(name)?.map(|v| v.trim().to_owned()))
+    }
+
+    /// The offer form: the agent (a short name, or an email), the service,
+    /// the project, the roles (`client_id role` checkboxes), the template and
+    /// the end date, which becomes `expires_at` at 00:00 UTC of that day.
+    fn offer(&self, now: i64) -> Result<Offer> {
+        let agent = self.get("agent")?.trim();
+        if agent.is_empty() {
+            return Err(Error::bad_request(
+                "Name the agent: an organisation's short name or a person's email.",
+            ));
+        }
+        let (agent_org, agent_email) = if agent.contains('@') {
+            (None, Some(agent.to_owned()))
+        } else {
+            (Some(agent.to_owned()), None)
+        };
+        let mut client_id = self.maybe("client_id")?;
+        let template_id = self.maybe("template")?;
+        let mut roles = Vec::new();
+        for choice in self.all("role") {
+            let (service, role) = choice
+                .rsplit_once(' ')
+                .ok_or_else(|| Error::bad_request("Choose the roles from the list."))?;
+            match &client_id {
+                Some(c) if c != service => {
+                    return Err(Error::bad_request(
+                        "Choose roles of the service the mandate is for.",
+                    ));
+                }
+                Some(_) => {}
+                None => client_id = Some(service.to_owned()),
+            }
+            roles.push(role.to_owned());
+        }
+        if client_id.is_none() && template_id.is_none() {
+            return Err(Error::bad_request("Choose a service, or a template."));
+        }
+        if roles.is_empty() && template_id.is_none() {
+            return Err(Error::bad_request("Choose the roles the mandate grants."));
+        }
+        let expires_at = match self.maybe("expires")? {
+            None => None,
+            Some(d) => {
+                let at = html::parse_utc_day(&d).ok_or_else(|| {
+                    Error::bad_request("Give the end date as a date (YYYY-MM-DD).")
+                })?;
+                if at <= now {
+                    return Err(Error::bad_request("Choose an end date after today."));
+                }
+                Some(at)
+            }
+        };
+        Ok(Offer {
+            agent_org,
+            agent_email,
+            client_id,
+            project_id: self.maybe("project")?,
+            roles: (!roles.is_empty()).then_some(roles),
+            not_before: None,
+            expires_at,
+            template_id,
+        })
+    }
+
+    /// Who may use a received mandate: `delegates=all`, or the checked
+    /// members (`delegate`).
+    fn delegates(&self) -> Result<(bool, Vec<String>)> {
+        match self.need("delegates", "who may use it")? {
+            "all" => Ok((true, Vec::new())),
+            "chosen" => Ok((
+                false,
+                self.all("delegate")
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+            )),
+            _ => Err(Error::bad_request("Choose who may use it from the list.")),
+        }
     }
 
     /// A service role chosen from the catalogue select (`client_id role`)
@@ -638,6 +882,27 @@ fn apply(env: &Env, auth: &Auth, access: &Access, f: &Fields) -> Result<String> 
         "delete_project" => {
             services::delete_project(db, access, f.need("id", "a project")?, now)?;
         }
+        "mandate_offer" => {
+            mandates::offer(env, auth, access, &f.offer(now)?)?;
+        }
+        "mandate_accept" => {
+            let (all_members, delegates) = f.delegates()?;
+            if !all_members && delegates.is_empty() {
+                return Err(Error::bad_request(
+                    "Choose who may use the mandate: all members, or some of them.",
+                ));
+            }
+            let id = f.need("id", "a mandate")?;
+            mandates::accept(db, access, id, all_members, &delegates, now)?;
+        }
+        "mandate_delegates" => {
+            let (all_members, delegates) = f.delegates()?;
+            let id = f.need("id", "a mandate")?;
+            mandates::set_delegates(db, access, id, all_members, &delegates, now)?;
+        }
+        "mandate_revoke" => {
+            mandates::revoke(db, access, f.need("id", "a mandate")?, now)?;
+        }
         "delete" => {
             access.require(Level::Owner)?;
             if f.get("confirm")?.trim() != access.org.slug {
@@ -656,9 +921,9 @@ fn apply(env: &Env, auth: &Auth, access: &Access, f: &Fields) -> Result<String> 
 
 // ------------------------------------------------------------------ /orgs/join
 
-/// Who is looking at an invitation.
+/// Who is looking at an invitation (or a mandate naming a person).
 enum Viewer {
-    /// Signed in with the invited, verified address.
+    /// Signed in with the invited (or named), verified address.
     Invited,
     /// Signed in with the invited address, not verified yet.
     Unverified,
@@ -806,33 +1071,141 @@ fn join(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> 
     }
 }
 
-// ------------------------------------------------------------------ helpers
+// ------------------------------------------------------------------ /orgs/mandates/accept
 
-/// A Unix time as `YYYY-MM-DD HH:MM UTC`.
-fn date(ts: i64) -> String {
-    let days = ts.div_euclid(86_400);
-    let secs = ts.rem_euclid(86_400);
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        secs / 3600,
-        secs % 3600 / 60
-    )
+/// A mandate naming a person, for its acceptance page.
+#[derive(Template)]
+#[template(path = "org_mandate.html")]
+struct MandatePage<'a> {
+    product: &'a str,
+    csrf: &'a str,
+    error: Option<String>,
+    token: &'a str,
+    /// The principal's name.
+    org: &'a str,
+    /// The named address.
+    email: &'a str,
+    service: String,
+    roles: String,
+    /// On one project of the principal's, not the whole service.
+    project: bool,
+    from: String,
+    until: String,
+    viewer: Viewer,
+    /// The login page, coming back here.
+    login: String,
+}
+
+fn mandate_token(params: &Params) -> Result<&str> {
+    params.required("token").map_err(|_| {
+        Error::bad_request("This mandate link is incomplete. Check that you copied all of it.")
+    })
+}
+
+/// `GET /orgs/mandates/accept?token=…`: what the mandate asks, and how to
+/// accept it as whoever is looking.
+fn mandate_page(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
+    let query = Params::from_query(req)?;
+    page.mandate(env, auth, req, mandate_token(&query)?, None, StatusCode::OK)
+}
+
+impl Page<'_> {
+    fn mandate(
+        &self,
+        env: &Env,
+        auth: &Auth,
+        req: &Request,
+        token: &str,
+        error: Option<String>,
+        status: StatusCode,
+    ) -> Result<Response> {
+        let (m, org) = mandates::peek(env.sql, token, env.now)?;
+        let email = m.agent_email.clone().unwrap_or_default();
+        let viewer = match accounts::current(env, auth, req.headers())? {
+            Some((who, _)) if who.email == email => {
+                if who.email_verified {
+                    Viewer::Invited
+                } else {
+                    Viewer::Unverified
+                }
+            }
+            Some((who, _)) => Viewer::Other(who.email),
+            None => Viewer::SignedOut {
+                has_account: identity::by_email(env.sql, &email)?.is_some(),
+            },
+        };
+        let service =
+            clients::get(env.sql, &m.client_id)?.map_or_else(|| m.client_id.clone(), |c| c.name);
+        let here = format!("{PREFIX}/mandates/accept?token={}", web::pct(token));
+        html::render(
+            &MandatePage {
+                product: self.product,
+                csrf: &self.csrf,
+                error,
+                token,
+                org: &org.name,
+                email: &email,
+                service,
+                roles: m.roles.join(", "),
+                project: !m.project_id.is_empty(),
+                from: html::utc_day(m.not_before),
+                until: html::utc_day(m.expires_at),
+                viewer,
+                login: format!(
+                    "/login?login_hint={}&return_to={}",
+                    web::pct(&email),
+                    web::pct(&here)
+                ),
+            },
+            status,
+        )
+    }
+}
+
+/// `POST /orgs/mandates/accept`: the named person, signed in, accepts.
+fn accept_mandate(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
+    let form = page.form(req)?;
+    let token = mandate_token(&form)?;
+    let done = match accounts::current(env, auth, req.headers())? {
+        Some((who, _)) => mandates::accept_as_person(env.sql, &who, token, env.now),
+        None => Err(Error::Forbidden(
+            "Sign in with the address this mandate names to accept it.".into(),
+        )),
+    };
+    match done {
+        Ok(v) => {
+            let principal = v.principal.map_or_else(String::new, |p| p.name);
+            let service = clients::get(env.sql, &v.client_id)?
+                .map_or_else(|| v.client_id.clone(), |c| c.name);
+            let text = format!(
+                "You act for {principal} on {service} until {} (UTC). When you sign in to \
+                 {service}, choose “on behalf of {principal}”.",
+                html::utc_day(v.expires_at)
+            );
+            html::render(
+                &html::MessagePage {
+                    product: page.product,
+                    csrf: &page.csrf,
+                    heading: "Mandate accepted",
+                    text: &text,
+                    resend_for: None,
+                    next: Some(("/", "Your account")),
+                },
+                StatusCode::OK,
+            )
+        }
+        // A dead link cannot be fixed on this page: show the error page.
+        Err(e @ Error::DeadLink(_)) => Err(e),
+        Err(e) => on_page(e, |msg, status| {
+            page.mandate(env, auth, req, token, Some(msg), status)
+        }),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::dev_outbox;
+    use crate::store::{dev_outbox, memberships, organisations};
     use crate::testkit::{self, World, get, post};
     use serde_json::json;
 
@@ -1328,10 +1701,370 @@ mod tests {
         assert_eq!(ada.get(&w, "/orgs/acme").status(), StatusCode::NOT_FOUND);
     }
 
+    /// Acme (Ada) has Shop active; Ledger is owned by Ben, with the member
+    /// Mo. Returns Ada's, Ben's and Mo's browsers and Mo's sub.
+    fn acme_and_ledger(w: &World) -> (Browser, Browser, Browser, String) {
+        let ada = acme(w);
+        let (ben, _) = Browser::signed_in(w, "ben@ledger.example", true);
+        let res = ben.post(w, "/orgs", &[("name", "Ledger"), ("slug", "ledger")]);
+        assert_eq!(location(&res), "/orgs/ledger");
+        let (mo, mo_who) = Browser::signed_in(w, "mo@ledger.example", true);
+        let ledger = organisations::by_slug(&w.sql, "ledger").unwrap().unwrap();
+        memberships::insert(&w.sql, &ledger.id, &mo_who.id, "member", None, NOW).unwrap();
+        (ada, ben, mo, mo_who.id)
+    }
+
+    /// The mandates Acme gave.
+    fn given(w: &World) -> Vec<crate::store::mandates::Mandate> {
+        let acme = organisations::by_slug(&w.sql, "acme").unwrap().unwrap();
+        crate::store::mandates::given(&w.sql, &acme.id).unwrap()
+    }
+
     #[test]
-    fn dates_are_utc() {
-        assert_eq!(date(0), "1970-01-01 00:00 UTC");
-        assert_eq!(date(NOW), "2023-11-14 22:13 UTC");
-        assert_eq!(date(951_782_400), "2000-02-29 00:00 UTC");
+    fn a_mandate_is_offered_accepted_and_revoked_on_the_pages() {
+        let w = World::new();
+        let (ada, ben, mo, mo_sub) = acme_and_ledger(&w);
+        let page = text(&ada.get(&w, "/orgs/acme"));
+        assert!(
+            page.contains("Mandates given")
+                && page.contains("No mandates given yet")
+                && page.contains("value=\"mandate_offer\"")
+                && page.contains("name=\"role\" value=\"shop viewer\"")
+                && page.contains("min=\"2023-11-15\" max=\"2024-11-13\""),
+            "{page}"
+        );
+
+        // Ada offers Ledger a mandate until 1 December, 00:00 UTC.
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[
+                ("action", "mandate_offer"),
+                ("agent", "ledger"),
+                ("client_id", "shop"),
+                ("project", ""),
+                ("role", "shop viewer"),
+                ("role", "shop editor"),
+                ("expires", "2023-12-01"),
+            ],
+        );
+        assert_eq!(location(&res), "/orgs/acme");
+        let stored = given(&w);
+        assert_eq!(stored.len(), 1);
+        let m = &stored[0];
+        assert_eq!(m.expires_at, 1_701_388_800);
+        assert_eq!(m.not_before, NOW);
+        assert_eq!(m.roles, ["editor", "viewer"]);
+        let id = m.id.clone();
+        let page = text(&ada.get(&w, "/orgs/acme"));
+        assert!(
+            page.contains("<th scope=\"row\">Ledger (ledger)</th><td>Shop</td>")
+                && page.contains("<td>editor, viewer</td><td>2023-11-14 – 2023-12-01</td>")
+                && page.contains(&format!("data-mandate-state=\"{id}\">offered<"))
+                && page.contains("mandate.offered"),
+            "{page}"
+        );
+
+        // Ledger's admin sees it offered, with its members to choose from.
+        let page = text(&ben.get(&w, "/orgs/ledger"));
+        assert!(
+            page.contains("Mandates received")
+                && page.contains("<th scope=\"row\">Acme</th><td>Shop</td>")
+                && page.contains("value=\"mandate_accept\"")
+                && page.contains(&format!(
+                    "name=\"delegate\" value=\"{mo_sub}\"> mo@ledger.example"
+                )),
+            "{page}"
+        );
+        // Mo, a member, sees nothing of it yet, and cannot accept it.
+        let page = text(&mo.get(&w, "/orgs/ledger"));
+        assert!(!page.contains("Mandates") && !page.contains(&id), "{page}");
+        let res = mo.post(
+            &w,
+            "/orgs/ledger",
+            &[
+                ("action", "mandate_accept"),
+                ("id", &id),
+                ("delegates", "all"),
+            ],
+        );
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+        // Accepting for nobody is refused on the page.
+        let res = ben.post(
+            &w,
+            "/orgs/ledger",
+            &[
+                ("action", "mandate_accept"),
+                ("id", &id),
+                ("delegates", "chosen"),
+            ],
+        );
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(text(&res).contains("Choose who may use the mandate"));
+
+        // Ben accepts it for Mo.
+        let res = ben.post(
+            &w,
+            "/orgs/ledger",
+            &[
+                ("action", "mandate_accept"),
+                ("id", &id),
+                ("delegates", "chosen"),
+                ("delegate", &mo_sub),
+            ],
+        );
+        assert_eq!(location(&res), "/orgs/ledger");
+        let page = text(&ben.get(&w, "/orgs/ledger"));
+        assert!(
+            page.contains(&format!("data-mandate-state=\"{id}\">accepted<"))
+                && page.contains("value=\"mandate_delegates\"")
+                && page.contains("Now: mo@ledger.example")
+                && page.contains(&format!("value=\"{mo_sub}\" checked"))
+                && page.contains("mandate.accepted"),
+            "{page}"
+        );
+        let page = text(&mo.get(&w, "/orgs/ledger"));
+        assert!(
+            page.contains("Mandates you may use")
+                && page.contains("<th scope=\"row\">Acme</th><td>Shop</td>")
+                && !page.contains("value=\"mandate_revoke\""),
+            "{page}"
+        );
+
+        // Then for all members.
+        let res = ben.post(
+            &w,
+            "/orgs/ledger",
+            &[
+                ("action", "mandate_delegates"),
+                ("id", &id),
+                ("delegates", "all"),
+            ],
+        );
+        assert_eq!(location(&res), "/orgs/ledger");
+        let page = text(&ben.get(&w, "/orgs/ledger"));
+        assert!(page.contains("Now: all members"), "{page}");
+
+        // Ada revokes it: both sides see it so, Mo no longer has it.
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[("action", "mandate_revoke"), ("id", &id)],
+        );
+        assert_eq!(location(&res), "/orgs/acme");
+        let page = text(&ada.get(&w, "/orgs/acme"));
+        assert!(
+            page.contains(&format!("data-mandate-state=\"{id}\">revoked<"))
+                && !page.contains("value=\"mandate_revoke\"")
+                && page.contains("mandate.revoked"),
+            "{page}"
+        );
+        let page = text(&ben.get(&w, "/orgs/ledger"));
+        assert!(
+            page.contains(&format!("data-mandate-state=\"{id}\">revoked<"))
+                && !page.contains("value=\"mandate_delegates\""),
+            "{page}"
+        );
+        assert!(!text(&mo.get(&w, "/orgs/ledger")).contains("Mandates you may use"));
+        // Revoked twice: the page says so.
+        let res = ben.post(
+            &w,
+            "/orgs/ledger",
+            &[("action", "mandate_revoke"), ("id", &id)],
+        );
+        assert_eq!(res.status(), StatusCode::CONFLICT);
+        assert!(text(&res).contains("revoked already"));
+    }
+
+    #[test]
+    fn the_offer_form_refuses_what_it_must() {
+        let w = World::new();
+        let (ada, _, mo, _) = acme_and_ledger(&w);
+        let offer = |b: &Browser, path: &str, extra: &[(&str, &str)]| {
+            let mut fields = vec![
+                ("action", "mandate_offer"),
+                ("agent", "ledger"),
+                ("client_id", "shop"),
+                ("role", "shop viewer"),
+            ];
+            fields.extend_from_slice(extra);
+            b.post(&w, path, &fields)
+        };
+        let refused = |res: Response, status: StatusCode, says: &str| {
+            assert_eq!(res.status(), status);
+            let page = text(&res);
+            assert!(
+                page.contains("role=\"alert\"") && page.contains(says),
+                "{page}"
+            );
+        };
+        refused(
+            offer(&ada, "/orgs/acme", &[("expires", "2023-02-30")]),
+            StatusCode::BAD_REQUEST,
+            "as a date",
+        );
+        refused(
+            offer(&ada, "/orgs/acme", &[("expires", "2023-11-14")]),
+            StatusCode::BAD_REQUEST,
+            "after today",
+        );
+        refused(
+            offer(&ada, "/orgs/acme", &[("expires", "2025-01-01")]),
+            StatusCode::BAD_REQUEST,
+            "at most 365 days",
+        );
+        refused(
+            ada.post(
+                &w,
+                "/orgs/acme",
+                &[
+                    ("action", "mandate_offer"),
+                    ("agent", "nobody-here"),
+                    ("client_id", "shop"),
+                    ("role", "shop viewer"),
+                ],
+            ),
+            StatusCode::BAD_REQUEST,
+            "no organisation",
+        );
+        refused(
+            ada.post(
+                &w,
+                "/orgs/acme",
+                &[
+                    ("action", "mandate_offer"),
+                    ("agent", "ledger"),
+                    ("client_id", "shop"),
+                ],
+            ),
+            StatusCode::BAD_REQUEST,
+            "Choose the roles",
+        );
+        refused(
+            offer(&ada, "/orgs/acme", &[("role", "other editor")]),
+            StatusCode::BAD_REQUEST,
+            "roles of the service",
+        );
+        // A member of Ledger cannot offer for it.
+        refused(
+            offer(&mo, "/orgs/ledger", &[]),
+            StatusCode::FORBIDDEN,
+            "needs the admin role",
+        );
+        // Without the CSRF token, nothing happens.
+        let res = send(
+            &w,
+            post("/orgs/acme")
+                .header("cookie", &ada.0)
+                .form(&[
+                    ("action", "mandate_offer"),
+                    ("agent", "ledger"),
+                    ("client_id", "shop"),
+                    ("role", "shop viewer"),
+                ])
+                .build(),
+        );
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert!(given(&w).is_empty());
+        let res = send(
+            &w,
+            post("/orgs/acme")
+                .header("cookie", &ada.0)
+                .form(&[("action", "mandate_revoke"), ("id", "mnd_x")])
+                .build(),
+        );
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        // Without a date, the longest allowed.
+        assert_eq!(location(&offer(&ada, "/orgs/acme", &[])), "/orgs/acme");
+        assert_eq!(given(&w)[0].expires_at, NOW + 365 * DAY);
+    }
+
+    #[test]
+    fn a_person_accepts_a_mandate_on_its_page() {
+        let w = World::new();
+        let ada = acme(&w);
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[
+                ("action", "mandate_offer"),
+                ("agent", "Pat@Example.com"),
+                ("client_id", "shop"),
+                ("role", "shop editor"),
+                ("expires", "2024-01-01"),
+            ],
+        );
+        assert_eq!(location(&res), "/orgs/acme");
+        let token = invitation_token(&w, "pat@example.com");
+        let link = format!("/orgs/mandates/accept?token={token}");
+
+        // Signed out: what it asks, a sign-in link back here, a sign-up link.
+        let anon = Browser::signed_out();
+        let res = anon.get(&w, &link);
+        assert_eq!(res.status(), StatusCode::OK);
+        let page = text(&res);
+        assert!(
+            page.contains("<h1>Act for Acme</h1>")
+                && page.contains("<strong>pat@example.com</strong>")
+                && page.contains("id=\"mandate-service\">Shop<")
+                && page.contains("id=\"mandate-roles\">editor")
+                && page.contains("from 2023-11-14 until 2024-01-01 (UTC)")
+                && page.contains(&format!("return_to={}", web::pct(&link)))
+                && page.contains("href=\"/signup\"")
+                && !page.contains("mandate-accept"),
+            "{page}"
+        );
+        let res = anon.post(&w, "/orgs/mandates/accept", &[("token", &token)]);
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+        // Someone else is told so, and refused.
+        let (eve, _) = Browser::signed_in(&w, "eve@example.com", true);
+        let page = text(&eve.get(&w, &link));
+        assert!(
+            page.contains("signed in as <strong>eve@example.com</strong>")
+                && !page.contains("mandate-accept"),
+            "{page}"
+        );
+        let res = eve.post(&w, "/orgs/mandates/accept", &[("token", &token)]);
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        assert!(text(&res).contains("names another email address"));
+
+        // Pat accepts; the link is spent then.
+        let (pat, _) = Browser::signed_in(&w, "pat@example.com", true);
+        let page = text(&pat.get(&w, &link));
+        assert!(page.contains("id=\"mandate-accept\""), "{page}");
+        let res = no_csrf(&w, &pat, &token);
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        let res = pat.post(&w, "/orgs/mandates/accept", &[("token", &token)]);
+        assert_eq!(res.status(), StatusCode::OK);
+        let page = text(&res);
+        assert!(
+            page.contains("You act for Acme on Shop until 2024-01-01"),
+            "{page}"
+        );
+        let id = given(&w)[0].id.clone();
+        let page = text(&ada.get(&w, "/orgs/acme"));
+        assert!(
+            page.contains("<th scope=\"row\">pat@example.com</th>")
+                && page.contains(&format!("data-mandate-state=\"{id}\">accepted<")),
+            "{page}"
+        );
+        let res = pat.get(&w, &link);
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(text(&res).contains("accepted already"));
+        let res = anon.get(&w, "/orgs/mandates/accept?token=nonsense");
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert!(text(&res).contains("not valid"));
+    }
+
+    fn no_csrf(w: &World, b: &Browser, token: &str) -> Response {
+        send(
+            w,
+            post("/orgs/mandates/accept")
+                .header("cookie", &b.0)
+                .form(&[("token", token)])
+                .build(),
+        )
     }
 }
