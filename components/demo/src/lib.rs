@@ -4,7 +4,8 @@
 //! `lanyard-verifier` against the JWKS. It uses the demo client that
 //! `dev_mode` seeds (`demo` / `demo-secret`), and answers 404 without
 //! `dev_mode`. When the client is `b2b`, the page also shows the
-//! organisation and roles the token carries, as the verifier types them.
+//! organisation and roles the token carries, as the verifier types them,
+//! and, for a login through a mandate, who acts (`act`) and the mandate.
 
 #[cfg(target_arch = "wasm32")]
 mod app {
@@ -15,7 +16,9 @@ mod app {
     use lanyard::store::{KvStore, kv};
     use lanyard::web::{self, Params, SetCookie};
     use lanyard::{Config, Error, Result, Style, crypto};
-    use lanyard_verifier::{Fetched, LanyardClaims, Organisation, TokenKind, Verifier};
+    use lanyard_verifier::{
+        Actor, Fetched, LanyardClaims, Mandate, Organisation, TokenKind, Verifier,
+    };
     use spin_sdk::http::{IncomingRequest, Method};
 
     const CLIENT: (&str, &str) = lanyard::oidc::clients::DEMO_CLIENT;
@@ -64,6 +67,10 @@ mod app {
         claims: Option<String>,
         /// The organisation in the claims (a `b2b` client's token).
         organisation: Option<Organisation>,
+        /// Who acts for the organisation, through a mandate.
+        act: Option<Actor>,
+        /// The mandate, and when it ends (`YYYY-MM-DD HH:MM UTC`).
+        mandate: Option<(Mandate, String)>,
         error: Option<&'a str>,
         logout: String,
     }
@@ -80,15 +87,27 @@ mod app {
             CLIENT.0,
             web::pct(&format!("{issuer}/demo"))
         );
-        // The stored claims are the verified token's, organisation included.
-        let organisation = claims
+        // The stored claims are the verified token's, organisation, act and
+        // mandate included.
+        let typed = claims
             .as_deref()
-            .and_then(|c| serde_json::from_str::<LanyardClaims>(c).ok())
-            .and_then(|c| c.organisation);
+            .and_then(|c| serde_json::from_str::<LanyardClaims>(c).ok());
+        let (organisation, act, mandate) = match typed {
+            Some(c) => (c.organisation, c.act, c.mandate),
+            None => (None, None, None),
+        };
+        let mandate = mandate.map(|m| {
+            let ends = i64::try_from(m.expires_at)
+                .map(lanyard::html::utc_time)
+                .unwrap_or_default();
+            (m, ends)
+        });
         let body = Page {
             product: &config.product_name,
             claims,
             organisation,
+            act,
+            mandate,
             error,
             logout,
         }
