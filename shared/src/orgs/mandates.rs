@@ -431,7 +431,9 @@ fn check_delegates(db: &dyn SqlStore, b: &Access, subs: &[String]) -> Result<Vec
 }
 
 /// B's admin accepts an offered mandate and chooses who may use it. The
-/// delegates are stored first: until the acceptance they grant nothing.
+/// acceptance is claimed first, in one conditional statement, so that of
+/// racing acceptances only the one that wins stores its delegates (until
+/// then, only members designated earlier may use it).
 pub fn accept(
     db: &dyn SqlStore,
     b: &Access,
@@ -454,13 +456,13 @@ pub fn accept(
         )));
     }
     let delegates = check_delegates(db, b, delegates)?;
-    mandate_delegates::replace(db, &m.id, &delegates, b.actor(), now)?;
     let Some(m) = store::accept_by_org(db, &m.id, &b.org.id, b.actor(), all_members, now)? else {
         return Err(Error::Conflict(format!(
             "This mandate is {} and cannot be accepted.",
             m.state_at(now)
         )));
     };
+    mandate_delegates::replace(db, &m.id, &delegates, b.actor(), now)?;
     audit_both(
         db,
         &m,
