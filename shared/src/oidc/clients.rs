@@ -11,8 +11,8 @@ use crate::error::{Error, OAuthCode, Result};
 use crate::oidc::assertion;
 use crate::oidc::exchange::{self, Registration};
 use crate::store::{
-    SqlStore, activations, auth_codes, client_assertions, clients, consents, mandate_templates,
-    mandates, projects, refresh_families, role_assignments,
+    SqlStore, activations, auth_codes, client_assertions, clients, consents, mandate_delegates,
+    mandate_templates, mandates, projects, refresh_families, role_assignments,
 };
 use crate::web::Params;
 
@@ -719,6 +719,7 @@ fn forget_grants(db: &dyn SqlStore, id: &str) -> Result<()> {
     // same id is activated by nobody and grants no roles.
     role_assignments::delete_for_client(db, id)?;
     projects::delete_for_client(db, id)?;
+    mandate_delegates::delete_for_client(db, id)?;
     mandates::delete_for_client(db, id)?;
     mandate_templates::delete_for_client(db, id)?;
     activations::delete_for_client(db, id)

@@ -50,3 +50,14 @@ pub fn delete_for_org(db: &dyn SqlStore, org_id: &str) -> Result<()> {
     )?;
     Ok(())
 }
+
+/// Deletes the delegates of the mandates on a service (it is deleted, or
+/// its id reused). Run before the mandates are deleted.
+pub fn delete_for_client(db: &dyn SqlStore, client_id: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM mandate_delegates WHERE mandate_id IN \
+         (SELECT id FROM mandates WHERE client_id = ?1)",
+        &[client_id.into()],
+    )?;
+    Ok(())
+}
