@@ -1690,3 +1690,213 @@ async fn an_expired_subject_token_is_not_exchanged() {
     .await;
     oauth_error(&res, "invalid_request");
 }
+
+// ------------------------------------------------------------------ more rules
+
+#[tokio::test]
+async fn a_suspended_principal_or_agent_ends_the_mandate() {
+    let app = app().await;
+    let w = world(&app).await;
+    let m = mandate(&app, &w).await;
+    let id = id_of(&m);
+    let mut b = browser(&app, &w.mia);
+    for org_id in [&w.acme, &w.ledger] {
+        let t = b2b_tokens(&app, &mut b, &w.client, "", None).await;
+        let res = admin(
+            &app,
+            "POST",
+            &format!("/api/admin/orgs/{org_id}/suspend"),
+            None,
+        )
+        .await;
+        assert_eq!(expect(&res, StatusCode::OK)["status"], "suspended");
+        refused(&refresh(&app, &w.client, &refresh_token(&t)).await);
+        assert_eq!(live_families(&app, &id), 0);
+        no_context(&app, &mut b, &w.client.0).await;
+        let res = admin(
+            &app,
+            "POST",
+            &format!("/api/admin/orgs/{org_id}/resume"),
+            None,
+        )
+        .await;
+        assert_eq!(expect(&res, StatusCode::OK)["status"], "active");
+        refused(&refresh(&app, &w.client, &refresh_token(&t)).await);
+    }
+    // Resumed, both: it works again for new logins.
+    let t = b2b_tokens(&app, &mut b, &w.client, "", None).await;
+    assert_eq!(access(&t)["mandate"]["id"], id.as_str());
+    // organization= naming Ledger, which is not what the mandate acts for:
+    // refused.
+    let res = b
+        .get(&authorize_url(
+            &w.client.0,
+            B2B_SCOPE,
+            &pkce(),
+            "&organization=ledger",
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let location = common::header(&res, "location");
+    assert!(location.contains("error=access_denied"), "{location}");
+}
+
+#[tokio::test]
+async fn every_change_of_delegates_is_in_both_audit_logs() {
+    let app = app().await;
+    let w = world(&app).await;
+    let m = mandate(&app, &w).await;
+    let id = id_of(&m);
+    let res = call(
+        &app,
+        "PUT",
+        &format!("/api/orgs/ledger/mandates/{id}/delegates"),
+        Some(j!({"all_members": true, "delegates": []})),
+        w.bob.c(),
+    )
+    .await;
+    let v = expect(&res, StatusCode::OK);
+    assert_eq!(
+        (v["all_members"].clone(), v["delegates"].clone()),
+        (j!(true), j!([]))
+    );
+    let want = vec![
+        ("mandate.offered".to_owned(), w.alice.sub.clone()),
+        ("mandate.accepted".to_owned(), w.bob.sub.clone()),
+        ("mandate.delegates_changed".to_owned(), w.bob.sub.clone()),
+    ];
+    assert_eq!(audit_of(&app, &w.alice, "acme", &id).await, want);
+    assert_eq!(audit_of(&app, &w.bob, "ledger", &id).await, want);
+    // Designating someone who is not an active member: 400, nothing changes.
+    let audit = app.count("SELECT count(*) FROM org_audit");
+    for delegates in [j!([w.alice.sub]), j!(["nobody"])] {
+        let res = call(
+            &app,
+            "PUT",
+            &format!("/api/orgs/ledger/mandates/{id}/delegates"),
+            Some(j!({"all_members": false, "delegates": delegates})),
+            w.bob.c(),
+        )
+        .await;
+        problem(&res, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(app.count("SELECT count(*) FROM org_audit"), audit);
+    assert_eq!(app.count("SELECT count(*) FROM mandate_delegates"), 0);
+    assert_eq!(
+        app.count("SELECT all_members FROM mandates"),
+        1,
+        "still open to all members"
+    );
+}
+
+#[tokio::test]
+async fn deleting_the_service_or_an_organisation_leaves_no_mandate_rows() {
+    let app = app().await;
+    let w = world(&app).await;
+    let m = mandate(&app, &w).await;
+    let mut b = browser(&app, &w.mia);
+    let t = b2b_tokens(&app, &mut b, &w.client, "", None).await;
+    assert_eq!(app.count("SELECT count(*) FROM mandate_delegates"), 1);
+
+    // The agent organisation deleted: its mandates and their delegates go.
+    let res = call(&app, "DELETE", "/api/orgs/ledger", None, w.bob.c()).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::NO_CONTENT,
+        "{}",
+        common::text(&res)
+    );
+    refused(&refresh(&app, &w.client, &refresh_token(&t)).await);
+    assert_eq!(live_families(&app, &id_of(&m)), 0);
+    assert_eq!(app.count("SELECT count(*) FROM mandates"), 0);
+    assert_eq!(app.count("SELECT count(*) FROM mandate_delegates"), 0);
+    assert_eq!(mandates_of(&app, &w.alice, "acme").await["given"], j!([]));
+
+    // Again with a new Ledger; then the service deleted by the operator.
+    let ledger = org(&app, &w.bob, "ledger", "Ledger & Co").await;
+    let (_, token_) = invite(&app, &w.bob, "ledger", j!({"email": "mia@example.com"})).await;
+    expect(&accept(&app, &token_, w.mia.c()).await, StatusCode::OK);
+    let m = mandate(&app, &w).await;
+    assert_eq!(m["agent"]["org"]["id"], ledger["id"]);
+    b2b_tokens(&app, &mut b, &w.client, "", None).await;
+    assert_eq!(app.count("SELECT count(*) FROM mandate_delegates"), 1);
+    let res = admin(
+        &app,
+        "DELETE",
+        &format!("/api/admin/clients/{BILLING}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::NO_CONTENT,
+        "{}",
+        common::text(&res)
+    );
+    assert_eq!(app.count("SELECT count(*) FROM refresh_families"), 0);
+    assert_eq!(app.count("SELECT count(*) FROM mandates"), 0);
+    assert_eq!(
+        app.count("SELECT count(*) FROM mandate_delegates"),
+        0,
+        "the delegates of the service's mandates go with them"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_acceptances_accept_once_with_the_winners_delegates() {
+    let app = std::sync::Arc::new(app().await);
+    let w = world(&app).await;
+    let mut members = vec![w.mia.sub.clone()];
+    for n in 0..4 {
+        let p = member(&app, &w.bob, "ledger", &format!("m{n}@example.com")).await;
+        members.push(p.sub);
+    }
+    for round in 0..3 {
+        let m = expect(
+            &offer(&app, &w.alice, "acme", ledger_offer(&w)).await,
+            StatusCode::CREATED,
+        );
+        let id = id_of(&m);
+        let mut tasks = Vec::new();
+        for sub in members.clone() {
+            let app = app.clone();
+            let cookie = w.bob.cookie.clone();
+            let id = id.clone();
+            tasks.push(tokio::spawn(async move {
+                let res = call(
+                    &app,
+                    "POST",
+                    &format!("/api/orgs/ledger/mandates/{id}/accept"),
+                    Some(j!({"delegates": [sub]})),
+                    Some(&cookie),
+                )
+                .await;
+                (res.status(), sub)
+            }));
+        }
+        let mut winners = Vec::new();
+        for t in tasks {
+            let (status, sub) = t.await.unwrap();
+            match status {
+                StatusCode::OK => winners.push(sub),
+                StatusCode::CONFLICT => {}
+                other => panic!("{other}"),
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+        let seen = mandates_of(&app, &w.alice, "acme").await;
+        let got = find(&seen["given"], "id", &id).unwrap();
+        assert_eq!(got["state"], "accepted");
+        assert_eq!(
+            got["delegates"],
+            j!([winners[0]]),
+            "round {round}: only the accepted request's delegates"
+        );
+        let accepted = audit_of(&app, &w.bob, "ledger", &id)
+            .await
+            .into_iter()
+            .filter(|(a, _)| a == "mandate.accepted")
+            .count();
+        assert_eq!(accepted, 1);
+    }
+}
