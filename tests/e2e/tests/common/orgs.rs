@@ -239,29 +239,30 @@ pub async fn invite(app: &App, by: &Person, slug: &str, spec: Value) -> (Value, 
     (inv, mailed_token(app, &email).await)
 }
 
-/// Accepts an invitation with this token.
+/// Accepts an invitation with this token: signed in with `cookie`, or
+/// without one as a newcomer creating the account with [`PASSWORD`].
 pub async fn accept(app: &App, token: &str, cookie: Option<&str>) -> Response<Bytes> {
+    let body = if cookie.is_some() {
+        j!({"token": token})
+    } else {
+        j!({"token": token, "password": PASSWORD})
+    };
     call(
         app,
         "POST",
         "/api/orgs/invitations/accept",
-        Some(j!({"token": token})),
+        Some(body),
         cookie,
     )
     .await
 }
 
-/// A verified person who joined `slug` by invitation, with this built-in role.
-pub async fn joined(app: &App, owner: &Person, slug: &str, email: &str, role: &str) -> Person {
-    let p = person(app, email).await;
-    let (_, token) = invite(app, owner, slug, j!({"email": email, "role": role})).await;
-    expect(&accept(app, &token, p.c()).await, StatusCode::OK);
-    p
-}
-
 /// A verified person who joined `slug` as a member by invitation.
 pub async fn member(app: &App, owner: &Person, slug: &str, email: &str) -> Person {
-    joined(app, owner, slug, email, "member").await
+    let p = person(app, email).await;
+    let (_, token) = invite(app, owner, slug, j!({"email": email})).await;
+    expect(&accept(app, &token, p.c()).await, StatusCode::OK);
+    p
 }
 
 pub fn find<'a>(list: &'a Value, key: &str, value: &str) -> Option<&'a Value> {
