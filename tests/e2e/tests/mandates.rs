@@ -1900,3 +1900,160 @@ async fn racing_acceptances_accept_once_with_the_winners_delegates() {
         assert_eq!(accepted, 1);
     }
 }
+
+#[tokio::test]
+async fn introspection_of_a_mandated_refresh_token_follows_the_mandate() {
+    let app = app().await;
+    let w = world(&app).await;
+    let m = mandate(&app, &w).await;
+    let id = id_of(&m);
+    let end = now() + 600;
+    app.db()
+        .execute(
+            "UPDATE mandates SET expires_at = ?1 WHERE id = ?2",
+            rusqlite::params![end, id],
+        )
+        .unwrap();
+    let mut b = browser(&app, &w.mia);
+    let t = b2b_tokens(&app, &mut b, &w.client, "", None).await;
+    let r = refresh_token(&t);
+    let about = introspect(&app, &w.client, &r).await;
+    assert_eq!(about["active"], true, "{about}");
+    assert!(about["exp"].as_i64().unwrap() <= end, "{about}");
+    assert_eq!(about["act"], j!({"sub": w.mia.sub, "org_id": w.ledger}));
+    // Revoked: the refresh token is inactive at once, before any refresh.
+    let res = call(
+        &app,
+        "POST",
+        &format!("/api/orgs/acme/mandates/{id}/revoke"),
+        None,
+        w.alice.c(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let about = introspect(&app, &w.client, &r).await;
+    assert_eq!(about, j!({"active": false}));
+}
+
+#[tokio::test]
+async fn with_personal_use_just_me_is_offered_next_to_the_mandate() {
+    let app = app().await;
+    let w = world_with(&app, j!({"personal_use": true})).await;
+    let m = mandate(&app, &w).await;
+    let mut b = browser(&app, &w.mia);
+    let res = b
+        .get(&authorize_url(&w.client.0, B2B_SCOPE, &pkce(), ""))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = common::text(&res);
+    assert!(page.contains("Just me"), "{page}");
+    assert_eq!(
+        offered(&page),
+        [format!("mandate:{}", id_of(&m)), "personal".to_owned()]
+    );
+    let t = b2b_tokens(&app, &mut b, &w.client, "", Some("personal")).await;
+    let c = access(&t);
+    for claim in [
+        "org_id",
+        "org_slug",
+        "org_name",
+        "act",
+        "mandate",
+        "roles",
+        "project_roles",
+    ] {
+        assert!(c.get(claim).is_none(), "{claim}: {c}");
+    }
+    expect(
+        &refresh(&app, &w.client, &refresh_token(&t)).await,
+        StatusCode::OK,
+    );
+    let t = b2b_tokens(
+        &app,
+        &mut b,
+        &w.client,
+        "",
+        Some(&format!("mandate:{}", id_of(&m))),
+    )
+    .await;
+    assert_eq!(access(&t)["org_id"], w.acme.as_str());
+    // Someone with no organisation at all: just them, without a picker.
+    let zed = person(&app, "zed@example.com").await;
+    let mut b = browser(&app, &zed);
+    let t = b2b_tokens(&app, &mut b, &w.client, "", None).await;
+    assert!(access(&t).get("org_id").is_none());
+    // organization=acme keeps only what acts for Acme: nothing of zed's.
+    let res = b
+        .get(&authorize_url(
+            &w.client.0,
+            B2B_SCOPE,
+            &pkce(),
+            "&organization=acme",
+        ))
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(common::header(&res, "location").contains("error=access_denied"));
+}
+
+#[tokio::test]
+async fn a_named_person_may_decline_an_offer_and_the_link_dies() {
+    let app = app().await;
+    let w = world(&app).await;
+    let pia = person(&app, "pia@example.com").await;
+    let m = expect(
+        &offer(
+            &app,
+            &w.alice,
+            "acme",
+            j!({"agent_email": "pia@example.com", "client_id": BILLING, "roles": ["invoice:read"]}),
+        )
+        .await,
+        StatusCode::CREATED,
+    );
+    let token_ = mailed_token(&app, "pia@example.com").await;
+    let res = call(
+        &app,
+        "POST",
+        &format!("/api/orgs/mandates/{}/revoke", id_of(&m)),
+        None,
+        pia.c(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    problem(
+        &accept_link(&app, &token_, pia.c()).await,
+        StatusCode::BAD_REQUEST,
+    );
+    let mut b = browser(&app, &pia);
+    no_context(&app, &mut b, &w.client.0).await;
+    // With the address unverified, she could not have accepted a new one.
+    let m = expect(
+        &offer(
+            &app,
+            &w.alice,
+            "acme",
+            j!({"agent_email": "pia@example.com", "client_id": BILLING, "roles": ["invoice:read"]}),
+        )
+        .await,
+        StatusCode::CREATED,
+    );
+    let token_ = mailed_token(&app, "pia@example.com").await;
+    app.db()
+        .execute(
+            "UPDATE identities SET email_verified = 0 WHERE email = 'pia@example.com'",
+            [],
+        )
+        .unwrap();
+    problem(
+        &accept_link(&app, &token_, pia.c()).await,
+        StatusCode::FORBIDDEN,
+    );
+    let mine = expect(
+        &call(&app, "GET", "/api/orgs/mandates", None, pia.c()).await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        find(&mine["mandates"], "id", &id_of(&m)).unwrap()["state"],
+        "offered"
+    );
+}
