@@ -21,7 +21,7 @@ use crate::Env;
 use crate::config::Config;
 use crate::error::{Error, OAuthCode, Result};
 use crate::oidc::clients::{self, Client};
-use crate::oidc::grants::TokenResponse;
+use crate::oidc::grants::{self, OrgCheck, TokenResponse};
 use crate::oidc::keys::Alg;
 use crate::oidc::tokens::{self, Signer, Verified};
 use crate::web::Params;
@@ -195,6 +195,7 @@ pub fn grant(
             "The subject_token was issued to another client.",
         ));
     }
+    still_granted(env, &subject)?;
     let actor = match &req.actor_token {
         Some(token) => Some(actor(env, config, client, token)?),
         None => None,
@@ -222,6 +223,36 @@ pub fn grant(
         refresh_token: None,
         issued_token_type: Some(ACCESS_TOKEN_TYPE),
     })
+}
+
+/// A subject token of a b2b login still stands for what it says: the
+/// organisation (or the mandate) behind it is checked again, in one
+/// statement, so a removed member or a revoked mandate exchanges nothing.
+/// A token that is itself an exchange's (issued to a client that is not a
+/// service) was checked when it was made, and lives no longer than that.
+fn still_granted(env: &Env, subject: &Verified) -> Result<()> {
+    let Some(org) = &subject.claims.org else {
+        return Ok(());
+    };
+    let Some(issued_to) = clients::get(env.sql, &subject.claims.client_id)?.filter(|c| c.b2b)
+    else {
+        return Ok(());
+    };
+    let mandate = subject.claims.mandate.as_ref().map(|m| m.id.as_str());
+    let check = grants::check_org(
+        env.sql,
+        &issued_to,
+        &subject.sub,
+        Some(&org.org_id),
+        mandate,
+        env.now,
+    )?;
+    if check == OrgCheck::Ended {
+        return Err(invalid_request(
+            "The organisation access behind the subject_token has ended.",
+        ));
+    }
+    Ok(())
 }
 
 /// The token types: access tokens in, an access token out, and an actor
@@ -1020,5 +1051,47 @@ mod tests {
                 .token_exchange
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_subject_token_whose_organisation_access_ended_exchanges_nothing() {
+        use crate::store::org_access::seed;
+        let (w, _, invoices, _) = world();
+        // `shop` is a service whose person-1 is a buyer in Acme, and may
+        // exchange for `invoices`.
+        let shop = testkit::client(
+            &w.sql,
+            json!({
+                "client_name": "Shop", "client_id": "shop",
+                "redirect_uris": ["https://shop.example/cb"],
+                "grant_types": ["authorization_code", GRANT_TYPE],
+                "scope": "openid invoice:read", "b2b": true,
+                "roles": [{"name": "buyer", "description": "Buys"}],
+                "token_exchange": [{"audience": "invoices", "scope": "invoice:read"}]
+            }),
+            NOW,
+        )
+        .0;
+        let org = seed::org(&w.sql, "acme", "Acme");
+        seed::member(&w.sql, &org, "person-1");
+        seed::activate(&w.sql, &org, "shop");
+        seed::role(&w.sql, &org, "person-1", "shop", "", "buyer");
+        let claims = json!({
+            "org_id": org, "org_slug": "acme", "org_name": "Acme",
+            "roles": ["buyer"], "project_roles": {}
+        });
+        let subject = person_token(&w, "shop", "invoice:read", claims, 300);
+        assert!(run(&w, &shop, &request(&subject, "invoices", None), NOW).is_ok());
+        // The member leaves: the token they still hold exchanges nothing.
+        seed::delete(
+            &w.sql,
+            "memberships",
+            &[("org_id", &org), ("identity_id", "person-1")],
+        );
+        assert_eq!(
+            oauth(run(&w, &shop, &request(&subject, "invoices", None), NOW)),
+            OAuthCode::InvalidRequest
+        );
+        let _ = invoices;
     }
 }

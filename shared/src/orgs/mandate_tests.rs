@@ -117,11 +117,25 @@ fn a_offers_b_accepts_and_designates_and_both_logs_say_so() {
         Err(Error::Forbidden(_))
     ));
     assert!(matches!(
-        mandates::accept(&t.w.sql, &t.b(), &m.id, false, std::slice::from_ref(&t.ada.id), NOW),
+        mandates::accept(
+            &t.w.sql,
+            &t.b(),
+            &m.id,
+            false,
+            std::slice::from_ref(&t.ada.id),
+            NOW
+        ),
         Err(Error::BadRequest(_))
     ));
-    let accepted =
-        mandates::accept(&t.w.sql, &t.b(), &m.id, false, std::slice::from_ref(&t.mo.id), NOW + 1).unwrap();
+    let accepted = mandates::accept(
+        &t.w.sql,
+        &t.b(),
+        &m.id,
+        false,
+        std::slice::from_ref(&t.mo.id),
+        NOW + 1,
+    )
+    .unwrap();
     assert_eq!(accepted.state, "accepted");
     assert_eq!(accepted.delegates, vec![t.mo.id.clone()]);
     assert!(matches!(
@@ -338,8 +352,22 @@ fn expired_offers_cannot_be_accepted_and_deleting_an_organisation_ends_its_manda
         "expired"
     );
     let m = t.offer(t.to_ledger()).unwrap();
-    mandates::accept(&t.w.sql, &t.b(), &m.id, false, std::slice::from_ref(&t.mo.id), NOW).unwrap();
-    delete(&t.w.sql, &t.b()).unwrap();
+    mandates::accept(
+        &t.w.sql,
+        &t.b(),
+        &m.id,
+        false,
+        std::slice::from_ref(&t.mo.id),
+        NOW,
+    )
+    .unwrap();
+    delete(&t.w.sql, &t.b(), NOW).unwrap();
+    let log = audit(&t.w.sql, &t.a(), None, 1).unwrap();
+    assert_eq!(
+        (log[0].action.as_str(), log[0].target.as_deref()),
+        ("mandate.ended", Some(m.id.as_str())),
+        "A's log tells that B's deletion ended the mandate"
+    );
     assert_eq!(crate::store::count_rows(&t.w.sql, "mandates").unwrap(), 0);
     assert_eq!(
         crate::store::count_rows(&t.w.sql, "mandate_delegates").unwrap(),

@@ -495,8 +495,17 @@ pub fn set_delegates(
     let before = json!({
         "all_members": m.all_members, "delegates": mandate_delegates::list(db, &m.id)?,
     });
-    mandate_delegates::replace(db, &m.id, &delegates, b.actor(), now)?;
-    store::set_all_members(db, &m.id, all_members)?;
+    // Two statements, ordered so that two admins changing this at once
+    // leave one of their choices, never "everyone" when the last meant a
+    // list: opening to all sets the flag before the list, narrowing sets
+    // the list before clearing the flag.
+    if all_members {
+        store::set_all_members(db, &m.id, true)?;
+        mandate_delegates::replace(db, &m.id, &delegates, b.actor(), now)?;
+    } else {
+        mandate_delegates::replace(db, &m.id, &delegates, b.actor(), now)?;
+        store::set_all_members(db, &m.id, false)?;
+    }
     audit_both(
         db,
         &m,
@@ -591,6 +600,40 @@ pub fn revoke_as_person(db: &dyn SqlStore, who: &Identity, id: &str, now: i64) -
         })
         .ok_or(Error::NotFound)?;
     end(db, &m, &who.id, now)
+}
+
+/// An organisation is being deleted: each organisation on the other side
+/// of one of its mandates gets an entry in its own log (the deleted one's
+/// log goes with it).
+pub fn record_deletion(db: &dyn SqlStore, org: &Organisation, actor: &str, now: i64) -> Result<()> {
+    let ended = json!({ "state": "ended", "reason": "organisation deleted", "org": org.slug });
+    for m in store::given(db, &org.id)? {
+        if let Some(b) = &m.agent_org_id {
+            record(
+                db,
+                b,
+                now,
+                actor,
+                "mandate.ended",
+                Some(&m.id),
+                None,
+                Some(&ended),
+            )?;
+        }
+    }
+    for m in store::received(db, &org.id)? {
+        record(
+            db,
+            &m.principal_org_id,
+            now,
+            actor,
+            "mandate.ended",
+            Some(&m.id),
+            None,
+            Some(&ended),
+        )?;
+    }
+    Ok(())
 }
 
 /// The operator revokes a mandate.

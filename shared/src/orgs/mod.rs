@@ -298,9 +298,10 @@ pub fn rename(db: &dyn SqlStore, access: &Access, name: &str, now: i64) -> Resul
 
 /// Deletes the organisation and everything in it (owners). The
 /// organisation row goes first, so access ends at once.
-pub fn delete(db: &dyn SqlStore, access: &Access) -> Result<()> {
+pub fn delete(db: &dyn SqlStore, access: &Access, now: i64) -> Result<()> {
     access.require(Level::Owner)?;
     let id = &access.org.id;
+    mandates::record_deletion(db, &access.org, access.actor(), now)?;
     store::delete(db, id)?;
     mandate_delegates::delete_for_org(db, id)?;
     mandate_store::delete_for_org(db, id)?;

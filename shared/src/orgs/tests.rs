@@ -167,7 +167,7 @@ fn members_cannot_administer_and_admins_cannot_touch_owners() {
     forbidden(members::remove(&a.w.sql, &bob, &a.cy.id, NOW));
     forbidden(rename(&a.w.sql, &bob, "Mine", NOW).map(|_| ()));
     forbidden(audit(&a.w.sql, &bob, None, 10).map(|_| ()));
-    forbidden(delete(&a.w.sql, &bob));
+    forbidden(delete(&a.w.sql, &bob, NOW));
     let cy = a.as_(&a.cy);
     let promote = Change {
         role: Some(Level::Owner),
@@ -175,7 +175,7 @@ fn members_cannot_administer_and_admins_cannot_touch_owners() {
     };
     forbidden(members::change(&a.w.sql, &cy, &a.bob.id, promote, NOW));
     forbidden(members::remove(&a.w.sql, &cy, &a.ada.id, NOW));
-    forbidden(delete(&a.w.sql, &cy));
+    forbidden(delete(&a.w.sql, &cy, NOW));
     // Admins manage members and admins.
     let admin = Change {
         role: Some(Level::Admin),
@@ -625,7 +625,7 @@ fn every_change_is_audited_and_deleting_removes_everything() {
         OPERATOR,
         "the operator's change is in the log"
     );
-    delete(&a.w.sql, &ada).unwrap();
+    delete(&a.w.sql, &ada, NOW).unwrap();
     for table in [
         "organisations",
         "memberships",

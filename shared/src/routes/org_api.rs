@@ -80,7 +80,7 @@ fn serve(env: &Env, auth: &Auth, req: &Request, origins: &mut Vec<String>) -> Re
             ok(&org_json(&org, &access.me.role))
         }
         (Method::DELETE, []) => {
-            orgs::delete(db, &access)?;
+            orgs::delete(db, &access, now)?;
             Ok(no_content())
         }
         (_, []) => Err(Error::MethodNotAllowed("GET, PATCH, DELETE")),

@@ -911,7 +911,7 @@ fn apply(env: &Env, auth: &Auth, access: &Access, f: &Fields) -> Result<String> 
                     access.org.slug
                 )));
             }
-            orgs::delete(db, access)?;
+            orgs::delete(db, access, env.now)?;
             return Ok(PREFIX.to_owned());
         }
         _ => return Err(Error::bad_request("This form asks for something unknown.")),
