@@ -479,3 +479,169 @@ fn organisations_invitations_and_the_organisation_picker_in_chromium() {
     assert_eq!(b.text("#roles"), "viewer");
     assert_eq!(b.url(), format!("{base}/demo"));
 }
+
+impl Browser {
+    /// Signs out of Lanyard from the account page.
+    fn sign_out(&self, base: &str) {
+        self.go(&format!("{base}/"));
+        self.wait_for("You are signed in.");
+        self.click("button.secondary");
+        self.wait_for("You are signed out.");
+    }
+
+    /// Opens `path`, which sends a signed-out browser to the login page, and
+    /// signs in there on the way back.
+    fn sign_in_to(&self, base: &str, path: &str, email: &str, password: &str) {
+        self.go(&format!("{base}{path}"));
+        self.wait_for("Sign in");
+        self.fill("#email", email);
+        self.fill("#password", password);
+        self.click("button[type=submit]");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.url() != format!("{base}{path}") {
+            assert!(Instant::now() < deadline, "still at {}", self.url());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs a script on the page and answers its result as a string.
+    fn script(&self, script: &str) -> String {
+        self.call(
+            "POST",
+            "/execute/sync",
+            json!({ "script": script, "args": [] }),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+    }
+}
+
+#[test]
+fn a_mandate_offered_and_accepted_on_the_pages_signs_a_member_in_for_the_principal_in_chromium() {
+    let admin_token = "an-admin-token-of-at-least-32-characters";
+    let server = common::serve(
+        "127.0.0.1",
+        &[("product_name", "Keyring"), ("admin_token", admin_token)],
+    );
+    let base = server.base.as_str();
+    make_demo_a_service(base, admin_token);
+    let b = Browser::start();
+    let olivia = "olivia@acme.example";
+    let ben = "ben@ledger.example";
+    let mia = "mia@ledger.example";
+    let password = "a long and memorable passphrase";
+
+    // Ben creates Ledger, which uses the demo too, and invites Mia into it.
+    b.sign_up_and_verify(base, ben, password);
+    b.sign_in_to(base, "/orgs", ben, password);
+    b.wait_for("Create an organisation");
+    b.fill("#org-name", "Ledger");
+    b.fill("#org-slug", "ledger");
+    b.click("button[type=submit]");
+    b.wait_for("<h1>Ledger</h1>");
+    let ledger_id = b.text("#org-id");
+    b.activate_and_invite("demo", mia, "editor");
+    b.sign_out(base);
+
+    // Mia joins Ledger by creating her account on the join page.
+    b.go(&format!("{base}/dev/outbox?to={}", common::urlencode(mia)));
+    b.wait_for("Join Ledger");
+    b.click("article.mail:nth-of-type(1) a");
+    b.wait_for("Create your account");
+    b.fill("#password", password);
+    b.click("button[type=submit]");
+    b.wait_for("<h1>Ledger</h1>");
+    b.sign_out(base);
+
+    // Olivia creates Acme, activates the demo and offers Ledger a mandate
+    // for it: viewer, until a day about a month from now.
+    b.sign_up_and_verify(base, olivia, password);
+    b.sign_in_to(base, "/orgs", olivia, password);
+    b.wait_for("Create an organisation");
+    b.fill("#org-name", "Acme");
+    b.fill("#org-slug", "acme");
+    b.click("button[type=submit]");
+    b.wait_for("<h1>Acme</h1>");
+    let acme_id = b.text("#org-id");
+    b.click("button[data-activate='demo']");
+    b.wait_for("data-service-status=\"demo\">active<");
+    b.wait_for("Offer a mandate");
+    b.fill("#offer-agent", "ledger");
+    b.click("#offer-service option[value='demo']");
+    b.click("input[name=role][value='demo viewer']");
+    let until = b.script(
+        "const d = new Date(Date.now() + 30 * 86400000).toISOString().slice(0, 10);\
+         document.querySelector('#offer-expires').value = d; return d;",
+    );
+    assert_eq!(until.len(), 10, "{until}");
+    b.click("#offer-submit");
+    b.wait_for(">offered<");
+    b.script("document.querySelector('#given-heading').scrollIntoView(); return '';");
+    b.screenshot("mandate-given");
+    let mandate_id =
+        b.script("return document.querySelector('[data-mandate-state]').dataset.mandateState;");
+    assert!(mandate_id.starts_with("mnd_"), "{mandate_id}");
+    let row = b.text(&format!("tr[data-mandate='{mandate_id}']"));
+    assert!(
+        row.contains("Ledger (ledger)") && row.contains("viewer") && row.contains(&until),
+        "{row}"
+    );
+    b.sign_out(base);
+
+    // Ben accepts it for Mia only.
+    b.sign_in_to(base, "/orgs/ledger", ben, password);
+    b.wait_for("Mandates received");
+    b.script("document.querySelector('#received-heading').scrollIntoView(); return '';");
+    b.screenshot("mandate-received");
+    // On a phone-sized window the page still does not scroll sideways.
+    let widths = b.call(
+        "POST",
+        "/execute/sync",
+        json!({"script": "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]", "args": []}),
+    );
+    assert_eq!(widths[0], widths[1], "the page is wider than the window");
+    let mia_sub = b.script(&format!(
+        "return Array.from(document.querySelectorAll('input[name=delegate]'))\
+         .find(i => i.parentElement.textContent.includes('{mia}')).value;"
+    ));
+    assert!(!mia_sub.is_empty());
+    b.click("input[name=delegates][value=chosen]");
+    b.click(&format!("input[name=delegate][value='{mia_sub}']"));
+    b.click(&format!(
+        "tr[data-mandate='{mandate_id}'] form.stack button[type=submit]"
+    ));
+    b.wait_for(&format!("data-mandate-state=\"{mandate_id}\">accepted<"));
+    assert!(b.source().contains(&format!("Now: {mia}")));
+    b.resize(1280, 1000);
+    b.script("document.querySelector('#given-heading').scrollIntoView(); return '';");
+    b.screenshot("mandate-accepted-wide");
+    b.resize(420, 900);
+    b.sign_out(base);
+
+    // Mia signs in to the demo: her own Ledger, or Ledger for Acme.
+    b.go(&format!("{base}/demo/"));
+    b.wait_for("Sign in with Keyring");
+    b.click("a.button");
+    b.wait_for("id=\"email\"");
+    b.fill("#email", mia);
+    b.fill("#password", password);
+    b.click("button[type=submit]");
+    b.wait_for("Which organisation?");
+    b.screenshot("mandate-picker");
+    let page = b.source();
+    assert!(
+        page.contains(">Ledger</button>") && page.contains(">Ledger on behalf of Acme</button>"),
+        "{page}"
+    );
+    b.click(&format!("button[name=org][value='mandate:{mandate_id}']"));
+    b.wait_for("Signed in through Keyring");
+    b.screenshot("demo-mandate");
+    assert_eq!(b.text("#org-id"), acme_id);
+    assert_eq!(b.text("#roles"), "viewer");
+    assert_eq!(b.text("#act-sub"), mia_sub);
+    assert_eq!(b.text("#act-org"), ledger_id);
+    assert_eq!(b.text("#mandate-id"), mandate_id);
+    assert_eq!(b.text("#mandate-expires"), format!("{until} 00:00 UTC"));
+    assert!(b.source().contains(&mia_sub));
+}
