@@ -43,6 +43,7 @@ const RESERVED_SLUGS: &[&str] = &[
     "new",
     "join",
     "invitations",
+    "mandates",
     "admin",
     "static",
     "orgs",

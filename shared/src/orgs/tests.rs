@@ -98,6 +98,7 @@ fn creating_an_organisation_makes_its_owner_and_leaves_nothing_on_a_taken_slug()
         ("Fine", "with space"),
         ("Fine", &"a".repeat(41)[..]),
         ("Fine", "join"),
+        ("Fine", "mandates"),
     ] {
         let r = create_own(&w.sql, policy(), &bob, name, slug, NOW);
         assert!(
