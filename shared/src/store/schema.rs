@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0005_hardening.sql"),
     include_str!("../../migrations/0006_organisations.sql"),
     include_str!("../../migrations/0007_mandates.sql"),
+    include_str!("../../migrations/0008_social.sql"),
 ];
 
 /// The schema version this build needs.
