@@ -97,8 +97,16 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
-    /// A service we depend on (the mail API) failed; the message is shown.
+    /// A service we depend on (the mail API, an upstream identity provider)
+    /// failed, timed out or answered garbage; the message is shown.
     Unavailable(String),
+    /// An upstream identity provider's answer cannot be trusted (a bad
+    /// signature, a wrong issuer, audience or nonce, an expired token) or
+    /// lacks what the sign-in needs; the message is shown.
+    Upstream(String),
+    /// Outbound HTTP to this origin is refused by the component's
+    /// `allowed_outbound_hosts`: the operator must allow it.
+    OutboundDenied(String),
     /// The key-value store or the database failed. Answered `503` with
     /// `Retry-After`: a store fault is usually brief (a lock, a full disk, a
     /// restart), and every change is one statement, so a retry is safe.
@@ -142,6 +150,8 @@ impl Error {
             Self::PayloadTooLarge { .. } => "Request too large",
             Self::Conflict(_) => "Conflict",
             Self::Unavailable(_) | Self::Storage(_) => "Temporarily unavailable",
+            Self::Upstream(_) => "Sign-in failed",
+            Self::OutboundDenied(_) => "Provider not allowed",
             Self::TooManyRequests { .. } => "Too many attempts",
             Self::Config { .. } => "Server misconfigured",
             Self::Internal(_) => "Internal error",
@@ -157,7 +167,11 @@ impl Error {
             | Self::Unauthorized(m)
             | Self::Forbidden(m)
             | Self::Conflict(m)
-            | Self::Unavailable(m) => m.clone(),
+            | Self::Unavailable(m)
+            | Self::Upstream(m) => m.clone(),
+            Self::OutboundDenied(origin) => format!(
+                "This server may not contact {origin}. The operator must add it to the social component's allowed_outbound_hosts in spin.toml (a social_outbound_host_N variable can hold it)."
+            ),
             Self::OAuth { description, .. } => description.clone(),
             Self::NotFound => "There is nothing at this address.".into(),
             Self::MethodNotAllowed(allow) => format!("This address accepts {allow} only."),

@@ -25,6 +25,7 @@ pub mod orgs;
 pub mod password;
 pub mod routes;
 pub mod session;
+pub mod social;
 #[cfg(test)]
 mod shape;
 pub mod store;

@@ -47,6 +47,7 @@ impl Error {
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) | Self::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Upstream(_) | Self::OutboundDenied(_) => StatusCode::BAD_GATEWAY,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Config { .. } | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -83,7 +84,7 @@ impl Error {
     pub fn into_response(self, style: Style) -> Response {
         if matches!(
             self,
-            Self::Config { .. } | Self::Storage(_) | Self::Internal(_)
+            Self::Config { .. } | Self::Storage(_) | Self::Internal(_) | Self::OutboundDenied(_)
         ) {
             // Operators read this in the Spin log; callers see `detail()`.
             eprintln!("lanyard: {self:?}");
