@@ -6,6 +6,7 @@ use std::cell::{OnceCell, RefCell};
 
 use futures::StreamExt;
 use spin_sdk::http::IncomingRequest;
+use spin_sdk::wit::wasi::http0_2_0::{outgoing_handler, types as wh};
 use spin_sdk::{key_value, sqlite, variables};
 
 use crate::config::{self, Variables};
@@ -136,14 +137,150 @@ impl SqlStore for SpinSql {
 }
 
 /// Outbound HTTP through Spin (`wasi:http/outgoing-handler`), limited by the
-/// component's `allowed_outbound_hosts`.
+/// component's `allowed_outbound_hosts`, with bounded time-outs: a host
+/// that does not connect within [`CONNECT_TIMEOUT_NS`] or answer within
+/// [`ANSWER_TIMEOUT_NS`] fails the request instead of holding it. A host
+/// the component may not reach is reported as [`Error::OutboundDenied`].
 pub struct SpinHttp;
+
+/// Nanoseconds to connect.
+pub const CONNECT_TIMEOUT_NS: u64 = 5_000_000_000;
+/// Nanoseconds to the first byte of the answer, and between its bytes.
+pub const ANSWER_TIMEOUT_NS: u64 = 10_000_000_000;
+/// The largest answer read.
+const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 impl crate::mail::HttpClient for SpinHttp {
     fn send(&self, req: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>> {
-        spin_sdk::http::run(spin_sdk::http::send::<_, http::Response<Vec<u8>>>(req))
-            .map_err(|e| Error::Unavailable(format!("outbound request failed: {e}")))
+        let origin = match (req.uri().scheme_str(), req.uri().authority()) {
+            (Some(s), Some(a)) => format!("{s}://{a}"),
+            _ => req.uri().to_string(),
+        };
+        send_bounded(req).map_err(|e| {
+            use wh::ErrorCode as C;
+            match e {
+                Failure::Code(C::HttpRequestDenied) => Error::OutboundDenied(origin),
+                Failure::Code(
+                    C::ConnectionTimeout
+                    | C::ConnectionReadTimeout
+                    | C::ConnectionWriteTimeout
+                    | C::HttpResponseTimeout,
+                ) => Error::Unavailable(format!("{origin} timed out")),
+                Failure::Code(C::DnsError(_)) => {
+                    Error::Unavailable(format!("the name of {origin} does not resolve"))
+                }
+                Failure::Code(C::ConnectionRefused) => {
+                    Error::Unavailable(format!("{origin} refused the connection"))
+                }
+                Failure::Code(other) => Error::Unavailable(format!("{origin}: {other:?}")),
+                Failure::Other(why) => Error::Unavailable(format!("{origin}: {why}")),
+            }
+        })
     }
+}
+
+/// Why an outbound request failed.
+enum Failure {
+    /// The host's wasi-http error code.
+    Code(wh::ErrorCode),
+    /// Anything else (a request the bindings refuse, a broken stream).
+    Other(String),
+}
+
+fn other(why: impl Into<String>) -> Failure {
+    Failure::Other(why.into())
+}
+
+/// Sends a request with time-outs (`request-options`), writing and reading
+/// the bodies with blocking calls: the handler is synchronous anyway.
+fn send_bounded(req: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Failure> {
+    let (parts, body) = req.into_parts();
+    let headers = wh::Fields::new();
+    for (name, value) in &parts.headers {
+        headers
+            .append(name.as_str(), value.as_bytes())
+            .map_err(|e| other(format!("header {name}: {e:?}")))?;
+    }
+    let out = wh::OutgoingRequest::new(headers);
+    let method = match parts.method {
+        http::Method::GET => wh::Method::Get,
+        http::Method::POST => wh::Method::Post,
+        http::Method::PUT => wh::Method::Put,
+        http::Method::DELETE => wh::Method::Delete,
+        http::Method::HEAD => wh::Method::Head,
+        http::Method::PATCH => wh::Method::Patch,
+        http::Method::OPTIONS => wh::Method::Options,
+        ref m => wh::Method::Other(m.to_string()),
+    };
+    let scheme = match parts.uri.scheme_str() {
+        Some("https") => wh::Scheme::Https,
+        Some("http") => wh::Scheme::Http,
+        Some(s) => wh::Scheme::Other(s.to_owned()),
+        None => return Err(other("the URL has no scheme")),
+    };
+    let refused = |what: &str| other(format!("the {what} is refused"));
+    out.set_method(&method).map_err(|()| refused("method"))?;
+    out.set_scheme(Some(&scheme))
+        .map_err(|()| refused("scheme"))?;
+    out.set_authority(parts.uri.authority().map(|a| a.as_str()))
+        .map_err(|()| refused("host"))?;
+    out.set_path_with_query(parts.uri.path_and_query().map(|p| p.as_str()))
+        .map_err(|()| refused("path"))?;
+    let options = wh::RequestOptions::new();
+    options
+        .set_connect_timeout(Some(CONNECT_TIMEOUT_NS))
+        .and_then(|()| options.set_first_byte_timeout(Some(ANSWER_TIMEOUT_NS)))
+        .and_then(|()| options.set_between_bytes_timeout(Some(ANSWER_TIMEOUT_NS)))
+        .map_err(|()| refused("time-out"))?;
+    let outgoing = out.body().map_err(|()| refused("body"))?;
+    let future = outgoing_handler::handle(out, Some(options)).map_err(Failure::Code)?;
+    {
+        let stream = outgoing.write().map_err(|()| refused("body"))?;
+        for chunk in body.chunks(4096) {
+            stream
+                .blocking_write_and_flush(chunk)
+                .map_err(|e| other(format!("writing the body: {e:?}")))?;
+        }
+    }
+    wh::OutgoingBody::finish(outgoing, None).map_err(Failure::Code)?;
+    future.subscribe().block();
+    let incoming = match future.get() {
+        Some(Ok(Ok(res))) => res,
+        Some(Ok(Err(code))) => return Err(Failure::Code(code)),
+        Some(Err(())) | None => return Err(other("no answer")),
+    };
+    let mut builder = http::Response::builder().status(incoming.status());
+    for (name, value) in incoming.headers().entries() {
+        builder = builder.header(name, value);
+    }
+    let body = incoming
+        .consume()
+        .map_err(|()| other("the answer has no body"))?;
+    let mut bytes = Vec::new();
+    {
+        let stream = body
+            .stream()
+            .map_err(|()| other("the answer has no body"))?;
+        loop {
+            match stream.blocking_read(64 * 1024) {
+                Ok(chunk) => bytes.extend_from_slice(&chunk),
+                Err(wasi::io::streams::StreamError::Closed) => break,
+                Err(wasi::io::streams::StreamError::LastOperationFailed(e)) => {
+                    return Err(other(format!(
+                        "reading the answer: {}",
+                        e.to_debug_string()
+                    )));
+                }
+            }
+            if bytes.len() > MAX_ANSWER_BYTES {
+                return Err(other("the answer is too large"));
+            }
+        }
+    }
+    drop(wh::IncomingBody::finish(body));
+    builder
+        .body(bytes)
+        .map_err(|e| other(format!("the answer is malformed: {e}")))
 }
 
 /// A domain request handler, as exported by `crate::routes`.
