@@ -83,6 +83,10 @@ pub struct Session {
     /// A public, random session id for the `sid` claim (not the cookie value).
     #[serde(default)]
     pub sid: String,
+    /// The connection of a sign-in through an upstream provider, for the
+    /// `idp` claim.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
 }
 
 fn key(id: &str) -> String {
@@ -104,6 +108,20 @@ pub fn start(
     amr: &[&str],
     now: i64,
 ) -> Result<http::HeaderValue> {
+    start_via(store, p, sub, generation, amr, None, now)
+}
+
+/// Starts a session signed in through the upstream connection `idp` (when
+/// given) and returns its `Set-Cookie` value.
+pub fn start_via(
+    store: &dyn KvStore,
+    p: &Policy,
+    sub: &str,
+    generation: i64,
+    amr: &[&str],
+    idp: Option<&str>,
+    now: i64,
+) -> Result<http::HeaderValue> {
     let id = crypto::random_token()?;
     let s = Session {
         sub: sub.to_owned(),
@@ -112,6 +130,7 @@ pub fn start(
         last_seen: now,
         amr: amr.iter().map(|a| (*a).to_owned()).collect(),
         sid: crypto::random_id()?,
+        idp: idp.map(str::to_owned),
     };
     kv::put_json(store, &key(&id), &s, s.expires_at(p))?;
     SetCookie {

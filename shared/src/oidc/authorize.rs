@@ -461,6 +461,8 @@ pub struct Subject<'a> {
     pub amr: &'a [String],
     /// Session id.
     pub sid: &'a str,
+    /// The upstream connection they signed in through, if any.
+    pub idp: Option<&'a str>,
 }
 
 /// Issues a single-use code for the request and returns it; it records the
@@ -486,6 +488,7 @@ pub fn issue_code(
         expires_at: now + CODE_TTL,
         org_id: context.and_then(Context::org).map(|o| o.id.clone()),
         mandate_id: context.and_then(Context::mandate_id).map(str::to_owned),
+        idp: who.idp.map(str::to_owned),
     };
     auth_codes::insert(db, &crypto::hash_secret(&code), &stored)?;
     Ok(code)
@@ -852,6 +855,7 @@ mod tests {
             auth_time: NOW - 30,
             amr: &amr,
             sid: "sid-7",
+            idp: None,
         };
         let code = issue_code(&w.sql, &req, &who, None, NOW).unwrap();
         let config = Config::load(&w.vars).unwrap();
@@ -1212,6 +1216,7 @@ mod tests {
             auth_time: NOW,
             amr: &amr,
             sid: "sid-1",
+            idp: None,
         };
         let code = issue_code(&w.sql, &req, &who, Some(&context), NOW).unwrap();
         let claimed =
@@ -1262,6 +1267,7 @@ mod tests {
             auth_time: NOW,
             amr: &amr,
             sid: "sid-1",
+            idp: None,
         };
         let config = Config::load(&w.vars).unwrap();
         let exchange = |code: String| {

@@ -151,6 +151,8 @@ struct Grant {
     auth_time: i64,
     amr: String,
     sid: String,
+    /// The upstream connection of the login, if any.
+    idp: Option<String>,
     /// What a b2b login acts as, as checked just now.
     acting: OrgCheck,
 }
@@ -307,6 +309,7 @@ fn authorization_code(
         auth_time: claimed.auth_time,
         amr: claimed.amr,
         sid: claimed.sid,
+        idp: claimed.idp,
         acting,
     };
     issue(env, config, client, &grant, &access_jti, Some(&family_id))
@@ -436,6 +439,7 @@ fn refresh_token(
         auth_time: family.auth_time,
         amr: family.amr,
         sid: family.sid,
+        idp: family.idp,
         acting,
     };
     let mut response = issue(env, config, client, &grant, &crypto::random_id()?, None)?;
@@ -570,6 +574,9 @@ fn issue(
                 .into(),
         );
         extra.insert("sid".into(), grant.sid.clone().into());
+        if let Some(idp) = &grant.idp {
+            extra.insert("idp".into(), idp.clone().into());
+        }
         extra.insert("at_hash".into(), tokens::at_hash(alg, &access_token).into());
         extra.extend(tokens::context_members(
             org.as_ref(),
@@ -605,6 +612,7 @@ fn issue(
                 sid: grant.sid.clone(),
                 org_id: org_id.clone(),
                 mandate_id: mandate_id.clone(),
+                idp: grant.idp.clone(),
             };
             refresh_families::insert(env.sql, &family, &crypto::hash_secret(&token), env.now)?;
             Some(token)
@@ -680,6 +688,7 @@ mod tests {
             auth_time: at - 5,
             amr: &["pwd".to_owned()],
             sid: "sid-1",
+            idp: None,
         };
         authorize::issue_code(&w.sql, &req, &subject, None, at).unwrap()
     }
@@ -809,6 +818,49 @@ mod tests {
                 "{grant}"
             );
         }
+    }
+
+    #[test]
+    fn a_federated_login_carries_idp_and_amr_into_the_id_token_and_its_refreshes() {
+        let w = World::new();
+        let app = client(&w, json!({}));
+        let ada = testkit::person(&w.sql, "ada@example.com", NOW);
+        let form = testkit::params(&[
+            ("client_id", &app.id),
+            ("redirect_uri", CB),
+            ("response_type", "code"),
+            ("scope", "openid offline_access"),
+            ("code_challenge", PKCE_CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ]);
+        let req = authorize::parse(&w.sql, &form).unwrap();
+        let subject = Subject {
+            id: &ada.id,
+            auth_time: NOW - 5,
+            amr: &["fed".to_owned()],
+            sid: "sid-1",
+            idp: Some("google"),
+        };
+        let issued = authorize::issue_code(&w.sql, &req, &subject, None, NOW).unwrap();
+        let res = redeem(&w, &app, &issued, NOW + 1).unwrap();
+        let c = tokens::unverified_payload(&res.id_token.unwrap()).unwrap();
+        assert_eq!(
+            (c["idp"].clone(), c["amr"].clone()),
+            (json!("google"), json!(["fed"]))
+        );
+        let again = refresh(&w, &app, &res.refresh_token.unwrap(), None, NOW + 2).unwrap();
+        let c = tokens::unverified_payload(&again.id_token.unwrap()).unwrap();
+        assert_eq!(
+            (c["idp"].clone(), c["amr"].clone()),
+            (json!("google"), json!(["fed"]))
+        );
+        // A password login has no idp.
+        let code = code(&w, &app, &ada, "openid", NOW);
+        let c = tokens::unverified_payload(
+            &redeem(&w, &app, &code, NOW + 1).unwrap().id_token.unwrap(),
+        )
+        .unwrap();
+        assert!(c.get("idp").is_none());
     }
 
     #[test]
@@ -1269,6 +1321,7 @@ mod tests {
             auth_time: at - 5,
             amr: &["pwd".to_owned()],
             sid: "sid-1",
+            idp: None,
         };
         authorize::issue_code(&w.sql, &req, &subject, Some(&org), at).unwrap()
     }

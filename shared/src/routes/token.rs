@@ -174,6 +174,7 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
             auth_time: s.created_at,
             amr: &s.amr,
             sid: &s.sid,
+            idp: s.idp.as_deref(),
         },
         context.as_ref(),
         env.now,

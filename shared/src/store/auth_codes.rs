@@ -32,9 +32,11 @@ pub struct Code {
     pub org_id: Option<String>,
     /// The mandate chosen, if the login acts for A through one.
     pub mandate_id: Option<String>,
+    /// The upstream connection of the login, if any (the `idp` claim).
+    pub idp: Option<String>,
 }
 
-const CODE_COLUMNS: &str = "client_id, identity_id, redirect_uri, scope, nonce, code_challenge, auth_time, amr, sid, expires_at, org_id, mandate_id";
+const CODE_COLUMNS: &str = "client_id, identity_id, redirect_uri, scope, nonce, code_challenge, auth_time, amr, sid, expires_at, org_id, mandate_id, idp";
 
 fn decode(r: &Named<'_>) -> Result<Code> {
     Ok(Code {
@@ -50,6 +52,7 @@ fn decode(r: &Named<'_>) -> Result<Code> {
         expires_at: r.int("expires_at")?,
         org_id: r.opt_string("org_id")?,
         mandate_id: r.opt_string("mandate_id")?,
+        idp: r.opt_string("idp")?,
     })
 }
 
@@ -57,7 +60,7 @@ fn decode(r: &Named<'_>) -> Result<Code> {
 pub fn insert(db: &dyn SqlStore, hash: &str, code: &Code) -> Result<()> {
     db.execute(
         &format!(
-            "INSERT INTO auth_codes (hash, {CODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO auth_codes (hash, {CODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ),
         &[
             hash.into(),
@@ -73,6 +76,7 @@ pub fn insert(db: &dyn SqlStore, hash: &str, code: &Code) -> Result<()> {
             code.expires_at.into(),
             code.org_id.as_deref().into(),
             code.mandate_id.as_deref().into(),
+            code.idp.as_deref().into(),
         ],
     )?;
     Ok(())

@@ -45,9 +45,12 @@ pub struct Family {
     /// The mandate of a login that acts for A through one, re-checked at
     /// every refresh instead of a membership.
     pub mandate_id: Option<String>,
+    /// The upstream connection of the login, if any (the `idp` claim).
+    pub idp: Option<String>,
 }
 
-const COLUMNS: &str = "id, client_id, identity_id, scope, auth_time, amr, sid, org_id, mandate_id";
+const COLUMNS: &str =
+    "id, client_id, identity_id, scope, auth_time, amr, sid, org_id, mandate_id, idp";
 
 fn decode(r: &Named<'_>) -> Result<Family> {
     Ok(Family {
@@ -60,14 +63,15 @@ fn decode(r: &Named<'_>) -> Result<Family> {
         sid: r.string("sid")?,
         org_id: r.opt_string("org_id")?,
         mandate_id: r.opt_string("mandate_id")?,
+        idp: r.opt_string("idp")?,
     })
 }
 
 /// Starts a family whose current token hashes to `current_hash`.
 pub fn insert(db: &dyn SqlStore, family: &Family, current_hash: &str, now: i64) -> Result<()> {
     db.execute(
-        "INSERT INTO refresh_families (id, client_id, identity_id, scope, current_hash, auth_time, amr, sid, created_at, last_used_at, org_id, mandate_id) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO refresh_families (id, client_id, identity_id, scope, current_hash, auth_time, amr, sid, created_at, last_used_at, org_id, mandate_id, idp) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         &[
             family.id.as_str().into(),
             family.client_id.as_str().into(),
@@ -81,6 +85,7 @@ pub fn insert(db: &dyn SqlStore, family: &Family, current_hash: &str, now: i64) 
             now.into(),
             family.org_id.as_deref().into(),
             family.mandate_id.as_deref().into(),
+            family.idp.as_deref().into(),
         ],
     )?;
     Ok(())
