@@ -186,6 +186,31 @@ pub fn log_in(
     password: &str,
     client: &str,
 ) -> Result<LoggedIn> {
+    let who = prove_password(env, auth, email, password, client)?;
+    if !who.email_verified {
+        return Ok(LoggedIn::Unverified(who.email));
+    }
+    Ok(LoggedIn::Session(session::start(
+        env.kv,
+        &auth.policy,
+        &who.id,
+        who.session_generation,
+        &["pwd"],
+        env.now,
+    )?))
+}
+
+/// Checks an email and password, as [`log_in`] does (one argon2id
+/// computation on every path, the same limits), without starting a
+/// session: the identity when they are right. Linking an upstream account
+/// to an existing one proves the existing one this way.
+pub fn prove_password(
+    env: &Env,
+    auth: &Auth,
+    email: &str,
+    password: &str,
+    client: &str,
+) -> Result<Identity> {
     let email = identity::normalise_email(email)
         .map_err(|_| Error::Unauthorized(BAD_CREDENTIALS.into()))?;
     // Both attempts are counted before the hash, so that parallel guesses
@@ -210,17 +235,7 @@ pub fn log_in(
     }
     throttle::clear(env.sql, &acct)?;
     throttle::refund(env.sql, &addr)?;
-    if !who.email_verified {
-        return Ok(LoggedIn::Unverified(who.email));
-    }
-    Ok(LoggedIn::Session(session::start(
-        env.kv,
-        &auth.policy,
-        &who.id,
-        who.session_generation,
-        &["pwd"],
-        env.now,
-    )?))
+    Ok(who)
 }
 
 /// The signed-in identity and session, if the request has a live session

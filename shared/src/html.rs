@@ -87,6 +87,59 @@ pub struct LoginPage<'a> {
     pub email: &'a str,
     /// Where to go after signing in (a local path).
     pub return_to: Option<&'a str>,
+    /// "Continue with …" buttons: (start URL, connection name).
+    pub providers: Vec<(String, String)>,
+    /// A note above the form (the sign-in at a provider was cancelled).
+    pub notice: Option<&'a str>,
+}
+
+/// The password proof before an upstream account is linked to an
+/// existing one with the same email.
+#[derive(Template)]
+#[template(path = "social_link.html")]
+pub struct SocialLinkPage<'a> {
+    /// Product name.
+    pub product: &'a str,
+    /// CSRF token.
+    pub csrf: &'a str,
+    /// The form-level error, if any.
+    pub error: Option<String>,
+    /// The pending link's token.
+    pub token: &'a str,
+    /// The existing account's email.
+    pub email: &'a str,
+    /// The connection's name.
+    pub provider: &'a str,
+}
+
+/// One upstream account linked to the signed-in person.
+pub struct LinkedAccount {
+    /// The connection's name (or its id, if it is gone).
+    pub name: String,
+    /// The upstream email, if known.
+    pub email: Option<String>,
+    /// The upstream issuer.
+    pub issuer: String,
+    /// The upstream subject.
+    pub subject: String,
+}
+
+/// The signed-in person's linked providers: unlink one, link another.
+#[derive(Template)]
+#[template(path = "social_accounts.html")]
+pub struct SocialAccountsPage<'a> {
+    /// Product name.
+    pub product: &'a str,
+    /// CSRF token.
+    pub csrf: &'a str,
+    /// The form-level error, if any.
+    pub error: Option<String>,
+    /// What just happened, if anything.
+    pub notice: Option<String>,
+    /// The linked accounts.
+    pub links: Vec<LinkedAccount>,
+    /// The connections to link: (id, name).
+    pub available: Vec<(String, String)>,
 }
 
 /// A form that asks only for an email (forgot password, resend verification).

@@ -228,6 +228,12 @@ impl ProfileSchema {
     }
 }
 
+/// Whether `name` is a standard OpenID Connect profile claim a schema may
+/// collect (`given_name`, `locale`, …).
+pub fn is_standard_claim(name: &str) -> bool {
+    STANDARD.iter().any(|s| s.0 == name)
+}
+
 fn standard(name: &str, required: bool, max: Option<usize>) -> Attribute {
     let (_, label, autocomplete) = STANDARD
         .iter()

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use crate::Env;
 use crate::identity::{self, Identity};
-use crate::mail::NoHttp;
+use crate::mail::{HttpClient, NoHttp};
 use crate::oidc::clients::{self, Client, ClientSpec};
 use crate::store::native::{MemoryKv, SqliteSql};
 use crate::store::{SqlStore, schema};
@@ -80,11 +80,17 @@ impl World {
 
     /// The environment of a request at `now`.
     pub fn env(&self, now: i64) -> Env<'_> {
+        self.env_with_http(now, &NoHttp)
+    }
+
+    /// The environment of a request at `now` whose outbound HTTP goes to
+    /// `http` (a fake provider).
+    pub fn env_with_http<'a>(&'a self, now: i64, http: &'a dyn HttpClient) -> Env<'a> {
         Env {
             kv: &self.kv,
             sql: &self.sql,
             vars: &self.vars,
-            http: &NoHttp,
+            http,
             now,
         }
     }

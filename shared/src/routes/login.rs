@@ -13,7 +13,7 @@ use crate::onetime::Purpose;
 use crate::routes::errors::{self, Style};
 use crate::store::dev_outbox;
 use crate::web::{self, Params, Request, Response};
-use crate::{Env, assets, client_addr, csrf, session, sweep};
+use crate::{Env, assets, client_addr, csrf, session, social, sweep};
 
 /// Routes a request to the login component.
 pub fn handle(env: &Env, req: Request) -> Response {
@@ -47,7 +47,13 @@ fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         ("/login", false) => {
             let query = Params::from_query(req)?;
             let hint = query.one("login_hint")?.unwrap_or("");
-            page.login(None, hint, return_to(&query)?, StatusCode::OK)
+            let notice = match query.one("social")? {
+                Some("cancelled") => Some(
+                    "You cancelled the sign-in with the provider. Sign in another way, or try again.",
+                ),
+                _ => None,
+            };
+            page.login_with(env, None, hint, return_to(&query)?, notice, StatusCode::OK)
         }
         ("/login", true) => login(env, auth, &page, req),
         ("/verify", false) => verify_form(env, &page, req),
@@ -109,11 +115,35 @@ impl<'a> Page<'a> {
 
     fn login(
         &self,
+        env: &Env,
         error: Option<String>,
         email: &str,
         return_to: Option<&str>,
         status: StatusCode,
     ) -> Result<Response> {
+        self.login_with(env, error, email, return_to, None, status)
+    }
+
+    fn login_with(
+        &self,
+        env: &Env,
+        error: Option<String>,
+        email: &str,
+        return_to: Option<&str>,
+        notice: Option<&str>,
+        status: StatusCode,
+    ) -> Result<Response> {
+        // Each enabled operator connection, carrying return_to along.
+        let providers = social::connections::buttons(env)?
+            .into_iter()
+            .map(|(id, name)| {
+                let mut href = format!("/social/{id}/start");
+                if let Some(target) = return_to {
+                    href.push_str(&format!("?return_to={}", web::pct(target)));
+                }
+                (href, name)
+            })
+            .collect();
         html::render(
             &LoginPage {
                 product: self.product,
@@ -121,6 +151,8 @@ impl<'a> Page<'a> {
                 error,
                 email,
                 return_to,
+                providers,
+                notice,
             },
             status,
         )
@@ -221,7 +253,8 @@ fn return_to(params: &Params) -> Result<Option<&str>> {
     Ok(params.one("return_to")?.filter(|p| is_local_path(p)))
 }
 
-fn is_local_path(p: &str) -> bool {
+/// Whether `p` is a path on this site that `return_to` may name.
+pub fn is_local_path(p: &str) -> bool {
     p.starts_with('/')
         && !p.starts_with("//")
         && !p.contains('\\')
@@ -350,6 +383,7 @@ fn login(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response>
     } = LoginForm::parse(&page.form(req)?)?;
     if email.is_empty() || password.is_empty() {
         return page.login(
+            env,
             Some("Enter your email and password.".into()),
             &email,
             target.as_deref(),
@@ -370,7 +404,7 @@ fn login(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response>
             Some(&email),
             None,
         ),
-        Err(e) => on_form(e, |msg, status| page.login(Some(msg), &email, target.as_deref(), status)),
+        Err(e) => on_form(e, |msg, status| page.login(env, Some(msg), &email, target.as_deref(), status)),
     }
 }
 
