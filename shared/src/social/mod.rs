@@ -7,13 +7,19 @@
 //!   and how to turn the callback into a verified [`Upstream`] person.
 //! - [`oidc`]: the generic OpenID provider (discovery, token endpoint, ID
 //!   token verification against the JWKS), which Google uses too.
+//! - [`microsoft`], [`apple`], [`github`]: the presets that are more than
+//!   an issuer (Entra ID's tenants, Apple's signed client secret and
+//!   form_post, GitHub's OAuth 2.0 and REST API).
 //! - [`flow`]: the sign-in in flight (state, nonce, PKCE, browser cookie).
 //! - [`link`]: which Lanyard identity an upstream person is.
 //! - [`connections`]: validation of the operator's connections.
 
+pub mod apple;
 pub mod connections;
 pub mod flow;
+pub mod github;
 pub mod link;
+pub mod microsoft;
 pub mod oidc;
 pub mod providers;
 

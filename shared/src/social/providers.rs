@@ -2,9 +2,9 @@
 //! ([`authorize_url`]) and how to turn the provider's callback into a
 //! verified [`Upstream`] person ([`finish`]).
 
-use super::{Connection, Kind, Upstream, oidc};
+use super::{Connection, Kind, Upstream, apple, github, microsoft, oidc};
 use crate::Env;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// What the provider sent back to the callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,13 +24,6 @@ pub struct Pending {
     pub code_verifier: String,
 }
 
-fn not_built(kind: Kind) -> Error {
-    Error::Unavailable(format!(
-        "Sign-in with {} connections is not built yet.",
-        kind.as_str()
-    ))
-}
-
 /// The provider's authorization URL for this sign-in: the authorization
 /// code flow with PKCE (S256), `state`, `nonce` and `redirect_uri`.
 pub fn authorize_url(
@@ -45,7 +38,12 @@ pub fn authorize_url(
         Kind::Oidc | Kind::Google => {
             oidc::authorize_url(env, conn, state, nonce, code_challenge, redirect_uri)
         }
-        kind @ (Kind::Microsoft | Kind::Apple | Kind::Github) => Err(not_built(kind)),
+        Kind::Microsoft => {
+            microsoft::authorize_url(env, conn, state, nonce, code_challenge, redirect_uri)
+        }
+        Kind::Apple => apple::authorize_url(env, conn, state, nonce, code_challenge, redirect_uri),
+        // No ID token, so no nonce.
+        Kind::Github => github::authorize_url(env, conn, state, code_challenge, redirect_uri),
     }
 }
 
@@ -59,6 +57,8 @@ pub fn finish(
 ) -> Result<Upstream> {
     match conn.kind {
         Kind::Oidc | Kind::Google => oidc::finish(env, conn, cb, pending, redirect_uri),
-        kind @ (Kind::Microsoft | Kind::Apple | Kind::Github) => Err(not_built(kind)),
+        Kind::Microsoft => microsoft::finish(env, conn, cb, pending, redirect_uri),
+        Kind::Apple => apple::finish(env, conn, cb, pending, redirect_uri),
+        Kind::Github => github::finish(env, conn, cb, pending, redirect_uri),
     }
 }
