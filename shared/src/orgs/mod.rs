@@ -27,7 +27,7 @@ use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::store::organisations::{self as store, Organisation};
 use crate::store::{
-    SqlStore, activations, invitations as inv_store, mandate_delegates, mandates as mandate_store, memberships,
+    SqlStore, activations, connections, domain_claims, invitations as inv_store, mandate_delegates, mandates as mandate_store, memberships,
     org_audit, projects, role_assignments,
 };
 
@@ -306,6 +306,8 @@ pub fn delete(db: &dyn SqlStore, access: &Access, now: i64) -> Result<()> {
     store::delete(db, id)?;
     mandate_delegates::delete_for_org(db, id)?;
     mandate_store::delete_for_org(db, id)?;
+    domain_claims::delete_for_org(db, id)?;
+    connections::delete_for_org(db, id)?;
     role_assignments::delete_for_org(db, id)?;
     projects::delete_for_org(db, id)?;
     activations::delete_for_org(db, id)?;

@@ -20,6 +20,7 @@ use crate::orgs::members::{self, Change};
 use crate::orgs::{self, Access, Level, Policy, mandates, services};
 use crate::routes::cors;
 use crate::routes::errors::Style;
+use crate::social::{domains, org_sso};
 use crate::store::invitations::Grant;
 use crate::store::organisations::Organisation;
 use crate::store::role_assignments::Assignment;
@@ -36,7 +37,7 @@ pub const SCOPE: &str = "orgs";
 /// it with a bearer token when the token's client registered that origin.
 pub fn route(env: &Env, auth: &Auth, req: &Request) -> Response {
     if req.method() == Method::OPTIONS {
-        return cors::preflight_for(env, req, "GET, POST, PATCH, DELETE")
+        return cors::preflight_for(env, req, "GET, POST, PUT, PATCH, DELETE")
             .unwrap_or_else(|e| e.into_response(Style::Api));
     }
     let mut origins = Vec::new();
@@ -215,6 +216,44 @@ fn serve(env: &Env, auth: &Auth, req: &Request, origins: &mut Vec<String>) -> Re
             mandates::revoke(db, &access, id, now)?;
             Ok(no_content())
         }
+        (Method::GET, ["connections"]) => {
+            ok(&json!({ "connections": org_sso::list(db, &access)? }))
+        }
+        (Method::POST, ["connections"]) => {
+            let spec: org_sso::Spec = body(req)?;
+            created(&org_sso::create(env, &access, &spec)?)
+        }
+        (_, ["connections"]) => Err(Error::MethodNotAllowed("GET, POST")),
+        (Method::GET, ["connections", id]) => ok(&org_sso::get(db, &access, id)?),
+        (Method::PUT, ["connections", id]) => {
+            let spec: org_sso::Spec = body(req)?;
+            ok(&org_sso::update(env, &access, id, &spec)?)
+        }
+        (Method::DELETE, ["connections", id]) => {
+            org_sso::delete(db, &access, id, now)?;
+            Ok(no_content())
+        }
+        (_, ["connections", _]) => Err(Error::MethodNotAllowed("GET, PUT, DELETE")),
+        (Method::GET, ["domains"]) => ok(&json!({ "domains": domains::list(db, &access)? })),
+        (Method::POST, ["domains"]) => {
+            let b: NewDomain = body(req)?;
+            created(&domains::claim(
+                db,
+                &access,
+                &b.domain,
+                b.connection_id.as_deref(),
+                now,
+            )?)
+        }
+        (_, ["domains"]) => Err(Error::MethodNotAllowed("GET, POST")),
+        (Method::POST, ["domains", domain, "verify"]) => {
+            ok(&domains::verify(env, &access, domain)?)
+        }
+        (Method::DELETE, ["domains", domain]) => {
+            domains::remove(db, &access, domain, now)?;
+            Ok(no_content())
+        }
+        (_, ["domains", _]) => Err(Error::MethodNotAllowed("DELETE")),
         (Method::GET, ["audit"]) => {
             let q = Params::from_query(req)?;
             let number = |name: &str| -> Result<Option<i64>> {
@@ -464,6 +503,13 @@ struct Delegates {
 #[serde(deny_unknown_fields)]
 struct Token {
     token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewDomain {
+    domain: String,
+    connection_id: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -29,6 +29,7 @@ use crate::orgs::mandates::{self, Offer};
 use crate::orgs::members::{self, Change};
 use crate::orgs::{self, Access, Level, Policy, services};
 use crate::routes::errors;
+use crate::social::{Connection, domains, org_sso};
 use crate::store::invitations::Grant;
 use crate::store::role_assignments::Assignment;
 use crate::web::{self, Params, Request, Response};
@@ -339,6 +340,17 @@ struct AdminView {
     /// Who ownership may go to: the other active members (sub, email).
     transfer_to: Vec<(String, String)>,
     mandates: MandateAdmin,
+    sso: SsoAdmin,
+}
+
+/// The organisation's own sign-in (enterprise SSO), for admins.
+struct SsoAdmin {
+    connections: Vec<Connection>,
+    domains: Vec<domains::View>,
+    /// The prefix of a chosen connection id (`org-<slug>-`).
+    id_prefix: String,
+    /// Lanyard's callback URLs start with this (`<issuer>/social/`).
+    callback_base: String,
 }
 
 /// An organisation's page.
@@ -625,6 +637,12 @@ impl Page<'_> {
                 invitations,
                 audit,
                 mandates,
+                sso: SsoAdmin {
+                    connections: org_sso::list(db, access)?,
+                    domains: domains::list(db, access)?,
+                    id_prefix: format!("org-{}-", access.org.slug),
+                    callback_base: crate::config::Config::load(env.vars)?.url("/social/"),
+                },
             })
         } else {
             None
@@ -902,6 +920,38 @@ fn apply(env: &Env, auth: &Auth, access: &Access, f: &Fields) -> Result<String> 
         }
         "mandate_revoke" => {
             mandates::revoke(db, access, f.need("id", "a mandate")?, now)?;
+        }
+        "connection_create" => {
+            let spec = org_sso::Spec {
+                id: f.maybe("id")?.filter(|v| !v.is_empty()),
+                kind: None,
+                name: f.maybe("name")?.filter(|v| !v.is_empty()),
+                issuer: f.get("issuer")?.to_owned(),
+                client_id: f.get("client_id")?.to_owned(),
+                secret_variable: f.maybe("secret_variable")?,
+                scopes: f.maybe("scopes")?.filter(|v| !v.is_empty()),
+                default_role: f.maybe("default_role")?,
+                enabled: Some(true),
+                mapping: Default::default(),
+            };
+            org_sso::create(env, access, &spec)?;
+        }
+        "connection_enable" | "connection_disable" => {
+            let id = f.need("id", "a connection")?;
+            org_sso::set_enabled(env, access, id, action == "connection_enable")?;
+        }
+        "connection_delete" => {
+            org_sso::delete(db, access, f.need("id", "a connection")?, now)?;
+        }
+        "domain_claim" => {
+            let connection = f.maybe("connection_id")?;
+            domains::claim(db, access, f.get("domain")?, connection.as_deref(), now)?;
+        }
+        "domain_verify" => {
+            domains::verify(env, access, f.need("domain", "a domain")?)?;
+        }
+        "domain_remove" => {
+            domains::remove(db, access, f.need("domain", "a domain")?, now)?;
         }
         "delete" => {
             access.require(Level::Owner)?;
@@ -2066,5 +2116,91 @@ mod tests {
                 .form(&[("token", token)])
                 .build(),
         )
+    }
+
+    #[test]
+    fn admins_set_up_single_sign_on_on_the_page() {
+        let w = World::new();
+        let ada = acme(&w);
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[
+                ("action", "connection_create"),
+                ("issuer", "https://login.acme.test"),
+                ("client_id", "lanyard-at-acme"),
+                ("secret_variable", ""),
+                ("scopes", "openid email"),
+                ("default_role", "member"),
+                ("id", "org-acme-okta"),
+                ("name", ""),
+            ],
+        );
+        assert_eq!(location(&res), "/orgs/acme");
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[("action", "domain_claim"), ("domain", "Acme.test")],
+        );
+        assert_eq!(location(&res), "/orgs/acme");
+        let page = text(&ada.get(&w, "/orgs/acme"));
+        assert!(page.contains("Single sign-on"), "{page}");
+        assert!(page.contains("data-connection=\"org-acme-okta\""), "{page}");
+        assert!(
+            page.contains("https://id.example.test/social/org-acme-okta/callback"),
+            "{page}"
+        );
+        assert!(page.contains("data-domain=\"acme.test\""), "{page}");
+        assert!(page.contains("lanyard-verification="), "{page}");
+        assert!(page.contains("waiting for the record"), "{page}");
+        // Verifying without a DNS-over-HTTPS client here: a clear error on the page.
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[("action", "domain_verify"), ("domain", "acme.test")],
+        );
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            text(&res).contains("DNS lookup of acme.test failed"),
+            "{}",
+            text(&res)
+        );
+        // A public mail domain is refused on the form.
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[("action", "domain_claim"), ("domain", "gmail.com")],
+        );
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let res = ada.post(
+            &w,
+            "/orgs/acme",
+            &[("action", "connection_disable"), ("id", "org-acme-okta")],
+        );
+        assert_eq!(location(&res), "/orgs/acme");
+        assert!(text(&ada.get(&w, "/orgs/acme")).contains("value=\"connection_enable\""));
+        let page = text(&ada.get(&w, "/orgs/acme"));
+        assert!(page.contains("connection.created") && page.contains("domain.claimed"));
+
+        // A member sees none of it, and cannot change it.
+        let (bob, bob_id) = Browser::signed_in(&w, "bob@acme.test", true);
+        let org = organisations::by_slug(&w.sql, "acme").unwrap().unwrap();
+        memberships::insert(&w.sql, &org.id, &bob_id.id, "member", None, NOW).unwrap();
+        let page = text(&bob.get(&w, "/orgs/acme"));
+        assert!(!page.contains("Single sign-on"));
+        let res = bob.post(
+            &w,
+            "/orgs/acme",
+            &[("action", "connection_delete"), ("id", "org-acme-okta")],
+        );
+        assert_eq!(res.status(), StatusCode::FORBIDDEN);
+        // Another organisation's admin gets a 404.
+        let (eve, _) = Browser::signed_in(&w, "eve@evil.test", true);
+        let res = eve.post(
+            &w,
+            "/orgs/acme",
+            &[("action", "domain_remove"), ("domain", "acme.test")],
+        );
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
     }
 }

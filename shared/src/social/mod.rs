@@ -13,14 +13,18 @@
 //! - [`flow`]: the sign-in in flight (state, nonce, PKCE, browser cookie).
 //! - [`link`]: which Lanyard identity an upstream person is.
 //! - [`connections`]: validation of the operator's connections.
+//! - [`org_sso`]: organisations' own connections, home-realm discovery and
+//!   just-in-time membership; [`domains`]: their proven email domains.
 
 pub mod apple;
 pub mod connections;
+pub mod domains;
 pub mod flow;
 pub mod github;
 pub mod link;
 pub mod microsoft;
 pub mod oidc;
+pub mod org_sso;
 pub mod providers;
 
 use serde_json::{Map, Value as Json};

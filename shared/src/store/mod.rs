@@ -14,6 +14,7 @@ pub mod clients;
 pub mod connections;
 pub mod consents;
 pub mod dev_outbox;
+pub mod domain_claims;
 pub mod federated_identities;
 pub mod identities;
 pub mod invitations;
