@@ -94,6 +94,10 @@ pub fn client_secret(env: &Env, conn: &Connection) -> Result<String> {
     let text = text.trim();
     let key = if text.starts_with('{') {
         ES256KeyPair::from_jwk(text)
+    } else if !text.contains('\n') {
+        // A PEM squeezed onto one line with `\n` escapes (a common way to
+        // put it in an environment variable).
+        ES256KeyPair::from_pem(&text.replace("\\n", "\n"))
     } else {
         ES256KeyPair::from_pem(text)
     };
@@ -425,6 +429,23 @@ mod tests {
         assert!(
             matches!(&err, Error::Config { name, .. } if name == "apple_key"),
             "{err}"
+        );
+        // A PEM on one line with \n escapes is read.
+        let operator = ES256KeyPair::generate();
+        w.set(
+            "apple_key",
+            Some(&operator.to_pem().unwrap().replace('\n', "\\n")),
+        );
+        let secret = client_secret(&fake::env(&w, &http, NOW), &conn()).unwrap();
+        let options = VerificationOptions {
+            artificial_time: Some(UnixTimeStamp::from_secs(NOW as u64)),
+            ..Default::default()
+        };
+        assert!(
+            operator
+                .public_key()
+                .verify_token::<NoCustomClaims>(&secret, Some(options))
+                .is_ok()
         );
         w.set("apple_key", None);
         let err = client_secret(&fake::env(&w, &http, NOW), &conn()).unwrap_err();
