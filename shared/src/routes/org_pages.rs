@@ -2120,8 +2120,13 @@ mod tests {
 
     #[test]
     fn admins_set_up_single_sign_on_on_the_page() {
-        let w = World::new();
+        let mut w = World::new();
         let ada = acme(&w);
+        let org = organisations::by_slug(&w.sql, "acme").unwrap().unwrap();
+        w.set(
+            "org_secret_variables",
+            Some(&format!("{}=acme_sso_secret", org.id)),
+        );
         let res = ada.post(
             &w,
             "/orgs/acme",
@@ -2129,7 +2134,7 @@ mod tests {
                 ("action", "connection_create"),
                 ("issuer", "https://login.acme.test"),
                 ("client_id", "lanyard-at-acme"),
-                ("secret_variable", ""),
+                ("secret_variable", "acme_sso_secret"),
                 ("scopes", "openid email"),
                 ("default_role", "member"),
                 ("id", "org-acme-okta"),
@@ -2184,7 +2189,6 @@ mod tests {
 
         // A member sees none of it, and cannot change it.
         let (bob, bob_id) = Browser::signed_in(&w, "bob@acme.test", true);
-        let org = organisations::by_slug(&w.sql, "acme").unwrap().unwrap();
         memberships::insert(&w.sql, &org.id, &bob_id.id, "member", None, NOW).unwrap();
         let page = text(&bob.get(&w, "/orgs/acme"));
         assert!(!page.contains("Single sign-on"));

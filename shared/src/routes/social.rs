@@ -14,7 +14,7 @@ use crate::routes::errors::{self, Style};
 use crate::routes::login::is_local_path;
 use crate::social::connections::{self as conns, ConnectionSpec};
 use crate::social::flow::{self, Outcome};
-use crate::social::link;
+use crate::social::{link, org_sso};
 use crate::store::{connections, federated_identities};
 use crate::web::{self, Params, Request, Response};
 use crate::{Env, client_addr, csrf, session, sweep};
@@ -214,6 +214,10 @@ fn link_confirm(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Re
     let client = client_addr::of(env.vars, req.headers())?;
     match link::confirm(env, auth, token, password, &client) {
         Ok((who, pending)) => {
+            // An organisation's connection makes its people members.
+            if let Some(conn) = connections::get(env.sql, &pending.connection_id)? {
+                org_sso::after_sign_in(env.sql, &conn, &who.id, env.now)?;
+            }
             let cookie = flow::sign_in(env, auth, &who, &pending.connection_id, &["fed", "pwd"])?;
             session::end(env.kv, &auth.policy, req.headers())?;
             let mut res = web::redirect(pending.return_to.as_deref().unwrap_or("/"))?;

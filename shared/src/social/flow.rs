@@ -252,10 +252,14 @@ fn finish_as(
         });
     }
     match link::resolve(env, auth, conn, up, taken.return_to.as_deref())? {
-        Resolved::Identity(who) => Ok(Outcome::SignedIn {
-            cookie: sign_in(env, auth, &who, &conn.id, &["fed"])?,
-            return_to: taken.return_to.clone(),
-        }),
+        Resolved::Identity(who) => {
+            // An organisation's connection makes its people members.
+            super::org_sso::after_sign_in(env.sql, conn, &who.id, env.now)?;
+            Ok(Outcome::SignedIn {
+                cookie: sign_in(env, auth, &who, &conn.id, &["fed"])?,
+                return_to: taken.return_to.clone(),
+            })
+        }
         Resolved::NeedsPassword { token, .. } => Ok(Outcome::NeedsPassword { token }),
     }
 }

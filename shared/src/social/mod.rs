@@ -62,6 +62,17 @@ pub fn secret(env: &Env, conn: &Connection) -> Result<String> {
             format!("the connection `{}` names no secret variable", conn.id),
         )
     })?;
+    // An organisation's connection may use only a variable the operator
+    // still grants it, so that no secret but its own leaves for its provider.
+    if !org_sso::secret_granted(env, conn)? {
+        return Err(Error::config(
+            org_sso::GRANTS_VARIABLE,
+            format!(
+                "the secret variable `{name}` of the organisation connection `{}` is not granted to its organisation",
+                conn.id
+            ),
+        ));
+    }
     config::optional(env.vars, name)?.ok_or_else(|| {
         Error::config(
             name,

@@ -55,7 +55,7 @@ pub struct Spec {
     /// Lanyard's client id at the provider.
     pub client_id: String,
     /// The Spin variable holding the client secret, granted to this
-    /// organisation by the operator; none for a public client (PKCE only).
+    /// organisation by the operator (required).
     pub secret_variable: Option<String>,
     /// Space-separated scopes, with `openid`; [`DEFAULT_SCOPES`] when absent.
     pub scopes: Option<String>,
@@ -210,13 +210,14 @@ fn build(env: &Env, access: &Access, spec: &Spec, id: String, now: i64) -> Resul
             "Give the client id the provider gave Lanyard (1 to 255 characters).",
         ));
     }
-    let secret_variable = spec
-        .secret_variable
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(|v| check_secret_variable(env, &access.org.id, v))
-        .transpose()?;
+    let secret_variable = match spec.secret_variable.as_deref().map(str::trim) {
+        Some(v) if !v.is_empty() => check_secret_variable(env, &access.org.id, v)?,
+        _ => {
+            return Err(Error::bad_request(
+                "Name the secret variable that holds the client secret: the operator sets one up for your organisation.",
+            ));
+        }
+    };
     let scopes = check_scopes(spec.scopes.as_deref().unwrap_or(DEFAULT_SCOPES))?;
     let default_role = match spec.default_role.as_deref().unwrap_or("member") {
         r @ ("member" | "admin") => r.to_owned(),
@@ -242,7 +243,7 @@ fn build(env: &Env, access: &Access, spec: &Spec, id: String, now: i64) -> Resul
         name,
         issuer: Some(issuer),
         client_id: client_id.to_owned(),
-        secret_variable,
+        secret_variable: Some(secret_variable),
         scopes,
         settings: Settings {
             mapping: spec.mapping.clone(),
@@ -478,8 +479,16 @@ mod tests {
         Spec {
             issuer: "https://login.acme.test/".into(),
             client_id: "lanyard".into(),
+            secret_variable: Some("sso_secret".into()),
             ..Spec::default()
         }
+    }
+
+    /// The operator grants `sso_secret` to the organisation (too).
+    fn grant(w: &mut World, access: &Access) {
+        let before = w.vars.get(GRANTS_VARIABLE).cloned().unwrap_or_default();
+        let all = format!("{before} {}=sso_secret", access.org.id);
+        w.set(GRANTS_VARIABLE, Some(&all));
     }
 
     fn actions(w: &World, access: &Access) -> Vec<String> {
@@ -512,6 +521,21 @@ mod tests {
         let mut w = World::new();
         let acme = org(&w, "ada@acme.test", "acme");
         let c = {
+            let env = w.env(NOW);
+            // Without the operator's grant, no secret variable.
+            assert!(matches!(
+                create(&env, &acme, &spec()),
+                Err(Error::BadRequest(_))
+            ));
+            let none = Spec {
+                secret_variable: None,
+                ..spec()
+            };
+            assert!(matches!(
+                create(&env, &acme, &none),
+                Err(Error::BadRequest(_))
+            ));
+            grant(&mut w, &acme);
             let env = w.env(NOW);
             let c = create(&env, &acme, &spec()).unwrap();
             assert!(
@@ -604,6 +628,10 @@ mod tests {
                 acme.org.id
             )),
         );
+        assert!(
+            !secret_granted(&w.env(NOW), &c).unwrap(),
+            "sso_secret taken back"
+        );
         let env = w.env(NOW);
         let changed = update(
             &env,
@@ -652,9 +680,10 @@ mod tests {
 
     #[test]
     fn members_are_refused_and_other_organisations_see_nothing() {
-        let w = World::new();
-        let env = w.env(NOW);
+        let mut w = World::new();
         let acme = org(&w, "ada@acme.test", "acme");
+        grant(&mut w, &acme);
+        let env = w.env(NOW);
         let c = create(&env, &acme, &spec()).unwrap();
         let bob = verified(&w, "bob@acme.test");
         memberships::insert(&w.sql, &acme.org.id, &bob.id, "member", None, NOW).unwrap();
@@ -695,9 +724,10 @@ mod tests {
 
     #[test]
     fn home_realm_discovery_needs_a_proven_domain_and_a_connection() {
-        let w = World::new();
-        let env = w.env(NOW);
+        let mut w = World::new();
         let acme = org(&w, "ada@acme.test", "acme");
+        grant(&mut w, &acme);
+        let env = w.env(NOW);
         // A claim, a connection, but not proven: the password.
         let c = create(&env, &acme, &spec()).unwrap();
         let claim = Claim {
@@ -770,9 +800,10 @@ mod tests {
 
     #[test]
     fn signing_in_through_the_connection_makes_a_member_once() {
-        let w = World::new();
-        let env = w.env(NOW);
+        let mut w = World::new();
         let acme = org(&w, "ada@acme.test", "acme");
+        grant(&mut w, &acme);
+        let env = w.env(NOW);
         let member = create(&env, &acme, &spec()).unwrap();
         let admins = create(
             &env,
@@ -831,6 +862,119 @@ mod tests {
         after_sign_in(&w.sql, &member, &lee.id, NOW).unwrap();
         assert!(
             memberships::get(&w.sql, &acme.org.id, &lee.id)
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    /// Signs in through `conn` at a fake provider as upstream `sub` with
+    /// `email`: the start, the provider, the callback.
+    fn sign_in_through(
+        w: &World,
+        http: &super::super::microsoft::fake::Http,
+        conn: &Connection,
+        key: &jwt_simple::prelude::ES256KeyPair,
+        sub: &str,
+        email: &str,
+    ) -> Result<super::super::flow::Outcome> {
+        use super::super::flow;
+        use super::super::microsoft::fake;
+        let issuer = conn.issuer.clone().unwrap();
+        http.json(
+            "GET",
+            &format!("{issuer}/.well-known/openid-configuration"),
+            &json!({
+                "issuer": issuer,
+                "authorization_endpoint": format!("{issuer}/authorize"),
+                "token_endpoint": format!("{issuer}/token"),
+                "jwks_uri": format!("{issuer}/jwks"),
+            }),
+        );
+        http.json("GET", &format!("{issuer}/jwks"), &fake::jwks(key));
+        let env = fake::env(w, http, NOW);
+        let auth = crate::accounts::Auth::load(&w.vars).unwrap();
+        let started = flow::start(&env, &auth, conn, Some("/orgs"), None, &Default::default())?;
+        let url = Url::parse(&started.location).unwrap();
+        let param = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap()
+        };
+        let id_token = fake::sign(
+            key,
+            json!({
+                "iss": issuer, "aud": conn.client_id, "sub": sub, "nonce": param("nonce"),
+                "iat": NOW, "exp": NOW + 600, "email": email, "email_verified": true,
+            }),
+        );
+        http.json(
+            "POST",
+            &format!("{issuer}/token"),
+            &json!({"access_token": "at", "token_type": "Bearer", "id_token": id_token}),
+        );
+        let cookie = started
+            .cookie
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::COOKIE, cookie.parse().unwrap());
+        let params = testkit::params(&[("state", &param("state")), ("code", "the-code")]);
+        flow::callback(&env, &auth, &conn.id, &params, &headers)
+    }
+
+    #[test]
+    fn a_first_sign_in_through_the_connection_joins_the_organisation() {
+        use super::super::flow::Outcome;
+        use super::super::microsoft::fake::Http;
+        let mut w = World::new();
+        let acme = org(&w, "ada@acme.test", "acme");
+        grant(&mut w, &acme);
+        w.set("sso_secret", Some("s3cret"));
+        let conn = create(
+            &w.env(NOW),
+            &acme,
+            &Spec {
+                default_role: Some("admin".into()),
+                ..spec()
+            },
+        )
+        .unwrap();
+        let http = Http::default();
+        let key = jwt_simple::prelude::ES256KeyPair::generate().with_key_id("k1");
+        let outcome = sign_in_through(&w, &http, &conn, &key, "u-1", "joe@acme.test").unwrap();
+        assert!(matches!(outcome, Outcome::SignedIn { .. }), "{outcome:?}");
+        let joe = identity::by_email(&w.sql, "joe@acme.test")
+            .unwrap()
+            .unwrap();
+        let m = memberships::get(&w.sql, &acme.org.id, &joe.id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(m.role, "admin");
+        // Again: still one membership, joined once.
+        let again = sign_in_through(&w, &http, &conn, &key, "u-1", "joe@acme.test").unwrap();
+        assert!(matches!(again, Outcome::SignedIn { .. }));
+        let joined = actions(&w, &acme)
+            .iter()
+            .filter(|a| *a == "member.joined")
+            .count();
+        assert_eq!(joined, 1);
+
+        // The operator takes the grant back: the secret is not sent.
+        w.set(GRANTS_VARIABLE, None);
+        let http = Http::default();
+        let e = sign_in_through(&w, &http, &conn, &key, "u-2", "kim@acme.test").unwrap_err();
+        assert!(matches!(e, Error::Config { .. }), "{e}");
+        assert!(
+            http.sent("POST", &format!("{}/token", conn.issuer.clone().unwrap()))
+                .is_empty()
+        );
+        assert!(
+            identity::by_email(&w.sql, "kim@acme.test")
                 .unwrap()
                 .is_none()
         );
