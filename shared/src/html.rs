@@ -91,6 +91,14 @@ pub struct LoginPage<'a> {
     pub providers: Vec<(String, String)>,
     /// A note above the form (the sign-in at a provider was cancelled).
     pub notice: Option<&'a str>,
+    /// The email-first step (home-realm discovery): only the email,
+    /// posted to `/login/identify`.
+    pub identify: bool,
+    /// The email's organisation signs in with its own connection: (start
+    /// URL, connection name), offered above the password form.
+    pub sso: Option<(String, String)>,
+    /// The password form itself, skipping the email-first step.
+    pub password_href: String,
 }
 
 /// The password proof before an upstream account is linked to an

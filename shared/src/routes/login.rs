@@ -11,6 +11,8 @@ use crate::html::{
 };
 use crate::onetime::Purpose;
 use crate::routes::errors::{self, Style};
+use crate::social::Connection;
+use crate::social::org_sso::{self, Realm};
 use crate::store::dev_outbox;
 use crate::web::{self, Params, Request, Response};
 use crate::{Env, assets, client_addr, csrf, session, social, sweep};
@@ -53,9 +55,20 @@ fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
                 ),
                 _ => None,
             };
-            page.login_with(env, None, hint, return_to(&query)?, notice, StatusCode::OK)
+            // The email first when some organisation's domain signs in
+            // with its own connection (unless the password form is asked
+            // for by name).
+            let step = if query.one("password")?.is_none() && org_sso::any(env.sql)? {
+                Step::Identify
+            } else {
+                Step::Password
+            };
+            let target = return_to(&query)?;
+            page.login_step(env, None, hint, target, notice, step, StatusCode::OK)
         }
         ("/login", true) => login(env, auth, &page, req),
+        ("/login/identify", true) => identify(env, &page, req),
+        ("/login/identify", false) => web::redirect("/login"),
         ("/verify", false) => verify_form(env, &page, req),
         ("/verify", true) => verify(env, &page, req),
         ("/verify/resend", false) => page.email_form(EmailForm::Resend, None, "", StatusCode::OK),
@@ -133,6 +146,38 @@ impl<'a> Page<'a> {
         notice: Option<&str>,
         status: StatusCode,
     ) -> Result<Response> {
+        self.login_step(env, error, email, return_to, notice, Step::Password, status)
+    }
+
+    /// The login page at this step of home-realm discovery.
+    #[allow(clippy::too_many_arguments)]
+    fn login_step(
+        &self,
+        env: &Env,
+        error: Option<String>,
+        email: &str,
+        return_to: Option<&str>,
+        notice: Option<&str>,
+        step: Step,
+        status: StatusCode,
+    ) -> Result<Response> {
+        let back = return_to
+            .map(|t| format!("return_to={}", web::pct(t)))
+            .unwrap_or_default();
+        let with_back = |path: &str| match (back.is_empty(), path.contains('?')) {
+            (true, _) => path.to_owned(),
+            (false, true) => format!("{path}&{back}"),
+            (false, false) => format!("{path}?{back}"),
+        };
+        let (identify, sso) = match step {
+            Step::Identify => (true, None),
+            Step::Password => (false, None),
+            Step::Sso(conn) => (
+                false,
+                Some((with_back(&format!("/social/{}/start", conn.id)), conn.name)),
+            ),
+        };
+        let password_href = with_back(&format!("/login?password=1&login_hint={}", web::pct(email)));
         // Each enabled operator connection, carrying return_to along.
         let providers = social::connections::buttons(env)?
             .into_iter()
@@ -153,6 +198,9 @@ impl<'a> Page<'a> {
                 return_to,
                 providers,
                 notice,
+                identify,
+                sso,
+                password_href,
             },
             status,
         )
@@ -353,6 +401,43 @@ impl Page<'_> {
     }
 }
 
+/// A step of the login page.
+enum Step {
+    /// The email first (home-realm discovery): `/login/identify`.
+    Identify,
+    /// The password form.
+    Password,
+    /// The email's domain signs in with this organisation connection:
+    /// offered above the password form.
+    Sso(Box<Connection>),
+}
+
+/// `POST /login/identify`: the email-first step. The answer depends on the
+/// email's domain alone (an organisation's proven domain with a
+/// connection: "Continue with SSO"; anything else: the password form with
+/// the email filled in), never on whether an account exists.
+fn identify(env: &Env, page: &Page, req: &Request) -> Result<Response> {
+    let form = page.form(req)?;
+    let email = form.one("email")?.unwrap_or_default().trim().to_owned();
+    let target = return_to(&form)?;
+    if email.is_empty() {
+        return page.login_step(
+            env,
+            Some("Enter your email.".into()),
+            "",
+            target,
+            None,
+            Step::Identify,
+            StatusCode::BAD_REQUEST,
+        );
+    }
+    let step = match org_sso::discover(env.sql, &email)? {
+        Realm::Sso(conn) => Step::Sso(conn),
+        Realm::Password => Step::Password,
+    };
+    page.login_step(env, None, &email, target, None, step, StatusCode::OK)
+}
+
 /// The login form, parsed at the edge: a repeated field is an error.
 struct LoginForm {
     email: String,
@@ -536,6 +621,140 @@ fn outbox_json(env: &Env, req: &Request) -> Result<Response> {
 #[cfg(test)]
 mod tests {
     use super::is_local_path;
+    use crate::social::org_sso::{self, Spec};
+    use crate::store::domain_claims::{self, Claim};
+    use crate::testkit::{self, World, get, post};
+    use crate::{csrf, orgs};
+
+    const NOW: i64 = 1_700_000_000;
+    const CSRF: &str = "c3JmLXRlc3QtdG9rZW4tb2YtZW5vdWdoLWxlbmd0aC1";
+
+    fn send(w: &World, req: http::Request<Vec<u8>>) -> (http::StatusCode, String) {
+        let res = super::handle(&w.env(NOW), req);
+        (
+            res.status(),
+            String::from_utf8_lossy(res.body()).into_owned(),
+        )
+    }
+
+    fn page(w: &World, path: &str) -> (http::StatusCode, String) {
+        send(w, get(path).build())
+    }
+
+    fn identify(w: &World, email: &str) -> (http::StatusCode, String) {
+        let cookie = format!("{}={CSRF}", csrf::COOKIE);
+        let form = [("csrf", CSRF), ("email", email), ("return_to", "/orgs")];
+        send(
+            w,
+            post("/login/identify")
+                .header("cookie", &cookie)
+                .form(&form)
+                .build(),
+        )
+    }
+
+    /// Acme with an enabled connection, and its claim on acme.test
+    /// (verified or not).
+    fn acme(w: &mut World, verified: bool) -> String {
+        let ada = testkit::person(&w.sql, "ada@acme.test", NOW);
+        crate::identity::mark_verified(&w.sql, &ada.id, NOW).unwrap();
+        let ada = crate::identity::by_id(&w.sql, &ada.id).unwrap().unwrap();
+        let policy = orgs::Policy { self_service: true };
+        orgs::create_own(&w.sql, policy, &ada, "Acme", "acme", NOW).unwrap();
+        let access = orgs::open(&w.sql, "acme", &ada).unwrap();
+        w.set(
+            org_sso::GRANTS_VARIABLE,
+            Some(&format!("{}=acme_sso", access.org.id)),
+        );
+        let spec = Spec {
+            id: Some("org-acme-okta".into()),
+            name: Some("Acme Okta".into()),
+            issuer: "https://acme.okta.test".into(),
+            client_id: "lanyard".into(),
+            secret_variable: Some("acme_sso".into()),
+            ..Spec::default()
+        };
+        let conn = org_sso::create(&w.env(NOW), &access, &spec).unwrap();
+        let claim = Claim {
+            domain: "acme.test".into(),
+            org_id: access.org.id.clone(),
+            connection_id: None,
+            token: "t".into(),
+            verified_at: None,
+            created_at: NOW,
+        };
+        domain_claims::insert(&w.sql, &claim).unwrap();
+        if verified {
+            domain_claims::verify(&w.sql, "acme.test", &access.org.id, NOW).unwrap();
+        }
+        conn.id
+    }
+
+    #[test]
+    fn the_login_page_asks_for_the_email_first_only_when_a_domain_has_sso() {
+        let mut w = World::new();
+        let (status, body) = page(&w, "/login");
+        assert_eq!(status, http::StatusCode::OK);
+        assert!(body.contains("action=\"/login\"") && body.contains("id=\"password\""));
+        assert!(!body.contains("/login/identify"));
+
+        // An unverified claim changes nothing.
+        acme(&mut w, false);
+        assert!(!page(&w, "/login").1.contains("/login/identify"));
+        let (status, body) = identify(&w, "joe@acme.test");
+        assert_eq!(status, http::StatusCode::OK);
+        assert!(!body.contains("Continue with SSO") && body.contains("id=\"password\""));
+    }
+
+    #[test]
+    fn a_proven_domain_is_offered_its_connection_whether_or_not_an_account_exists() {
+        let mut w = World::new();
+        let conn = acme(&mut w, true);
+        let (_, body) = page(&w, "/login?return_to=%2Forgs");
+        assert!(body.contains("action=\"/login/identify\""), "{body}");
+        assert!(!body.contains("id=\"password\""), "{body}");
+        assert!(
+            body.contains("id=\"use-password\"") && body.contains("password=1"),
+            "{body}"
+        );
+        let (_, body) = page(&w, "/login?password=1");
+        assert!(body.contains("id=\"password\"") && !body.contains("/login/identify"));
+
+        // Ada has an account, nobody@ has none: the same page but for the
+        // address typed.
+        let (status, ada) = identify(&w, "ada@acme.test");
+        assert_eq!(status, http::StatusCode::OK);
+        let start = format!("/social/{conn}/start?return_to=%2Forgs");
+        assert!(
+            ada.contains(&start) && ada.contains("Continue with SSO"),
+            "{ada}"
+        );
+        assert!(
+            ada.contains("Acme Okta") && ada.contains("id=\"password\""),
+            "{ada}"
+        );
+        let (status, nobody) = identify(&w, "nobody@acme.test");
+        assert_eq!(status, http::StatusCode::OK);
+        assert_eq!(
+            ada.replace("ada@acme.test", "X")
+                .replace("ada%40acme.test", "X"),
+            nobody
+                .replace("nobody@acme.test", "X")
+                .replace("nobody%40acme.test", "X")
+        );
+
+        // Another domain: the password form with the email filled in.
+        let (status, other) = identify(&w, "joe@other.test");
+        assert_eq!(status, http::StatusCode::OK);
+        assert!(!other.contains("Continue with SSO") && other.contains("value=\"joe@other.test\""));
+
+        // No email: asked again; no CSRF token: refused.
+        assert_eq!(identify(&w, " ").0, http::StatusCode::BAD_REQUEST);
+        let no_csrf = post("/login/identify")
+            .form(&[("email", "ada@acme.test")])
+            .build();
+        assert_eq!(send(&w, no_csrf).0, http::StatusCode::FORBIDDEN);
+    }
 
     #[test]
     fn return_to_stays_on_this_site() {

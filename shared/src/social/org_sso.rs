@@ -406,6 +406,12 @@ pub fn discover(db: &dyn SqlStore, email: &str) -> Result<Realm> {
         .map_or(Realm::Password, |c| Realm::Sso(Box::new(c))))
 }
 
+/// Whether any proven domain routes to an enabled connection: the login
+/// page asks for the email first only then.
+pub fn any(db: &dyn SqlStore) -> Result<bool> {
+    domain_claims::any_routed(db)
+}
+
 /// Just-in-time membership: after someone signed in through `conn`, an
 /// organisation's connection, they are a member of the organisation with
 /// the connection's `default_role` (`member` unless `admin`), unless they
