@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
+#[path = "common/idp.rs"]
+mod idp;
 
 use serde_json::{Value, json};
 
@@ -644,4 +646,87 @@ fn a_mandate_offered_and_accepted_on_the_pages_signs_a_member_in_for_the_princip
     assert_eq!(b.text("#mandate-id"), mandate_id);
     assert_eq!(b.text("#mandate-expires"), format!("{until} 00:00 UTC"));
     assert!(b.source().contains(&mia_sub));
+}
+
+#[test]
+fn continue_with_a_provider_signs_in_to_the_demo_in_chromium() {
+    // The fake provider at http://127.0.0.1:<port>, on its own runtime:
+    // Chromium visits its page, and the app (allowed to reach it through
+    // social_outbound_host_1) exchanges the code there.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let provider = rt.block_on(idp::Oidc::start_with(
+        |addr| {
+            let mut c = idp::OidcConfig::generic(
+                &format!("http://127.0.0.1:{}", addr.port()),
+                "lanyard-demo-rp",
+                "provider-secret",
+            );
+            c.display_name = "Fake IdP".into();
+            c
+        },
+        idp::Alg::Rs256,
+    ));
+    provider.set_browser_person(
+        idp::Person::new("chromium-ada", "ada@example.com").with("name", "Ada Lovelace"),
+    );
+    let issuer = provider.config.issuer.clone();
+    let admin_token = "an-admin-token-of-at-least-32-characters";
+    let server = common::serve(
+        "127.0.0.1",
+        &[
+            ("product_name", "Acme ID"),
+            ("admin_token", admin_token),
+            ("google_client_secret", "provider-secret"),
+            ("social_outbound_host_1", issuer.as_str()),
+        ],
+    );
+    let base = server.base.as_str();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut res = agent
+        .post(format!("{base}/api/admin/connections"))
+        .header("authorization", format!("Bearer {admin_token}"))
+        .send_json(json!({
+            "id": "fake-idp", "kind": "oidc", "name": "Fake IdP", "issuer": issuer,
+            "client_id": "lanyard-demo-rp", "secret_variable": "google_client_secret",
+            "settings": {"mapping": {"name": "name"}},
+        }))
+        .unwrap();
+    let body: Value = res.body_mut().read_json().unwrap();
+    assert_eq!(res.status(), 201, "{body}");
+
+    let b = Browser::start();
+    b.go(&format!("{base}/demo/"));
+    b.wait_for("Sign in with Acme ID");
+    b.click("a.button");
+    // Lanyard's login page offers the provider.
+    b.wait_for("Continue with Fake IdP");
+    b.screenshot("social-login");
+    b.click("a[href^='/social/fake-idp/start']");
+    // The provider's own page.
+    b.wait_for("Sign in as Ada Lovelace");
+    assert!(b.url().starts_with(&issuer), "{}", b.url());
+    b.click("#sign-in-as");
+    // Back through the callback to /authorize, and on to the demo.
+    b.wait_for("Signed in through Acme ID");
+    b.screenshot("social-demo");
+    let page = b.source();
+    assert!(page.contains("ada@example.com"), "{page}");
+    assert!(
+        page.contains("\"idp\": \"fake-idp\"")
+            || page.contains("&#34;idp&#34;: &#34;fake-idp&#34;")
+            || page.contains("&quot;idp&quot;: &quot;fake-idp&quot;"),
+        "{page}"
+    );
+    assert!(page.contains("fed"), "{page}");
+    assert!(b.url().starts_with(&format!("{base}/demo")), "{}", b.url());
+    // The provider exchanged one code for the app.
+    assert_eq!(provider.token_requests().len(), 1);
+    drop(rt);
 }
