@@ -16,6 +16,7 @@ use crate::oidc::grants;
 use crate::onetime::{self, Purpose, Status};
 use crate::password::{self, Argon2Config};
 use crate::session::{self, Policy, Session};
+use crate::store::federated_identities;
 use crate::throttle::{self, Limits};
 
 /// Everything the account flows need from configuration.
@@ -295,6 +296,13 @@ pub fn reset_password(env: &Env, auth: &Auth, token: &str, new_password: &str) -
         token,
         env.now,
     )?)?;
+    // An account whose address was not yet proven may have been made by
+    // someone else through an upstream provider that vouched for an
+    // address it had not verified: the reset proves the address, and the
+    // upstream links made before go with the old password.
+    if identity::by_id(env.sql, &id)?.is_some_and(|w| !w.email_verified) {
+        federated_identities::delete_for_identity(env.sql, &id)?;
+    }
     // OAuth grants end first, so that no interruption can leave an old
     // refresh token alive beside the new password; sessions end with the
     // generation bump of the reset itself.
@@ -390,6 +398,47 @@ mod tests {
                 "1.2.3.4"
             )
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_reset_that_proves_the_address_drops_the_upstream_links_made_before() {
+        let w = World::new();
+        let auth = Auth::load(&w.vars).unwrap();
+        let link = |who: &str, subject: &str| federated_identities::FederatedIdentity {
+            issuer: "https://op.example".into(),
+            subject: subject.into(),
+            connection_id: "example".into(),
+            identity_id: who.into(),
+            email: None,
+            created_at: 0,
+            last_used_at: 0,
+        };
+        // Made through a provider that did not verify the address.
+        let squatted = identity::create(&w.sql, "ada@example.com", None, &Map::new(), 0)
+            .unwrap()
+            .unwrap();
+        federated_identities::insert(&w.sql, &link(&squatted.id, "s1")).unwrap();
+        // A verified account keeps its links.
+        let kept = identity::create(&w.sql, "bob@example.com", None, &Map::new(), 0)
+            .unwrap()
+            .unwrap();
+        identity::mark_verified(&w.sql, &kept.id, 0).unwrap();
+        federated_identities::insert(&w.sql, &link(&kept.id, "s2")).unwrap();
+        for who in [&squatted, &kept] {
+            let token = onetime::issue(&w.sql, Purpose::ResetPassword, &who.id, 1).unwrap();
+            reset_password(&w.env(2), &auth, &token, "correct horse battery staple").unwrap();
+        }
+        assert!(
+            federated_identities::for_identity(&w.sql, &squatted.id)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            federated_identities::for_identity(&w.sql, &kept.id)
+                .unwrap()
+                .len(),
+            1
         );
     }
 

@@ -1,6 +1,7 @@
 //! Deleting what can no longer be used: spent and expired codes, expired
 //! revocations, used and expired links, spent client assertions, dead
-//! refresh-token families and old attempt counters.
+//! refresh-token families, old attempt counters, and social sign-ins in
+//! flight and pending links that are over.
 //!
 //! Spin has no background jobs, so the sweep runs in bounded steps: a few
 //! rows per table on a sample of the requests that write anyway
@@ -14,8 +15,8 @@ use crate::Env;
 use crate::crypto;
 use crate::error::Result;
 use crate::store::{
-    SqlStore, auth_codes, client_assertions, one_time_tokens, refresh_families, revoked_tokens,
-    throttles,
+    SqlStore, auth_codes, client_assertions, one_time_tokens, pending_links, refresh_families,
+    revoked_tokens, social_states, throttles,
 };
 
 /// A code is kept this long past its expiry, so that a replay can still
@@ -26,6 +27,10 @@ const LINK_GRACE: i64 = 7 * 86_400;
 /// A revoked refresh family is kept this long, for reuse detection to answer
 /// the same way.
 const FAMILY_GRACE: i64 = 86_400;
+
+/// A social sign-in state or pending link is kept this long past its
+/// expiry, to tell "finished already" from "unknown".
+const SOCIAL_GRACE: i64 = 86_400;
 
 /// Rows deleted per table on a sampled request.
 const SAMPLE_ROWS: i64 = 20;
@@ -47,6 +52,10 @@ pub struct Swept {
     pub refresh_families: usize,
     /// Attempt counters.
     pub throttles: usize,
+    /// Social sign-ins in flight.
+    pub social_states: usize,
+    /// Links waiting for a password.
+    pub pending_links: usize,
 }
 
 /// Deletes at most `limit` dead rows from each table.
@@ -58,6 +67,8 @@ pub fn run(sql: &dyn SqlStore, now: i64, limit: i64) -> Result<Swept> {
         client_assertions: client_assertions::sweep(sql, now, limit)?,
         refresh_families: refresh_families::sweep(sql, now - FAMILY_GRACE, limit)?,
         throttles: throttles::sweep(sql, now, limit)?,
+        social_states: social_states::sweep(sql, now - SOCIAL_GRACE, limit)?,
+        pending_links: pending_links::sweep(sql, now - SOCIAL_GRACE, limit)?,
     })
 }
 
