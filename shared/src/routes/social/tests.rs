@@ -1176,3 +1176,35 @@ fn cache_lifetimes_follow_max_age_within_bounds() {
     );
     assert_eq!(crate::social::oidc::cache_seconds(&res(None)), 3600);
 }
+
+#[test]
+fn a_start_sets_only_the_binding_cookie() {
+    // spin-sdk 5.2 keeps one Set-Cookie per response: a browser without a
+    // CSRF cookie yet must still get the binding cookie.
+    let w = world();
+    let keys = Keys::es("es1");
+    let fake = Fake::new(&[&keys]);
+    connection(&w, "example", true);
+    let res = crate::routes::social::handle(
+        &w.env_with_http(NOW, &fake),
+        testkit::get("/social/example/start?return_to=%2Fafter").build(),
+    );
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let set: Vec<_> = res.headers().get_all("set-cookie").iter().collect();
+    assert_eq!(set.len(), 1, "{set:?}");
+    let cookie = set[0].to_str().unwrap();
+    assert!(
+        cookie.starts_with("__Host-lanyard_social=")
+            && cookie.contains("HttpOnly")
+            && cookie.contains("Secure")
+            && cookie.contains("SameSite=Lax")
+            && cookie.contains("Max-Age=600"),
+        "{cookie}"
+    );
+    assert!(
+        res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("https://op.example/authorize?")
+    );
+}
