@@ -177,10 +177,12 @@ pub fn validate(
     if !short_text(&name, 64) {
         return Err(bad("`name` must be 1 to 64 printable characters."));
     }
+    // Microsoft's issuer names the tenant, and GitHub Enterprise Server
+    // lives at its own address; Google's and Apple's are fixed, except in
+    // dev_mode, where a stand-in provider may play them.
+    let own_issuer = matches!(kind, Kind::Microsoft | Kind::Github) || dev_mode;
     let issuer = match (spec.issuer.as_deref(), p.issuer) {
-        (Some(given), Some(fixed))
-            if kind != Kind::Microsoft && given.trim_end_matches('/') != fixed =>
-        {
+        (Some(given), Some(fixed)) if !own_issuer && given.trim_end_matches('/') != fixed => {
             return Err(bad(format!(
                 "A {} connection's issuer is {fixed}: leave `issuer` out.",
                 kind.as_str()
@@ -382,4 +384,81 @@ pub fn buttons(env: &Env) -> Result<Vec<(String, String)>> {
         .into_iter()
         .map(|c| (c.id, c.name))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::World;
+
+    fn spec(kind: &str, issuer: Option<&str>, secret: &str) -> ConnectionSpec {
+        ConnectionSpec {
+            kind: kind.into(),
+            issuer: issuer.map(str::to_owned),
+            client_id: "lanyard".into(),
+            secret_variable: Some(secret.into()),
+            settings: if kind == "apple" {
+                Settings {
+                    team_id: Some("TEAM123456".into()),
+                    key_id: Some("KEY1234567".into()),
+                    ..Settings::default()
+                }
+            } else {
+                Settings::default()
+            },
+            ..ConnectionSpec::default()
+        }
+    }
+
+    #[test]
+    fn fixed_issuers_stay_fixed_outside_dev_mode_and_github_may_be_a_server() {
+        let mut w = World::with(&[
+            ("dev_mode", "false"),
+            ("google_client_secret", "s"),
+            ("apple_private_key", "k"),
+            ("github_client_secret", "s"),
+        ]);
+        let env = w.env(1);
+        let check = |kind: &str, issuer: Option<&str>, secret: &str| {
+            validate(&env, &spec(kind, issuer, secret), "conn", None)
+        };
+        assert!(
+            check(
+                "google",
+                Some("https://idp.example"),
+                "google_client_secret"
+            )
+            .is_err()
+        );
+        assert!(check("apple", Some("https://idp.example"), "apple_private_key").is_err());
+        let google = check("google", None, "google_client_secret");
+        assert!(google.is_ok(), "{google:?}");
+        let ghes = check(
+            "github",
+            Some("https://git.example.com"),
+            "github_client_secret",
+        );
+        assert_eq!(
+            ghes.map(|c| c.issuer).ok().flatten().as_deref(),
+            Some("https://git.example.com")
+        );
+        drop(env);
+        w.set("dev_mode", Some("true"));
+        let env = w.env(1);
+        let fake = validate(
+            &env,
+            &spec(
+                "google",
+                Some("https://idp.example"),
+                "google_client_secret",
+            ),
+            "conn",
+            None,
+        );
+        assert_eq!(
+            fake.map(|c| c.issuer).ok().flatten().as_deref(),
+            Some("https://idp.example"),
+            "in dev_mode a stand-in plays Google"
+        );
+    }
 }
