@@ -442,7 +442,6 @@ mod tests {
             ghes.map(|c| c.issuer).ok().flatten().as_deref(),
             Some("https://git.example.com")
         );
-        drop(env);
         w.set("dev_mode", Some("true"));
         let env = w.env(1);
         let fake = validate(
