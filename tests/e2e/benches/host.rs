@@ -18,6 +18,10 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use spin_test_host::{HostConfig, SpinHost, built_wasm_dir, repo_manifest};
 
+/// The end-to-end tests' fake upstream providers (social-callback section).
+#[path = "../tests/common/idp.rs"]
+mod idp;
+
 const COMPONENTS: &[&str] = &["login", "token", "social", "profile", "orgs"];
 
 struct Stats {
@@ -124,6 +128,9 @@ async fn run(full: bool, only: &str) -> anyhow::Result<()> {
     }
     if wanted("refresh-b2b") {
         refresh_b2b_benchmark(if full { 2000 } else { 30 }).await?;
+    }
+    if wanted("social-callback") {
+        social_callback_benchmark(if full { 1000 } else { 10 }).await?;
     }
     Ok(())
 }
@@ -1046,4 +1053,233 @@ fn post(path: &str, csrf: &str, body: String) -> anyhow::Result<Request<Bytes>> 
         .header("content-type", "application/x-www-form-urlencoded")
         .header("cookie", format!("__Host-lanyard_csrf={csrf}"))
         .body(Bytes::from(body))?)
+}
+
+/// The social sign-in's callback through the host (docs/social.md): the
+/// state taken (one conditional UPDATE), the code exchanged over outbound
+/// HTTP with a loopback provider (the fake of the end-to-end tests, behind
+/// `idp.example`, its ID token signed before the clock starts), the JWKS
+/// from the key-value cache, one RS256-2048 verification in wasm, the
+/// account resolved, and a session written. A returning person (the link
+/// exists) and a first sign-in (an account and a link made), next to the
+/// start request and a callback whose state is unknown (no upstream call):
+/// the parts, to see where the time goes.
+async fn social_callback_benchmark(n: usize) -> anyhow::Result<()> {
+    const SECRET: &str = "bench-provider-secret";
+    const CONN: &str = "bench-idp";
+    let provider = idp::Oidc::start(
+        idp::OidcConfig::generic("https://idp.example", "bench-rp", SECRET),
+        idp::Alg::Rs256,
+    )
+    .await;
+    provider.set_presign(true);
+    let data = tempfile::tempdir()?;
+    let admin = "bench-admin-token-0123456789abcdefgh";
+    let vars = [
+        ("issuer", "https://id.example.test"),
+        ("dev_mode", "true"),
+        ("admin_token", admin),
+        ("google_client_secret", SECRET),
+        ("social_outbound_host_1", "https://idp.example"),
+    ];
+    let host = SpinHost::new(HostConfig {
+        manifest: repo_manifest(),
+        wasm_dir: Some(built_wasm_dir()),
+        data_dir: data.path().to_owned(),
+        env: vars
+            .iter()
+            .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_uppercase()), v.to_string()))
+            .collect(),
+        outbound_overrides: [("idp.example".to_owned(), provider.addr)].into(),
+    })
+    .await?;
+    let client = "127.0.0.1:1".parse()?;
+    let res = host
+        .handle(
+            Request::post("/api/admin/connections")
+                .header("authorization", format!("Bearer {admin}"))
+                .header("content-type", "application/json")
+                .body(Bytes::from(
+                    serde_json::json!({
+                        "id": CONN, "kind": "oidc", "name": "Bench IdP",
+                        "issuer": "https://idp.example", "client_id": "bench-rp",
+                        "secret_variable": "google_client_secret",
+                    })
+                    .to_string(),
+                ))?,
+            client,
+        )
+        .await;
+    anyhow::ensure!(
+        res.status() == StatusCode::CREATED,
+        "connection: {} {}",
+        res.status(),
+        String::from_utf8_lossy(res.body())
+    );
+    // One browser that came from the login page: its binding and CSRF
+    // cookies on every request.
+    let cookie = format!(
+        "__Host-lanyard_social={}; __Host-lanyard_csrf={}",
+        lanyard::crypto::random_token().map_err(anyhow::Error::msg)?,
+        csrf_cookie(&host).await?
+    );
+    let get = |path: &str| {
+        Request::get(path)
+            .header("cookie", &cookie)
+            .body(Bytes::new())
+    };
+    // A start (timed), then the callback (timed) for `who`.
+    let sign_in = async |who: &idp::Person| -> anyhow::Result<(Duration, Duration, u64)> {
+        let t = Instant::now();
+        let res = host
+            .handle(get(&format!("/social/{CONN}/start"))?, client)
+            .await;
+        let start = t.elapsed();
+        anyhow::ensure!(
+            res.status() == StatusCode::SEE_OTHER,
+            "start: {}",
+            res.status()
+        );
+        let location = res
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let a = provider.code_for(&location, who);
+        let path = format!("/social/{CONN}/callback?code={}&state={}", a.code, a.state);
+        let req = get(&path)?;
+        let before = host.sql_statements();
+        let t = Instant::now();
+        let res = host.handle(req, client).await;
+        let took = t.elapsed();
+        let statements = host.sql_statements() - before;
+        anyhow::ensure!(
+            res.status() == StatusCode::SEE_OTHER
+                && res
+                    .headers()
+                    .get_all("set-cookie")
+                    .iter()
+                    .any(|c| c.as_bytes().starts_with(b"__Host-lanyard_session=")),
+            "callback: {} {}",
+            res.status(),
+            String::from_utf8_lossy(res.body())
+        );
+        Ok((start, took, statements))
+    };
+    let returning = idp::Person::new("bench-returning", "returning@example.com");
+    // Warm-up: the link is made, discovery and the JWKS cached.
+    for _ in 0..5 {
+        sign_in(&returning).await?;
+    }
+    let (mut starts, mut again, mut first) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut sql_again, mut sql_first) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let (s, t, q) = sign_in(&returning).await?;
+        starts.push(s);
+        again.push(t);
+        sql_again.push(q);
+        let newcomer = idp::Person::new(&format!("bench-new-{i}"), &format!("new{i}@example.com"));
+        let (_, t, q) = sign_in(&newcomer).await?;
+        first.push(t);
+        sql_first.push(q);
+    }
+    // The provider refuses the code (a 400 from its token endpoint): the
+    // state taken and the exchange's round trip, without an ID token.
+    provider.set_faults(idp::Faults {
+        token_status: Some(400),
+        ..Default::default()
+    });
+    let mut refused = Vec::new();
+    for _ in 0..n {
+        let res = host
+            .handle(get(&format!("/social/{CONN}/start"))?, client)
+            .await;
+        let location = res
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let a = provider.code_for(&location, &returning);
+        let req = get(&format!(
+            "/social/{CONN}/callback?code={}&state={}",
+            a.code, a.state
+        ))?;
+        let t = Instant::now();
+        let res = host.handle(req, client).await;
+        refused.push(t.elapsed());
+        anyhow::ensure!(
+            res.status() == StatusCode::BAD_GATEWAY,
+            "refused: {}",
+            res.status()
+        );
+    }
+    provider.set_faults(idp::Faults::default());
+    // A callback whose state is unknown: the component, the state lookup and
+    // the error page, without the provider.
+    let mut dead = Vec::new();
+    for _ in 0..n {
+        let req = get(&format!(
+            "/social/{CONN}/callback?code=x&state=not-a-state-we-started"
+        ))?;
+        let t = Instant::now();
+        let res = host.handle(req, client).await;
+        dead.push(t.elapsed());
+        anyhow::ensure!(
+            res.status() == StatusCode::BAD_REQUEST,
+            "dead state: {}",
+            res.status()
+        );
+    }
+    anyhow::ensure!(
+        provider.jwks_requests() == 1 && provider.discovery_requests() == 1,
+        "discovery and the JWKS must come from the cache: fetched {} and {} times",
+        provider.discovery_requests(),
+        provider.jwks_requests()
+    );
+    let median = |v: &mut Vec<u64>| {
+        v.sort_unstable();
+        v.get(v.len() / 2).copied().unwrap_or(0)
+    };
+    println!(
+        "\n## Social sign-in callback (RS256 ID token, loopback provider), one core, one at a time\n"
+    );
+    println!("| request | SQL statements | p50 | p99 | req/s |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for (label, samples, statements) in [
+        (
+            "GET /social/{id}/callback, returning person",
+            again,
+            Some(median(&mut sql_again)),
+        ),
+        (
+            "GET /social/{id}/callback, first sign-in (account + link)",
+            first,
+            Some(median(&mut sql_first)),
+        ),
+        ("GET /social/{id}/start (discovery cached)", starts, None),
+        (
+            "GET /social/{id}/callback, the provider refuses the code (no ID token)",
+            refused,
+            None,
+        ),
+        (
+            "GET /social/{id}/callback, unknown state (no upstream)",
+            dead,
+            None,
+        ),
+    ] {
+        let s = stats(samples);
+        println!(
+            "| {label} | {} | {} | {} | {:.0} |",
+            statements
+                .map(|q| q.to_string())
+                .unwrap_or_else(|| "".into()),
+            ms(s.p50),
+            ms(s.p99),
+            1.0 / s.mean.as_secs_f64()
+        );
+    }
+    Ok(())
 }
