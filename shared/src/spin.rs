@@ -1,11 +1,13 @@
 //! The Spin adapter: the storage traits and variables over spin-sdk 5.2, and
 //! [`serve`], which turns an incoming Spin request into a domain request and
-//! back. Built only for `wasm32`; everything else in the crate is native too.
+//! writes the domain's response through wasi-http itself (every header kept,
+//! repeated `Set-Cookie` included). Built only for `wasm32`; everything else
+//! in the crate is native too.
 
 use std::cell::{OnceCell, RefCell};
 
 use futures::StreamExt;
-use spin_sdk::http::IncomingRequest;
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::wit::wasi::http0_2_0::{outgoing_handler, types as wh};
 use spin_sdk::{key_value, sqlite, variables};
 
@@ -287,10 +289,21 @@ fn send_bounded(req: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, 
 pub type Handler = fn(&Env, Request) -> Response;
 
 /// Reads the request (refusing bodies over `max_body_bytes` with 413), runs
-/// the handler against Spin's stores, and returns its response.
-pub async fn serve(req: IncomingRequest, handler: Handler) -> Response {
+/// the handler against Spin's stores, and sends its response through `out`.
+///
+/// The response is written here rather than returned to spin-sdk: its
+/// `IntoResponse` keeps headers in a map, one value per name, which would
+/// drop all but one of several `Set-Cookie` headers.
+pub async fn serve(req: IncomingRequest, out: ResponseOutparam, handler: Handler) {
+    let path = req.path_with_query().unwrap_or_else(|| "/".into());
+    let style = crate::routes::style_for(&path);
     let vars = SpinVariables::default();
-    let mut res = match read_request(req, &vars).await {
+    let res = respond(req, &vars, handler).await;
+    send_response(out, res, style);
+}
+
+async fn respond(req: IncomingRequest, vars: &SpinVariables, handler: Handler) -> Response {
+    let mut res = match read_request(req, vars).await {
         Ok(request) => {
             let (kv, sql) = (SpinKv::default(), SpinSql::default());
             // The schema is checked once, before the request's first statement.
@@ -298,7 +311,7 @@ pub async fn serve(req: IncomingRequest, handler: Handler) -> Response {
             let env = Env {
                 kv: &kv,
                 sql: &sql,
-                vars: &vars,
+                vars,
                 http: &SpinHttp,
                 now: time::now(),
             };
@@ -306,8 +319,74 @@ pub async fn serve(req: IncomingRequest, handler: Handler) -> Response {
         }
         Err((err, style)) => err.into_response(style),
     };
-    web::transport_security(&mut res, &vars);
+    web::transport_security(&mut res, vars);
     res
+}
+
+/// Sends `res` through `out`: its status, every header (a name repeated is
+/// sent repeated), and its body. A response whose headers wasi-http refuses
+/// becomes the domain's 500 (in `style`) instead.
+pub fn send_response(out: ResponseOutparam, res: Response, style: Style) {
+    let out = out.into_inner();
+    let (response, outgoing_body, body) = match outgoing_response(res) {
+        Ok(ready) => ready,
+        Err(why) => {
+            eprintln!("lanyard: the response could not be sent: {why}");
+            let fallback = Error::Internal(why).into_response(style);
+            match outgoing_response(fallback) {
+                Ok(ready) => ready,
+                Err(why) => {
+                    eprintln!("lanyard: nor could the error response: {why}");
+                    wh::ResponseOutparam::set(out, Err(wh::ErrorCode::InternalError(Some(why))));
+                    return;
+                }
+            }
+        }
+    };
+    wh::ResponseOutparam::set(out, Ok(response));
+    if let Err(why) = write_body(outgoing_body, &body) {
+        // The status and headers are sent already; the body, dropped
+        // unfinished, reaches the client as cut short.
+        eprintln!("lanyard: the response body could not be written: {why}");
+    }
+}
+
+/// The wasi-http response for `res` (status and headers) with its body
+/// handle, and the body bytes to write.
+fn outgoing_response(
+    res: Response,
+) -> Result<(wh::OutgoingResponse, wh::OutgoingBody, Vec<u8>), String> {
+    let (parts, body) = res.into_parts();
+    let headers = wh::Fields::new();
+    for (name, value) in &parts.headers {
+        headers
+            .append(name.as_str(), value.as_bytes())
+            .map_err(|e| format!("header {name}: {e:?}"))?;
+    }
+    let response = wh::OutgoingResponse::new(headers);
+    response
+        .set_status_code(parts.status.as_u16())
+        .map_err(|()| format!("status {} refused", parts.status))?;
+    let outgoing_body = response
+        .body()
+        .map_err(|()| "the body was taken".to_owned())?;
+    Ok((response, outgoing_body, body))
+}
+
+/// Writes the whole body, 4096 bytes at a time (the most a blocking write
+/// takes), and finishes it.
+fn write_body(outgoing: wh::OutgoingBody, body: &[u8]) -> Result<(), String> {
+    {
+        let stream = outgoing
+            .write()
+            .map_err(|()| "the body stream was taken".to_owned())?;
+        for chunk in body.chunks(4096) {
+            stream
+                .blocking_write_and_flush(chunk)
+                .map_err(|e| format!("{e:?}"))?;
+        }
+    }
+    wh::OutgoingBody::finish(outgoing, None).map_err(|e| format!("{e:?}"))
 }
 
 async fn read_request(

@@ -19,7 +19,7 @@ mod app {
     use lanyard_verifier::{
         Actor, Fetched, LanyardClaims, Mandate, Organisation, TokenKind, Verifier,
     };
-    use spin_sdk::http::{IncomingRequest, Method};
+    use spin_sdk::http::{IncomingRequest, Method, ResponseOutparam};
 
     const CLIENT: (&str, &str) = lanyard::oidc::clients::DEMO_CLIENT;
 
@@ -123,14 +123,15 @@ mod app {
         Ok(res)
     }
 
+    /// The response is sent by Lanyard's adapter, every header kept.
     #[spin_sdk::http_component]
-    async fn handle(req: IncomingRequest) -> anyhow::Result<web::Response> {
+    async fn handle(req: IncomingRequest, out: ResponseOutparam) {
         let vars = SpinVariables::default();
         let mut res = demo(&req, &vars)
             .await
             .unwrap_or_else(|e| e.into_response(Style::Page));
         web::transport_security(&mut res, &vars);
-        Ok(res)
+        lanyard::spin::send_response(out, res, Style::Page);
     }
 
     async fn demo(req: &IncomingRequest, vars: &SpinVariables) -> Result<web::Response> {

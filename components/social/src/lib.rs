@@ -3,6 +3,6 @@
 
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
-async fn handle(req: spin_sdk::http::IncomingRequest) -> anyhow::Result<lanyard::web::Response> {
-    Ok(lanyard::spin::serve(req, lanyard::routes::social::handle).await)
+async fn handle(req: spin_sdk::http::IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
+    lanyard::spin::serve(req, out, lanyard::routes::social::handle).await
 }

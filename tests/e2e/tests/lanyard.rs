@@ -247,3 +247,54 @@ async fn static_assets_are_cached_and_revalidated() {
         StatusCode::NOT_FOUND
     );
 }
+
+#[tokio::test]
+async fn a_response_keeps_every_set_cookie_and_its_whole_body() {
+    // `GET /` with a dead session and no CSRF cookie yet: the redirect to
+    // the login page clears the session cookie and sets the CSRF cookie,
+    // two `Set-Cookie` headers that must both reach the browser.
+    let host = dev_app().await;
+    let res = send(
+        &host,
+        Request::get("/")
+            .header("cookie", "__Host-lanyard_session=dead")
+            .body(Bytes::new())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(header(&res, "location"), "/login");
+    let cookies: Vec<&str> = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(cookies.len(), 2, "{cookies:?}");
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-lanyard_session=;") && c.contains("Max-Age=0")),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-lanyard_csrf=")),
+        "{cookies:?}"
+    );
+    assert_eq!(
+        res.headers()
+            .get_all("strict-transport-security")
+            .iter()
+            .count(),
+        1
+    );
+
+    // A body of more than one 4 KiB write arrives whole.
+    let css = get(&host, "/static/lanyard.css").await;
+    assert_eq!(css.status(), StatusCode::OK);
+    let file = include_bytes!("../../../static/css/lanyard.css");
+    assert!(file.len() > 4096, "{}", file.len());
+    assert_eq!(css.body().as_ref(), file.as_slice());
+}
