@@ -1,8 +1,9 @@
 //! The login component: sign-up, email verification, login, logout, password
 //! reset, the signed-in landing page, the dev outbox and static assets.
 
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{Method, StatusCode, header};
 
+use super::page::Page;
 use super::{get_only, not_found};
 use crate::accounts::{self, Auth, LoggedIn, SignUp};
 use crate::error::{Error, Result};
@@ -15,7 +16,7 @@ use crate::social::Connection;
 use crate::social::org_sso::{self, Realm};
 use crate::store::dev_outbox;
 use crate::web::{self, Params, Request, Response};
-use crate::{Env, assets, client_addr, csrf, session, social, sweep};
+use crate::{Env, assets, client_addr, session, social, sweep};
 
 /// Routes a request to the login component.
 pub fn handle(env: &Env, req: Request) -> Response {
@@ -92,40 +93,7 @@ fn is_page(path: &str) -> bool {
     )
 }
 
-/// What every page of a request shares: the product name and the CSRF token
-/// (with the cookie to set if the browser had none).
-struct Page<'a> {
-    product: &'a str,
-    csrf: String,
-    set_csrf: Option<HeaderValue>,
-    secure: bool,
-}
-
-impl<'a> Page<'a> {
-    fn new(auth: &'a Auth, req: &Request) -> Result<Self> {
-        let (csrf, set_csrf) = csrf::token(req.headers(), auth.policy.secure)?;
-        Ok(Self {
-            product: &auth.config.product_name,
-            csrf,
-            set_csrf,
-            secure: auth.policy.secure,
-        })
-    }
-
-    fn finish(&self, mut res: Response) -> Response {
-        if let Some(c) = &self.set_csrf {
-            res.headers_mut().append(header::SET_COOKIE, c.clone());
-        }
-        res
-    }
-
-    /// Parses a POSTed form and checks its CSRF token.
-    fn form(&self, req: &Request) -> Result<Params> {
-        let form = Params::from_form(req)?;
-        csrf::check(req.headers(), &form, self.secure)?;
-        Ok(form)
-    }
-
+impl Page<'_> {
     fn login(
         &self,
         env: &Env,

@@ -10,6 +10,7 @@ pub mod org_admin;
 pub mod org_api;
 pub mod org_pages;
 pub mod orgs;
+pub mod page;
 pub mod profile;
 pub mod social;
 pub mod token;

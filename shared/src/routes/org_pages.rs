@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{Method, StatusCode, header};
 
 use crate::accounts::{self, Auth};
 use crate::error::{Error, Result};
@@ -29,11 +29,12 @@ use crate::orgs::mandates::{self, Offer};
 use crate::orgs::members::{self, Change};
 use crate::orgs::{self, Access, Level, Policy, services};
 use crate::routes::errors;
+use crate::routes::page::Page;
 use crate::social::{Connection, domains, org_sso};
 use crate::store::invitations::Grant;
 use crate::store::role_assignments::Assignment;
 use crate::web::{self, Params, Request, Response};
-use crate::{Env, csrf, session};
+use crate::{Env, session};
 
 /// The pages' path.
 const PREFIX: &str = "/orgs";
@@ -98,41 +99,6 @@ fn to_login(req: &Request) -> Result<Response> {
 /// The path of an organisation's page.
 fn org_path(slug: &str) -> String {
     format!("{PREFIX}/{slug}")
-}
-
-/// What every page of a request shares: the product name and the CSRF token
-/// (with the cookie to set if the browser had none).
-struct Page<'a> {
-    product: &'a str,
-    csrf: String,
-    set_csrf: Option<HeaderValue>,
-    secure: bool,
-}
-
-impl<'a> Page<'a> {
-    fn new(auth: &'a Auth, req: &Request) -> Result<Self> {
-        let (csrf, set_csrf) = csrf::token(req.headers(), auth.policy.secure)?;
-        Ok(Self {
-            product: &auth.config.product_name,
-            csrf,
-            set_csrf,
-            secure: auth.policy.secure,
-        })
-    }
-
-    fn finish(&self, mut res: Response) -> Response {
-        if let Some(c) = &self.set_csrf {
-            res.headers_mut().append(header::SET_COOKIE, c.clone());
-        }
-        res
-    }
-
-    /// Parses a POSTed form and checks its CSRF token.
-    fn form(&self, req: &Request) -> Result<Params> {
-        let form = Params::from_form(req)?;
-        csrf::check(req.headers(), &form, self.secure)?;
-        Ok(form)
-    }
 }
 
 /// Errors a person can act on are shown on the page itself, with the
@@ -1255,6 +1221,7 @@ fn accept_mandate(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::csrf;
     use crate::store::{dev_outbox, memberships, organisations};
     use crate::testkit::{self, World, get, post};
     use serde_json::json;
