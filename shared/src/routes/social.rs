@@ -62,14 +62,8 @@ fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         (["unlink"], false) => Err(Error::MethodNotAllowed("POST")),
         _ => return Ok(not_found(req)),
     };
-    // The CSRF cookie goes only on responses that set no other cookie:
-    // spin-sdk 5.2 keeps one `Set-Cookie` per response, and the binding or
-    // session cookie of a redirect matters more (the pages that show a form
-    // set none of their own).
     res.map(|mut r| {
-        if let Some(c) = set_csrf
-            && !r.headers().contains_key(header::SET_COOKIE)
-        {
+        if let Some(c) = set_csrf {
             r.headers_mut().append(header::SET_COOKIE, c);
         }
         r

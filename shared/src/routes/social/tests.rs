@@ -1178,9 +1178,9 @@ fn cache_lifetimes_follow_max_age_within_bounds() {
 }
 
 #[test]
-fn a_start_sets_only_the_binding_cookie() {
-    // spin-sdk 5.2 keeps one Set-Cookie per response: a browser without a
-    // CSRF cookie yet must still get the binding cookie.
+fn a_start_sets_the_binding_cookie_beside_the_csrf_cookie() {
+    // A browser without a CSRF cookie yet gets both, the binding cookie
+    // included.
     let w = world();
     let keys = Keys::es("es1");
     let fake = Fake::new(&[&keys]);
@@ -1191,8 +1191,17 @@ fn a_start_sets_only_the_binding_cookie() {
     );
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let set: Vec<_> = res.headers().get_all("set-cookie").iter().collect();
-    assert_eq!(set.len(), 1, "{set:?}");
-    let cookie = set[0].to_str().unwrap();
+    assert_eq!(set.len(), 2, "{set:?}");
+    assert!(
+        set.iter()
+            .any(|c| c.to_str().unwrap().starts_with("__Host-lanyard_csrf=")),
+        "{set:?}"
+    );
+    let cookie = set
+        .iter()
+        .map(|c| c.to_str().unwrap())
+        .find(|c| c.starts_with("__Host-lanyard_social="))
+        .unwrap();
     assert!(
         cookie.starts_with("__Host-lanyard_social=")
             && cookie.contains("HttpOnly")
