@@ -443,6 +443,8 @@ async fn a_trusted_verified_address_links_to_the_verified_account_at_once() {
     // Google's token endpoint on its own host, its JWKS on another.
     assert_eq!(idp.token_requests().len(), 1);
     assert_eq!(idp.jwks_requests(), 1);
+    let claims = id_token_claims(&app, &mut b, &client(&app, "Shop").await).await;
+    federated(&claims, "google");
 }
 
 #[tokio::test]
@@ -1361,6 +1363,25 @@ async fn apple_posts_the_answer_with_the_name_once_and_gets_a_signed_client_secr
     public
         .verify_token::<NoCustomClaims>(secret, Some(VerificationOptions::default()))
         .expect("signed with the operator's key");
+    let claims = id_token_claims(&app, &mut b, &client(&app, "Shop").await).await;
+    federated(&claims, "apple");
+    // A later sign-in has no name: the account keeps the first one.
+    let mut b2 = fresh(&app).await;
+    let loc = start(&mut b2, "apple", "").await;
+    let a = idp.code_for(&loc, &jane);
+    let to = location(
+        &app.send(
+            Request::post("/social/apple/callback")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(common::form_body(&[("code", &a.code), ("state", &a.state)]))
+                .unwrap(),
+        )
+        .await,
+    );
+    signed_in(&b2.get(&to).await, "/");
+    let (_, _, attributes) = identity_email_verified(&app, "jane@privaterelay.appleid.com");
+    assert!(attributes.contains("Jane Appleseed"), "{attributes}");
+    assert_eq!(app.count("SELECT count(*) FROM identities"), 1);
 }
 
 // ------------------------------------------------------------------ Microsoft
@@ -1393,6 +1414,8 @@ async fn microsoft_checks_the_tenant_issuer_and_never_trusts_the_address() {
     let (id, verified, _) = identity_email_verified(&app, "mo@contoso.example");
     assert!(!verified, "Microsoft's address is never verified here");
     assert_eq!(linked_identity(&app, &tenant_iss, "ms-sub-1"), Some(id));
+    let claims = id_token_claims(&app, &mut b, &client(&app, "Shop").await).await;
+    federated(&claims, "microsoft");
 
     // Its address matches a verified account: the password first.
     verified_account(&app, "olive@contoso.example").await;
