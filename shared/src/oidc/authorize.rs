@@ -875,8 +875,29 @@ mod tests {
         assert_eq!(c["nonce"], "n-0S6_WzA2Mj");
         assert_eq!(c["auth_time"], NOW - 30);
         assert_eq!(c["amr"], json!(["pwd", "mfa"]));
+        assert_eq!(c["acr"], "urn:lanyard:acr:pwd");
         assert_eq!(c["sid"], "sid-7");
         assert!(exchange(loopback).is_err(), "a code is single-use");
+
+        // A sign-in through an upstream provider says so in acr too.
+        let fed = ["fed".to_owned()];
+        let federated = Subject {
+            amr: &fed,
+            idp: Some("google"),
+            ..who
+        };
+        let code = issue_code(&w.sql, &req, &federated, None, NOW).unwrap();
+        let token = TokenRequest::AuthorizationCode {
+            code,
+            redirect_uri: loopback.into(),
+            code_verifier: PKCE_VERIFIER.into(),
+        };
+        let res = grants::exchange(&w.env(NOW + 5), &config, &shop, &token).unwrap();
+        let c = crate::oidc::tokens::unverified_payload(&res.id_token.unwrap()).unwrap();
+        assert_eq!(
+            (c["acr"].as_str(), c["idp"].as_str()),
+            (Some("urn:lanyard:acr:fed"), Some("google"))
+        );
 
         // The code is bound to the exact redirect URI presented.
         let code = issue_code(&w.sql, &req, &who, None, NOW).unwrap();

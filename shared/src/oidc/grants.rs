@@ -564,7 +564,7 @@ fn issue(
         let alg = Alg::from_name(&client.id_token_alg).unwrap_or(Alg::Es256);
         let mut extra = user_claims(&who, &scopes);
         extra.insert("auth_time".into(), grant.auth_time.into());
-        extra.insert("acr".into(), "urn:lanyard:acr:pwd".into());
+        extra.insert("acr".into(), acr(&grant.amr).into());
         extra.insert(
             "amr".into(),
             grant
@@ -628,6 +628,18 @@ fn issue(
         refresh_token,
         issued_token_type: None,
     })
+}
+
+/// The authentication context class of a login, from its methods: a
+/// password (alone, or proving an account before a link) is `pwd`; a
+/// sign-in through an upstream provider alone is `fed`.
+fn acr(amr: &str) -> &'static str {
+    let methods: Vec<&str> = amr.split_ascii_whitespace().collect();
+    if methods.contains(&"fed") && !methods.contains(&"pwd") {
+        "urn:lanyard:acr:fed"
+    } else {
+        "urn:lanyard:acr:pwd"
+    }
 }
 
 /// The claims about a person that these scopes release (OIDC Core §5.4).
