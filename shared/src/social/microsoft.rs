@@ -226,21 +226,8 @@ pub fn finish(
     redirect_uri: &str,
 ) -> Result<Upstream> {
     let d = discover(env, conn)?;
-    let secret = super::secret(env, conn)?;
-    let tokens = oidc::exchange_code(
-        env,
-        conn,
-        &d,
-        &cb.code,
-        &pending.code_verifier,
-        redirect_uri,
-        &secret,
-    )?;
-    let id_token = tokens
-        .get("id_token")
-        .and_then(Json::as_str)
-        .ok_or_else(|| garbage(conn, "a token response without an ID token"))?;
-    verify(env, conn, &d, id_token, &pending.nonce)
+    let id_token = oidc::id_token_for_code(env, conn, &d, &cb.code, pending, redirect_uri)?;
+    verify(env, conn, &d, &id_token, &pending.nonce)
 }
 
 /// Verifies a Microsoft ID token: as any OpenID ID token, then its `iss`

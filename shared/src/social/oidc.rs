@@ -180,6 +180,33 @@ pub fn authorization_request(
     Ok(url.into())
 }
 
+/// Exchanges the code with the connection's secret and returns the ID
+/// token of the answer, unverified yet.
+pub fn id_token_for_code(
+    env: &Env,
+    conn: &Connection,
+    d: &Discovery,
+    code: &str,
+    pending: &Pending,
+    redirect_uri: &str,
+) -> Result<String> {
+    let secret = super::secret(env, conn)?;
+    let tokens = exchange_code(
+        env,
+        conn,
+        d,
+        code,
+        &pending.code_verifier,
+        redirect_uri,
+        &secret,
+    )?;
+    tokens
+        .get("id_token")
+        .and_then(Json::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| garbage(conn, "a token response without an ID token"))
+}
+
 /// Exchanges the code at the token endpoint (with the PKCE verifier and
 /// the client secret) and returns the token response.
 pub fn exchange_code(
@@ -244,22 +271,9 @@ pub fn finish(
 ) -> Result<Upstream> {
     let issuer = issuer_of(conn)?;
     let d = discover(env, conn, issuer)?;
-    let secret = super::secret(env, conn)?;
-    let tokens = exchange_code(
-        env,
-        conn,
-        &d,
-        &cb.code,
-        &pending.code_verifier,
-        redirect_uri,
-        &secret,
-    )?;
-    let id_token = tokens
-        .get("id_token")
-        .and_then(Json::as_str)
-        .ok_or_else(|| garbage(conn, "a token response without an ID token"))?;
+    let id_token = id_token_for_code(env, conn, &d, &cb.code, pending, redirect_uri)?;
     let google = conn.kind == Kind::Google;
-    verify_id_token(env, conn, &d, id_token, &pending.nonce, &|iss| {
+    verify_id_token(env, conn, &d, &id_token, &pending.nonce, &|iss| {
         iss == d.issuer || (google && iss == "accounts.google.com")
     })
 }
