@@ -25,9 +25,9 @@ pub mod orgs;
 pub mod password;
 pub mod routes;
 pub mod session;
-pub mod social;
 #[cfg(test)]
 mod shape;
+pub mod social;
 pub mod store;
 pub mod sweep;
 #[cfg(any(test, feature = "testkit"))]

@@ -1301,7 +1301,11 @@ mod tests {
         .unwrap();
         assert_eq!(u.activation_policy, ActivationPolicy::OperatorOnly);
         assert!(u.personal_use);
-        assert_eq!(get(&db, "buying").unwrap().unwrap(), u, "stored as replaced");
+        assert_eq!(
+            get(&db, "buying").unwrap().unwrap(),
+            u,
+            "stored as replaced"
+        );
         assert_eq!(serde_json::to_value(&u).unwrap()["personal_use"], true);
         assert!(u.role_defined("approver") && !u.role_defined("buyer"));
         let plain = update(

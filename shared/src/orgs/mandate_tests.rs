@@ -366,7 +366,8 @@ fn expired_offers_cannot_be_accepted_and_deleting_an_organisation_ends_its_manda
     let log = audit(&t.w.sql, &t.a(), None, 2).unwrap();
     assert!(log.iter().all(|e| e.action == "mandate.ended"), "{log:?}");
     assert!(
-        log.iter().any(|e| e.target.as_deref() == Some(m.id.as_str())),
+        log.iter()
+            .any(|e| e.target.as_deref() == Some(m.id.as_str())),
         "A's log tells that B's deletion ended the mandate"
     );
     assert_eq!(crate::store::count_rows(&t.w.sql, "mandates").unwrap(), 0);

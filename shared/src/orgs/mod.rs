@@ -27,8 +27,8 @@ use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::store::organisations::{self as store, Organisation};
 use crate::store::{
-    SqlStore, activations, connections, domain_claims, invitations as inv_store, mandate_delegates, mandates as mandate_store, memberships,
-    org_audit, projects, role_assignments,
+    SqlStore, activations, connections, domain_claims, invitations as inv_store, mandate_delegates,
+    mandates as mandate_store, memberships, org_audit, projects, role_assignments,
 };
 
 pub use crate::store::memberships::Membership;

@@ -22,9 +22,9 @@ pub mod kv;
 pub mod mandate_delegates;
 pub mod mandate_templates;
 pub mod mandates;
+pub mod memberships;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod native;
-pub mod memberships;
 pub mod one_time_tokens;
 pub mod org_access;
 pub mod org_audit;
