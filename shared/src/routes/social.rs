@@ -6,6 +6,7 @@
 use http::{HeaderValue, Method, StatusCode, header};
 
 use super::not_found;
+use super::page::Page;
 use crate::accounts::{self, Auth};
 use crate::error::{Error, Result};
 use crate::html::{self, LinkedAccount, SocialAccountsPage, SocialLinkPage};
@@ -17,7 +18,7 @@ use crate::social::flow::{self, Outcome};
 use crate::social::{link, org_sso};
 use crate::store::{connections, federated_identities};
 use crate::web::{self, Params, Request, Response};
-use crate::{Env, client_addr, csrf, session, sweep};
+use crate::{Env, client_addr, session, sweep};
 
 /// The prefix of the connections admin API.
 const CONNECTIONS: &str = "/api/admin/connections";
@@ -34,11 +35,7 @@ pub fn handle(env: &Env, req: Request) -> Response {
 
 fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     let path = req.uri().path();
-    let (csrf_token, set_csrf) = csrf::token(req.headers(), auth.policy.secure)?;
-    let page = Page {
-        auth,
-        csrf: csrf_token,
-    };
+    let page = Page::new(auth, req)?;
     let post = match *req.method() {
         Method::GET | Method::HEAD => false,
         Method::POST => true,
@@ -54,37 +51,15 @@ fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         ([id, "callback"], true) => repost_as_get(id, req),
         (["link"], false) => link_form(env, &page, req),
         (["link"], true) => link_confirm(env, auth, &page, req),
-        (["accounts"], false) => accounts_page(env, &page, req, None, None),
-        (["unlink"], true) => unlink(env, &page, req),
+        (["accounts"], false) => accounts_page(env, auth, &page, req, None, None),
+        (["unlink"], true) => unlink(env, auth, &page, req),
         (["start" | "callback" | "accounts"] | [_, "start"], true) => {
             Err(Error::MethodNotAllowed("GET"))
         }
         (["unlink"], false) => Err(Error::MethodNotAllowed("POST")),
         _ => return Ok(not_found(req)),
     };
-    res.map(|mut r| {
-        if let Some(c) = set_csrf {
-            r.headers_mut().append(header::SET_COOKIE, c);
-        }
-        r
-    })
-}
-
-struct Page<'a> {
-    auth: &'a Auth,
-    csrf: String,
-}
-
-impl Page<'_> {
-    fn product(&self) -> &str {
-        &self.auth.config.product_name
-    }
-
-    fn form(&self, req: &Request) -> Result<Params> {
-        let form = Params::from_form(req)?;
-        csrf::check(req.headers(), &form, self.auth.policy.secure)?;
-        Ok(form)
-    }
+    res.map(|r| page.finish(r))
 }
 
 fn start(env: &Env, auth: &Auth, id: &str, req: &Request) -> Result<Response> {
@@ -182,7 +157,7 @@ fn link_page(
         .map_or_else(|| p.connection_id.clone(), |c| c.name);
     html::render(
         &SocialLinkPage {
-            product: page.product(),
+            product: page.product,
             csrf: &page.csrf,
             error,
             token,
@@ -241,12 +216,13 @@ fn signed_in(env: &Env, auth: &Auth, req: &Request) -> Result<crate::identity::I
 
 fn accounts_page(
     env: &Env,
+    auth: &Auth,
     page: &Page,
     req: &Request,
     error: Option<String>,
     notice: Option<String>,
 ) -> Result<Response> {
-    let who = match signed_in(env, page.auth, req) {
+    let who = match signed_in(env, auth, req) {
         Ok(who) => who,
         Err(_) => return web::redirect("/login?return_to=%2Fsocial%2Faccounts"),
     };
@@ -281,7 +257,7 @@ fn accounts_page(
     };
     html::render(
         &SocialAccountsPage {
-            product: page.product(),
+            product: page.product,
             csrf: &page.csrf,
             error,
             notice,
@@ -292,20 +268,21 @@ fn accounts_page(
     )
 }
 
-fn unlink(env: &Env, page: &Page, req: &Request) -> Result<Response> {
+fn unlink(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> {
     let form = page.form(req)?;
-    let who = signed_in(env, page.auth, req)?;
+    let who = signed_in(env, auth, req)?;
     let issuer = form.required("issuer")?;
     let subject = form.required("subject")?;
     match link::unlink(env, &who.id, issuer, subject) {
         Ok(()) => accounts_page(
             env,
+            auth,
             page,
             req,
             None,
             Some("The provider is unlinked.".into()),
         ),
-        Err(e @ Error::Conflict(_)) => accounts_page(env, page, req, Some(e.detail()), None),
+        Err(e @ Error::Conflict(_)) => accounts_page(env, auth, page, req, Some(e.detail()), None),
         Err(e) => Err(e),
     }
 }
