@@ -9,6 +9,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::Env;
 use crate::config::{Config, Variables};
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::identity::{self, Identity, ProfileSchema};
 use crate::mail::{self, Mail};
@@ -185,19 +186,22 @@ pub fn log_in(
     auth: &Auth,
     email: &str,
     password: &str,
-    client: &str,
+    device: &Device,
 ) -> Result<LoggedIn> {
-    let who = prove_password(env, auth, email, password, client)?;
+    let who = prove_password(env, auth, email, password, &device.addr)?;
     if !who.email_verified {
         return Ok(LoggedIn::Unverified(who.email));
     }
     Ok(LoggedIn::Session(session::start(
-        env.kv,
+        env,
         &auth.policy,
-        &who.id,
-        who.session_generation,
-        &["pwd"],
-        env.now,
+        &session::New {
+            sub: &who.id,
+            generation: who.session_generation,
+            amr: &["pwd"],
+            idp: None,
+            device,
+        },
     )?))
 }
 
@@ -242,13 +246,13 @@ pub fn prove_password(
 /// The signed-in identity and session, if the request has a live session
 /// whose identity still exists and has not ended its sessions since.
 pub fn current(env: &Env, auth: &Auth, headers: &HeaderMap) -> Result<Option<(Identity, Session)>> {
-    let Some(s) = session::current(env.kv, &auth.policy, headers, env.now)? else {
+    let Some(s) = session::current(env, &auth.policy, headers)? else {
         return Ok(None);
     };
     match identity::by_id(env.sql, &s.sub)? {
         Some(who) if who.session_generation == s.generation => Ok(Some((who, s))),
         _ => {
-            session::end(env.kv, &auth.policy, headers)?;
+            session::end(env, &auth.policy, headers)?;
             Ok(None)
         }
     }
@@ -349,7 +353,8 @@ mod tests {
             ("nobody@example.com", "correct horse battery staple"),
         ] {
             let before = password::hashes_run();
-            let err = log_in(&w.env(1), &auth, email, password, "1.2.3.4").unwrap_err();
+            let err =
+                log_in(&w.env(1), &auth, email, password, &Device::addr("1.2.3.4")).unwrap_err();
             assert_eq!(err, Error::Unauthorized(BAD_CREDENTIALS.into()), "{email}");
             assert_eq!(password::hashes_run() - before, 1, "{email}/{password}");
         }
@@ -360,7 +365,7 @@ mod tests {
                 &auth,
                 "ada@example.com",
                 "correct horse battery staple",
-                "1.2.3.4"
+                &Device::addr("1.2.3.4")
             )
             .unwrap(),
             LoggedIn::Session(_)
@@ -380,7 +385,7 @@ mod tests {
             &stronger,
             "ada@example.com",
             "correct horse battery staple",
-            "1.2.3.4",
+            &Device::addr("1.2.3.4"),
         )
         .unwrap();
         let stored = identity::by_email(&w.sql, "ada@example.com")
@@ -395,7 +400,7 @@ mod tests {
                 &stronger,
                 "ada@example.com",
                 "correct horse battery staple",
-                "1.2.3.4"
+                &Device::addr("1.2.3.4")
             )
             .is_ok()
         );
@@ -452,7 +457,7 @@ mod tests {
             &auth,
             "ada@example.com",
             "correct horse battery staple",
-            "1.2.3.4",
+            &Device::addr("1.2.3.4"),
         )
         .unwrap() else {
             panic!("no session")

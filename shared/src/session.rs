@@ -4,14 +4,18 @@
 //! A session dies after `session_idle_seconds` without use, after
 //! `session_max_seconds` in all, at logout, and when its identity's session
 //! generation moves on (a password reset). Login always starts a new id.
+//! Each session is also listed in SQLite (`store::sessions`), so that its
+//! owner can see it in the account centre and end it from another device.
 
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
+use crate::Env;
 use crate::config::{self, Variables};
 use crate::crypto;
+use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::store::{KvStore, kv};
+use crate::store::{kv, sessions};
 use crate::web::{self, SetCookie};
 
 /// The session cookie's name with `Secure` (the `__Host-` prefix pins it to
@@ -87,6 +91,10 @@ pub struct Session {
     /// `idp` claim.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idp: Option<String>,
+    /// When the password or a second factor was last re-entered in this
+    /// session (0: only at the sign-in).
+    #[serde(default)]
+    pub reauth_at: i64,
 }
 
 fn key(id: &str) -> String {
@@ -97,42 +105,64 @@ impl Session {
     fn expires_at(&self, p: &Policy) -> i64 {
         (self.last_seen + p.idle).min(self.created_at + p.max)
     }
+
+    /// When the person last proved who they are in this session: the
+    /// sign-in, or a later re-entry of a password or second factor.
+    pub fn authenticated_at(&self) -> i64 {
+        self.created_at.max(self.reauth_at)
+    }
+
+    /// Whether the person proved who they are within the last `seconds`.
+    pub fn is_recent(&self, now: i64, seconds: i64) -> bool {
+        now - self.authenticated_at() <= seconds
+    }
 }
 
-/// Starts a session and returns its `Set-Cookie` value.
-pub fn start(
-    store: &dyn KvStore,
-    p: &Policy,
-    sub: &str,
-    generation: i64,
-    amr: &[&str],
-    now: i64,
-) -> Result<http::HeaderValue> {
-    start_via(store, p, sub, generation, amr, None, now)
+/// A session to start.
+#[derive(Debug, Clone, Copy)]
+pub struct New<'a> {
+    /// The identity's subject id.
+    pub sub: &'a str,
+    /// The identity's session generation.
+    pub generation: i64,
+    /// The methods used (`pwd`, `otp`, `hwk`, `mfa`, `fed`…).
+    pub amr: &'a [&'a str],
+    /// The upstream connection of a sign-in through one.
+    pub idp: Option<&'a str>,
+    /// Where the sign-in came from, for the session list.
+    pub device: &'a Device,
 }
 
-/// Starts a session signed in through the upstream connection `idp` (when
-/// given) and returns its `Set-Cookie` value.
-pub fn start_via(
-    store: &dyn KvStore,
-    p: &Policy,
-    sub: &str,
-    generation: i64,
-    amr: &[&str],
-    idp: Option<&str>,
-    now: i64,
-) -> Result<http::HeaderValue> {
+/// Starts a session, lists it for its owner, and returns its `Set-Cookie`
+/// value.
+pub fn start(env: &Env, p: &Policy, new: &New<'_>) -> Result<http::HeaderValue> {
     let id = crypto::random_token()?;
     let s = Session {
-        sub: sub.to_owned(),
-        generation,
-        created_at: now,
-        last_seen: now,
-        amr: amr.iter().map(|a| (*a).to_owned()).collect(),
+        sub: new.sub.to_owned(),
+        generation: new.generation,
+        created_at: env.now,
+        last_seen: env.now,
+        amr: new.amr.iter().map(|a| (*a).to_owned()).collect(),
         sid: crypto::random_id()?,
-        idp: idp.map(str::to_owned),
+        idp: new.idp.map(str::to_owned),
+        reauth_at: env.now,
     };
-    kv::put_json(store, &key(&id), &s, s.expires_at(p))?;
+    let k = key(&id);
+    sessions::insert(
+        env.sql,
+        &sessions::Row {
+            sid: s.sid.clone(),
+            identity_id: s.sub.clone(),
+            kv_key: k.clone(),
+            user_agent: new.device.user_agent.clone(),
+            client_addr: new.device.addr.clone(),
+            amr: s.amr.join(" "),
+            created_at: s.created_at,
+            last_seen_at: s.last_seen,
+            expires_at: s.expires_at(p),
+        },
+    )?;
+    kv::put_json(env.kv, &k, &s, s.expires_at(p))?;
     SetCookie {
         name: p.cookie_name(),
         value: &id,
@@ -144,36 +174,74 @@ pub fn start_via(
 
 /// The session the request's cookie names, if it is alive. A missing,
 /// malformed, unknown or expired cookie all mean "no session".
-pub fn current(
-    store: &dyn KvStore,
-    p: &Policy,
-    headers: &HeaderMap,
-    now: i64,
-) -> Result<Option<Session>> {
+pub fn current(env: &Env, p: &Policy, headers: &HeaderMap) -> Result<Option<Session>> {
     let Some(id) = web::cookie(headers, p.cookie_name()).filter(|v| is_token(v)) else {
         return Ok(None);
     };
     let k = key(id);
-    let Some(mut s) = kv::get_json::<Session>(store, &k, now)? else {
+    let Some(mut s) = kv::get_json::<Session>(env.kv, &k, env.now)? else {
         return Ok(None);
     };
-    if now >= s.expires_at(p) {
-        store.delete(&k)?;
+    if env.now >= s.expires_at(p) {
+        env.kv.delete(&k)?;
+        sessions::delete_by_key(env.sql, &k)?;
         return Ok(None);
     }
-    if now - s.last_seen >= TOUCH_EVERY.min(p.idle / 4) {
-        s.last_seen = now;
-        kv::put_json(store, &k, &s, s.expires_at(p))?;
+    if env.now - s.last_seen >= TOUCH_EVERY.min(p.idle / 4) {
+        s.last_seen = env.now;
+        save(env, p, &k, &s)?;
     }
     Ok(Some(s))
 }
 
+/// Stores a changed session (a step-up adds methods to `amr`, a re-entry of
+/// the password moves `reauth_at`) under the request's cookie.
+pub fn update(env: &Env, p: &Policy, headers: &HeaderMap, s: &Session) -> Result<()> {
+    let Some(id) = web::cookie(headers, p.cookie_name()).filter(|v| is_token(v)) else {
+        return Err(Error::Unauthorized("Sign in first.".into()));
+    };
+    save(env, p, &key(id), s)
+}
+
+fn save(env: &Env, p: &Policy, k: &str, s: &Session) -> Result<()> {
+    kv::put_json(env.kv, k, s, s.expires_at(p))?;
+    sessions::touch(
+        env.sql,
+        &s.sid,
+        &s.amr.join(" "),
+        s.last_seen,
+        s.expires_at(p),
+    )
+}
+
 /// Ends the request's session (if any) and returns the cookie that clears it.
-pub fn end(store: &dyn KvStore, p: &Policy, headers: &HeaderMap) -> Result<http::HeaderValue> {
+pub fn end(env: &Env, p: &Policy, headers: &HeaderMap) -> Result<http::HeaderValue> {
     if let Some(id) = web::cookie(headers, p.cookie_name()).filter(|v| is_token(v)) {
-        store.delete(&key(id))?;
+        let k = key(id);
+        env.kv.delete(&k)?;
+        sessions::delete_by_key(env.sql, &k)?;
     }
     clear_cookie(p)
+}
+
+/// Ends one session of an identity by its public id. `false` when the
+/// identity has no such session.
+pub fn revoke(env: &Env, identity_id: &str, sid: &str) -> Result<bool> {
+    let Some(row) = sessions::delete(env.sql, identity_id, sid)? else {
+        return Ok(false);
+    };
+    env.kv.delete(&row.kv_key)?;
+    Ok(true)
+}
+
+/// Ends every session of an identity but the one with public id `keep`;
+/// the public ids of those ended.
+pub fn revoke_all(env: &Env, identity_id: &str, keep: Option<&str>) -> Result<Vec<String>> {
+    let rows = sessions::delete_all(env.sql, identity_id, keep)?;
+    for row in &rows {
+        env.kv.delete(&row.kv_key)?;
+    }
+    Ok(rows.into_iter().map(|r| r.sid).collect())
 }
 
 /// A `Set-Cookie` value that removes the session cookie.
@@ -197,7 +265,7 @@ pub fn is_token(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::native::MemoryKv;
+    use crate::testkit::World;
     use http::HeaderValue;
 
     const P: Policy = Policy {
@@ -219,10 +287,22 @@ mod tests {
         h
     }
 
+    fn begin(w: &World, p: &Policy, sub: &str, now: i64) -> HeaderValue {
+        let device = Device::addr("192.0.2.1");
+        let new = New {
+            sub,
+            generation: 0,
+            amr: &["pwd"],
+            idp: None,
+            device: &device,
+        };
+        start(&w.env(now), p, &new).unwrap()
+    }
+
     #[test]
     fn lifecycle() {
-        let kv = MemoryKv::default();
-        let cookie = start(&kv, &P, "sub1", 0, &["pwd"], 10).unwrap();
+        let w = World::new();
+        let cookie = begin(&w, &P, "sub1", 10);
         let text = cookie.to_str().unwrap();
         assert!(text.starts_with("__Host-lanyard_session="));
         assert!(
@@ -232,29 +312,41 @@ mod tests {
                 && text.contains("Path=/")
         );
         let h = headers_for(&cookie);
-        let s = current(&kv, &P, &h, 20).unwrap().unwrap();
+        let s = current(&w.env(20), &P, &h).unwrap().unwrap();
         assert_eq!(s.sub, "sub1");
         assert_eq!(s.amr, ["pwd"]);
-        end(&kv, &P, &h).unwrap();
-        assert!(current(&kv, &P, &h, 21).unwrap().is_none());
+        let listed = sessions::for_identity(&w.sql, "sub1", 20).unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(
+            (listed[0].sid.as_str(), listed[0].client_addr.as_str()),
+            (s.sid.as_str(), "192.0.2.1")
+        );
+        end(&w.env(21), &P, &h).unwrap();
+        assert!(current(&w.env(21), &P, &h).unwrap().is_none());
+        assert!(
+            sessions::for_identity(&w.sql, "sub1", 21)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
     fn idle_and_absolute_timeouts() {
-        let kv = MemoryKv::default();
-        let h = headers_for(&start(&kv, &P, "s", 0, &["pwd"], 0).unwrap());
-        assert!(current(&kv, &P, &h, 99).unwrap().is_some());
+        let w = World::new();
+        let at = |t: i64, h: &HeaderMap, p: &Policy| current(&w.env(t), p, h).unwrap().is_some();
+        let h = headers_for(&begin(&w, &P, "s", 0));
+        assert!(at(99, &h, &P));
         // Used at 99 (touched), so alive until 199.
-        assert!(current(&kv, &P, &h, 198).unwrap().is_some());
-        assert!(current(&kv, &P, &h, 400).unwrap().is_none(), "idle");
+        assert!(at(198, &h, &P));
+        assert!(!at(400, &h, &P), "idle");
 
-        let h = headers_for(&start(&kv, &P, "s", 0, &["pwd"], 0).unwrap());
+        let h = headers_for(&begin(&w, &P, "s", 0));
         let mut t = 0;
         while t < 990 {
             t += 90;
-            assert!(current(&kv, &P, &h, t).unwrap().is_some(), "{t}");
+            assert!(at(t, &h, &P), "{t}");
         }
-        assert!(current(&kv, &P, &h, 1000).unwrap().is_none(), "absolute");
+        assert!(!at(1000, &h, &P), "absolute");
 
         // An idle timeout shorter than the touch interval still counts use.
         let short = Policy {
@@ -262,17 +354,17 @@ mod tests {
             max: 20,
             ..P
         };
-        let h = headers_for(&start(&kv, &short, "s", 0, &["pwd"], 0).unwrap());
+        let h = headers_for(&begin(&w, &short, "s", 0));
         for t in [3, 6, 9, 12, 15, 18] {
-            assert!(current(&kv, &short, &h, t).unwrap().is_some(), "{t}");
+            assert!(at(t, &h, &short), "{t}");
         }
-        assert!(current(&kv, &short, &h, 20).unwrap().is_none(), "absolute");
+        assert!(!at(20, &h, &short), "absolute");
     }
 
     #[test]
     fn tampered_or_unknown_cookies_are_no_session() {
-        let kv = MemoryKv::default();
-        let real = start(&kv, &P, "s", 0, &["pwd"], 0).unwrap();
+        let w = World::new();
+        let real = begin(&w, &P, "s", 0);
         let mut forged = real.to_str().unwrap().split(';').next().unwrap().to_owned();
         // Change the last character, whatever it was.
         let last = if forged.ends_with('A') { "B" } else { "A" };
@@ -284,7 +376,47 @@ mod tests {
         ] {
             let mut h = HeaderMap::new();
             h.insert(http::header::COOKIE, HeaderValue::from_str(&value).unwrap());
-            assert!(current(&kv, &P, &h, 1).unwrap().is_none(), "{value}");
+            assert!(current(&w.env(1), &P, &h).unwrap().is_none(), "{value}");
         }
+    }
+
+    #[test]
+    fn revoking_ends_other_sessions_of_the_same_identity_only() {
+        let w = World::new();
+        let mine = headers_for(&begin(&w, &P, "ada", 0));
+        let laptop = headers_for(&begin(&w, &P, "ada", 1));
+        let phone = headers_for(&begin(&w, &P, "ada", 2));
+        let bobs = headers_for(&begin(&w, &P, "bob", 3));
+        let env = w.env(5);
+        let sid = |h: &HeaderMap| current(&env, &P, h).unwrap().unwrap().sid;
+        let (mine_sid, laptop_sid, bobs_sid) = (sid(&mine), sid(&laptop), sid(&bobs));
+        // Not Ada's: nothing happens.
+        assert!(!revoke(&env, "ada", &bobs_sid).unwrap());
+        assert!(current(&env, &P, &bobs).unwrap().is_some());
+        assert!(revoke(&env, "ada", &laptop_sid).unwrap());
+        assert!(current(&env, &P, &laptop).unwrap().is_none());
+        let ended = revoke_all(&env, "ada", Some(&mine_sid)).unwrap();
+        assert_eq!(ended.len(), 1);
+        assert!(current(&env, &P, &phone).unwrap().is_none());
+        assert!(current(&env, &P, &mine).unwrap().is_some());
+        assert!(current(&env, &P, &bobs).unwrap().is_some());
+        let left = sessions::for_identity(&w.sql, "ada", 5).unwrap();
+        assert_eq!(
+            left.iter().map(|r| r.sid.as_str()).collect::<Vec<_>>(),
+            [mine_sid.as_str()]
+        );
+    }
+
+    #[test]
+    fn recent_means_the_sign_in_or_a_later_re_entry() {
+        let w = World::new();
+        let h = headers_for(&begin(&w, &P, "ada", 0));
+        let env = w.env(50);
+        let mut s = current(&env, &P, &h).unwrap().unwrap();
+        assert!(s.is_recent(50, 60) && !s.is_recent(61, 60));
+        s.reauth_at = 55;
+        update(&env, &P, &h, &s).unwrap();
+        let s = current(&w.env(60), &P, &h).unwrap().unwrap();
+        assert!(s.is_recent(110, 60));
     }
 }

@@ -169,3 +169,27 @@ pub fn person(sql: &dyn SqlStore, email: &str, now: i64) -> Identity {
         .expect("the identity is stored")
         .expect("the email is free")
 }
+
+/// Starts a password session for an identity, as a login would, and returns
+/// its `Set-Cookie` value.
+pub fn signed_in(
+    w: &World,
+    policy: &crate::session::Policy,
+    sub: &str,
+    generation: i64,
+    now: i64,
+) -> http::HeaderValue {
+    let device = crate::device::Device::addr("192.0.2.1");
+    crate::session::start(
+        &w.env(now),
+        policy,
+        &crate::session::New {
+            sub,
+            generation,
+            amr: &["pwd"],
+            idp: None,
+            device: &device,
+        },
+    )
+    .expect("a session starts")
+}

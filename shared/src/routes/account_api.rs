@@ -11,6 +11,7 @@ use http::{Method, StatusCode, header};
 use serde_json::{Map, Value as Json, json};
 
 use crate::accounts::{self, Auth, LoggedIn, SignUp};
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::web::{self, Params, Request, Response};
 use crate::{Env, client_addr, session};
@@ -39,9 +40,9 @@ pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         "login" => {
             let email = body.required("email")?;
             let password = body.required("password")?;
-            match accounts::log_in(env, auth, email, password, &client()?)? {
+            match accounts::log_in(env, auth, email, password, &Device::of(env.vars, req.headers())?)? {
                 LoggedIn::Session(cookie) => {
-                    session::end(env.kv, &auth.policy, req.headers())?;
+                    session::end(env, &auth.policy, req.headers())?;
                     let mut res = web::json(StatusCode::OK, &json!({ "status": "signed_in" }));
                     res.headers_mut().append(header::SET_COOKIE, cookie);
                     web::no_store(&mut res);
@@ -53,7 +54,7 @@ pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
             }
         }
         "logout" => {
-            let clear = session::end(env.kv, &auth.policy, req.headers())?;
+            let clear = session::end(env, &auth.policy, req.headers())?;
             let mut res = web::response(StatusCode::NO_CONTENT, "application/json", Vec::new());
             res.headers_mut().append(header::SET_COOKIE, clear);
             Ok(res)

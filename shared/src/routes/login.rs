@@ -6,6 +6,7 @@ use http::{Method, StatusCode, header};
 use super::page::Page;
 use super::{get_only, not_found};
 use crate::accounts::{self, Auth, LoggedIn, SignUp};
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::html::{
     self, EmailFormPage, Field, HomePage, LoginPage, MessagePage, ResetPage, SignUpPage,
@@ -443,10 +444,10 @@ fn login(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response>
             StatusCode::BAD_REQUEST,
         );
     }
-    match accounts::log_in(env, auth, &email, &password, &client(env, req)?) {
+    match accounts::log_in(env, auth, &email, &password, &Device::of(env.vars, req.headers())?) {
         Ok(LoggedIn::Session(cookie)) => {
             // A new session id at every login; the old one (if any) is gone.
-            session::end(env.kv, &auth.policy, req.headers())?;
+            session::end(env, &auth.policy, req.headers())?;
             let mut res = web::redirect(target.as_deref().unwrap_or("/"))?;
             res.headers_mut().append(header::SET_COOKIE, cookie);
             Ok(res)
@@ -546,7 +547,7 @@ fn reset(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response>
                 Some(("/login", "Sign in")),
             )?;
             // This browser's own session (if any) ended too.
-            session::end(env.kv, &auth.policy, req.headers())?;
+            session::end(env, &auth.policy, req.headers())?;
             res.headers_mut()
                 .append(header::SET_COOKIE, session::clear_cookie(&auth.policy)?);
             Ok(res)

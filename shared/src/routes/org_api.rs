@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json, json};
 
 use crate::accounts::{self, Auth};
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::identity::{self, Identity};
 use crate::oidc::{clients, tokens};
@@ -439,12 +440,15 @@ fn accept(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     };
     let (who, org) = invitations::accept_new(env.sql, auth, token, password, &form, env.now)?;
     let cookie = session::start(
-        env.kv,
+        env,
         &auth.policy,
-        &who.id,
-        who.session_generation,
-        &["pwd"],
-        env.now,
+        &session::New {
+            sub: &who.id,
+            generation: who.session_generation,
+            amr: &["pwd"],
+            idp: None,
+            device: &Device::of(env.vars, req.headers())?,
+        },
     )?;
     let mut res = web::json(
         StatusCode::CREATED,

@@ -20,6 +20,7 @@ use askama::Template;
 use http::{Method, StatusCode, header};
 
 use crate::accounts::{self, Auth};
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::html::{self, Field};
 use crate::identity::{self, Identity};
@@ -1061,12 +1062,15 @@ fn join(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> 
             let (who, org) =
                 invitations::accept_new(env.sql, auth, token, password, &form, env.now)?;
             let cookie = session::start(
-                env.kv,
+                env,
                 &auth.policy,
-                &who.id,
-                who.session_generation,
-                &["pwd"],
-                env.now,
+                &session::New {
+                    sub: &who.id,
+                    generation: who.session_generation,
+                    amr: &["pwd"],
+                    idp: None,
+                    device: &Device::of(env.vars, req.headers())?,
+                },
             )?;
             Ok((org, Some(cookie)))
         })(),
@@ -1245,15 +1249,8 @@ mod tests {
                 identity::mark_verified(&w.sql, &who.id, NOW).unwrap();
             }
             let auth = Auth::load(&w.vars).unwrap();
-            let cookie = session::start(
-                &w.kv,
-                &auth.policy,
-                &who.id,
-                who.session_generation,
-                &["pwd"],
-                NOW,
-            )
-            .unwrap();
+            let cookie =
+                crate::testkit::signed_in(&w, &auth.policy, &who.id, who.session_generation, NOW);
             let pair = cookie
                 .to_str()
                 .unwrap()

@@ -8,6 +8,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use super::not_found;
 use super::page::Page;
 use crate::accounts::{self, Auth};
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::html::{self, LinkedAccount, SocialAccountsPage, SocialLinkPage};
 use crate::routes::admin;
@@ -96,7 +97,7 @@ fn callback(env: &Env, auth: &Auth, id: &str, params: &Params, req: &Request) ->
     match flow::callback(env, auth, id, params, req.headers())? {
         Outcome::SignedIn { cookie, return_to } => {
             // A new session id at every sign-in; the old one (if any) is gone.
-            session::end(env.kv, &auth.policy, req.headers())?;
+            session::end(env, &auth.policy, req.headers())?;
             let mut res = web::redirect(return_to.as_deref().unwrap_or("/"))?;
             res.headers_mut().append(header::SET_COOKIE, cookie);
             Ok(res)
@@ -193,8 +194,15 @@ fn link_confirm(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Re
             if let Some(conn) = connections::get(env.sql, &pending.connection_id)? {
                 org_sso::after_sign_in(env.sql, &conn, &who.id, env.now)?;
             }
-            let cookie = flow::sign_in(env, auth, &who, &pending.connection_id, &["fed", "pwd"])?;
-            session::end(env.kv, &auth.policy, req.headers())?;
+            let cookie = flow::sign_in(
+                env,
+                auth,
+                &who,
+                &pending.connection_id,
+                &["fed", "pwd"],
+                &Device::of(env.vars, req.headers())?,
+            )?;
+            session::end(env, &auth.policy, req.headers())?;
             let mut res = web::redirect(pending.return_to.as_deref().unwrap_or("/"))?;
             res.headers_mut().append(header::SET_COOKIE, cookie);
             Ok(res)

@@ -487,7 +487,7 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         }
         return Ok(res);
     }
-    let clear = session::end(env.kv, &auth.policy, req.headers())?;
+    let clear = session::end(env, &auth.policy, req.headers())?;
     let mut res = match target {
         Some(uri) => {
             let mut url = url::Url::parse(&uri)
@@ -541,15 +541,7 @@ mod tests {
             seed::role(&w.sql, &org, &ada.id, "shop", "", "buyer");
         }
         let policy = session::Policy::load(&w.vars).unwrap();
-        let set = session::start(
-            &w.kv,
-            &policy,
-            &ada.id,
-            ada.session_generation,
-            &["pwd"],
-            NOW,
-        )
-        .unwrap();
+        let set = crate::testkit::signed_in(&w, &policy, &ada.id, ada.session_generation, NOW);
         let cookie = set.to_str().unwrap().split(';').next().unwrap().to_owned();
         (w, cookie)
     }

@@ -15,6 +15,7 @@ use super::{Connection, Upstream};
 use crate::Env;
 use crate::accounts::Auth;
 use crate::crypto;
+use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::session::{self, is_token};
@@ -234,7 +235,8 @@ pub fn callback(
         },
         &redirect_uri(auth, &conn.id),
     )?;
-    finish_as(env, auth, &conn, &up, &taken)
+    let device = Device::of(env.vars, headers)?;
+    finish_as(env, auth, &conn, &up, &taken, &device)
 }
 
 fn finish_as(
@@ -243,6 +245,7 @@ fn finish_as(
     conn: &Connection,
     up: &Upstream,
     taken: &SocialState,
+    device: &Device,
 ) -> Result<Outcome> {
     if let Some(identity_id) = &taken.link_identity_id {
         link::link_to(env, conn, up, identity_id)?;
@@ -256,7 +259,7 @@ fn finish_as(
             // An organisation's connection makes its people members.
             super::org_sso::after_sign_in(env.sql, conn, &who.id, env.now)?;
             Ok(Outcome::SignedIn {
-                cookie: sign_in(env, auth, &who, &conn.id, &["fed"])?,
+                cookie: sign_in(env, auth, &who, &conn.id, &["fed"], device)?,
                 return_to: taken.return_to.clone(),
             })
         }
@@ -272,14 +275,17 @@ pub fn sign_in(
     who: &Identity,
     conn_id: &str,
     amr: &[&str],
+    device: &Device,
 ) -> Result<HeaderValue> {
-    session::start_via(
-        env.kv,
+    session::start(
+        env,
         &auth.policy,
-        &who.id,
-        who.session_generation,
-        amr,
-        Some(conn_id),
-        env.now,
+        &session::New {
+            sub: &who.id,
+            generation: who.session_generation,
+            amr,
+            idp: Some(conn_id),
+            device,
+        },
     )
 }

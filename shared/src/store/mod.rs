@@ -35,6 +35,8 @@ pub mod refresh_families;
 pub mod revoked_tokens;
 pub mod role_assignments;
 pub mod schema;
+pub mod security_events;
+pub mod sessions;
 pub mod settings;
 pub mod signing_keys;
 pub mod social_states;

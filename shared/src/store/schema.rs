@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0006_organisations.sql"),
     include_str!("../../migrations/0007_mandates.sql"),
     include_str!("../../migrations/0008_social.sql"),
+    include_str!("../../migrations/0009_account.sql"),
 ];
 
 /// The schema version this build needs.

@@ -302,7 +302,7 @@ fn sign_in(
 
 fn session_of(w: &World, cookie: &HeaderValue) -> session::Session {
     let auth = Auth::load(&w.vars).unwrap();
-    session::current(&w.kv, &auth.policy, &cookie_headers(cookie, None), NOW + 6)
+    session::current(&w.env(NOW + 6), &auth.policy, &cookie_headers(cookie, None))
         .unwrap()
         .unwrap()
 }
@@ -907,7 +907,7 @@ fn a_signed_in_person_links_another_upstream_account_but_never_someone_elses() {
     let ada = account_with_password(&w, true);
     let auth = Auth::load(&w.vars).unwrap();
     let ada_session = cookie_headers(
-        &session::start(&w.kv, &auth.policy, &ada.id, 0, &["pwd"], NOW).unwrap(),
+        &crate::testkit::signed_in(&w, &auth.policy, &ada.id, 0, NOW),
         None,
     );
     let b = start(&w, &fake, &conn, Some((&ada.id, &ada_session)), NOW);
@@ -927,7 +927,7 @@ fn a_signed_in_person_links_another_upstream_account_but_never_someone_elses() {
     // Bob cannot link Ada's upstream account to himself.
     let bob = testkit::person(&w.sql, "bob@example.com", NOW);
     let bob_session = cookie_headers(
-        &session::start(&w.kv, &auth.policy, &bob.id, 0, &["pwd"], NOW).unwrap(),
+        &crate::testkit::signed_in(&w, &auth.policy, &bob.id, 0, NOW),
         None,
     );
     let b = start(&w, &fake, &conn, Some((&bob.id, &bob_session)), NOW);
