@@ -74,6 +74,10 @@ pub enum Error {
     Unauthorized(String),
     /// The caller may not do this (including a missing or wrong CSRF token).
     Forbidden(String),
+    /// A sensitive change (email, password, second factors, erasure) needs
+    /// the password or a second factor entered within the last five
+    /// minutes (see `routes::account::RECENT`).
+    RecentSignInRequired,
     /// Nothing lives at this path, or the thing asked for does not exist.
     NotFound,
     /// The path exists but not for this method; the allowed methods are listed.
@@ -145,6 +149,7 @@ impl Error {
             Self::OAuth { .. } => "OAuth error",
             Self::Unauthorized(_) => "Authentication required",
             Self::Forbidden(_) => "Forbidden",
+            Self::RecentSignInRequired => "Confirm it is you",
             Self::NotFound => "Not found",
             Self::MethodNotAllowed(_) => "Method not allowed",
             Self::PayloadTooLarge { .. } => "Request too large",
@@ -173,6 +178,7 @@ impl Error {
                 "This server may not contact {origin}. The operator must add it to the social component's allowed_outbound_hosts in spin.toml (a social_outbound_host_N variable can hold it)."
             ),
             Self::OAuth { description, .. } => description.clone(),
+            Self::RecentSignInRequired => "This change needs a recent sign-in: enter your password or a second factor again, then retry.".into(),
             Self::NotFound => "There is nothing at this address.".into(),
             Self::MethodNotAllowed(allow) => format!("This address accepts {allow} only."),
             Self::PayloadTooLarge { limit } => {

@@ -4,5 +4,5 @@
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
 async fn handle(req: spin_sdk::http::IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
-    lanyard::spin::serve(req, out, lanyard::routes::profile::handle).await
+    lanyard::spin::serve(req, out, lanyard::routes::account::handle).await
 }

@@ -19,6 +19,24 @@ use crate::{Env, client_addr, session};
 /// The path prefix of the API.
 pub const PREFIX: &str = "/api/account/";
 
+/// The actions of this API (the rest of `/api/account/` is the account
+/// centre's, [`super::account`]).
+const ACTIONS: &[&str] = &[
+    "me",
+    "signup",
+    "login",
+    "logout",
+    "verify",
+    "verify/resend",
+    "password/forgot",
+    "password/reset",
+];
+
+/// Whether `action` (the path after [`PREFIX`]) is one of this API's.
+pub fn serves(action: &str) -> bool {
+    ACTIONS.contains(&action)
+}
+
 /// Routes `/api/account/*`.
 pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     let action = req.uri().path().strip_prefix(PREFIX).unwrap_or_default();

@@ -13,6 +13,11 @@ use serde::Serialize;
 use crate::error::{Error, OAuthCode};
 use crate::web::{self, Response};
 
+/// The problem type of [`Error::RecentSignInRequired`], so that an app can
+/// tell it from other refusals and ask for the password again
+/// (`POST /api/account/reauth`).
+pub const RECENT_SIGN_IN_TYPE: &str = "urn:lanyard:problem:recent-sign-in-required";
+
 /// Seconds a client is asked to wait after a store or upstream fault.
 pub const RETRY_UNAVAILABLE: u64 = 5;
 
@@ -41,7 +46,7 @@ impl Error {
                 _ => StatusCode::BAD_REQUEST,
             },
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Forbidden(_) | Self::RecentSignInRequired => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -139,7 +144,10 @@ fn problem(err: &Error) -> Response {
     let mut res = web::json(
         err.status(),
         &Problem {
-            kind: "about:blank",
+            kind: match err {
+                Error::RecentSignInRequired => RECENT_SIGN_IN_TYPE,
+                _ => "about:blank",
+            },
             title: err.title(),
             status: err.status().as_u16(),
             detail: err.detail(),

@@ -12,7 +12,7 @@ use crate::html::{
     self, EmailFormPage, Field, HomePage, LoginPage, MessagePage, ResetPage, SignUpPage,
 };
 use crate::onetime::Purpose;
-use crate::routes::errors::{self, Style};
+use crate::routes::errors;
 use crate::social::Connection;
 use crate::social::org_sso::{self, Realm};
 use crate::store::dev_outbox;
@@ -30,10 +30,6 @@ fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     if path.starts_with(assets::PREFIX) {
         get_only(req)?;
         return Ok(assets::serve(req, &auth.config).unwrap_or_else(|| not_found(req)));
-    }
-    if path.starts_with(super::account_api::PREFIX) {
-        return super::account_api::route(env, auth, req)
-            .or_else(|e| Ok(e.into_response(Style::Api)));
     }
     let page = Page::new(auth, req)?;
     let post = match *req.method() {

@@ -1,6 +1,7 @@
 //! One request router per Spin component. Each takes an [`Env`] and a request
 //! and returns a response; the component crates only adapt Spin to this.
 
+pub mod account;
 pub mod account_api;
 pub mod admin;
 pub mod cors;
@@ -11,7 +12,6 @@ pub mod org_api;
 pub mod org_pages;
 pub mod orgs;
 pub mod page;
-pub mod profile;
 pub mod social;
 pub mod token;
 

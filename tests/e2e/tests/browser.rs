@@ -10,6 +10,16 @@ mod common;
 #[path = "common/idp.rs"]
 mod idp;
 
+// The account centre's browser tests (issue 13), one module per section.
+#[path = "browser/centre.rs"]
+mod centre;
+#[path = "browser/mfa.rs"]
+mod mfa;
+#[path = "browser/passkeys.rs"]
+mod passkeys;
+#[path = "browser/privacy.rs"]
+mod privacy;
+
 use serde_json::{Value, json};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";

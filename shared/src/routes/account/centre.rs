@@ -1,0 +1,23 @@
+//! Account centre section `centre` (docs/account.md). Filled in by its issue work.
+
+use super::{Answer, Ctx};
+
+/// Answers the pages of this section under `/account`.
+pub fn page(_ctx: &Ctx, _rest: &str) -> Answer {
+    Ok(None)
+}
+
+/// Answers the JSON API of this section under `/api/account/`.
+pub fn api(_ctx: &Ctx, _rest: &str) -> Answer {
+    Ok(None)
+}
+
+/// Pages that need no session (the link confirming a new email address).
+pub fn public_page(
+    _env: &crate::Env,
+    _auth: &crate::accounts::Auth,
+    _req: &crate::web::Request,
+    _rest: &str,
+) -> Answer {
+    Ok(None)
+}

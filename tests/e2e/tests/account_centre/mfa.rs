@@ -1,0 +1,1 @@
+//! Account centre e2e tests: `mfa`.

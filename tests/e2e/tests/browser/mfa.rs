@@ -1,0 +1,1 @@
+//! Browser tests of the account centre: `mfa` (uses the parent's `Browser`).

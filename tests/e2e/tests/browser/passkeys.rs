@@ -1,0 +1,1 @@
+//! Browser tests of the account centre: `passkeys` (uses the parent's `Browser`).

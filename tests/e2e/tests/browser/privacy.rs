@@ -1,0 +1,1 @@
+//! Browser tests of the account centre: `privacy` (uses the parent's `Browser`).
