@@ -29,6 +29,7 @@ pub mod one_time_tokens;
 pub mod org_access;
 pub mod org_audit;
 pub mod organisations;
+pub mod passkeys;
 pub mod pending_links;
 pub mod projects;
 pub mod refresh_families;
