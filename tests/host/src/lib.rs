@@ -110,6 +110,31 @@ pub struct SpinHost {
     components: HashMap<String, ComponentRuntime>,
     stores: Arc<Stores>,
     outbound_overrides: Arc<HashMap<String, SocketAddr>>,
+    clock: GuestClock,
+}
+
+/// The wall clock guests see: the system's, moved forward by what a test
+/// asked for ([`SpinHost::advance_clock`]). Spin gives guests the system
+/// clock; the offset is zero unless a test moves it.
+#[derive(Clone, Default)]
+struct GuestClock {
+    offset_seconds: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl wasmtime_wasi::HostWallClock for GuestClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(1)
+    }
+
+    fn now(&self) -> std::time::Duration {
+        let offset = self
+            .offset_seconds
+            .load(std::sync::atomic::Ordering::SeqCst);
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            + std::time::Duration::from_secs(offset)
+    }
 }
 
 /// One component, ready to instantiate.
@@ -286,6 +311,7 @@ impl SpinHost {
             components,
             stores: Arc::new(stores),
             outbound_overrides: Arc::new(cfg.outbound_overrides),
+            clock: GuestClock::default(),
         })
     }
 
@@ -381,6 +407,7 @@ impl SpinHost {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stdout().inherit_stderr();
         wasi.envs(&component.environment);
+        wasi.wall_clock(self.clock.clone());
         let state = InstanceState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
@@ -396,6 +423,15 @@ impl SpinHost {
             },
         };
         Store::new(component.pre.engine(), state)
+    }
+
+    /// Moves the guests' wall clock forward by `seconds` (on top of any
+    /// earlier move), for tests of what time changes: a sign-in that is no
+    /// longer recent, an expired link. The host's own clock is untouched.
+    pub fn advance_clock(&self, seconds: u64) {
+        self.clock
+            .offset_seconds
+            .fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Makes every key-value and/or SQLite operation fail from now on, as
