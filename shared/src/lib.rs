@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod assets;
+pub mod centre;
 pub mod client_addr;
 pub mod config;
 pub mod crypto;

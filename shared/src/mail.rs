@@ -216,6 +216,74 @@ impl Mail {
     }
 }
 
+#[derive(Template)]
+#[template(path = "mail/email_change.txt")]
+struct EmailChangeText<'a> {
+    product: &'a str,
+    link: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/email_in_use.txt")]
+struct EmailInUseText<'a> {
+    product: &'a str,
+    issuer: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/email_changed.txt")]
+struct EmailChangedText<'a> {
+    product: &'a str,
+    issuer: &'a str,
+    new_email: &'a str,
+}
+
+/// The mails of an email change (the account centre).
+impl Mail {
+    /// "Confirm your new address", to the new address, with a link that
+    /// carries the change's token.
+    pub fn email_change(config: &Config, to: &str, token: &str) -> Result<Mail> {
+        let link = config.url(&format!("/account/email/confirm?token={token}"));
+        Ok(Mail {
+            to: to.to_owned(),
+            subject: format!("Confirm your new email for {}", config.product_name),
+            text: render(&EmailChangeText {
+                product: &config.product_name,
+                link: &link,
+            })?,
+            link: Some(link),
+        })
+    }
+
+    /// "This address already has an account", to a new address that is
+    /// taken, instead of the confirmation link.
+    pub fn email_in_use(config: &Config, to: &str) -> Result<Mail> {
+        Ok(Mail {
+            to: to.to_owned(),
+            subject: format!("Confirm your new email for {}", config.product_name),
+            text: render(&EmailInUseText {
+                product: &config.product_name,
+                issuer: &config.issuer,
+            })?,
+            link: None,
+        })
+    }
+
+    /// "Your address was changed", to the old address.
+    pub fn email_changed(config: &Config, to: &str, new_email: &str) -> Result<Mail> {
+        Ok(Mail {
+            to: to.to_owned(),
+            subject: format!("Your {} email address was changed", config.product_name),
+            text: render(&EmailChangedText {
+                product: &config.product_name,
+                issuer: &config.issuer,
+                new_email,
+            })?,
+            link: None,
+        })
+    }
+}
+
 /// Sends a message: to the outbox in `dev_mode`, to the mail API otherwise.
 pub fn send(env: &Env, config: &Config, mail: &Mail) -> Result<()> {
     if config.dev_mode {

@@ -110,3 +110,41 @@ pub fn reset_password(db: &dyn SqlStore, id: &str, hash: &str, now: i64) -> Resu
     )?;
     Ok(())
 }
+
+/// Replaces the profile attributes.
+pub fn set_attributes(
+    db: &dyn SqlStore,
+    id: &str,
+    attributes: &Map<String, Json>,
+    now: i64,
+) -> Result<()> {
+    db.execute(
+        "UPDATE identities SET attributes = ?, updated_at = ? WHERE id = ?",
+        &[
+            Json::Object(attributes.clone()).to_string().into(),
+            now.into(),
+            id.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Moves an identity from `old_email` to a proven `new_email` (verified),
+/// in one statement that changes nothing when the new address belongs to
+/// another identity by then, or the old one is no longer the identity's:
+/// `false` then.
+pub fn change_email(
+    db: &dyn SqlStore,
+    id: &str,
+    old_email: &str,
+    new_email: &str,
+    now: i64,
+) -> Result<bool> {
+    let rows = db.execute(
+        "UPDATE identities SET email = ?1, email_verified = 1, updated_at = ?2 \
+         WHERE id = ?3 AND email = ?4 \
+         AND NOT EXISTS (SELECT 1 FROM identities WHERE email = ?1) RETURNING id",
+        &[new_email.into(), now.into(), id.into(), old_email.into()],
+    )?;
+    Ok(!rows.is_empty())
+}

@@ -15,6 +15,7 @@ pub mod connections;
 pub mod consents;
 pub mod dev_outbox;
 pub mod domain_claims;
+pub mod email_changes;
 pub mod federated_identities;
 pub mod identities;
 pub mod invitations;

@@ -186,6 +186,22 @@ pub fn revoke_for_identity(db: &dyn SqlStore, identity_id: &str, now: i64) -> Re
     Ok(())
 }
 
+/// Revokes every family of an identity at one client (the person revoked
+/// the client's access); how many were live.
+pub fn revoke_for_client(
+    db: &dyn SqlStore,
+    identity_id: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<usize> {
+    let rows = db.execute(
+        "UPDATE refresh_families SET revoked_at = ? \
+         WHERE identity_id = ? AND client_id = ? AND revoked_at IS NULL RETURNING id",
+        &[now.into(), identity_id.into(), client_id.into()],
+    )?;
+    Ok(rows.len())
+}
+
 /// Deletes a client's families (the client is being deleted).
 pub fn delete_for_client(db: &dyn SqlStore, client_id: &str) -> Result<()> {
     db.execute(

@@ -1,0 +1,96 @@
+//! The person's browser sessions: listed with device, address and times,
+//! ended one by one or all but the current one.
+
+use serde::Serialize;
+use serde_json::json;
+
+use crate::Env;
+use crate::device::{self, Device};
+use crate::error::{Error, Result};
+use crate::events::{self, Kind};
+use crate::session;
+use crate::store::sessions;
+
+/// A live session, as shown to its owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listed {
+    /// Its public id.
+    pub sid: String,
+    /// The browser and system, in words ("Chrome on Linux").
+    pub device: String,
+    /// The `User-Agent` at sign-in.
+    pub user_agent: String,
+    /// The client address at sign-in.
+    pub client_addr: String,
+    /// The sign-in's methods, space-separated.
+    pub amr: String,
+    /// When it started.
+    pub created_at: i64,
+    /// When it was last used.
+    pub last_seen_at: i64,
+    /// Whether it is the session of this request.
+    pub current: bool,
+}
+
+/// The live sessions of an identity, the most recently used first.
+pub fn list(env: &Env, identity_id: &str, current_sid: &str) -> Result<Vec<Listed>> {
+    Ok(sessions::for_identity(env.sql, identity_id, env.now)?
+        .into_iter()
+        .map(|r| Listed {
+            device: device::describe(&r.user_agent),
+            current: r.sid == current_sid,
+            sid: r.sid,
+            user_agent: r.user_agent,
+            client_addr: r.client_addr,
+            amr: r.amr,
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+        })
+        .collect())
+}
+
+/// Ends one other session of the identity. The current one is ended by
+/// signing out; a session that is not the identity's is not found.
+pub fn revoke(
+    env: &Env,
+    identity_id: &str,
+    current_sid: &str,
+    sid: &str,
+    device: &Device,
+) -> Result<()> {
+    if sid == current_sid {
+        return Err(Error::bad_request(
+            "This is the session you are using now. Sign out to end it.",
+        ));
+    }
+    if !session::revoke(env, identity_id, sid)? {
+        return Err(Error::NotFound);
+    }
+    events::record(
+        env,
+        identity_id,
+        Kind::SessionRevoked,
+        json!({ "sids": [sid] }),
+        device,
+    )
+}
+
+/// Ends every session of the identity but the current one; how many.
+pub fn revoke_others(
+    env: &Env,
+    identity_id: &str,
+    current_sid: &str,
+    device: &Device,
+) -> Result<usize> {
+    let ended = session::revoke_all(env, identity_id, Some(current_sid))?;
+    if !ended.is_empty() {
+        events::record(
+            env,
+            identity_id,
+            Kind::SessionRevoked,
+            json!({ "sids": ended }),
+            device,
+        )?;
+    }
+    Ok(ended.len())
+}
