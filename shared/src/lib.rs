@@ -22,6 +22,7 @@ pub mod events;
 pub mod html;
 pub mod identity;
 pub mod mail;
+pub mod mfa;
 pub mod oidc;
 pub mod onetime;
 pub mod orgs;

@@ -33,6 +33,7 @@ pub mod organisations;
 pub mod passkeys;
 pub mod pending_links;
 pub mod projects;
+pub mod recovery_codes;
 pub mod refresh_families;
 pub mod revoked_tokens;
 pub mod role_assignments;
@@ -43,6 +44,7 @@ pub mod settings;
 pub mod signing_keys;
 pub mod social_states;
 pub mod throttles;
+pub mod totp_secrets;
 
 use crate::error::{Error, Result};
 
