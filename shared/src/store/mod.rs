@@ -44,6 +44,7 @@ pub mod settings;
 pub mod signing_keys;
 pub mod social_states;
 pub mod throttles;
+pub mod webauthn_states;
 pub mod totp_secrets;
 
 use crate::error::{Error, Result};
