@@ -312,6 +312,8 @@ pub fn reset_password(env: &Env, auth: &Auth, token: &str, new_password: &str) -
     // generation bump of the reset itself.
     grants::end_all(env.sql, &id, env.now)?;
     identity::reset_password(env.sql, &id, &hash, env.now)?;
+    // The generation bump killed the sessions; drop them from the listing too.
+    session::revoke_all(env, &id, None)?;
     identity::mark_verified(env.sql, &id, env.now)?;
     onetime::void_all(env.sql, Purpose::ResetPassword, &id, env.now)?;
     if let Some(who) = identity::by_id(env.sql, &id)? {

@@ -158,7 +158,16 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         && !(ar.prompts("consent") && decision.is_none());
     if !consented {
         match decision.as_deref() {
-            Some("allow") => authorize::grant_consent(env.sql, &who.id, &ar, env.now)?,
+            Some("allow") => {
+                authorize::grant_consent(env.sql, &who.id, &ar, env.now)?;
+                crate::events::record(
+                    env,
+                    &who.id,
+                    crate::events::Kind::AppConnected,
+                    json!({ "client_id": ar.client.id, "scopes": ar.scopes }),
+                    &crate::device::Device::of(env.vars, req.headers())?,
+                )?;
+            }
             Some(_) => return deny("access_denied", "The user did not allow access."),
             None if ar.prompts("none") => {
                 return deny("consent_required", "The user has not consented.");

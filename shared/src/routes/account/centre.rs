@@ -1,23 +1,614 @@
-//! Account centre section `centre` (docs/account.md). Filled in by its issue work.
+//! Account centre section `centre` (docs/account.md): the profile, email
+//! change, password change and set, sessions, connected apps, sign-in
+//! methods and activity, as pages under `/account` and as JSON under
+//! `/api/account/`. The work is done in [`crate::centre`].
+//!
+//! Pages follow post/redirect/get: a change redirects back with a notice
+//! (`?done=…`, a fixed text per key), an error a person can fix is shown on
+//! the form with its status, and a change that needs a recent sign-in sends
+//! the person to `/account/reauth` and back.
 
-use super::{Answer, Ctx};
+mod pages;
+
+use http::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::{Map, Value as Json, json};
+
+use super::{Answer, Ctx, body, done, ok};
+use crate::accounts::Auth;
+use crate::centre::{activity, apps, email, methods, password, profile, sessions};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::html::{self, MessagePage, utc_time};
+use crate::routes::errors;
+use crate::routes::page::Page;
+use crate::web::{self, Params, Request, Response};
+use crate::{Env, identity};
+use pages::{
+    AppRow, AppsPage, EmailConfirmPage, EventRow, EventsPage, Field, LinkedRow, MethodsPage,
+    PasswordPage, ProfilePage, SessionRow, SessionsPage,
+};
 
 /// Answers the pages of this section under `/account`.
-pub fn page(_ctx: &Ctx, _rest: &str) -> Answer {
-    Ok(None)
-}
-
-/// Answers the JSON API of this section under `/api/account/`.
-pub fn api(_ctx: &Ctx, _rest: &str) -> Answer {
-    Ok(None)
+pub fn page(ctx: &Ctx, rest: &str) -> Answer {
+    let post = *ctx.req.method() == Method::POST;
+    let res = match (rest, post) {
+        ("/", false) => profile_page(ctx, None, None, "", StatusCode::OK),
+        ("/", true) => save_profile(ctx),
+        ("/email", true) => request_email(ctx),
+        ("/password", false) => password_page(ctx, None, true, StatusCode::OK),
+        ("/password", true) => change_password(ctx),
+        ("/sessions", false) => sessions_page(ctx, None, StatusCode::OK),
+        ("/sessions/revoke", true) => revoke_session(ctx),
+        ("/sessions/revoke-others", true) => revoke_other_sessions(ctx),
+        ("/apps", false) => apps_page(ctx, None, StatusCode::OK),
+        ("/apps/revoke", true) => revoke_app(ctx),
+        ("/methods", false) => methods_page(ctx),
+        ("/events", false) => events_page(ctx),
+        ("/email" | "/sessions/revoke" | "/sessions/revoke-others" | "/apps/revoke", false) => {
+            Err(Error::MethodNotAllowed("POST"))
+        }
+        ("/methods" | "/events", true) => Err(Error::MethodNotAllowed("GET")),
+        _ => return Ok(None),
+    }?;
+    Ok(Some(res))
 }
 
 /// Pages that need no session (the link confirming a new email address).
-pub fn public_page(
-    _env: &crate::Env,
-    _auth: &crate::accounts::Auth,
-    _req: &crate::web::Request,
-    _rest: &str,
-) -> Answer {
-    Ok(None)
+pub fn public_page(env: &Env, auth: &Auth, req: &Request, rest: &str) -> Answer {
+    if rest != "/email/confirm" {
+        return Ok(None);
+    }
+    let page = Page::new(auth, req)?;
+    let res = if *req.method() == Method::POST {
+        let form = page.form(req)?;
+        let token = token_of(&form)?;
+        let changed = email::confirm(env, auth, token, &Device::of(env.vars, req.headers())?)?;
+        html::render(
+            &MessagePage {
+                product: page.product,
+                csrf: &page.csrf,
+                heading: "Email changed",
+                text: &format!(
+                    "Your account's email address is now {}. We told your old address about the change.",
+                    changed.new_email
+                ),
+                resend_for: None,
+                next: Some(("/account", "Go to your account")),
+            },
+            StatusCode::OK,
+        )?
+    } else {
+        let query = Params::from_query(req)?;
+        let token = token_of(&query)?;
+        let new_email = email::check(env, token)?;
+        html::render(
+            &EmailConfirmPage {
+                product: page.product,
+                csrf: &page.csrf,
+                token,
+                new_email: &new_email,
+            },
+            StatusCode::OK,
+        )?
+    };
+    Ok(Some(page.finish(res)))
+}
+
+fn token_of(params: &Params) -> Result<&str> {
+    params.required("token").map_err(|_| {
+        Error::bad_request("This link is incomplete. Check that you copied all of it.")
+    })
+}
+
+/// Answers the JSON API of this section under `/api/account/`.
+pub fn api(ctx: &Ctx, rest: &str) -> Answer {
+    let m = ctx.req.method().clone();
+    let get = m == Method::GET || m == Method::HEAD;
+    match rest {
+        "profile" if get => ok(&profile_json(ctx.auth, &ctx.who)),
+        "profile" if m == Method::POST => api_save_profile(ctx),
+        "email" if m == Method::POST => api_request_email(ctx),
+        "email/confirm" if m == Method::POST => api_confirm_email(ctx),
+        "password" if m == Method::POST => api_change_password(ctx),
+        "sessions" if get => ok(&json!({
+            "sessions": sessions::list(ctx.env, &ctx.who.id, &ctx.session.sid)?
+        })),
+        "sessions/revoke-others" if m == Method::POST => {
+            let ended =
+                sessions::revoke_others(ctx.env, &ctx.who.id, &ctx.session.sid, &ctx.device)?;
+            ok(&json!({ "ended": ended }))
+        }
+        "apps" if get => ok(&json!({ "apps": apps::list(ctx.env, &ctx.who.id)? })),
+        "methods" if get => ok(&json!(methods::of(ctx.env, &ctx.who)?)),
+        "events" if get => {
+            let before = before_of(&Params::from_query(ctx.req)?)?;
+            ok(&json!(activity::page(ctx.env, &ctx.who.id, before)?))
+        }
+        "profile" => Err(Error::MethodNotAllowed("GET, POST")),
+        "email" | "email/confirm" | "password" | "sessions/revoke-others" => {
+            Err(Error::MethodNotAllowed("POST"))
+        }
+        "sessions" | "apps" | "methods" | "events" => Err(Error::MethodNotAllowed("GET")),
+        _ => {
+            if let Some(sid) = rest.strip_prefix("sessions/") {
+                if m != Method::DELETE {
+                    return Err(Error::MethodNotAllowed("DELETE"));
+                }
+                sessions::revoke(
+                    ctx.env,
+                    &ctx.who.id,
+                    &ctx.session.sid,
+                    &path_segment(sid)?,
+                    &ctx.device,
+                )?;
+                return done();
+            }
+            if let Some(client_id) = rest.strip_prefix("apps/") {
+                if m != Method::DELETE {
+                    return Err(Error::MethodNotAllowed("DELETE"));
+                }
+                apps::revoke(ctx.env, &ctx.who.id, &path_segment(client_id)?, &ctx.device)?;
+                return done();
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// A percent-decoded path segment (a session or client id).
+fn path_segment(raw: &str) -> Result<String> {
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| Error::NotFound)?;
+    if decoded.is_empty() || decoded.contains('/') {
+        return Err(Error::NotFound);
+    }
+    Ok(decoded.into_owned())
+}
+
+/// The `before` cursor of the events list.
+fn before_of(query: &Params) -> Result<Option<i64>> {
+    query
+        .one("before")?
+        .map(|b| {
+            b.parse::<i64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| Error::bad_request("`before` must be an event id (a positive number)."))
+        })
+        .transpose()
+}
+
+// ---- Shared page helpers.
+
+/// Shows an error a person can fix on the form (with the error's status and
+/// headers); sends a change that needs a recent sign-in to `/account/reauth`
+/// and back to `back`; anything else is an error page.
+fn on_form(
+    err: Error,
+    back: &str,
+    show: impl FnOnce(String, StatusCode) -> Result<Response>,
+) -> Result<Response> {
+    match err {
+        Error::RecentSignInRequired => reauth(back),
+        Error::BadRequest(_)
+        | Error::Unauthorized(_)
+        | Error::Conflict(_)
+        | Error::NotFound
+        | Error::TooManyRequests { .. }
+        | Error::Unavailable(_) => {
+            let mut res = show(err.detail(), err.status())?;
+            errors::decorate(&mut res, &err);
+            Ok(res)
+        }
+        other => Err(other),
+    }
+}
+
+fn reauth(back: &str) -> Result<Response> {
+    web::redirect(&format!("/account/reauth?return_to={}", web::pct(back)))
+}
+
+/// The redirect after a change: back to the page, with its notice.
+fn done_page(path: &str, key: &str) -> Result<Response> {
+    web::redirect(&format!("{path}?done={key}"))
+}
+
+fn notice_of(ctx: &Ctx) -> Result<Option<&'static str>> {
+    Ok(pages::notice(Params::from_query(ctx.req)?.one("done")?))
+}
+
+// ---- Profile and email.
+
+fn profile_page(
+    ctx: &Ctx,
+    error: Option<String>,
+    email_error: Option<String>,
+    new_email: &str,
+    status: StatusCode,
+) -> Result<Response> {
+    profile_page_with(ctx, error, email_error, new_email, None, status)
+}
+
+fn profile_page_with(
+    ctx: &Ctx,
+    error: Option<String>,
+    email_error: Option<String>,
+    new_email: &str,
+    typed: Option<&Params>,
+    status: StatusCode,
+) -> Result<Response> {
+    let page = ctx.page()?;
+    let fields = profile::fields(ctx.auth, &ctx.who)
+        .into_iter()
+        .map(|f| Field {
+            name: f.attribute.name.clone(),
+            label: f.attribute.label.clone(),
+            required: f.attribute.required,
+            max_length: f.attribute.max_length,
+            autocomplete: f.attribute.autocomplete,
+            value: typed.map_or(f.value, |t| t.echo(&f.attribute.name).to_owned()),
+        })
+        .collect();
+    let notice = if status == StatusCode::OK {
+        notice_of(ctx)?
+    } else {
+        None
+    };
+    let res = html::render(
+        &ProfilePage {
+            product: page.product,
+            csrf: &page.csrf,
+            notice,
+            error,
+            email_error,
+            email: &ctx.who.email,
+            verified: ctx.who.email_verified,
+            new_email,
+            fields,
+        },
+        status,
+    )?;
+    Ok(page.finish(res))
+}
+
+fn save_profile(ctx: &Ctx) -> Result<Response> {
+    let form = ctx.page()?.form(ctx.req)?;
+    match profile::save(ctx.env, ctx.auth, &ctx.who, &form, &ctx.device) {
+        Ok(_) => done_page("/account", "profile"),
+        Err(e) => on_form(e, "/account", |msg, status| {
+            profile_page_with(ctx, Some(msg), None, "", Some(&form), status)
+        }),
+    }
+}
+
+fn request_email(ctx: &Ctx) -> Result<Response> {
+    let form = ctx.page()?.form(ctx.req)?;
+    let typed = form.one("email")?.unwrap_or_default().to_owned();
+    let result = ctx
+        .require_recent()
+        .and_then(|()| email::request(ctx.env, ctx.auth, &ctx.who, &typed, &ctx.device));
+    match result {
+        Ok(_) => done_page("/account", "email"),
+        Err(e) => on_form(e, "/account", |msg, status| {
+            profile_page(ctx, None, Some(msg), &typed, status)
+        }),
+    }
+}
+
+fn profile_json(auth: &Auth, who: &identity::Identity) -> Json {
+    let schema: Vec<Json> = auth
+        .schema
+        .0
+        .iter()
+        .map(|a| {
+            json!({
+                "name": a.name,
+                "label": a.label,
+                "required": a.required,
+                "max_length": a.max_length,
+            })
+        })
+        .collect();
+    let attributes: Map<String, Json> = auth
+        .schema
+        .0
+        .iter()
+        .filter_map(|a| who.attributes.get(&a.name).map(|v| (a.name.clone(), v.clone())))
+        .collect();
+    json!({
+        "email": who.email,
+        "email_verified": who.email_verified,
+        "attributes": attributes,
+        "schema": schema,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileBody {
+    attributes: Map<String, Json>,
+}
+
+fn api_save_profile(ctx: &Ctx) -> Answer {
+    let b: ProfileBody = body(ctx.req)?;
+    let params = profile::params_from_json(ctx.auth, &b.attributes)?;
+    let attributes = profile::save(ctx.env, ctx.auth, &ctx.who, &params, &ctx.device)?;
+    let mut who = ctx.who.clone();
+    who.attributes = attributes;
+    ok(&profile_json(ctx.auth, &who))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailBody {
+    email: String,
+}
+
+fn api_request_email(ctx: &Ctx) -> Answer {
+    ctx.require_recent()?;
+    let b: EmailBody = body(ctx.req)?;
+    let to = email::request(ctx.env, ctx.auth, &ctx.who, &b.email, &ctx.device)?;
+    Ok(Some(web::json(
+        StatusCode::ACCEPTED,
+        &json!({
+            "status": "link_sent",
+            "email": to,
+            "detail": "A link was sent to the new address. The email changes when it is opened.",
+        }),
+    )))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmBody {
+    token: String,
+}
+
+fn api_confirm_email(ctx: &Ctx) -> Answer {
+    let b: ConfirmBody = body(ctx.req)?;
+    let changed = email::confirm(ctx.env, ctx.auth, &b.token, &ctx.device)?;
+    ok(&json!({ "email": changed.new_email, "email_verified": true }))
+}
+
+// ---- Password.
+
+fn password_page(
+    ctx: &Ctx,
+    error: Option<String>,
+    sign_out_others: bool,
+    status: StatusCode,
+) -> Result<Response> {
+    let page = ctx.page()?;
+    let notice = if status == StatusCode::OK {
+        notice_of(ctx)?
+    } else {
+        None
+    };
+    let res = html::render(
+        &PasswordPage {
+            product: page.product,
+            csrf: &page.csrf,
+            notice,
+            error,
+            has_password: ctx.who.password_hash.is_some(),
+            sign_out_others,
+        },
+        status,
+    )?;
+    Ok(page.finish(res))
+}
+
+fn change_password(ctx: &Ctx) -> Result<Response> {
+    let form = ctx.page()?.form(ctx.req)?;
+    let sign_out_others = form.one("sign_out_others")?.is_some();
+    let change = password::Change {
+        current: form.one("current_password")?,
+        new: form.one("new_password")?.unwrap_or_default(),
+        sign_out_others,
+    };
+    let result = ctx.require_recent().and_then(|()| {
+        password::change(
+            ctx.env,
+            ctx.auth,
+            &ctx.who,
+            &ctx.session,
+            &change,
+            &ctx.device,
+        )
+    });
+    match result {
+        Ok(c) => done_page(
+            "/account/password",
+            if c.first { "password_set" } else { "password" },
+        ),
+        Err(e) => on_form(e, "/account/password", |msg, status| {
+            password_page(ctx, Some(msg), sign_out_others, status)
+        }),
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    current_password: Option<String>,
+    new_password: String,
+    #[serde(default = "yes")]
+    sign_out_others: bool,
+}
+
+fn api_change_password(ctx: &Ctx) -> Answer {
+    ctx.require_recent()?;
+    let b: PasswordBody = body(ctx.req)?;
+    let c = password::change(
+        ctx.env,
+        ctx.auth,
+        &ctx.who,
+        &ctx.session,
+        &password::Change {
+            current: b.current_password.as_deref(),
+            new: &b.new_password,
+            sign_out_others: b.sign_out_others,
+        },
+        &ctx.device,
+    )?;
+    ok(&json!({
+        "password_set": c.first,
+        "ended_sessions": c.ended_sessions.len(),
+    }))
+}
+
+// ---- Sessions.
+
+fn sessions_page(ctx: &Ctx, error: Option<String>, status: StatusCode) -> Result<Response> {
+    let page = ctx.page()?;
+    let rows = sessions::list(ctx.env, &ctx.who.id, &ctx.session.sid)?
+        .into_iter()
+        .map(|s| SessionRow {
+            sid: s.sid,
+            device: s.device,
+            addr: s.client_addr,
+            started: utc_time(s.created_at),
+            last_used: utc_time(s.last_seen_at),
+            current: s.current,
+        })
+        .collect();
+    let notice = if status == StatusCode::OK {
+        notice_of(ctx)?
+    } else {
+        None
+    };
+    let res = html::render(
+        &SessionsPage {
+            product: page.product,
+            csrf: &page.csrf,
+            notice,
+            error,
+            sessions: rows,
+        },
+        status,
+    )?;
+    Ok(page.finish(res))
+}
+
+fn revoke_session(ctx: &Ctx) -> Result<Response> {
+    let form = ctx.page()?.form(ctx.req)?;
+    let sid = form.one("sid")?.unwrap_or_default();
+    match sessions::revoke(ctx.env, &ctx.who.id, &ctx.session.sid, sid, &ctx.device) {
+        Ok(()) => done_page("/account/sessions", "session"),
+        Err(Error::NotFound) => on_form(
+            Error::bad_request("This session has ended already."),
+            "/account/sessions",
+            |msg, status| sessions_page(ctx, Some(msg), status),
+        ),
+        Err(e) => on_form(e, "/account/sessions", |msg, status| {
+            sessions_page(ctx, Some(msg), status)
+        }),
+    }
+}
+
+fn revoke_other_sessions(ctx: &Ctx) -> Result<Response> {
+    ctx.page()?.form(ctx.req)?;
+    sessions::revoke_others(ctx.env, &ctx.who.id, &ctx.session.sid, &ctx.device)?;
+    done_page("/account/sessions", "sessions")
+}
+
+// ---- Connected apps.
+
+fn apps_page(ctx: &Ctx, error: Option<String>, status: StatusCode) -> Result<Response> {
+    let page = ctx.page()?;
+    let rows = apps::list(ctx.env, &ctx.who.id)?
+        .into_iter()
+        .map(|a| AppRow {
+            client_id: a.client_id,
+            name: a.name,
+            scopes: a.scopes.join(" "),
+            granted: utc_time(a.granted_at),
+        })
+        .collect();
+    let notice = if status == StatusCode::OK {
+        notice_of(ctx)?
+    } else {
+        None
+    };
+    let res = html::render(
+        &AppsPage {
+            product: page.product,
+            csrf: &page.csrf,
+            notice,
+            error,
+            apps: rows,
+        },
+        status,
+    )?;
+    Ok(page.finish(res))
+}
+
+fn revoke_app(ctx: &Ctx) -> Result<Response> {
+    let form = ctx.page()?.form(ctx.req)?;
+    let client_id = form.one("client_id")?.unwrap_or_default();
+    match apps::revoke(ctx.env, &ctx.who.id, client_id, &ctx.device) {
+        Ok(()) => done_page("/account/apps", "app"),
+        Err(Error::NotFound) => on_form(
+            Error::bad_request("This app has no access to revoke."),
+            "/account/apps",
+            |msg, status| apps_page(ctx, Some(msg), status),
+        ),
+        Err(e) => Err(e),
+    }
+}
+
+// ---- Sign-in methods and activity.
+
+fn methods_page(ctx: &Ctx) -> Result<Response> {
+    let m = methods::of(ctx.env, &ctx.who)?;
+    let page = ctx.page()?;
+    let res = html::render(
+        &MethodsPage {
+            product: page.product,
+            password: m.password,
+            linked: m
+                .linked
+                .into_iter()
+                .map(|l| LinkedRow {
+                    provider: l.provider,
+                    email: l.email,
+                    linked: html::utc_day(l.linked_at),
+                })
+                .collect(),
+            passkeys: m.passkeys,
+            totp: None,
+        },
+        StatusCode::OK,
+    )?;
+    Ok(page.finish(res))
+}
+
+fn events_page(ctx: &Ctx) -> Result<Response> {
+    let before = before_of(&Params::from_query(ctx.req)?)?;
+    let p = activity::page(ctx.env, &ctx.who.id, before)?;
+    let page = ctx.page()?;
+    let res = html::render(
+        &EventsPage {
+            product: page.product,
+            events: p
+                .events
+                .into_iter()
+                .map(|e| EventRow {
+                    text: e.text,
+                    addr: e.client_addr,
+                    device: e.device,
+                    at: utc_time(e.at),
+                })
+                .collect(),
+            older: p.next_before.map(|b| format!("/account/events?before={b}")),
+        },
+        StatusCode::OK,
+    )?;
+    Ok(page.finish(res))
 }
