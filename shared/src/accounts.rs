@@ -5,14 +5,16 @@
 //! the mail. Login runs exactly one argon2id computation on every path.
 
 use http::{HeaderMap, HeaderValue};
-use serde_json::{Map, Value as Json};
+use serde_json::{Map, Value as Json, json};
 
 use crate::Env;
 use crate::config::{Config, Variables};
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::events::{self, Kind};
 use crate::identity::{self, Identity, ProfileSchema};
 use crate::mail::{self, Mail};
+use crate::mfa;
 use crate::oidc::grants;
 use crate::onetime::{self, Purpose, Status};
 use crate::password::{self, Argon2Config};
@@ -176,6 +178,10 @@ pub enum LoggedIn {
     Session(HeaderValue),
     /// Right password, but the email is not verified yet: no session.
     Unverified(String),
+    /// Right password, and the account has a second factor: no session
+    /// yet, but a pending sign-in (`mfa::pending`) whose cookie to set; the
+    /// second factor is asked for at `/login/mfa`.
+    SecondFactor(HeaderValue),
 }
 
 /// Checks an email and password. Wrong email and wrong password give the same
@@ -188,11 +194,33 @@ pub fn log_in(
     password: &str,
     device: &Device,
 ) -> Result<LoggedIn> {
-    let who = prove_password(env, auth, email, password, &device.addr)?;
+    log_in_to(env, auth, email, password, device, None)
+}
+
+/// [`log_in`], keeping `return_to` (a local path) with a sign-in that
+/// waits for its second factor.
+pub fn log_in_to(
+    env: &Env,
+    auth: &Auth,
+    email: &str,
+    password: &str,
+    device: &Device,
+    return_to: Option<&str>,
+) -> Result<LoggedIn> {
+    let who = prove(env, auth, email, password, device)?;
     if !who.email_verified {
         return Ok(LoggedIn::Unverified(who.email));
     }
-    Ok(LoggedIn::Session(session::start(
+    if mfa::factors(env.sql, &who.id)?.any() {
+        return Ok(LoggedIn::SecondFactor(mfa::pending::begin(
+            env,
+            auth,
+            &who,
+            &["pwd"],
+            return_to,
+        )?));
+    }
+    let cookie = session::start(
         env,
         &auth.policy,
         &session::New {
@@ -202,7 +230,9 @@ pub fn log_in(
             idp: None,
             device,
         },
-    )?))
+    )?;
+    events::record(env, &who.id, Kind::SignIn, json!({ "amr": ["pwd"] }), device)?;
+    Ok(LoggedIn::Session(cookie))
 }
 
 /// Checks an email and password, as [`log_in`] does (one argon2id
@@ -216,6 +246,13 @@ pub fn prove_password(
     password: &str,
     client: &str,
 ) -> Result<Identity> {
+    prove(env, auth, email, password, &Device::addr(client))
+}
+
+/// [`prove_password`] from a device: a wrong password for an existing
+/// account is recorded as its `sign_in_failed` event.
+fn prove(env: &Env, auth: &Auth, email: &str, password: &str, device: &Device) -> Result<Identity> {
+    let client = device.addr.as_str();
     let email = identity::normalise_email(email)
         .map_err(|_| Error::Unauthorized(BAD_CREDENTIALS.into()))?;
     // Both attempts are counted before the hash, so that parallel guesses
@@ -232,8 +269,14 @@ pub fn prove_password(
         who.as_ref().and_then(|w| w.password_hash.as_deref()),
         &auth.argon2,
     )?;
-    let Some(who) = who.filter(|_| verdict.ok()) else {
-        return Err(Error::Unauthorized(BAD_CREDENTIALS.into()));
+    let who = match who {
+        Some(who) if verdict.ok() => who,
+        Some(who) => {
+            let detail = json!({ "method": "pwd" });
+            events::record(env, &who.id, Kind::SignInFailed, detail, device)?;
+            return Err(Error::Unauthorized(BAD_CREDENTIALS.into()));
+        }
+        None => return Err(Error::Unauthorized(BAD_CREDENTIALS.into())),
     };
     if let Some(upgraded) = verdict.rehash() {
         identity::store_rehash(env.sql, &who.id, upgraded, env.now)?;

@@ -1,7 +1,7 @@
 //! Second factors (docs/account.md): TOTP authenticators, recovery codes,
 //! passkeys, and the pending sign-in that waits for one of them.
 
-pub mod passkeys;
+pub mod check;
 pub mod pending;
 pub mod recovery;
 pub mod totp;

@@ -132,6 +132,8 @@ pub fn complete(
     if let Some(token) = token(auth, headers) {
         env.kv.delete(&key(token))?;
     }
+    // A new session id at every sign-in; the browser's old one (if any) ends.
+    session::end(env, &auth.policy, headers)?;
     let amr = with_second_factor(&pending.amr, method);
     let refs: Vec<&str> = amr.iter().map(String::as_str).collect();
     let started = session::start(

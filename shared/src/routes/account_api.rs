@@ -25,6 +25,7 @@ const ACTIONS: &[&str] = &[
     "me",
     "signup",
     "login",
+    "login/mfa",
     "logout",
     "verify",
     "verify/resend",
@@ -66,11 +67,21 @@ pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
                     web::no_store(&mut res);
                     Ok(res)
                 }
+                LoggedIn::SecondFactor(cookie) => {
+                    let mut res = web::json(
+                        StatusCode::OK,
+                        &json!({ "status": "second_factor_required" }),
+                    );
+                    res.headers_mut().append(header::SET_COOKIE, cookie);
+                    web::no_store(&mut res);
+                    Ok(res)
+                }
                 LoggedIn::Unverified(_) => {
                     Err(Error::Forbidden("The email address is not verified yet. Open the link we sent, or ask for a new one.".into()))
                 }
             }
         }
+        "login/mfa" => super::login_mfa::api(env, auth, req, &body),
         "logout" => {
             let clear = session::end(env, &auth.policy, req.headers())?;
             let mut res = web::response(StatusCode::NO_CONTENT, "application/json", Vec::new());

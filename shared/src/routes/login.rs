@@ -67,6 +67,7 @@ fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         ("/login", true) => login(env, auth, &page, req),
         ("/login/identify", true) => identify(env, &page, req),
         ("/login/identify", false) => web::redirect("/login"),
+        (super::login_mfa::PATH, _) => super::login_mfa::handle(env, auth, &page, req, post),
         ("/verify", false) => verify_form(env, &page, req),
         ("/verify", true) => verify(env, &page, req),
         ("/verify/resend", false) => page.email_form(EmailForm::Resend, None, "", StatusCode::OK),
@@ -440,7 +441,17 @@ fn login(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response>
             StatusCode::BAD_REQUEST,
         );
     }
-    match accounts::log_in(env, auth, &email, &password, &Device::of(env.vars, req.headers())?) {
+    let device = Device::of(env.vars, req.headers())?;
+    match accounts::log_in_to(env, auth, &email, &password, &device, target.as_deref()) {
+        Ok(LoggedIn::SecondFactor(cookie)) => {
+            let mut to = super::login_mfa::PATH.to_owned();
+            if let Some(t) = &target {
+                to.push_str(&format!("?return_to={}", web::pct(t)));
+            }
+            let mut res = web::redirect(&to)?;
+            res.headers_mut().append(header::SET_COOKIE, cookie);
+            Ok(res)
+        }
         Ok(LoggedIn::Session(cookie)) => {
             // A new session id at every login; the old one (if any) is gone.
             session::end(env, &auth.policy, req.headers())?;

@@ -7,11 +7,13 @@ pub mod admin;
 pub mod cors;
 pub mod errors;
 pub mod login;
+pub mod login_mfa;
 pub mod org_admin;
 pub mod org_api;
 pub mod org_pages;
 pub mod orgs;
 pub mod page;
+pub mod passkey_login;
 pub mod social;
 pub mod token;
 

@@ -277,7 +277,7 @@ pub fn sign_in(
     amr: &[&str],
     device: &Device,
 ) -> Result<HeaderValue> {
-    session::start(
+    let cookie = session::start(
         env,
         &auth.policy,
         &session::New {
@@ -287,5 +287,8 @@ pub fn sign_in(
             idp: Some(conn_id),
             device,
         },
-    )
+    )?;
+    let detail = serde_json::json!({ "amr": amr, "idp": conn_id });
+    crate::events::record(env, &who.id, crate::events::Kind::SignIn, detail, device)?;
+    Ok(cookie)
 }
