@@ -31,6 +31,11 @@ const ASSETS: &[Asset] = &[
         content_type: "image/svg+xml",
         bytes: include_bytes!("../../static/img/logo.svg"),
     },
+    Asset {
+        name: "passkeys.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../static/js/passkeys.js"),
+    },
 ];
 
 /// Serves `/static/<name>`, or `None` when there is no such asset.

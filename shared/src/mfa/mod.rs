@@ -2,6 +2,7 @@
 //! passkeys, and the pending sign-in that waits for one of them.
 
 pub mod check;
+pub mod passkeys;
 pub mod pending;
 pub mod recovery;
 pub mod totp;

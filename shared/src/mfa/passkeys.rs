@@ -21,7 +21,7 @@ use webauthn_rs::prelude::{
 };
 
 use crate::Env;
-use crate::accounts::{Auth, LoggedIn};
+use crate::accounts::Auth;
 use crate::config::Config;
 use crate::crypto;
 use crate::device::Device;
@@ -45,6 +45,15 @@ pub const AMR: [&str; 2] = ["hwk", "mfa"];
 
 const EXPIRED: &str = "This passkey request has expired or was already used. Try again.";
 const REFUSED: &str = "This passkey could not be verified. Try again, or sign in another way.";
+
+/// How a right passwordless sign-in ends.
+#[derive(Debug)]
+pub enum SignedIn {
+    /// A new session: set this cookie.
+    Session(HeaderValue),
+    /// The passkey is right, but the email is not verified yet: no session.
+    Unverified(String),
+}
 
 /// A ceremony started: the handle that names its state, and the options for
 /// `navigator.credentials.create()` or `.get()`.
@@ -386,7 +395,7 @@ pub fn finish_sign_in(
     handle: &str,
     answer: &Json,
     device: &Device,
-) -> Result<LoggedIn> {
+) -> Result<SignedIn> {
     let answer: PublicKeyCredential = credential(answer)?;
     let rp = relying_party(&auth.config)?;
     let state: DiscoverableAuthentication = parse(&take(env, handle, Purpose::Discover, None)?)?;
@@ -411,7 +420,7 @@ pub fn finish_sign_in(
     })?;
     attempt.succeeded(env)?;
     if !who.email_verified {
-        return Ok(LoggedIn::Unverified(who.email));
+        return Ok(SignedIn::Unverified(who.email));
     }
     let cookie: HeaderValue = session::start(
         env,
@@ -425,7 +434,7 @@ pub fn finish_sign_in(
         },
     )?;
     events::record(env, &who.id, Kind::SignIn, json!({ "amr": AMR }), device)?;
-    Ok(LoggedIn::Session(cookie))
+    Ok(SignedIn::Session(cookie))
 }
 
 /// Starts proving `identity_id` with one of its passkeys (the second factor

@@ -31,6 +31,10 @@ fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         get_only(req)?;
         return Ok(assets::serve(req, &auth.config).unwrap_or_else(|| not_found(req)));
     }
+    // The passkey endpoints: JSON in and out, no page or CSRF cookie.
+    if let Some(res) = super::passkey_login::route(env, auth, req) {
+        return Ok(res);
+    }
     let page = Page::new(auth, req)?;
     let post = match *req.method() {
         Method::GET | Method::HEAD => false,

@@ -13,6 +13,7 @@ pub mod org_api;
 pub mod org_pages;
 pub mod orgs;
 pub mod page;
+pub mod passkey_login;
 pub mod social;
 pub mod token;
 

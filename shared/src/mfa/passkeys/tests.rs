@@ -42,7 +42,7 @@ fn register(w: &World, who: &Identity, key: &mut Authenticator, name: Option<&st
     .unwrap()
 }
 
-fn sign_in(w: &World, key: &mut Authenticator, at: i64) -> Result<LoggedIn> {
+fn sign_in(w: &World, key: &mut Authenticator, at: i64) -> Result<SignedIn> {
     let a = auth(w);
     let started = start_sign_in(&w.env(at), &a.config).unwrap();
     let answer = key.assert(&started.options);
@@ -94,7 +94,7 @@ fn register_then_sign_in_without_a_password() {
     );
 
     let cookie = match sign_in(&w, &mut key, NOW + 10).unwrap() {
-        LoggedIn::Session(c) => c,
+        SignedIn::Session(c) => c,
         other => panic!("{other:?}"),
     };
     let pair = cookie
@@ -118,7 +118,7 @@ fn register_then_sign_in_without_a_password() {
     // Signing in again moves the counter on.
     assert!(matches!(
         sign_in(&w, &mut key, NOW + 20).unwrap(),
-        LoggedIn::Session(_)
+        SignedIn::Session(_)
     ));
     assert_eq!(
         rows::by_credential(&w.sql, &listed.id)
@@ -136,7 +136,7 @@ fn an_unverified_account_gets_no_session() {
     let mut key = authenticator(2);
     register(&w, &bob, &mut key, None);
     assert!(
-        matches!(sign_in(&w, &mut key, NOW + 5).unwrap(), LoggedIn::Unverified(e) if e == "bob@example.com")
+        matches!(sign_in(&w, &mut key, NOW + 5).unwrap(), SignedIn::Unverified(e) if e == "bob@example.com")
     );
     assert_eq!(count_rows(&w.sql, "sessions").unwrap(), 0);
 }
@@ -186,7 +186,7 @@ fn a_replayed_or_backwards_sign_count_is_refused() {
     for _ in 0..3 {
         assert!(matches!(
             sign_in(&w, &mut key, NOW + 10).unwrap(),
-            LoggedIn::Session(_)
+            SignedIn::Session(_)
         ));
     }
     assert_eq!(
