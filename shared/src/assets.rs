@@ -32,7 +32,7 @@ const ASSETS: &[Asset] = &[
         bytes: include_bytes!("../../static/img/logo.svg"),
     },
     Asset {
-        name: "passkeys.js",
+        name: "js/passkeys.js",
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../../static/js/passkeys.js"),
     },

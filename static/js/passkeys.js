@@ -1,5 +1,5 @@
 /* Lanyard: passkeys (WebAuthn) on the sign-in, second-factor and account
- * pages. Served as /static/passkeys.js (no inline script: the pages' CSP
+ * pages. Served as /static/js/passkeys.js (no inline script: the pages' CSP
  * allows scripts from this origin only). It hooks elements by id:
  *
  * - #passkey-sign-in: "Sign in with a passkey" on /login;
@@ -93,6 +93,13 @@
 
   function showError(el, err) {
     var box = document.getElementById((el && el.dataset.error) || "passkey-error");
+    if (!box && el && el.parentNode) {
+      box = document.createElement("div");
+      box.className = "alert";
+      box.id = "passkey-error";
+      box.setAttribute("role", "alert");
+      el.parentNode.insertBefore(box, el);
+    }
     var text = err && err.name === "NotAllowedError"
       ? "The passkey request was cancelled or timed out. Try again."
       : (err && err.message) || "Something went wrong. Try again.";
