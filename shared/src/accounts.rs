@@ -59,6 +59,11 @@ pub struct SignUp {
     pub email: String,
     password: String,
     attributes: Map<String, Json>,
+    /// The terms were accepted (`accept_terms`), needed when the operator
+    /// sets `terms_version`.
+    accept_terms: bool,
+    /// Marketing mail opted in (`marketing`, optional).
+    marketing: bool,
 }
 
 impl SignUp {
@@ -73,10 +78,17 @@ impl SignUp {
             .map_err(|_| Error::bad_request("Choose a password."))?;
         password::check_policy(password)?;
         let attributes = auth.schema.validate(form)?;
+        let ticked = |name: &str| -> Result<bool> {
+            Ok(form
+                .one(name)?
+                .is_some_and(|v| matches!(v, "true" | "on" | "yes")))
+        };
         Ok(Self {
             email,
             password: password.to_owned(),
             attributes,
+            accept_terms: ticked("accept_terms")?,
+            marketing: ticked("marketing")?,
         })
     }
 }
@@ -84,10 +96,21 @@ impl SignUp {
 /// Creates the account, or mails the owner of an existing one. The caller
 /// shows "check your email" either way.
 pub fn sign_up(env: &Env, auth: &Auth, s: &SignUp, client: &str) -> Result<()> {
+    let terms = crate::privacy::consent::Terms::load(env.vars)?;
+    if terms.is_some() && !s.accept_terms {
+        return Err(Error::bad_request("Accept the terms to create an account."));
+    }
     count_mail_request(env, auth, "signup", client, &s.email)?;
     let hash = password::hash(&s.password, &auth.argon2)?;
     match identity::create(env.sql, &s.email, Some(&hash), &s.attributes, env.now)? {
         Some(created) => {
+            crate::privacy::consent::record_sign_up(
+                env,
+                &created.id,
+                terms.as_ref(),
+                s.marketing,
+                client,
+            )?;
             let token = onetime::issue(env.sql, Purpose::VerifyEmail, &created.id, env.now)?;
             mail::send(
                 env,

@@ -71,6 +71,12 @@ pub struct SignUpPage<'a> {
     pub email: &'a str,
     /// The operator's profile fields.
     pub fields: Vec<Field>,
+    /// The terms to accept, when the operator sets `terms_version`.
+    pub terms: Option<crate::privacy::consent::Terms>,
+    /// The terms box was ticked (shown again after an error).
+    pub accept_terms: bool,
+    /// The marketing box was ticked.
+    pub marketing: bool,
 }
 
 /// The login form.

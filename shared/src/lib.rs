@@ -27,6 +27,7 @@ pub mod oidc;
 pub mod onetime;
 pub mod orgs;
 pub mod password;
+pub mod privacy;
 pub mod routes;
 pub mod session;
 #[cfg(test)]

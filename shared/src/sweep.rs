@@ -1,7 +1,9 @@
 //! Deleting what can no longer be used: spent and expired codes, expired
 //! revocations, used and expired links, spent client assertions, dead
-//! refresh-token families, old attempt counters, and social sign-ins in
-//! flight and pending links that are over.
+//! refresh-token families, old attempt counters, social sign-ins in
+//! flight and pending links that are over, ended sessions' listings,
+//! passkey ceremonies and email changes that are over, and security events
+//! older than `security_event_retention_days` (default 365).
 //!
 //! Spin has no background jobs, so the sweep runs in bounded steps: a few
 //! rows per table on a sample of the requests that write anyway
@@ -12,11 +14,13 @@
 use serde::Serialize;
 
 use crate::Env;
+use crate::config::{self, Variables};
 use crate::crypto;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::{
-    SqlStore, auth_codes, client_assertions, one_time_tokens, pending_links, refresh_families,
-    revoked_tokens, social_states, throttles,
+    SqlStore, auth_codes, client_assertions, email_changes, one_time_tokens, pending_links,
+    refresh_families, revoked_tokens, security_events, sessions, social_states, throttles,
+    webauthn_states,
 };
 
 /// A code is kept this long past its expiry, so that a replay can still
@@ -31,6 +35,24 @@ const FAMILY_GRACE: i64 = 86_400;
 /// A social sign-in state or pending link is kept this long past its
 /// expiry, to tell "finished already" from "unknown".
 const SOCIAL_GRACE: i64 = 86_400;
+
+/// Security events are kept this many days unless the operator says
+/// otherwise (`security_event_retention_days`).
+pub const DEFAULT_RETENTION_DAYS: i64 = 365;
+
+/// Reads `security_event_retention_days`: a whole number of days from 1 to
+/// 3650, default [`DEFAULT_RETENTION_DAYS`].
+pub fn retention_days(vars: &dyn Variables) -> Result<i64> {
+    let name = "security_event_retention_days";
+    match config::optional(vars, name)? {
+        None => Ok(DEFAULT_RETENTION_DAYS),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|d| (1..=3650).contains(d))
+            .ok_or_else(|| Error::config(name, "use a whole number of days from 1 to 3650")),
+    }
+}
 
 /// Rows deleted per table on a sampled request.
 const SAMPLE_ROWS: i64 = 20;
@@ -56,10 +78,28 @@ pub struct Swept {
     pub social_states: usize,
     /// Links waiting for a password.
     pub pending_links: usize,
+    /// Listings of sessions that ended.
+    pub sessions: usize,
+    /// Security events past their retention.
+    pub security_events: usize,
+    /// Passkey ceremonies in flight that are over.
+    pub webauthn_states: usize,
+    /// Email changes whose link is over.
+    pub email_changes: usize,
 }
 
-/// Deletes at most `limit` dead rows from each table.
+/// Deletes at most `limit` dead rows from each table, keeping security
+/// events [`DEFAULT_RETENTION_DAYS`].
 pub fn run(sql: &dyn SqlStore, now: i64, limit: i64) -> Result<Swept> {
+    run_keeping(sql, now, limit, DEFAULT_RETENTION_DAYS)
+}
+
+/// Like [`run`], with the operator's `security_event_retention_days`.
+pub fn run_configured(env: &Env, limit: i64) -> Result<Swept> {
+    run_keeping(env.sql, env.now, limit, retention_days(env.vars)?)
+}
+
+fn run_keeping(sql: &dyn SqlStore, now: i64, limit: i64, retention_days: i64) -> Result<Swept> {
     Ok(Swept {
         auth_codes: auth_codes::sweep(sql, now - CODE_GRACE, limit)?,
         revoked_tokens: revoked_tokens::sweep(sql, now, limit)?,
@@ -69,13 +109,17 @@ pub fn run(sql: &dyn SqlStore, now: i64, limit: i64) -> Result<Swept> {
         throttles: throttles::sweep(sql, now, limit)?,
         social_states: social_states::sweep(sql, now - SOCIAL_GRACE, limit)?,
         pending_links: pending_links::sweep(sql, now - SOCIAL_GRACE, limit)?,
+        sessions: sessions::sweep(sql, now, limit)?,
+        security_events: security_events::sweep(sql, now - retention_days * 86_400, limit)?,
+        webauthn_states: webauthn_states::sweep(sql, now, limit)?,
+        email_changes: email_changes::sweep(sql, now - LINK_GRACE, limit)?,
     })
 }
 
 /// On one request in [`SAMPLE_ONE_IN`], sweeps a few rows per table.
 pub fn maybe(env: &Env) -> Result<()> {
     if crypto::random_bytes::<1>()?[0] % SAMPLE_ONE_IN == 0 {
-        run(env.sql, env.now, SAMPLE_ROWS)?;
+        run_configured(env, SAMPLE_ROWS)?;
     }
     Ok(())
 }

@@ -81,7 +81,7 @@ pub fn handle(env: &Env, req: &Request) -> Result<Response> {
         }
         return Ok(web::json(
             StatusCode::OK,
-            &sweep::run(env.sql, env.now, SWEEP_ROWS)?,
+            &sweep::run_configured(env, SWEEP_ROWS)?,
         ));
     }
     let id = req

@@ -12,6 +12,7 @@ use crate::html::{
     self, EmailFormPage, Field, HomePage, LoginPage, MessagePage, ResetPage, SignUpPage,
 };
 use crate::onetime::Purpose;
+use crate::privacy::consent::Terms;
 use crate::routes::errors;
 use crate::social::Connection;
 use crate::social::org_sso::{self, Realm};
@@ -46,7 +47,14 @@ fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     }
     let res = match (path, post) {
         ("/", false) => home(env, auth, &page, req),
-        ("/signup", false) => page.signup_with(auth, None, "", &Params::default(), StatusCode::OK),
+        ("/signup", false) => page.signup_with(
+            auth,
+            Terms::load(env.vars)?,
+            None,
+            "",
+            &Params::default(),
+            StatusCode::OK,
+        ),
         ("/signup", true) => signup(env, auth, &page, req),
         ("/login", false) => {
             let query = Params::from_query(req)?;
@@ -290,6 +298,10 @@ fn home(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> 
         }
         return Ok(res);
     };
+    // Terms that changed since this person accepted them come first.
+    if crate::privacy::consent::terms_needed(env, &who.id)?.is_some() {
+        return web::redirect("/account/terms?return_to=/");
+    }
     let attributes = auth
         .schema
         .0
@@ -332,7 +344,9 @@ fn signup(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response
             None,
             Some(("/login", "Go to sign in")),
         ),
-        Err(e) => on_form(e, |msg, status| page.signup_with(auth, Some(msg), &email, &form, status)),
+        Err(e) => on_form(e, |msg, status| {
+            page.signup_with(auth, Terms::load(env.vars)?, Some(msg), &email, &form, status)
+        }),
     }
 }
 
@@ -340,6 +354,7 @@ impl Page<'_> {
     fn signup_with(
         &self,
         auth: &Auth,
+        terms: Option<Terms>,
         error: Option<String>,
         email: &str,
         form: &Params,
@@ -365,6 +380,9 @@ impl Page<'_> {
                 error,
                 email,
                 fields,
+                terms,
+                accept_terms: form.one("accept_terms")?.is_some(),
+                marketing: form.one("marketing")?.is_some(),
             },
             status,
         )

@@ -120,3 +120,12 @@ pub fn delete_for_client(db: &dyn SqlStore, client_id: &str) -> Result<()> {
     )?;
     Ok(())
 }
+
+/// Replaces an erased person as the one who requested activations.
+pub fn anonymise_requester(db: &dyn SqlStore, identity_id: &str, erased: &str) -> Result<()> {
+    db.execute(
+        "UPDATE activations SET requested_by = ? WHERE requested_by = ?",
+        &[erased.into(), identity_id.into()],
+    )?;
+    Ok(())
+}

@@ -153,3 +153,31 @@ pub fn delete_for_client(db: &dyn SqlStore, client_id: &str) -> Result<()> {
 pub fn sweep(db: &dyn SqlStore, before: i64, limit: i64) -> Result<usize> {
     super::sweep_expired(db, "auth_codes", "expires_at < ?1", before, limit)
 }
+
+/// What an identity's codes say (for the export): client, scope and dates,
+/// never the hash, challenge or nonce.
+pub fn for_identity(db: &dyn SqlStore, identity_id: &str) -> Result<Vec<serde_json::Value>> {
+    db.execute(
+        "SELECT client_id, scope, auth_time, expires_at, used_at FROM auth_codes \
+         WHERE identity_id = ? ORDER BY auth_time, client_id",
+        &[identity_id.into()],
+    )?
+    .decode(|r| {
+        Ok(serde_json::json!({
+            "client_id": r.string("client_id")?,
+            "scope": r.string("scope")?,
+            "auth_time": r.int("auth_time")?,
+            "expires_at": r.int("expires_at")?,
+            "used_at": r.opt_int("used_at")?,
+        }))
+    })
+}
+
+/// Deletes every code of an identity (erasure).
+pub fn delete_for_identity(db: &dyn SqlStore, identity_id: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM auth_codes WHERE identity_id = ?",
+        &[identity_id.into()],
+    )?;
+    Ok(())
+}

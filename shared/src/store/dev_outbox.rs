@@ -53,3 +53,14 @@ pub fn newest(db: &dyn SqlStore, to: Option<&str>) -> Result<Vec<OutboxMail>> {
         })
     })
 }
+
+/// Deletes the mail to an address, or that names it or an identity id
+/// (erasure).
+pub fn delete_for_person(db: &dyn SqlStore, identity_id: &str, email: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM dev_outbox WHERE recipient = ?2 OR instr(body, ?2) > 0 OR instr(subject, ?2) > 0 \
+         OR instr(body, ?1) > 0 OR instr(coalesce(link, ''), ?1) > 0",
+        &[identity_id.into(), email.into()],
+    )?;
+    Ok(())
+}

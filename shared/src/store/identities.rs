@@ -148,3 +148,20 @@ pub fn change_email(
     )?;
     Ok(!rows.is_empty())
 }
+
+/// When an identity was created and last updated (for the export).
+pub fn dates(db: &dyn SqlStore, id: &str) -> Result<Option<(i64, i64)>> {
+    let rows = db.execute(
+        "SELECT created_at, updated_at FROM identities WHERE id = ?",
+        &[id.into()],
+    )?;
+    rows.first()
+        .map(|r| Ok((r.int("created_at")?, r.int("updated_at")?)))
+        .transpose()
+}
+
+/// Deletes an identity (erasure: the last step, after every row tied to it).
+pub fn delete(db: &dyn SqlStore, id: &str) -> Result<()> {
+    db.execute("DELETE FROM identities WHERE id = ?", &[id.into()])?;
+    Ok(())
+}

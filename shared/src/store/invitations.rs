@@ -201,3 +201,32 @@ pub fn delete_for_org(db: &dyn SqlStore, org_id: &str) -> Result<()> {
     db.execute("DELETE FROM invitations WHERE org_id = ?", &[org_id.into()])?;
     Ok(())
 }
+
+/// The invitations sent to an address, newest first (for the export).
+pub fn for_email(db: &dyn SqlStore, email: &str) -> Result<Vec<Invitation>> {
+    db.execute(
+        &format!("SELECT {COLUMNS} FROM invitations WHERE email = ? ORDER BY created_at DESC, id"),
+        &[email.into()],
+    )?
+    .decode(decode)
+}
+
+/// Keeps the organisations' invitations without naming an erased person:
+/// those to their address are revoked if pending and lose the address;
+/// those they sent or accepted lose their id.
+pub fn anonymise(db: &dyn SqlStore, identity_id: &str, email: &str, erased: &str) -> Result<()> {
+    db.execute(
+        "UPDATE invitations SET email = ?3, \
+         state = CASE WHEN state = 'pending' THEN 'revoked' ELSE state END WHERE email = ?2",
+        &[identity_id.into(), email.into(), erased.into()],
+    )?;
+    db.execute(
+        "UPDATE invitations SET invited_by = ?2 WHERE invited_by = ?1",
+        &[identity_id.into(), erased.into()],
+    )?;
+    db.execute(
+        "UPDATE invitations SET accepted_by = ?2 WHERE accepted_by = ?1",
+        &[identity_id.into(), erased.into()],
+    )?;
+    Ok(())
+}

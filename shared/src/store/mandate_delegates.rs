@@ -61,3 +61,32 @@ pub fn delete_for_client(db: &dyn SqlStore, client_id: &str) -> Result<()> {
     )?;
     Ok(())
 }
+
+/// The mandates a person is a designated delegate of: (mandate id, when
+/// added), for the export.
+pub fn for_identity(db: &dyn SqlStore, identity_id: &str) -> Result<Vec<(String, i64)>> {
+    db.execute(
+        "SELECT mandate_id, added_at FROM mandate_delegates WHERE identity_id = ? ORDER BY added_at, mandate_id",
+        &[identity_id.into()],
+    )?
+    .decode(|r| Ok((r.string("mandate_id")?, r.int("added_at")?)))
+}
+
+/// Removes a person from every mandate they are a delegate of (erasure);
+/// the ids of those mandates.
+pub fn delete_for_identity(db: &dyn SqlStore, identity_id: &str) -> Result<Vec<String>> {
+    db.execute(
+        "DELETE FROM mandate_delegates WHERE identity_id = ? RETURNING mandate_id",
+        &[identity_id.into()],
+    )?
+    .decode(|r| r.string("mandate_id"))
+}
+
+/// Replaces an erased person as the one who designated delegates.
+pub fn anonymise_adder(db: &dyn SqlStore, identity_id: &str, erased: &str) -> Result<()> {
+    db.execute(
+        "UPDATE mandate_delegates SET added_by = ? WHERE added_by = ?",
+        &[erased.into(), identity_id.into()],
+    )?;
+    Ok(())
+}

@@ -246,3 +246,36 @@ pub fn delete_for_client(db: &dyn SqlStore, client_id: &str) -> Result<()> {
     )?;
     Ok(())
 }
+
+/// Ends the mandates whose agent is an erased person: revoked (if not
+/// already), their link voided, the address and id replaced by `erased`.
+/// Returns (mandate id, principal organisation) of those it changed.
+pub fn erase_agent(
+    db: &dyn SqlStore,
+    identity_id: &str,
+    email: &str,
+    erased: &str,
+    now: i64,
+) -> Result<Vec<(String, String)>> {
+    db.execute(
+        "UPDATE mandates SET agent_identity_id = NULL, agent_email = ?3, token_hash = NULL, \
+         revoked_at = CASE WHEN state = 'revoked' THEN revoked_at ELSE ?4 END, \
+         revoked_by = CASE WHEN state = 'revoked' THEN revoked_by ELSE ?3 END, \
+         state = 'revoked' \
+         WHERE agent_identity_id = ?1 OR agent_email = ?2 RETURNING id, principal_org_id",
+        &[identity_id.into(), email.into(), erased.into(), now.into()],
+    )?
+    .decode(|r| Ok((r.string("id")?, r.string("principal_org_id")?)))
+}
+
+/// Replaces an erased person as the one who offered, accepted or revoked
+/// mandates.
+pub fn anonymise(db: &dyn SqlStore, identity_id: &str, erased: &str) -> Result<()> {
+    for column in ["created_by", "accepted_by", "revoked_by"] {
+        db.execute(
+            &format!("UPDATE mandates SET {column} = ?2 WHERE {column} = ?1"),
+            &[identity_id.into(), erased.into()],
+        )?;
+    }
+    Ok(())
+}

@@ -195,3 +195,36 @@ pub fn delete_for_org(db: &dyn SqlStore, org_id: &str) -> Result<()> {
     db.execute("DELETE FROM memberships WHERE org_id = ?", &[org_id.into()])?;
     Ok(())
 }
+
+/// The organisations of which this person is the last active owner: (id,
+/// name). Erasure is refused while there are any.
+pub fn sole_owner_of(db: &dyn SqlStore, identity_id: &str) -> Result<Vec<(String, String)>> {
+    db.execute(
+        "SELECT o.id, o.name FROM memberships m JOIN organisations o ON o.id = m.org_id \
+         WHERE m.identity_id = ?1 AND m.role = 'owner' AND m.status = 'active' \
+         AND NOT EXISTS (SELECT 1 FROM memberships x WHERE x.org_id = m.org_id \
+             AND x.identity_id != ?1 AND x.role = 'owner' AND x.status = 'active') \
+         ORDER BY o.name",
+        &[identity_id.into()],
+    )?
+    .decode(|r| Ok((r.string("id")?, r.string("name")?)))
+}
+
+/// The memberships of a person, with or without an organisation row
+/// (erasure removes them all): (organisation id, role).
+pub fn of_identity(db: &dyn SqlStore, identity_id: &str) -> Result<Vec<(String, String)>> {
+    db.execute(
+        "SELECT org_id, role FROM memberships WHERE identity_id = ? ORDER BY org_id",
+        &[identity_id.into()],
+    )?
+    .decode(|r| Ok((r.string("org_id")?, r.string("role")?)))
+}
+
+/// Replaces an erased person as the one who invited members.
+pub fn anonymise_inviter(db: &dyn SqlStore, identity_id: &str, erased: &str) -> Result<()> {
+    db.execute(
+        "UPDATE memberships SET invited_by = ? WHERE invited_by = ?",
+        &[erased.into(), identity_id.into()],
+    )?;
+    Ok(())
+}

@@ -12,12 +12,15 @@ pub mod auth_codes;
 pub mod client_assertions;
 pub mod clients;
 pub mod connections;
+pub mod consent_records;
 pub mod consents;
 pub mod dev_outbox;
 pub mod domain_claims;
 pub mod email_changes;
 pub mod federated_identities;
 pub mod identities;
+#[cfg(any(test, feature = "testkit"))]
+pub mod introspect;
 pub mod invitations;
 pub mod kv;
 pub mod mandate_delegates;

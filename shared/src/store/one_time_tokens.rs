@@ -78,3 +78,12 @@ pub fn void_all(db: &dyn SqlStore, purpose: &str, identity_id: &str, now: i64) -
 pub fn sweep(db: &dyn SqlStore, before: i64, limit: i64) -> Result<usize> {
     super::sweep_expired(db, "one_time_tokens", "expires_at < ?1", before, limit)
 }
+
+/// Deletes every link of an identity (erasure).
+pub fn delete_for_identity(db: &dyn SqlStore, identity_id: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM one_time_tokens WHERE identity_id = ?",
+        &[identity_id.into()],
+    )?;
+    Ok(())
+}

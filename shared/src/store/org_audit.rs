@@ -94,3 +94,22 @@ pub fn delete_for_org(db: &dyn SqlStore, org_id: &str) -> Result<()> {
     db.execute("DELETE FROM org_audit WHERE org_id = ?", &[org_id.into()])?;
     Ok(())
 }
+
+/// Keeps every organisation's log without naming an erased person: their
+/// id and address are replaced by `erased` wherever they appear (the actor,
+/// the target, and inside the JSON before and after).
+pub fn anonymise(db: &dyn SqlStore, identity_id: &str, email: &str, erased: &str) -> Result<()> {
+    db.execute(
+        "UPDATE org_audit SET \
+         actor = replace(replace(actor, ?1, ?3), ?2, ?3), \
+         target = replace(replace(target, ?1, ?3), ?2, ?3), \
+         before = replace(replace(before, ?1, ?3), ?2, ?3), \
+         after = replace(replace(after, ?1, ?3), ?2, ?3) \
+         WHERE instr(actor, ?1) OR instr(actor, ?2) OR instr(coalesce(target, ''), ?1) \
+         OR instr(coalesce(target, ''), ?2) OR instr(coalesce(before, ''), ?1) \
+         OR instr(coalesce(before, ''), ?2) OR instr(coalesce(after, ''), ?1) \
+         OR instr(coalesce(after, ''), ?2)",
+        &[identity_id.into(), email.into(), erased.into()],
+    )?;
+    Ok(())
+}

@@ -110,3 +110,12 @@ pub fn delete(db: &dyn SqlStore, id: &str) -> Result<()> {
     db.execute("DELETE FROM organisations WHERE id = ?", &[id.into()])?;
     Ok(())
 }
+
+/// Replaces an erased person as the creator of organisations.
+pub fn anonymise_creator(db: &dyn SqlStore, identity_id: &str, erased: &str) -> Result<()> {
+    db.execute(
+        "UPDATE organisations SET created_by = ? WHERE created_by = ?",
+        &[erased.into(), identity_id.into()],
+    )?;
+    Ok(())
+}

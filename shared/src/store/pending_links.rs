@@ -86,6 +86,15 @@ pub fn sweep(db: &dyn SqlStore, before: i64, limit: i64) -> Result<usize> {
     super::sweep_expired(db, "pending_links", "expires_at < ?1", before, limit)
 }
 
+/// Deletes the pending links of an identity or its address (erasure).
+pub fn delete_for_identity(db: &dyn SqlStore, identity_id: &str, email: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM pending_links WHERE identity_id = ? OR email = ?",
+        &[identity_id.into(), email.into()],
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -222,3 +222,34 @@ pub fn sweep(db: &dyn SqlStore, before: i64, limit: i64) -> Result<usize> {
         limit,
     )
 }
+
+/// An identity's families (for the export): client, scope, dates, never a
+/// token hash.
+pub fn for_identity(db: &dyn SqlStore, identity_id: &str) -> Result<Vec<serde_json::Value>> {
+    db.execute(
+        "SELECT id, client_id, scope, org_id, mandate_id, created_at, last_used_at, revoked_at \
+         FROM refresh_families WHERE identity_id = ? ORDER BY created_at, id",
+        &[identity_id.into()],
+    )?
+    .decode(|r| {
+        Ok(serde_json::json!({
+            "id": r.string("id")?,
+            "client_id": r.string("client_id")?,
+            "scope": r.string("scope")?,
+            "org_id": r.opt_string("org_id")?,
+            "mandate_id": r.opt_string("mandate_id")?,
+            "created_at": r.int("created_at")?,
+            "last_used_at": r.int("last_used_at")?,
+            "revoked_at": r.opt_int("revoked_at")?,
+        }))
+    })
+}
+
+/// Deletes every family of an identity (erasure, after they were revoked).
+pub fn delete_for_identity(db: &dyn SqlStore, identity_id: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM refresh_families WHERE identity_id = ?",
+        &[identity_id.into()],
+    )?;
+    Ok(())
+}

@@ -155,3 +155,34 @@ pub fn delete_for_client(db: &dyn SqlStore, client_id: &str) -> Result<()> {
     )?;
     Ok(())
 }
+
+/// Every role of an identity, in every organisation, with the
+/// organisation (for the export).
+pub fn for_identity(db: &dyn SqlStore, identity_id: &str) -> Result<Vec<(String, Assignment)>> {
+    db.execute(
+        &format!(
+            "SELECT org_id, {COLUMNS} FROM role_assignments WHERE identity_id = ? \
+             ORDER BY org_id, client_id, project_id, role"
+        ),
+        &[identity_id.into()],
+    )?
+    .decode(|r| Ok((r.string("org_id")?, decode(r)?)))
+}
+
+/// Deletes every role of an identity, in every organisation (erasure).
+pub fn delete_for_identity(db: &dyn SqlStore, identity_id: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM role_assignments WHERE identity_id = ?",
+        &[identity_id.into()],
+    )?;
+    Ok(())
+}
+
+/// Replaces an erased person as the one who granted roles to others.
+pub fn anonymise_granter(db: &dyn SqlStore, identity_id: &str, erased: &str) -> Result<()> {
+    db.execute(
+        "UPDATE role_assignments SET granted_by = ? WHERE granted_by = ?",
+        &[erased.into(), identity_id.into()],
+    )?;
+    Ok(())
+}

@@ -117,6 +117,15 @@ pub fn sweep(db: &dyn SqlStore, before: i64, limit: i64) -> Result<usize> {
     super::sweep_expired(db, "social_states", "expires_at < ?1", before, limit)
 }
 
+/// Deletes the sign-ins in flight that would link to an identity (erasure).
+pub fn delete_for_identity(db: &dyn SqlStore, identity_id: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM social_states WHERE link_identity_id = ?",
+        &[identity_id.into()],
+    )?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
