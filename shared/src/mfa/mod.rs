@@ -4,6 +4,7 @@
 pub mod check;
 pub mod passkeys;
 pub mod pending;
+pub mod policy;
 pub mod recovery;
 pub mod totp;
 

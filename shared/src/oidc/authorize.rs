@@ -25,6 +25,16 @@ pub const CODE_TTL: i64 = 60;
 /// The `prompt` values understood (also in the discovery document).
 pub const PROMPTS: &[&str] = &["none", "login", "consent", "select_account"];
 
+/// The `acr` of a sign-in with two factors (or a user-verified passkey).
+pub const ACR_MFA: &str = "urn:lanyard:acr:mfa";
+/// The `acr` of a sign-in with a password alone.
+pub const ACR_PWD: &str = "urn:lanyard:acr:pwd";
+/// The `acr` of a sign-in through an upstream provider alone.
+pub const ACR_FED: &str = "urn:lanyard:acr:fed";
+/// The `acr` values understood in `acr_values` (also in the discovery
+/// document).
+pub const ACR_VALUES: &[&str] = &[ACR_MFA, ACR_PWD, ACR_FED];
+
 /// A validated authorization request.
 #[derive(Debug, Clone)]
 pub struct AuthRequest {
@@ -49,6 +59,9 @@ pub struct AuthRequest {
     pub login_hint: Option<String>,
     /// For a b2b client: the organisation asked for, by id or slug.
     pub organization: Option<String>,
+    /// The `acr_values` asked for that Lanyard knows, in order (others are
+    /// ignored, as OIDC Core §3.1.2.1 allows).
+    pub acr_values: Vec<String>,
 }
 
 /// Why a request is refused.
@@ -236,7 +249,9 @@ pub fn parse(db: &dyn SqlStore, params: &Params) -> std::result::Result<AuthRequ
             "organization must be an organisation's id or slug",
         ));
     }
+    let acr_values = acr_values(one("acr_values")?);
     Ok(AuthRequest {
+        acr_values,
         client,
         redirect_uri,
         scopes,
@@ -250,7 +265,24 @@ pub fn parse(db: &dyn SqlStore, params: &Params) -> std::result::Result<AuthRequ
     })
 }
 
+/// The known values of an `acr_values` parameter (space-separated).
+pub fn acr_values(param: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in param.unwrap_or("").split_ascii_whitespace() {
+        if ACR_VALUES.contains(&v) && !out.iter().any(|o| o == v) {
+            out.push(v.to_owned());
+        }
+    }
+    out
+}
+
 impl AuthRequest {
+    /// Whether the client asks for a sign-in with two factors
+    /// (`acr_values=urn:lanyard:acr:mfa`).
+    pub fn wants_mfa(&self) -> bool {
+        self.acr_values.iter().any(|v| v == ACR_MFA)
+    }
+
     /// Whether `prompt` contains this value.
     pub fn prompts(&self, value: &str) -> bool {
         self.prompt.iter().any(|p| p == value)
@@ -875,7 +907,7 @@ mod tests {
         assert_eq!(c["nonce"], "n-0S6_WzA2Mj");
         assert_eq!(c["auth_time"], NOW - 30);
         assert_eq!(c["amr"], json!(["pwd", "mfa"]));
-        assert_eq!(c["acr"], "urn:lanyard:acr:pwd");
+        assert_eq!(c["acr"], "urn:lanyard:acr:mfa");
         assert_eq!(c["sid"], "sid-7");
         assert!(exchange(loopback).is_err(), "a code is single-use");
 

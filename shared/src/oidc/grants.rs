@@ -630,15 +630,20 @@ fn issue(
     })
 }
 
-/// The authentication context class of a login, from its methods: a
-/// password (alone, or proving an account before a link) is `pwd`; a
-/// sign-in through an upstream provider alone is `fed`.
-fn acr(amr: &str) -> &'static str {
+/// The authentication context class of a login, from its methods
+/// (space-separated): two factors (`mfa`) or a passkey (`hwk`, always
+/// user-verified) are `mfa`; a password (alone, or proving an account
+/// before a link) is `pwd`; a sign-in through an upstream provider alone
+/// is `fed`.
+pub fn acr(amr: &str) -> &'static str {
+    use crate::oidc::authorize::{ACR_FED, ACR_MFA, ACR_PWD};
     let methods: Vec<&str> = amr.split_ascii_whitespace().collect();
-    if methods.contains(&"fed") && !methods.contains(&"pwd") {
-        "urn:lanyard:acr:fed"
+    if methods.contains(&"mfa") || methods.contains(&"hwk") {
+        ACR_MFA
+    } else if methods.contains(&"fed") && !methods.contains(&"pwd") {
+        ACR_FED
     } else {
-        "urn:lanyard:acr:pwd"
+        ACR_PWD
     }
 }
 

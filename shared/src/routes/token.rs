@@ -144,6 +144,35 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         return web::redirect(&to);
     };
 
+    // Second factors (docs/account.md): a client that asks for two factors,
+    // and the operator's `require_mfa`.
+    use crate::mfa::policy::{self as mfa_policy, Need};
+    match mfa_policy::need(env, ar.wants_mfa(), &who.id, &s.amr)? {
+        Need::Met => {}
+        Need::StepUp | Need::Unmet if ar.prompts("none") => {
+            return deny("login_required", "The user must sign in with a second factor.");
+        }
+        Need::Enrol if ar.prompts("none") => {
+            return deny("interaction_required", "The user must set up a second factor.");
+        }
+        Need::Unmet => {
+            return deny(
+                "unmet_authentication_requirements",
+                "The user has no second factor to sign in with.",
+            );
+        }
+        need => {
+            let kept = params
+                .pairs()
+                .iter()
+                .filter(|(k, _)| !["csrf", "decision", "org"].contains(&k.as_str()))
+                .cloned()
+                .collect();
+            let back = format!("{}?{}", paths::AUTHORIZE, encode(&Params::from_pairs(kept)));
+            return web::redirect(&mfa_policy::detour(need, &back));
+        }
+    }
+
     // A b2b client's login is for a context (an organisation, a mandate,
     // or just the person), chosen before consent.
     let context = match authorize::choose_org(env.sql, &who.id, &ar, picked.as_deref(), env.now) {

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{Answer, Ctx, body, done, ok};
+use crate::accounts;
 use crate::error::{Error, Result};
 use crate::events::{self, Kind};
 use crate::html;
@@ -22,7 +23,6 @@ use crate::routes::login::is_local_path;
 use crate::session;
 use crate::store::{recovery_codes, totp_secrets};
 use crate::web::{self, Params, Response};
-use crate::{Env, accounts};
 
 /// `/account/mfa`.
 #[derive(Template)]
@@ -119,7 +119,7 @@ struct Shown<'a> {
 fn mfa_page(ctx: &Ctx, shown: Shown<'_>, status: StatusCode) -> Result<Response> {
     let page = ctx.page()?;
     let factors = mfa::factors(ctx.env.sql, &ctx.who.id)?;
-    let required = !factors.any() && require_mfa(ctx.env)?;
+    let required = !factors.any() && mfa::policy::require_mfa(ctx.env.vars)?;
     let res = html::render(
         &MfaPage {
             product: page.product,
@@ -139,16 +139,6 @@ fn mfa_page(ctx: &Ctx, shown: Shown<'_>, status: StatusCode) -> Result<Response>
     let mut res = page.finish(res);
     web::no_store(&mut res);
     Ok(res)
-}
-
-/// Whether the operator requires a second factor of everyone
-/// (`require_mfa`: `true` or `false`, default `false`).
-pub fn require_mfa(env: &Env) -> Result<bool> {
-    match crate::config::optional(env.vars, "require_mfa")?.as_deref() {
-        None | Some("false") => Ok(false),
-        Some("true") => Ok(true),
-        Some(_) => Err(Error::config("require_mfa", "use true or false")),
-    }
 }
 
 /// Shows an error a person can fix on the MFA page; a change that needs a
