@@ -7,8 +7,8 @@ use serde::Serialize;
 use crate::Env;
 use crate::error::Result;
 use crate::identity::Identity;
-use crate::social;
-use crate::store::{federated_identities, passkeys};
+use crate::store::federated_identities;
+use crate::{mfa, social};
 
 /// An upstream account linked to the identity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -34,6 +34,10 @@ pub struct Methods {
     pub linked: Vec<Linked>,
     /// How many passkeys the account has.
     pub passkeys: i64,
+    /// Whether an authenticator app (TOTP) is set up.
+    pub totp: bool,
+    /// How many unused recovery codes are left.
+    pub recovery_codes_left: i64,
 }
 
 /// The sign-in methods of an identity.
@@ -52,9 +56,12 @@ pub fn of(env: &Env, who: &Identity) -> Result<Methods> {
             last_used_at: f.last_used_at,
         })
         .collect();
+    let factors = mfa::factors(env.sql, &who.id)?;
     Ok(Methods {
         password: who.password_hash.is_some(),
         linked,
-        passkeys: passkeys::count(env.sql, &who.id)?,
+        passkeys: factors.passkeys,
+        totp: factors.totp,
+        recovery_codes_left: factors.recovery_left,
     })
 }

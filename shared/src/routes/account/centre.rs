@@ -582,7 +582,7 @@ fn methods_page(ctx: &Ctx) -> Result<Response> {
                 })
                 .collect(),
             passkeys: m.passkeys,
-            totp: None,
+            totp: Some(m.totp),
         },
         StatusCode::OK,
     )?;
