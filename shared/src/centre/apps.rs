@@ -105,8 +105,14 @@ mod tests {
         revoke(&env, &ada.id, &client, &Device::addr("x")).unwrap();
         let left = list(&env, &ada.id).unwrap();
         assert_eq!(left.len(), 1);
-        assert_eq!((left[0].client_id.as_str(), left[0].name.as_str()), ("other", "The other"));
-        let life = refresh_families::Lifetimes { idle: 1000, max: 1000 };
+        assert_eq!(
+            (left[0].client_id.as_str(), left[0].name.as_str()),
+            ("other", "The other")
+        );
+        let life = refresh_families::Lifetimes {
+            idle: 1000,
+            max: 1000,
+        };
         let live = |c: &str| {
             refresh_families::live(&w.sql, &format!("hash-{c}"), c, life, 11)
                 .unwrap()

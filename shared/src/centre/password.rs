@@ -121,7 +121,13 @@ mod tests {
             },
         )
         .unwrap();
-        let pair = cookie.to_str().unwrap().split(';').next().unwrap().to_owned();
+        let pair = cookie
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
         let mut h = HeaderMap::new();
         h.insert(http::header::COOKIE, HeaderValue::from_str(&pair).unwrap());
         let s = session::current(&w.env(now), &auth.policy, &h)
@@ -156,7 +162,10 @@ mod tests {
             (ask(Some(OLD), "short"), "policy"),
             (ask(Some(OLD), OLD), "same"),
         ] {
-            assert!(change(&w.env(2), &auth, &who, &mine, &c, &d).is_err(), "{why}");
+            assert!(
+                change(&w.env(2), &auth, &who, &mine, &c, &d).is_err(),
+                "{why}"
+            );
         }
         let unchanged = crate::identity::by_id(&w.sql, &who.id).unwrap().unwrap();
         assert_eq!(unchanged.password_hash.as_deref(), Some(hash.as_str()));
@@ -166,9 +175,11 @@ mod tests {
         assert_eq!(done.ended_sessions.len(), 1);
         assert!(!alive(&w, &auth.policy, &other, 4));
         let after = crate::identity::by_id(&w.sql, &who.id).unwrap().unwrap();
-        assert!(password::verify(NEW, after.password_hash.as_deref(), &auth.argon2)
-            .unwrap()
-            .ok());
+        assert!(
+            password::verify(NEW, after.password_hash.as_deref(), &auth.argon2)
+                .unwrap()
+                .ok()
+        );
         let ev = security_events::page(&w.sql, &who.id, None, 10).unwrap();
         assert_eq!(ev[0].kind, "password_changed");
     }

@@ -144,10 +144,7 @@ mod tests {
                 Err(Error::BadRequest(_))
             ));
         }
-        assert_eq!(
-            identities::by_id(&w.sql, &who.id).unwrap().unwrap(),
-            after
-        );
+        assert_eq!(identities::by_id(&w.sql, &who.id).unwrap().unwrap(), after);
         assert_eq!(
             security_events::page(&w.sql, &who.id, None, 10)
                 .unwrap()

@@ -172,10 +172,9 @@ fn before_of(query: &Params) -> Result<Option<i64>> {
     query
         .one("before")?
         .map(|b| {
-            b.parse::<i64>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| Error::bad_request("`before` must be an event id (a positive number)."))
+            b.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                Error::bad_request("`before` must be an event id (a positive number).")
+            })
         })
         .transpose()
 }
@@ -315,7 +314,11 @@ fn profile_json(auth: &Auth, who: &identity::Identity) -> Json {
         .schema
         .0
         .iter()
-        .filter_map(|a| who.attributes.get(&a.name).map(|v| (a.name.clone(), v.clone())))
+        .filter_map(|a| {
+            who.attributes
+                .get(&a.name)
+                .map(|v| (a.name.clone(), v.clone()))
+        })
         .collect();
     json!({
         "email": who.email,

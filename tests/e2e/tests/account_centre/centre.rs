@@ -57,7 +57,10 @@ async fn profile_edits_meet_the_sign_up_rules() {
     let html = text(&page);
     assert!(html.contains("ada@example.com") && html.contains("verified"));
     assert!(html.contains("value=\"Pat\""), "{html}");
-    assert!(html.contains("href=\"/account/sessions\""), "the navigation");
+    assert!(
+        html.contains("href=\"/account/sessions\""),
+        "the navigation"
+    );
 
     // Too long (the default schema: an optional name of at most 200):
     // refused on the form, nothing saved.
@@ -65,7 +68,11 @@ async fn profile_edits_meet_the_sign_up_rules() {
     let long = "x".repeat(201);
     let res = b.post("/account", &[("name", &long)]).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-    assert!(text(&res).contains("at most 200 characters"), "{}", text(&res));
+    assert!(
+        text(&res).contains("at most 200 characters"),
+        "{}",
+        text(&res)
+    );
     let res = b.post("/account", &[("name", "Ada\u{7}")]).await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert_eq!(account(&app, &ada.sub), before);
@@ -122,7 +129,9 @@ async fn the_new_email_replaces_the_old_only_through_the_link_sent_to_it() {
     b.get("/account").await;
 
     // Asked: a link to the new address, and nothing changes before it.
-    let res = b.post("/account/email", &[("email", "Ada@New.Example")]).await;
+    let res = b
+        .post("/account/email", &[("email", "Ada@New.Example")])
+        .await;
     redirected_to(&res, "/account?done=email");
     let link = app.mailed_link("ada@new.example").await;
     assert!(link.starts_with("/account/email/confirm?token="), "{link}");
@@ -133,7 +142,9 @@ async fn the_new_email_replaces_the_old_only_through_the_link_sent_to_it() {
     // A taken address: the same answer, a note to that address, no link,
     // nothing changed.
     let changes = app.count("SELECT count(*) FROM email_changes");
-    let res = b.post("/account/email", &[("email", "bob@example.com")]).await;
+    let res = b
+        .post("/account/email", &[("email", "bob@example.com")])
+        .await;
     redirected_to(&res, "/account?done=email");
     let note = &app.outbox("bob@example.com").await[0];
     assert!(note["link"].is_null(), "{note}");
@@ -160,7 +171,9 @@ async fn the_new_email_replaces_the_old_only_through_the_link_sent_to_it() {
     assert_eq!(taken["status"], free["status"]);
     assert_eq!(taken["detail"], free["detail"]);
     // Bad input: a clear error.
-    let res = b.post("/account/email", &[("email", "not an address")]).await;
+    let res = b
+        .post("/account/email", &[("email", "not an address")])
+        .await;
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(text(&res).contains("valid email address"));
 
@@ -334,7 +347,10 @@ async fn a_password_change_needs_the_current_password_and_a_recent_sign_in() {
     assert!(kinds.contains(&"password_changed".to_owned()), "{kinds:?}");
     assert!(kinds.contains(&"sign_in".to_owned()), "{kinds:?}");
     let page = text(&b.get("/account/events").await);
-    assert!(page.contains("Password changed") && page.contains("Signed in"), "{page}");
+    assert!(
+        page.contains("Password changed") && page.contains("Signed in"),
+        "{page}"
+    );
 }
 
 #[tokio::test]
@@ -351,13 +367,18 @@ async fn sessions_are_listed_and_ended_from_another_device() {
     );
     let sessions = listed["sessions"].as_array().unwrap();
     assert_eq!(sessions.len(), 3);
-    assert_eq!(
-        sessions.iter().filter(|s| s["current"] == true).count(),
-        1
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    assert!(
+        sessions[0]["client_addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1")
     );
-    assert!(sessions[0]["client_addr"].as_str().unwrap().starts_with("127.0.0.1"));
     let page = text(&b.get("/account/sessions").await);
-    assert!(page.contains("this session") && page.contains(" UTC"), "{page}");
+    assert!(
+        page.contains("this session") && page.contains(" UTC"),
+        "{page}"
+    );
 
     // End the laptop's session on the page: its cookie stops working.
     let laptop_sid: String = {

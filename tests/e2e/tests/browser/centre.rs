@@ -33,9 +33,7 @@ fn edit_the_profile_in_the_account_centre_in_chromium() {
     let value = b.script("return document.querySelector('#attr-name').value");
     assert_eq!(value, "Grace Brewster Hopper");
     // Nothing wider than the phone's screen.
-    let fits = b.script(
-        "return String(document.documentElement.scrollWidth <= window.innerWidth)",
-    );
+    let fits = b.script("return String(document.documentElement.scrollWidth <= window.innerWidth)");
     assert_eq!(fits, "true", "the page scrolls sideways on a phone");
 
     // Every page of the navigation is there, the sessions page among them,
