@@ -494,7 +494,7 @@ fn erasure_leaves_no_row_that_names_the_person() {
     );
     assert_eq!(
         mandate_delegates::list(&w.sql, "mnd_2").unwrap(),
-        [bob.id.clone()]
+        [bob.id.as_str()]
     );
     assert_eq!(
         security_events::page(&w.sql, &bob.id, None, 100).unwrap(),
