@@ -615,3 +615,149 @@ fn events_page(ctx: &Ctx) -> Result<Response> {
     )?;
     Ok(page.finish(res))
 }
+
+#[cfg(test)]
+mod tests {
+    use http::StatusCode;
+    use serde_json::json;
+
+    use crate::accounts::Auth;
+    use crate::store::{count_rows, dev_outbox};
+    use crate::testkit::{self, World, get, post};
+    use crate::{csrf, identity, password};
+
+    const NOW: i64 = 1_700_000_000;
+    const CSRF: &str = "c3JmLXRlc3QtdG9rZW4tb2YtZW5vdWdoLWxlbmd0aC1";
+    const PASSWORD: &str = "correct horse battery staple";
+
+    /// A verified person with a password, signed in at `NOW`: the cookie
+    /// header of their browser (session and CSRF).
+    fn signed_in(w: &World) -> (String, String) {
+        let auth = Auth::load(&w.vars).unwrap();
+        let hash = password::hash(PASSWORD, &auth.argon2).unwrap();
+        let who = identity::create(
+            &w.sql,
+            "ada@example.com",
+            Some(&hash),
+            &Default::default(),
+            0,
+        )
+        .unwrap()
+        .unwrap();
+        identity::mark_verified(&w.sql, &who.id, 0).unwrap();
+        let set = testkit::signed_in(w, &auth.policy, &who.id, 0, NOW);
+        let session = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+        (format!("{session}; {}={CSRF}", csrf::COOKIE), who.id)
+    }
+
+    fn send(w: &World, now: i64, req: http::Request<Vec<u8>>) -> (StatusCode, String, String) {
+        let res = super::super::handle(&w.env(now), req);
+        let location = res
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (
+            res.status(),
+            location,
+            String::from_utf8_lossy(res.body()).into_owned(),
+        )
+    }
+
+    #[test]
+    fn the_confirmation_link_changes_nothing_on_get_and_needs_the_csrf_token() {
+        let w = World::new();
+        let (cookie, id) = signed_in(&w);
+        let req = post("/account/email")
+            .header("cookie", &cookie)
+            .form(&[("csrf", CSRF), ("email", "ada@new.example")])
+            .build();
+        assert_eq!(send(&w, NOW, req).1, "/account?done=email");
+        let link = dev_outbox::newest(&w.sql, Some("ada@new.example")).unwrap()[0]
+            .link
+            .clone()
+            .unwrap();
+        let path = link.strip_prefix(testkit::ISSUER).unwrap();
+        let token = path.split("token=").nth(1).unwrap();
+        // A GET (a mail scanner), from a browser without a session.
+        let (status, _, page) = send(&w, NOW + 1, get(path).build());
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains("Confirm my new email"));
+        let email = || identity::by_id(&w.sql, &id).unwrap().unwrap().email;
+        assert_eq!(email(), "ada@example.com");
+        // A POST without the CSRF token: refused, the link still works.
+        let forged = post("/account/email/confirm")
+            .form(&[("token", token)])
+            .build();
+        assert_eq!(send(&w, NOW + 2, forged).0, StatusCode::FORBIDDEN);
+        assert_eq!(email(), "ada@example.com");
+        let real = post("/account/email/confirm")
+            .header("cookie", &format!("{}={CSRF}", csrf::COOKIE))
+            .form(&[("csrf", CSRF), ("token", token)])
+            .build();
+        let (status, _, page) = send(&w, NOW + 3, real);
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert_eq!(email(), "ada@new.example");
+    }
+
+    #[test]
+    fn sensitive_changes_need_a_sign_in_within_five_minutes() {
+        let w = World::new();
+        let (cookie, _) = signed_in(&w);
+        let api = |body: serde_json::Value| {
+            post("/api/account/email")
+                .header("cookie", &cookie)
+                .header("origin", testkit::ISSUER)
+                .json(&body)
+                .build()
+        };
+        let (status, _, _) = send(&w, NOW + 300, api(json!({"email": "a@new.example"})));
+        assert_eq!(status, StatusCode::ACCEPTED);
+        let (status, _, body) = send(&w, NOW + 301, api(json!({"email": "b@new.example"})));
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(body.contains("urn:lanyard:problem:recent-sign-in-required"));
+        let page = post("/account/password")
+            .header("cookie", &cookie)
+            .form(&[
+                ("csrf", CSRF),
+                ("current_password", PASSWORD),
+                ("new_password", "a whole new passphrase"),
+            ])
+            .build();
+        let (status, location, _) = send(&w, NOW + 301, page);
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(location, "/account/reauth?return_to=%2Faccount%2Fpassword");
+        assert_eq!(count_rows(&w.sql, "email_changes").unwrap(), 1);
+    }
+
+    #[test]
+    fn the_api_wants_json_and_answers_problems() {
+        let w = World::new();
+        let (cookie, _) = signed_in(&w);
+        let form = post("/api/account/profile")
+            .header("cookie", &cookie)
+            .header("origin", testkit::ISSUER)
+            .form(&[("name", "Ada")])
+            .build();
+        assert_eq!(send(&w, NOW, form).0, StatusCode::BAD_REQUEST);
+        let sessions = get("/api/account/sessions")
+            .header("cookie", &cookie)
+            .build();
+        let (status, _, body) = send(&w, NOW, sessions);
+        assert_eq!(status, StatusCode::OK);
+        let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let own = listed["sessions"][0]["sid"].as_str().unwrap().to_owned();
+        let delete = http::Request::delete(format!("/api/account/sessions/{own}"))
+            .header("cookie", &cookie)
+            .header("origin", testkit::ISSUER)
+            .body(Vec::new())
+            .unwrap();
+        let (status, _, body) = send(&w, NOW, delete);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains("Sign out"));
+        let events = get("/api/account/events?before=x")
+            .header("cookie", &cookie)
+            .build();
+        assert_eq!(send(&w, NOW, events).0, StatusCode::BAD_REQUEST);
+    }
+}
