@@ -94,3 +94,43 @@ pub fn revoke_others(
     }
     Ok(ended.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::Policy;
+    use crate::store::security_events;
+    use crate::testkit::{self, World};
+
+    #[test]
+    fn lists_marks_and_ends_sessions_of_their_owner_only() {
+        let w = World::new();
+        let p = Policy::load(&w.vars).unwrap();
+        for (who, at) in [("ada", 1), ("ada", 2), ("ada", 3), ("bob", 4)] {
+            testkit::signed_in(&w, &p, who, 0, at);
+        }
+        let env = w.env(10);
+        let listed = list(&env, "ada", "none").unwrap();
+        assert_eq!(listed.len(), 3);
+        let (mine, other) = (listed[0].sid.clone(), listed[1].sid.clone());
+        assert!(list(&env, "ada", &mine).unwrap()[0].current);
+        assert_eq!(listed[0].client_addr, "192.0.2.1");
+        let bobs = list(&env, "bob", "").unwrap()[0].sid.clone();
+        let d = Device::addr("x");
+        assert!(matches!(
+            revoke(&env, "ada", &mine, &mine, &d),
+            Err(Error::BadRequest(_))
+        ));
+        assert_eq!(revoke(&env, "ada", &mine, &bobs, &d), Err(Error::NotFound));
+        revoke(&env, "ada", &mine, &other, &d).unwrap();
+        assert_eq!(revoke_others(&env, "ada", &mine, &d).unwrap(), 1);
+        assert_eq!(list(&env, "ada", &mine).unwrap().len(), 1);
+        assert_eq!(list(&env, "bob", "").unwrap().len(), 1);
+        let kinds: Vec<String> = security_events::page(&w.sql, "ada", None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds, ["session_revoked", "session_revoked"]);
+    }
+}
