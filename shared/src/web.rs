@@ -13,9 +13,11 @@ pub type Request = http::Request<Vec<u8>>;
 pub type Response = http::Response<Vec<u8>>;
 
 /// Headers every HTML page carries: a strict CSP with no inline script or
-/// style, no framing, no referrer, no MIME sniffing.
+/// style, no framing, no referrer, no MIME sniffing. Scripts may call this
+/// origin only (the passkey ceremonies).
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
-     script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+     script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
+     base-uri 'none'";
 
 /// A response with a body and content type.
 pub fn response(status: StatusCode, content_type: &'static str, body: Vec<u8>) -> Response {

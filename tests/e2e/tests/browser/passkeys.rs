@@ -58,7 +58,7 @@ fn register_a_passkey_then_sign_in_with_it_alone_in_chromium() {
     );
     let creds = creds.as_array().unwrap();
     assert_eq!(creds.len(), 1, "{creds:?}");
-    assert_eq!(creds[0]["isResidentKey"], true, "{creds:?}");
+    assert_eq!(creds[0]["isResidentCredential"], true, "{creds:?}");
     assert_eq!(creds[0]["rpId"], "localhost");
 
     b.sign_out(base);
