@@ -173,6 +173,22 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         }
     }
 
+    // Terms that changed since this person accepted them (privacy): accept
+    // them at /account/terms, then come back here.
+    if crate::privacy::consent::terms_needed(env, &who.id)?.is_some() {
+        if ar.prompts("none") {
+            return deny("interaction_required", "The user must accept the terms.");
+        }
+        let kept = params
+            .pairs()
+            .iter()
+            .filter(|(k, _)| !["csrf", "decision", "org"].contains(&k.as_str()))
+            .cloned()
+            .collect();
+        let back = format!("{}?{}", paths::AUTHORIZE, encode(&Params::from_pairs(kept)));
+        return web::redirect(&format!("/account/terms?return_to={}", web::pct(&back)));
+    }
+
     // A b2b client's login is for a context (an organisation, a mandate,
     // or just the person), chosen before consent.
     let context = match authorize::choose_org(env.sql, &who.id, &ar, picked.as_deref(), env.now) {
@@ -203,21 +219,6 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
             }
             None => return consent_page(auth, req, &ar, &who.email, &params),
         }
-    }
-    // Terms that changed since this person accepted them (privacy): accept
-    // them at /account/terms, then come back here.
-    if crate::privacy::consent::terms_needed(env, &who.id)?.is_some() {
-        if ar.prompts("none") {
-            return deny("interaction_required", "The user must accept the terms.");
-        }
-        let kept = params
-            .pairs()
-            .iter()
-            .filter(|(k, _)| !["csrf", "decision", "org"].contains(&k.as_str()))
-            .cloned()
-            .collect();
-        let back = format!("{}?{}", paths::AUTHORIZE, encode(&Params::from_pairs(kept)));
-        return web::redirect(&format!("/account/terms?return_to={}", web::pct(&back)));
     }
     let code = authorize::issue_code(
         env.sql,
