@@ -58,6 +58,8 @@ struct ReauthPage<'a> {
     password: bool,
     /// Offer a TOTP or recovery code.
     code: bool,
+    /// Offer a passkey (`static/js/passkeys.js`).
+    passkey: bool,
 }
 
 /// A notice after a change, from `?done=`: a fixed text per key.
@@ -314,6 +316,7 @@ fn reauth_page(
             return_to: back.unwrap_or("/account"),
             password: ctx.who.password_hash.is_some(),
             code: factors.totp || factors.recovery_left > 0,
+            passkey: factors.passkeys > 0,
         },
         status,
     )?;

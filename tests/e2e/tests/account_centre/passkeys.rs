@@ -455,7 +455,12 @@ async fn rename_delete_and_adding_need_what_they_need() {
     );
     assert_eq!(app.count("SELECT count(*) FROM passkeys"), 1);
 
-    // Re-entry with the passkey, then the delete goes through.
+    // Re-entry with the passkey (offered on the page), then the delete goes through.
+    let reauth = text(
+        &b.get("/account/reauth?return_to=%2Faccount%2Fpasskeys")
+            .await,
+    );
+    assert!(reauth.contains("id=\"passkey-reauth\""), "{reauth}");
     let started = expect(
         &call(
             &app,
