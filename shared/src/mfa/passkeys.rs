@@ -21,17 +21,16 @@ use webauthn_rs::prelude::{
 };
 
 use crate::Env;
-use crate::accounts::Auth;
 use crate::config::Config;
 use crate::crypto;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::events::{self, Kind};
 use crate::identity::{self, Identity};
-use crate::session;
+use crate::session::{self, Policy};
 use crate::store::passkeys::{self as rows, Listed, Row};
 use crate::store::webauthn_states::{self as states, Purpose};
-use crate::throttle;
+use crate::throttle::{self, Limits};
 
 /// Seconds between a ceremony's options and its answer.
 pub const STATE_SECONDS: i64 = 300;
@@ -45,6 +44,17 @@ pub const AMR: [&str; 2] = ["hwk", "mfa"];
 
 const EXPIRED: &str = "This passkey request has expired or was already used. Try again.";
 const REFUSED: &str = "This passkey could not be verified. Try again, or sign in another way.";
+
+/// The settings a sign-in with a passkey needs (from `accounts::Auth`).
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a> {
+    /// The issuer (the relying party) and product name.
+    pub config: &'a Config,
+    /// Session lifetimes and cookies.
+    pub policy: &'a Policy,
+    /// The limits wrong passkeys count against.
+    pub limits: &'a Limits,
+}
 
 /// How a right passwordless sign-in ends.
 #[derive(Debug)]
@@ -315,23 +325,23 @@ pub fn start_sign_in(env: &Env, config: &Config) -> Result<Started> {
 struct Attempt<'a> {
     addr: String,
     account: Option<String>,
-    auth: &'a Auth,
+    limits: &'a Limits,
 }
 
 impl<'a> Attempt<'a> {
-    fn new(env: &Env, auth: &'a Auth, device: &Device) -> Result<Self> {
+    fn new(env: &Env, limits: &'a Limits, device: &Device) -> Result<Self> {
         let addr = throttle::address_key("login", &device.addr);
-        throttle::reserve(env.sql, &addr, &auth.limits.address, env.now)?;
+        throttle::reserve(env.sql, &addr, &limits.address, env.now)?;
         Ok(Self {
             addr,
             account: None,
-            auth,
+            limits,
         })
     }
 
     fn account(&mut self, env: &Env, email: &str) -> Result<()> {
         let key = throttle::account_key(email);
-        throttle::reserve(env.sql, &key, &self.auth.limits.account, env.now)?;
+        throttle::reserve(env.sql, &key, &self.limits.account, env.now)?;
         self.account = Some(key);
         Ok(())
     }
@@ -391,16 +401,16 @@ fn use_passkey(
 /// none.
 pub fn finish_sign_in(
     env: &Env,
-    auth: &Auth,
+    auth: Settings<'_>,
     handle: &str,
     answer: &Json,
     device: &Device,
 ) -> Result<SignedIn> {
     let answer: PublicKeyCredential = credential(answer)?;
-    let rp = relying_party(&auth.config)?;
+    let rp = relying_party(auth.config)?;
     let state: DiscoverableAuthentication = parse(&take(env, handle, Purpose::Discover, None)?)?;
     let refused = || Error::Unauthorized(REFUSED.into());
-    let mut attempt = Attempt::new(env, auth, device)?;
+    let mut attempt = Attempt::new(env, auth.limits, device)?;
     let (uuid, cred_id) = rp
         .identify_discoverable_authentication(&answer)
         .map_err(|_| refused())?;
@@ -424,7 +434,7 @@ pub fn finish_sign_in(
     }
     let cookie: HeaderValue = session::start(
         env,
-        &auth.policy,
+        auth.policy,
         &session::New {
             sub: &who.id,
             generation: who.session_generation,
@@ -466,7 +476,7 @@ pub fn start_for(env: &Env, config: &Config, identity_id: &str) -> Result<Starte
 /// `who`'s limits.
 pub fn finish_for(
     env: &Env,
-    auth: &Auth,
+    auth: Settings<'_>,
     who: (&str, &str),
     handle: &str,
     answer: &Json,
@@ -474,7 +484,7 @@ pub fn finish_for(
 ) -> Result<()> {
     let (identity_id, email) = who;
     let answer: PublicKeyCredential = credential(answer)?;
-    let rp = relying_party(&auth.config)?;
+    let rp = relying_party(auth.config)?;
     let state: PasskeyAuthentication = parse(&take(
         env,
         handle,
@@ -482,7 +492,7 @@ pub fn finish_for(
         Some(identity_id),
     )?)?;
     let refused = || Error::Unauthorized(REFUSED.into());
-    let mut attempt = Attempt::new(env, auth, device)?;
+    let mut attempt = Attempt::new(env, auth.limits, device)?;
     attempt.account(env, email)?;
     let row = rows::by_credential(env.sql, &crypto::b64url(&answer.raw_id))?
         .filter(|r| r.identity_id == identity_id)

@@ -66,7 +66,8 @@ fn answer(env: &Env, auth: &Auth, req: &Request, path: &str) -> Result<Response>
         }
         "/login/passkey" => {
             let b: Finish = super::account::body(req)?;
-            match passkeys::finish_sign_in(env, auth, &b.handle, &b.credential, &device)? {
+            match passkeys::finish_sign_in(env, settings(auth), &b.handle, &b.credential, &device)?
+            {
                 passkeys::SignedIn::Session(cookie) => {
                     // A new session id at every sign-in; the old one is gone.
                     session::end(env, &auth.policy, req.headers())?;
@@ -91,7 +92,7 @@ fn answer(env: &Env, auth: &Auth, req: &Request, path: &str) -> Result<Response>
             let p = waiting(env, auth, req)?;
             passkeys::finish_for(
                 env,
-                auth,
+                settings(auth),
                 (&p.sub, &p.email),
                 &b.handle,
                 &b.credential,
@@ -105,6 +106,15 @@ fn answer(env: &Env, auth: &Auth, req: &Request, path: &str) -> Result<Response>
             }
             Ok(res)
         }
+    }
+}
+
+/// The settings of a passkey sign-in, from the account settings.
+pub(crate) fn settings(auth: &Auth) -> passkeys::Settings<'_> {
+    passkeys::Settings {
+        config: &auth.config,
+        policy: &auth.policy,
+        limits: &auth.limits,
     }
 }
 

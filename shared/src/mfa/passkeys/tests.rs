@@ -7,8 +7,27 @@ use crate::testkit::{self, ISSUER, World};
 
 const NOW: i64 = 1_700_000_000;
 
-fn auth(w: &World) -> Auth {
-    Auth::load(&w.vars).unwrap()
+/// The settings of the test world, as `accounts::Auth` would read them.
+struct Loaded {
+    config: Config,
+    policy: Policy,
+    limits: Limits,
+}
+
+fn auth(w: &World) -> Loaded {
+    Loaded {
+        config: Config::load(&w.vars).unwrap(),
+        policy: Policy::load(&w.vars).unwrap(),
+        limits: Limits::load(&w.vars).unwrap(),
+    }
+}
+
+fn settings(a: &Loaded) -> Settings<'_> {
+    Settings {
+        config: &a.config,
+        policy: &a.policy,
+        limits: &a.limits,
+    }
 }
 
 fn device() -> Device {
@@ -46,7 +65,13 @@ fn sign_in(w: &World, key: &mut Authenticator, at: i64) -> Result<SignedIn> {
     let a = auth(w);
     let started = start_sign_in(&w.env(at), &a.config).unwrap();
     let answer = key.assert(&started.options);
-    finish_sign_in(&w.env(at + 1), &a, &started.handle, &answer, &device())
+    finish_sign_in(
+        &w.env(at + 1),
+        settings(&a),
+        &started.handle,
+        &answer,
+        &device(),
+    )
 }
 
 #[test]
@@ -156,8 +181,14 @@ fn a_wrong_user_handle_is_refused() {
         let started = start_sign_in(&w.env(NOW), &a.config).unwrap();
         ada_key.counter += 1;
         let answer = ada_key.assert_with(&started.options, ada_key.counter, claimed.as_deref());
-        let err =
-            finish_sign_in(&w.env(NOW + 1), &a, &started.handle, &answer, &device()).unwrap_err();
+        let err = finish_sign_in(
+            &w.env(NOW + 1),
+            settings(&a),
+            &started.handle,
+            &answer,
+            &device(),
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::Unauthorized(_)), "{err:?}");
     }
     assert_eq!(count_rows(&w.sql, "sessions").unwrap(), 0);
@@ -166,7 +197,7 @@ fn a_wrong_user_handle_is_refused() {
     let answer = ada_key.assert(&started.options);
     let err = finish_for(
         &w.env(NOW + 1),
-        &a,
+        settings(&a),
         (&bob.id, &bob.email),
         &started.handle,
         &answer,
@@ -200,8 +231,14 @@ fn a_replayed_or_backwards_sign_count_is_refused() {
     for counter in [3, 2] {
         let started = start_sign_in(&w.env(NOW + 20), &a.config).unwrap();
         let answer = key.assert_with(&started.options, counter, handle.as_deref());
-        let err =
-            finish_sign_in(&w.env(NOW + 21), &a, &started.handle, &answer, &device()).unwrap_err();
+        let err = finish_sign_in(
+            &w.env(NOW + 21),
+            settings(&a),
+            &started.handle,
+            &answer,
+            &device(),
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::Unauthorized(_)), "{counter}: {err:?}");
     }
     // The same as a second factor.
@@ -210,7 +247,7 @@ fn a_replayed_or_backwards_sign_count_is_refused() {
     assert!(
         finish_for(
             &w.env(NOW + 31),
-            &a,
+            settings(&a),
             (&ada.id, &ada.email),
             &started.handle,
             &answer,
@@ -245,7 +282,7 @@ fn a_second_factor_after_the_password() {
     let answer = key.assert(&started.options);
     finish_for(
         &w.env(NOW + 6),
-        &a,
+        settings(&a),
         (&ada.id, &ada.email),
         &started.handle,
         &answer,
@@ -271,7 +308,7 @@ fn a_second_factor_after_the_password() {
     assert!(matches!(
         finish_for(
             &w.env(NOW + 8),
-            &a,
+            settings(&a),
             (&bob.id, &bob.email),
             &started.handle,
             &answer,
@@ -292,8 +329,24 @@ fn a_state_works_once_and_expires() {
     // Used twice.
     let started = start_sign_in(&w.env(NOW), &a.config).unwrap();
     let answer = key.assert(&started.options);
-    assert!(finish_sign_in(&w.env(NOW + 1), &a, &started.handle, &answer, &device()).is_ok());
-    let err = finish_sign_in(&w.env(NOW + 2), &a, &started.handle, &answer, &device()).unwrap_err();
+    assert!(
+        finish_sign_in(
+            &w.env(NOW + 1),
+            settings(&a),
+            &started.handle,
+            &answer,
+            &device()
+        )
+        .is_ok()
+    );
+    let err = finish_sign_in(
+        &w.env(NOW + 2),
+        settings(&a),
+        &started.handle,
+        &answer,
+        &device(),
+    )
+    .unwrap_err();
     assert!(
         matches!(err, Error::BadRequest(ref m) if m == EXPIRED),
         "{err:?}"
@@ -304,7 +357,13 @@ fn a_state_works_once_and_expires() {
     let answer = key.assert(&started.options);
     let late = NOW + STATE_SECONDS;
     assert!(matches!(
-        finish_sign_in(&w.env(late), &a, &started.handle, &answer, &device()),
+        finish_sign_in(
+            &w.env(late),
+            settings(&a),
+            &started.handle,
+            &answer,
+            &device()
+        ),
         Err(Error::BadRequest(_))
     ));
 
@@ -424,7 +483,13 @@ fn wrong_passkeys_count_against_the_account_limit() {
         let started = start_sign_in(&w.env(NOW), &a.config).unwrap();
         let answer = key.assert_with(&started.options, 1, handle.as_deref());
         assert!(matches!(
-            finish_sign_in(&w.env(NOW), &a, &started.handle, &answer, &device()),
+            finish_sign_in(
+                &w.env(NOW),
+                settings(&a),
+                &started.handle,
+                &answer,
+                &device()
+            ),
             Err(Error::Unauthorized(_))
         ));
     }

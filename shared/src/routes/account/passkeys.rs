@@ -15,6 +15,7 @@ use crate::html::{self, utc_time};
 use crate::mfa::passkeys as domain;
 use crate::routes::errors;
 use crate::routes::login::is_local_path;
+use crate::routes::passkey_login::settings;
 use crate::session;
 use crate::store::passkeys::{self as rows, Listed};
 use crate::web::{self, Params, Response};
@@ -252,7 +253,7 @@ fn reauth(ctx: &Ctx) -> Answer {
     let b: Reauth = body(ctx.req)?;
     domain::finish_for(
         ctx.env,
-        ctx.auth,
+        settings(ctx.auth),
         (&ctx.who.id, &ctx.who.email),
         &b.handle,
         &b.credential,
