@@ -495,3 +495,41 @@ async fn revoking_a_connected_app_ends_its_refresh_tokens() {
     assert_eq!(methods["passkeys"], 0);
     assert!(text(&b.get("/account/methods").await).contains("/social/accounts"));
 }
+
+#[tokio::test]
+async fn an_account_without_a_password_sets_one() {
+    let app = app().await;
+    let ada = person(&app, "ada@example.com").await;
+    // As an account made through an upstream provider is: no password.
+    app.db()
+        .execute(
+            "UPDATE identities SET password_hash = NULL WHERE id = ?1",
+            [&ada.sub],
+        )
+        .unwrap();
+    let mut b = browser(&app, &ada);
+    let page = text(&b.get("/account/password").await);
+    assert!(page.contains("Set a password") && !page.contains("current_password"));
+    let res = b
+        .post("/account/password", &[("new_password", "short")])
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = b
+        .post(
+            "/account/password",
+            &[("new_password", NEW_PASSWORD), ("sign_out_others", "on")],
+        )
+        .await;
+    redirected_to(&res, "/account/password?done=password_set");
+    let res = call(
+        &app,
+        "POST",
+        "/api/account/login",
+        Some(j!({"email": "ada@example.com", "password": NEW_PASSWORD})),
+        None,
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", text(&res));
+    let page = text(&b.get("/account/events").await);
+    assert!(page.contains("Password set"), "{page}");
+}
