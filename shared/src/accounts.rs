@@ -254,7 +254,13 @@ pub fn log_in_to(
             device,
         },
     )?;
-    events::record(env, &who.id, Kind::SignIn, json!({ "amr": ["pwd"] }), device)?;
+    events::record(
+        env,
+        &who.id,
+        Kind::SignIn,
+        json!({ "amr": ["pwd"] }),
+        device,
+    )?;
     Ok(LoggedIn::Session(cookie))
 }
 

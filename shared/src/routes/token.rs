@@ -150,10 +150,16 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     match mfa_policy::need(env, ar.wants_mfa(), &who.id, &s.amr)? {
         Need::Met => {}
         Need::StepUp | Need::Unmet if ar.prompts("none") => {
-            return deny("login_required", "The user must sign in with a second factor.");
+            return deny(
+                "login_required",
+                "The user must sign in with a second factor.",
+            );
         }
         Need::Enrol if ar.prompts("none") => {
-            return deny("interaction_required", "The user must set up a second factor.");
+            return deny(
+                "interaction_required",
+                "The user must set up a second factor.",
+            );
         }
         Need::Unmet => {
             return deny(

@@ -47,8 +47,8 @@ pub mod settings;
 pub mod signing_keys;
 pub mod social_states;
 pub mod throttles;
-pub mod webauthn_states;
 pub mod totp_secrets;
+pub mod webauthn_states;
 
 use crate::error::{Error, Result};
 
