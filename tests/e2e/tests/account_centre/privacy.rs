@@ -146,6 +146,12 @@ async fn the_export_holds_everything_and_erasure_leaves_nothing() {
     )
     .await;
     problem(&res, StatusCode::BAD_REQUEST);
+    // The page answers the same on its form.
+    let res = b
+        .post("/account/delete", &[("confirm", "bob@example.com")])
+        .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(text(&res).contains("type your email address exactly as shown"));
     assert_eq!(
         app.count(&format!(
             "SELECT count(*) FROM identities WHERE id = '{}'",
@@ -301,6 +307,13 @@ async fn terms_are_accepted_at_sign_up_and_again_after_they_change() {
     // The operator publishes new terms: the next sign-in asks first.
     let app = restart(app, &[("terms_version", "2026-06")]).await;
     let mut b = browser(&app, &ada);
+    // An application that asks for no interaction is told so.
+    let res = b.get(&format!("{authorize}&prompt=none")).await;
+    let location = header(&res, "location");
+    assert!(
+        location.starts_with(REDIRECT) && location.contains("error=interaction_required"),
+        "{location}"
+    );
     let res = b.get(&authorize).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", text(&res));
     let to = header(&res, "location").to_owned();
