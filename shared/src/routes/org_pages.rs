@@ -1250,7 +1250,7 @@ mod tests {
             }
             let auth = Auth::load(&w.vars).unwrap();
             let cookie =
-                crate::testkit::signed_in(&w, &auth.policy, &who.id, who.session_generation, NOW);
+                crate::testkit::signed_in(w, &auth.policy, &who.id, who.session_generation, NOW);
             let pair = cookie
                 .to_str()
                 .unwrap()
