@@ -50,6 +50,22 @@ impl Auth {
     }
 }
 
+/// The session settings, for code that needs no more of the account
+/// settings (the pending sign-in of a second factor).
+impl AsRef<Policy> for Auth {
+    fn as_ref(&self) -> &Policy {
+        &self.policy
+    }
+}
+
+/// The brute-force limits, for code that needs no more of the account
+/// settings (second-factor codes).
+impl AsRef<Limits> for Auth {
+    fn as_ref(&self) -> &Limits {
+        &self.limits
+    }
+}
+
 /// The answer to a wrong email or password, the same for both.
 pub const BAD_CREDENTIALS: &str = "The email or password is incorrect.";
 

@@ -5,12 +5,11 @@ use serde_json::json;
 
 use super::{recovery, totp};
 use crate::Env;
-use crate::accounts::Auth;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::events::{self, Kind};
 use crate::identity::Identity;
-use crate::throttle;
+use crate::throttle::{self, Limits};
 
 /// The answer to a wrong or spent code.
 pub const BAD_CODE: &str = "That code is not right, or it was used already. Enter the code your authenticator app shows now, or an unused recovery code.";
@@ -38,7 +37,7 @@ impl Proof {
 /// `recovery_code_used` one.
 pub fn prove_code(
     env: &Env,
-    auth: &Auth,
+    auth: &impl AsRef<Limits>,
     who: &Identity,
     code: &str,
     device: &Device,
@@ -54,8 +53,8 @@ pub fn prove_code(
     }
     let acct = throttle::account_key(&who.email);
     let addr = throttle::address_key("login", &device.addr);
-    throttle::reserve(env.sql, &addr, &auth.limits.address, env.now)?;
-    throttle::reserve(env.sql, &acct, &auth.limits.account, env.now)?;
+    throttle::reserve(env.sql, &addr, &auth.as_ref().address, env.now)?;
+    throttle::reserve(env.sql, &acct, &auth.as_ref().account, env.now)?;
     let proof = if totp::normalise(code).is_some() {
         totp::verify(env, &who.id, code)?.then_some(Proof::Totp)
     } else {
@@ -82,6 +81,7 @@ pub fn prove_code(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::Auth;
     use crate::store::{security_events, totp_secrets};
     use crate::testkit::{World, person};
 

@@ -5,13 +5,15 @@
 //! under the SHA-256 of a random token, which the browser holds in a cookie
 //! of its own. A TOTP code, a recovery code or a passkey then turns it into
 //! a session ([`complete`]).
+//!
+//! `auth` is the account settings (`accounts::Auth`), of which only the
+//! session policy is used, so that this module needs nothing of `accounts`.
 
 use http::{HeaderMap, HeaderValue};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::Env;
-use crate::accounts::Auth;
 use crate::crypto;
 use crate::device::Device;
 use crate::error::Result;
@@ -58,7 +60,7 @@ fn key(token: &str) -> String {
 /// pending cookie's `Set-Cookie` value.
 pub fn begin(
     env: &Env,
-    auth: &Auth,
+    auth: &impl AsRef<Policy>,
     who: &Identity,
     amr: &[&str],
     return_to: Option<&str>,
@@ -74,17 +76,21 @@ pub fn begin(
     };
     kv::put_json(env.kv, &key(&token), &pending, pending.expires_at)?;
     SetCookie {
-        name: cookie_name(&auth.policy),
+        name: cookie_name(auth.as_ref()),
         value: &token,
         max_age: Some(LIFETIME),
-        secure: auth.policy.secure,
+        secure: auth.as_ref().secure,
     }
     .to_header()
 }
 
 /// The request's pending sign-in, if its cookie names one that has not
 /// expired and whose identity has not ended its sessions since.
-pub fn current(env: &Env, auth: &Auth, headers: &HeaderMap) -> Result<Option<Pending>> {
+pub fn current(
+    env: &Env,
+    auth: &impl AsRef<Policy>,
+    headers: &HeaderMap,
+) -> Result<Option<Pending>> {
     let Some(token) = token(auth, headers) else {
         return Ok(None);
     };
@@ -100,8 +106,8 @@ pub fn current(env: &Env, auth: &Auth, headers: &HeaderMap) -> Result<Option<Pen
     }
 }
 
-fn token<'h>(auth: &Auth, headers: &'h HeaderMap) -> Option<&'h str> {
-    web::cookie(headers, cookie_name(&auth.policy)).filter(|v| session::is_token(v))
+fn token<'h>(auth: &impl AsRef<Policy>, headers: &'h HeaderMap) -> Option<&'h str> {
+    web::cookie(headers, cookie_name(auth.as_ref())).filter(|v| session::is_token(v))
 }
 
 /// The methods of a sign-in finished by the second factor `method`: those
@@ -122,7 +128,7 @@ pub fn with_second_factor(amr: &[String], method: &str) -> Vec<String> {
 /// values (session + clearing the pending cookie).
 pub fn complete(
     env: &Env,
-    auth: &Auth,
+    auth: &impl AsRef<Policy>,
     headers: &HeaderMap,
     pending: &Pending,
     method: &str,
@@ -133,12 +139,12 @@ pub fn complete(
         env.kv.delete(&key(token))?;
     }
     // A new session id at every sign-in; the browser's old one (if any) ends.
-    session::end(env, &auth.policy, headers)?;
+    session::end(env, auth.as_ref(), headers)?;
     let amr = with_second_factor(&pending.amr, method);
     let refs: Vec<&str> = amr.iter().map(String::as_str).collect();
     let started = session::start(
         env,
-        &auth.policy,
+        auth.as_ref(),
         &session::New {
             sub: &pending.sub,
             generation: pending.generation,
@@ -159,7 +165,7 @@ pub fn complete(
 
 /// Drops the request's pending sign-in (if any); the `Set-Cookie` value that
 /// clears its cookie.
-pub fn cancel(env: &Env, auth: &Auth, headers: &HeaderMap) -> Result<HeaderValue> {
+pub fn cancel(env: &Env, auth: &impl AsRef<Policy>, headers: &HeaderMap) -> Result<HeaderValue> {
     if let Some(token) = token(auth, headers) {
         env.kv.delete(&key(token))?;
     }
@@ -167,12 +173,12 @@ pub fn cancel(env: &Env, auth: &Auth, headers: &HeaderMap) -> Result<HeaderValue
 }
 
 /// A `Set-Cookie` value that removes the pending cookie.
-pub fn clear_cookie(auth: &Auth) -> Result<HeaderValue> {
+pub fn clear_cookie(auth: &impl AsRef<Policy>) -> Result<HeaderValue> {
     SetCookie {
-        name: cookie_name(&auth.policy),
+        name: cookie_name(auth.as_ref()),
         value: "",
         max_age: Some(0),
-        secure: auth.policy.secure,
+        secure: auth.as_ref().secure,
     }
     .to_header()
 }
@@ -180,6 +186,7 @@ pub fn clear_cookie(auth: &Auth) -> Result<HeaderValue> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::Auth;
     use crate::store::security_events;
     use crate::testkit::World;
 
