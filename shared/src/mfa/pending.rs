@@ -46,6 +46,10 @@ pub struct Pending {
     pub email: String,
     /// When the pending sign-in ends.
     pub expires_at: i64,
+    /// The upstream connection of a sign-in through one, for the session's
+    /// `idp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp: Option<String>,
 }
 
 fn cookie_name(p: &Policy) -> &'static str {
@@ -65,6 +69,19 @@ pub fn begin(
     amr: &[&str],
     return_to: Option<&str>,
 ) -> Result<HeaderValue> {
+    begin_via(env, auth, who, amr, None, return_to)
+}
+
+/// [`begin`] for a sign-in through the upstream connection `idp` (when
+/// given), which the session keeps.
+pub fn begin_via(
+    env: &Env,
+    auth: &impl AsRef<Policy>,
+    who: &Identity,
+    amr: &[&str],
+    idp: Option<&str>,
+    return_to: Option<&str>,
+) -> Result<HeaderValue> {
     let token = crypto::random_token()?;
     let pending = Pending {
         sub: who.id.clone(),
@@ -73,6 +90,7 @@ pub fn begin(
         return_to: return_to.map(str::to_owned),
         email: who.email.clone(),
         expires_at: env.now + LIFETIME,
+        idp: idp.map(str::to_owned),
     };
     kv::put_json(env.kv, &key(&token), &pending, pending.expires_at)?;
     SetCookie {
@@ -149,7 +167,7 @@ pub fn complete(
             sub: &pending.sub,
             generation: pending.generation,
             amr: &refs,
-            idp: None,
+            idp: pending.idp.as_deref(),
             device,
         },
     )?;

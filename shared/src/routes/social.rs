@@ -15,7 +15,7 @@ use crate::routes::admin;
 use crate::routes::errors::{self, Style};
 use crate::routes::login::is_local_path;
 use crate::social::connections::{self as conns, ConnectionSpec};
-use crate::social::flow::{self, Outcome};
+use crate::social::flow::{self, Outcome, SignIn};
 use crate::social::{link, org_sso};
 use crate::store::{connections, federated_identities};
 use crate::web::{self, Params, Request, Response};
@@ -99,6 +99,11 @@ fn callback(env: &Env, auth: &Auth, id: &str, params: &Params, req: &Request) ->
             // A new session id at every sign-in; the old one (if any) is gone.
             session::end(env, &auth.policy, req.headers())?;
             let mut res = web::redirect(return_to.as_deref().unwrap_or("/"))?;
+            res.headers_mut().append(header::SET_COOKIE, cookie);
+            Ok(res)
+        }
+        Outcome::SecondFactor { cookie } => {
+            let mut res = web::redirect("/login/mfa")?;
             res.headers_mut().append(header::SET_COOKIE, cookie);
             Ok(res)
         }
@@ -194,16 +199,23 @@ fn link_confirm(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Re
             if let Some(conn) = connections::get(env.sql, &pending.connection_id)? {
                 org_sso::after_sign_in(env.sql, &conn, &who.id, env.now)?;
             }
-            let cookie = flow::sign_in(
+            let started = flow::sign_in(
                 env,
                 auth,
                 &who,
                 &pending.connection_id,
                 &["fed", "pwd"],
                 &Device::of(env.vars, req.headers())?,
+                pending.return_to.as_deref(),
             )?;
-            session::end(env, &auth.policy, req.headers())?;
-            let mut res = web::redirect(pending.return_to.as_deref().unwrap_or("/"))?;
+            let (target, cookie) = match started {
+                SignIn::Session(cookie) => {
+                    session::end(env, &auth.policy, req.headers())?;
+                    (pending.return_to.as_deref().unwrap_or("/"), cookie)
+                }
+                SignIn::SecondFactor(cookie) => ("/login/mfa", cookie),
+            };
+            let mut res = web::redirect(target)?;
             res.headers_mut().append(header::SET_COOKIE, cookie);
             Ok(res)
         }

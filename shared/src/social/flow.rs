@@ -134,6 +134,12 @@ pub enum Outcome {
         /// Where to go (a local path).
         return_to: Option<String>,
     },
+    /// Signed in upstream, but the person has a second factor: a pending
+    /// sign-in's cookie, and `/login/mfa` asks for the factor.
+    SecondFactor {
+        /// `Set-Cookie` of the pending sign-in.
+        cookie: HeaderValue,
+    },
     /// The existing account with this email must be proven first.
     NeedsPassword {
         /// The pending link's token.
@@ -258,17 +264,39 @@ fn finish_as(
         Resolved::Identity(who) => {
             // An organisation's connection makes its people members.
             super::org_sso::after_sign_in(env.sql, conn, &who.id, env.now)?;
-            Ok(Outcome::SignedIn {
-                cookie: sign_in(env, auth, &who, &conn.id, &["fed"], device)?,
-                return_to: taken.return_to.clone(),
-            })
+            let return_to = taken.return_to.clone();
+            Ok(
+                match sign_in(
+                    env,
+                    auth,
+                    &who,
+                    &conn.id,
+                    &["fed"],
+                    device,
+                    return_to.as_deref(),
+                )? {
+                    SignIn::Session(cookie) => Outcome::SignedIn { cookie, return_to },
+                    SignIn::SecondFactor(cookie) => Outcome::SecondFactor { cookie },
+                },
+            )
         }
         Resolved::NeedsPassword { token, .. } => Ok(Outcome::NeedsPassword { token }),
     }
 }
 
+/// How a federated sign-in goes on.
+#[derive(Debug)]
+pub enum SignIn {
+    /// A session: its `Set-Cookie`.
+    Session(HeaderValue),
+    /// The person has a second factor, which an upstream sign-in does not
+    /// replace: a pending sign-in's `Set-Cookie`, for `/login/mfa`.
+    SecondFactor(HeaderValue),
+}
+
 /// Starts the session of a federated sign-in: `amr` as given, `idp` the
-/// connection.
+/// connection. A person with a second factor is asked for it first
+/// (`return_to` waits with the pending sign-in).
 pub fn sign_in(
     env: &Env,
     auth: &Auth,
@@ -276,7 +304,18 @@ pub fn sign_in(
     conn_id: &str,
     amr: &[&str],
     device: &Device,
-) -> Result<HeaderValue> {
+    return_to: Option<&str>,
+) -> Result<SignIn> {
+    if crate::mfa::factors(env.sql, &who.id)?.any() {
+        return Ok(SignIn::SecondFactor(crate::mfa::pending::begin_via(
+            env,
+            auth,
+            who,
+            amr,
+            Some(conn_id),
+            return_to,
+        )?));
+    }
     let cookie = session::start(
         env,
         &auth.policy,
@@ -290,5 +329,5 @@ pub fn sign_in(
     )?;
     let detail = serde_json::json!({ "amr": amr, "idp": conn_id });
     crate::events::record(env, &who.id, crate::events::Kind::SignIn, detail, device)?;
-    Ok(cookie)
+    Ok(SignIn::Session(cookie))
 }

@@ -1217,3 +1217,64 @@ fn a_start_sets_the_binding_cookie_beside_the_csrf_cookie() {
             .starts_with("https://op.example/authorize?")
     );
 }
+
+#[test]
+fn an_upstream_sign_in_still_asks_for_the_second_factor_of_a_person_who_has_one() {
+    let w = world();
+    let keys = Keys::es("es1");
+    let fake = Fake::new(&[&keys]);
+    let conn = connection(&w, "example", true);
+    let Outcome::SignedIn { cookie, .. } = sign_in(&w, &fake, &keys, &conn, |_| {}).unwrap() else {
+        panic!("not signed in")
+    };
+    let who = identity::by_id(&w.sql, &session_of(&w, &cookie).sub)
+        .unwrap()
+        .unwrap();
+    // Ada sets up an authenticator app.
+    let env = w.env(NOW);
+    let shown = crate::mfa::totp::start(&env, testkit::ISSUER, &who).unwrap();
+    let secret: [u8; 20] = {
+        let row = crate::store::totp_secrets::get(&w.sql, &who.id)
+            .unwrap()
+            .unwrap();
+        crate::crypto::b64url_decode(&row.secret)
+            .unwrap()
+            .try_into()
+            .unwrap()
+    };
+    assert!(!shown.secret.is_empty());
+    let code = crate::mfa::totp::code_at(secret, NOW).unwrap();
+    crate::mfa::totp::confirm(&env, &who.id, &code).unwrap();
+
+    // Signing in through the provider again gives no session, but a pending
+    // sign-in that keeps where she was going and the connection.
+    let sessions_before = count(&w, "sessions");
+    let Outcome::SecondFactor { cookie } = sign_in(&w, &fake, &keys, &conn, |_| {}).unwrap() else {
+        panic!("signed in without the second factor")
+    };
+    assert_eq!(count(&w, "sessions"), sessions_before);
+    let auth = Auth::load(&w.vars).unwrap();
+    let h = cookie_headers(&cookie, None);
+    let later = w.env(NOW + 40);
+    let pending = crate::mfa::pending::current(&later, &auth, &h)
+        .unwrap()
+        .expect("a pending sign-in");
+    assert_eq!(
+        (
+            pending.amr.clone(),
+            pending.idp.as_deref(),
+            pending.return_to.as_deref()
+        ),
+        (vec!["fed".to_owned()], Some("example"), Some("/after"))
+    );
+    // The code finishes it: fed + otp + mfa, through the connection.
+    let next = crate::mfa::totp::code_at(secret, NOW + 40).unwrap();
+    assert!(crate::mfa::totp::verify(&later, &who.id, &next).unwrap());
+    let device = crate::device::Device::addr("192.0.2.9");
+    let set = crate::mfa::pending::complete(&later, &auth, &h, &pending, "otp", &device).unwrap();
+    let s = session::current(&later, &auth.policy, &cookie_headers(&set[0], None))
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.amr, ["fed", "otp", "mfa"]);
+    assert_eq!(s.idp.as_deref(), Some("example"));
+}
