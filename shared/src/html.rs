@@ -41,7 +41,7 @@ pub fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
     })
 }
 
-/// One profile field on the sign-up form.
+/// One profile field of a form (sign-up, the account centre's profile).
 pub struct Field {
     /// Form and claim name.
     pub name: String,
@@ -53,8 +53,22 @@ pub struct Field {
     pub max_length: usize,
     /// `autocomplete` token.
     pub autocomplete: &'static str,
-    /// The value to show again after an error.
+    /// The value shown: the saved one, or what was typed before an error.
     pub value: String,
+}
+
+impl Field {
+    /// The field of a profile attribute, showing `value`.
+    pub fn of(a: &crate::identity::Attribute, value: String) -> Self {
+        Self {
+            name: a.name.clone(),
+            label: a.label.clone(),
+            required: a.required,
+            max_length: a.max_length,
+            autocomplete: a.autocomplete,
+            value,
+        }
+    }
 }
 
 /// The sign-up form.

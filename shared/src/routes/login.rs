@@ -364,14 +364,7 @@ impl Page<'_> {
             .schema
             .0
             .iter()
-            .map(|a| Field {
-                name: a.name.clone(),
-                label: a.label.clone(),
-                required: a.required,
-                max_length: a.max_length,
-                autocomplete: a.autocomplete,
-                value: form.echo(&a.name).to_owned(),
-            })
+            .map(|a| Field::of(a, form.echo(&a.name).to_owned()))
             .collect();
         html::render(
             &SignUpPage {

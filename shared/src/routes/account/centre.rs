@@ -19,14 +19,14 @@ use crate::accounts::Auth;
 use crate::centre::{activity, apps, email, methods, password, profile, sessions};
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::html::{self, MessagePage, utc_time};
+use crate::html::{self, Field, MessagePage, utc_time};
 use crate::routes::errors;
 use crate::routes::page::Page;
 use crate::web::{self, Params, Request, Response};
 use crate::{Env, identity};
 use pages::{
-    AppRow, AppsPage, EmailConfirmPage, EventRow, EventsPage, Field, LinkedRow, MethodsPage,
-    PasswordPage, ProfilePage, SessionRow, SessionsPage,
+    AppRow, AppsPage, EmailConfirmPage, EventRow, EventsPage, LinkedRow, MethodsPage, PasswordPage,
+    ProfilePage, SessionRow, SessionsPage,
 };
 
 /// Answers the pages of this section under `/account`.
@@ -241,13 +241,9 @@ fn profile_page_with(
     let page = ctx.page()?;
     let fields = profile::fields(ctx.auth, &ctx.who)
         .into_iter()
-        .map(|f| Field {
-            name: f.attribute.name.clone(),
-            label: f.attribute.label.clone(),
-            required: f.attribute.required,
-            max_length: f.attribute.max_length,
-            autocomplete: f.attribute.autocomplete,
-            value: typed.map_or(f.value, |t| t.echo(&f.attribute.name).to_owned()),
+        .map(|f| {
+            let value = typed.map_or(f.value, |t| t.echo(&f.attribute.name).to_owned());
+            Field::of(f.attribute, value)
         })
         .collect();
     let notice = if status == StatusCode::OK {

@@ -19,22 +19,6 @@ pub fn notice(key: Option<&str>) -> Option<&'static str> {
     })
 }
 
-/// One profile field of the form.
-pub struct Field {
-    /// Form and claim name.
-    pub name: String,
-    /// Label.
-    pub label: String,
-    /// Whether it must be filled in.
-    pub required: bool,
-    /// Longest value.
-    pub max_length: usize,
-    /// `autocomplete` token.
-    pub autocomplete: &'static str,
-    /// The value shown.
-    pub value: String,
-}
-
 /// `/account`: the email address and the profile.
 #[derive(Template)]
 #[template(path = "account.html")]
@@ -56,7 +40,7 @@ pub struct ProfilePage<'a> {
     /// The new address typed so far.
     pub new_email: &'a str,
     /// The operator's profile fields.
-    pub fields: Vec<Field>,
+    pub fields: Vec<crate::html::Field>,
 }
 
 /// `/account/password`: change, or set a first password.
