@@ -167,16 +167,7 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
                 "The user has no second factor to sign in with.",
             );
         }
-        need => {
-            let kept = params
-                .pairs()
-                .iter()
-                .filter(|(k, _)| !["csrf", "decision", "org"].contains(&k.as_str()))
-                .cloned()
-                .collect();
-            let back = format!("{}?{}", paths::AUTHORIZE, encode(&Params::from_pairs(kept)));
-            return web::redirect(&mfa_policy::detour(need, &back));
-        }
+        need => return web::redirect(&mfa_policy::detour(need, &this_request(&params))),
     }
 
     // Terms that changed since this person accepted them (privacy): accept
@@ -185,13 +176,7 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         if ar.prompts("none") {
             return deny("interaction_required", "The user must accept the terms.");
         }
-        let kept = params
-            .pairs()
-            .iter()
-            .filter(|(k, _)| !["csrf", "decision", "org"].contains(&k.as_str()))
-            .cloned()
-            .collect();
-        let back = format!("{}?{}", paths::AUTHORIZE, encode(&Params::from_pairs(kept)));
+        let back = this_request(&params);
         return web::redirect(&format!("/account/terms?return_to={}", web::pct(&back)));
     }
 
@@ -245,6 +230,18 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         ar.state.as_deref(),
         &[("code", &code)],
     )?)
+}
+
+/// This authorization request as a local URL to come back to after a
+/// detour (a second factor, the terms), without the fields of our own forms.
+fn this_request(params: &Params) -> String {
+    let kept = params
+        .pairs()
+        .iter()
+        .filter(|(k, _)| !["csrf", "decision", "org"].contains(&k.as_str()))
+        .cloned()
+        .collect();
+    format!("{}?{}", paths::AUTHORIZE, encode(&Params::from_pairs(kept)))
 }
 
 /// A refused authorization request: a page, or the error sent back to the
