@@ -11,6 +11,7 @@ use crate::accounts::{self, Auth};
 use crate::config::Config;
 use crate::error::{Error, OAuthCode, Result};
 use crate::html::{self, ConsentPage, OrgOption, OrgPickerPage, SignedOutPage};
+use crate::mfa::policy::{self as mfa_policy, Need};
 use crate::oidc::authorize::{self, AuthRequest, Context, OrgStep, Reject, Subject};
 use crate::oidc::clients;
 use crate::oidc::discovery::{self, paths};
@@ -146,7 +147,6 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
 
     // Second factors (docs/account.md): a client that asks for two factors,
     // and the operator's `require_mfa`.
-    use crate::mfa::policy::{self as mfa_policy, Need};
     match mfa_policy::need(env, ar.wants_mfa(), &who.id, &s.amr)? {
         Need::Met => {}
         Need::StepUp | Need::Unmet if ar.prompts("none") => {
