@@ -101,7 +101,7 @@ pub fn handle(env: &Env, auth: &Auth, page: &Page, req: &Request, post: bool) ->
                 error,
                 return_to: back,
                 step_up,
-                passkeys: !step_up && factors.passkeys > 0,
+                passkeys: factors.passkeys > 0,
                 codes: factors.totp || factors.recovery_left > 0,
             },
             status,

@@ -248,7 +248,10 @@ pub fn api(ctx: &Ctx, rest: &str) -> Answer {
     }
 }
 
-/// A re-entry with a passkey: the session counts as recent again.
+/// A re-entry with a passkey: the session counts as recent again, and has
+/// used a passkey (`hwk`, and `mfa` beside a password), so that it also
+/// meets an application's `acr_values` for two factors (the step-up page
+/// offers it).
 fn reauth(ctx: &Ctx) -> Answer {
     let b: Reauth = body(ctx.req)?;
     domain::finish_for(
@@ -261,6 +264,7 @@ fn reauth(ctx: &Ctx) -> Answer {
     )?;
     let mut s = ctx.session.clone();
     s.reauth_at = ctx.env.now;
+    s.amr = crate::mfa::pending::with_second_factor(&s.amr, "hwk");
     session::update(ctx.env, &ctx.auth.policy, ctx.req.headers(), &s)?;
     let target = b
         .return_to

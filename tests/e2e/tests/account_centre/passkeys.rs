@@ -485,6 +485,14 @@ async fn rename_delete_and_adding_need_what_they_need() {
         expect(&res, StatusCode::OK)["redirect"],
         "/account/passkeys"
     );
+    // The session has now used a passkey beside the password: two factors,
+    // which an application asking for acr mfa accepts (the step-up page
+    // offers this re-entry).
+    let me = expect(
+        &call(&app, "GET", "/api/account/me", None, ada.c()).await,
+        StatusCode::OK,
+    );
+    assert_eq!(me["amr"], j!(["pwd", "hwk", "mfa"]));
     let res = b.post("/account/passkeys/delete", &[("id", &id)]).await;
     assert_eq!(
         header(&res, "location"),
