@@ -458,6 +458,15 @@ impl SpinHost {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// How many `variables::get` calls the guests have made (valid names,
+    /// defined or not) since the host started: a running total, for
+    /// benchmarks to take differences of.
+    pub fn variable_reads(&self) -> u64 {
+        self.stores
+            .variable_reads
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Instantiates a component without calling it: the per-request setup
     /// cost, for benchmarks.
     pub async fn instantiate(&self, component: &str) -> anyhow::Result<()> {

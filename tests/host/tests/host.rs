@@ -315,6 +315,9 @@ async fn variables_follow_spin_rules() {
     let (status, body) = get(&host, "/probe/var/Issuer").await;
     assert_eq!(status, 500);
     assert!(body.contains("InvalidName"), "{body}");
+    // Every read with a valid name is counted, defined or not (what real
+    // Spin's host pays for); the badly named one never reached the store.
+    assert_eq!(host.variable_reads(), 5);
 }
 
 #[tokio::test]
