@@ -6,6 +6,7 @@ use http::{Method, StatusCode, header};
 use super::page::Page;
 use super::{get_only, not_found};
 use crate::accounts::{self, Auth, LoggedIn, SignUp};
+use crate::config::Config;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::html::{
@@ -22,16 +23,20 @@ use crate::{Env, assets, client_addr, session, social, sweep};
 
 /// Routes a request to the login component.
 pub fn handle(env: &Env, req: Request) -> Response {
+    // Static files need only the shared settings (the accent colour, the
+    // logo): each variable read costs real time on Spin.
+    if req.uri().path().starts_with(assets::PREFIX) {
+        let served = get_only(&req)
+            .and_then(|()| Config::load(env.vars))
+            .map(|config| assets::serve(&req, &config).unwrap_or_else(|| not_found(&req)));
+        return served.unwrap_or_else(|e| e.into_response(super::style_for(req.uri().path())));
+    }
     let result = Auth::load(env.vars).and_then(|auth| route(env, &auth, &req));
     result.unwrap_or_else(|e| e.into_response(super::style_for(req.uri().path())))
 }
 
 fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     let path = req.uri().path();
-    if path.starts_with(assets::PREFIX) {
-        get_only(req)?;
-        return Ok(assets::serve(req, &auth.config).unwrap_or_else(|| not_found(req)));
-    }
     // The passkey endpoints: JSON in and out, no page or CSRF cookie.
     if let Some(res) = super::passkey_login::route(env, auth, req) {
         return Ok(res);

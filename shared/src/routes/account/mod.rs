@@ -20,13 +20,13 @@ use serde_json::Value as Json;
 use super::errors::Style;
 use super::page::Page;
 use super::{account_api, not_found};
+use crate::Env;
 use crate::accounts::{self, Auth};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::session::Session;
 use crate::web::{self, Request, Response};
-use crate::{Env, assets};
 
 /// The pages' prefix.
 pub const PAGES: &str = "/account";
@@ -92,10 +92,6 @@ pub fn handle(env: &Env, req: Request) -> Response {
 
 fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     let path = req.uri().path();
-    if path.starts_with(assets::PREFIX) {
-        super::get_only(req)?;
-        return Ok(assets::serve(req, &auth.config).unwrap_or_else(|| not_found(req)));
-    }
     if let Some(rest) = path.strip_prefix(API) {
         return api(env, auth, req, rest).or_else(|e| Ok(e.into_response(Style::Api)));
     }
