@@ -190,7 +190,7 @@ fn on_form(
     show: impl FnOnce(String, StatusCode) -> Result<Response>,
 ) -> Result<Response> {
     match err {
-        Error::RecentSignInRequired => reauth(back),
+        Error::RecentSignInRequired => super::to_reauth(back),
         Error::BadRequest(_)
         | Error::Unauthorized(_)
         | Error::Conflict(_)
@@ -205,16 +205,17 @@ fn on_form(
     }
 }
 
-fn reauth(back: &str) -> Result<Response> {
-    web::redirect(&format!("/account/reauth?return_to={}", web::pct(back)))
-}
-
 /// The redirect after a change: back to the page, with its notice.
 fn done_page(path: &str, key: &str) -> Result<Response> {
     web::redirect(&format!("{path}?done={key}"))
 }
 
-fn notice_of(ctx: &Ctx) -> Result<Option<&'static str>> {
+/// The notice of a page shown after a change (`?done=`); none on a page
+/// that shows an error.
+fn notice_of(ctx: &Ctx, status: StatusCode) -> Result<Option<&'static str>> {
+    if status != StatusCode::OK {
+        return Ok(None);
+    }
     Ok(pages::notice(Params::from_query(ctx.req)?.one("done")?))
 }
 
@@ -246,11 +247,7 @@ fn profile_page_with(
             Field::of(f.attribute, value)
         })
         .collect();
-    let notice = if status == StatusCode::OK {
-        notice_of(ctx)?
-    } else {
-        None
-    };
+    let notice = notice_of(ctx, status)?;
     let res = html::render(
         &ProfilePage {
             product: page.product,
@@ -380,11 +377,7 @@ fn password_page(
     status: StatusCode,
 ) -> Result<Response> {
     let page = ctx.page()?;
-    let notice = if status == StatusCode::OK {
-        notice_of(ctx)?
-    } else {
-        None
-    };
+    let notice = notice_of(ctx, status)?;
     let res = html::render(
         &PasswordPage {
             product: page.product,
@@ -477,11 +470,7 @@ fn sessions_page(ctx: &Ctx, error: Option<String>, status: StatusCode) -> Result
             current: s.current,
         })
         .collect();
-    let notice = if status == StatusCode::OK {
-        notice_of(ctx)?
-    } else {
-        None
-    };
+    let notice = notice_of(ctx, status)?;
     let res = html::render(
         &SessionsPage {
             product: page.product,
@@ -530,11 +519,7 @@ fn apps_page(ctx: &Ctx, error: Option<String>, status: StatusCode) -> Result<Res
             granted: utc_time(a.granted_at),
         })
         .collect();
-    let notice = if status == StatusCode::OK {
-        notice_of(ctx)?
-    } else {
-        None
-    };
+    let notice = notice_of(ctx, status)?;
     let res = html::render(
         &AppsPage {
             product: page.product,

@@ -147,7 +147,7 @@ fn mfa_page(ctx: &Ctx, shown: Shown<'_>, status: StatusCode) -> Result<Response>
 /// recent sign-in goes to `/account/reauth` and back to the page.
 fn on_mfa_form(ctx: &Ctx, err: Error, back: Option<&str>) -> Result<Response> {
     match err {
-        Error::RecentSignInRequired => to_reauth(&with_back("/account/mfa", back)),
+        Error::RecentSignInRequired => super::to_reauth(&with_back("/account/mfa", back)),
         Error::BadRequest(_)
         | Error::Unauthorized(_)
         | Error::Conflict(_)
@@ -171,10 +171,6 @@ fn with_back(path: &str, back: Option<&str>) -> String {
         Some(b) => format!("{path}?return_to={}", web::pct(b)),
         None => path.to_owned(),
     }
-}
-
-fn to_reauth(back: &str) -> Result<Response> {
-    web::redirect(&format!("/account/reauth?return_to={}", web::pct(back)))
 }
 
 fn start_page(ctx: &Ctx) -> Result<Response> {

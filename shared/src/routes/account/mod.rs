@@ -80,6 +80,12 @@ impl Ctx<'_> {
     }
 }
 
+/// The detour of a page whose change needs a recent sign-in: to
+/// `/account/reauth`, and back to `back` (a local path) after it.
+pub fn to_reauth(back: &str) -> Result<Response> {
+    web::redirect(&format!("/account/reauth?return_to={}", web::pct(back)))
+}
+
 /// A section's answer: a response, or `None` when the path is not its own.
 pub type Answer = Result<Option<Response>>;
 

@@ -107,10 +107,7 @@ fn list_page(
 /// change that needs a recent sign-in goes to `/account/reauth` and back.
 fn on_form(ctx: &Ctx, err: Error) -> Result<Response> {
     match err {
-        Error::RecentSignInRequired => web::redirect(&format!(
-            "/account/reauth?return_to={}",
-            web::pct("/account/passkeys")
-        )),
+        Error::RecentSignInRequired => super::to_reauth("/account/passkeys"),
         Error::BadRequest(_) | Error::NotFound | Error::TooManyRequests { .. } => {
             let status = err.status();
             let mut res = list_page(ctx, None, Some(err.detail()), status)?;

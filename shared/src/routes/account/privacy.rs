@@ -206,10 +206,7 @@ fn delete_page(ctx: &Ctx) -> Result<Response> {
     let page = ctx.page()?;
     let form = page.form(ctx.req)?;
     if ctx.require_recent().is_err() {
-        return web::redirect(&format!(
-            "/account/reauth?return_to={}",
-            web::pct("/account/privacy")
-        ));
+        return super::to_reauth("/account/privacy");
     }
     let confirm = form.one("confirm")?.unwrap_or_default();
     match erase::erase(ctx.env, &ctx.who, confirm) {
