@@ -18,19 +18,17 @@ fn key(seed: u8) -> Authenticator {
     Authenticator::new(seed, "id.example.test", ISSUER)
 }
 
+/// A ceremony's options from `path` (`{}` posted; 200 expected).
+async fn options(app: &App, path: &str, cookie: Option<&str>) -> Value {
+    expect(
+        &call(app, "POST", path, Some(j!({})), cookie).await,
+        StatusCode::OK,
+    )
+}
+
 /// Adds a passkey named `name` to `p`'s account.
 async fn add(app: &App, p: &Person, k: &mut Authenticator, name: &str) -> Value {
-    let started = expect(
-        &call(
-            app,
-            "POST",
-            "/api/account/passkeys/register/options",
-            Some(j!({})),
-            p.c(),
-        )
-        .await,
-        StatusCode::OK,
-    );
+    let started = options(app, "/api/account/passkeys/register/options", p.c()).await;
     let credential = k.register(&started);
     let res = call(
         app,
@@ -46,10 +44,7 @@ async fn add(app: &App, p: &Person, k: &mut Authenticator, name: &str) -> Value 
 /// A passwordless sign-in: the options, the authenticator's answer and the
 /// finish.
 async fn passkey_sign_in(app: &App, k: &mut Authenticator, return_to: &str) -> Response<Bytes> {
-    let started = expect(
-        &call(app, "POST", "/login/passkey/options", Some(j!({})), None).await,
-        StatusCode::OK,
-    );
+    let started = options(app, "/login/passkey/options", None).await;
     let credential = k.assert(&started);
     call(
         app,
@@ -83,17 +78,7 @@ async fn a_passkey_added_in_the_account_centre_signs_in_without_a_password() {
     assert_eq!(list["passkeys"], j!([]));
 
     // The options ask for a discoverable, user-verified credential.
-    let started = expect(
-        &call(
-            &app,
-            "POST",
-            "/api/account/passkeys/register/options",
-            Some(j!({})),
-            ada.c(),
-        )
-        .await,
-        StatusCode::OK,
-    );
+    let started = options(&app, "/api/account/passkeys/register/options", ada.c()).await;
     let sel = &started["publicKey"]["authenticatorSelection"];
     assert_eq!(
         (
@@ -192,10 +177,7 @@ async fn a_passkey_added_in_the_account_centre_signs_in_without_a_password() {
     assert_eq!(json(&res)["redirect"], "/");
 
     // A replayed answer: its state is gone; an old counter on a new state: refused.
-    let started = expect(
-        &call(&app, "POST", "/login/passkey/options", Some(j!({})), None).await,
-        StatusCode::OK,
-    );
+    let started = options(&app, "/login/passkey/options", None).await;
     let old = k.assert_with(&started, 1, k.user_handle.clone().as_deref());
     let res = call(
         &app,
@@ -305,17 +287,7 @@ async fn a_passkey_is_the_second_factor_after_the_password() {
         .collect::<Vec<_>>()
         .join("; ");
 
-    let started = expect(
-        &call(
-            &app,
-            "POST",
-            "/login/mfa/passkey/options",
-            Some(j!({})),
-            Some(&cookies),
-        )
-        .await,
-        StatusCode::OK,
-    );
+    let started = options(&app, "/login/mfa/passkey/options", Some(&cookies)).await;
     assert_eq!(
         started["publicKey"]["allowCredentials"]
             .as_array()
@@ -338,17 +310,7 @@ async fn a_passkey_is_the_second_factor_after_the_password() {
     .await;
     problem(&res, StatusCode::UNAUTHORIZED);
 
-    let started = expect(
-        &call(
-            &app,
-            "POST",
-            "/login/mfa/passkey/options",
-            Some(j!({})),
-            Some(&cookies),
-        )
-        .await,
-        StatusCode::OK,
-    );
+    let started = options(&app, "/login/mfa/passkey/options", Some(&cookies)).await;
     let credential = k.assert(&started);
     let res = call(
         &app,
@@ -461,17 +423,7 @@ async fn rename_delete_and_adding_need_what_they_need() {
             .await,
     );
     assert!(reauth.contains("id=\"passkey-reauth\""), "{reauth}");
-    let started = expect(
-        &call(
-            &app,
-            "POST",
-            "/api/account/passkeys/reauth/options",
-            Some(j!({})),
-            ada.c(),
-        )
-        .await,
-        StatusCode::OK,
-    );
+    let started = options(&app, "/api/account/passkeys/reauth/options", ada.c()).await;
     let credential = k.assert(&started);
     let res = call(
         &app,
