@@ -152,6 +152,20 @@ pub fn same_origin(req: &Request, issuer: &str) -> crate::error::Result<()> {
     Ok(())
 }
 
+/// Reads a JSON API request's body into `T`: it must say `Content-Type:
+/// application/json` (which a cross-site form cannot send without a CORS
+/// preflight), and a body that does not fit `T` is a clear 400.
+pub fn json_body<T: serde::de::DeserializeOwned>(req: &Request) -> crate::error::Result<T> {
+    if !content_type_is(req, "application/json") {
+        return Err(crate::error::Error::bad_request(
+            "Send a JSON body with Content-Type: application/json.",
+        ));
+    }
+    serde_json::from_slice(req.body()).map_err(|e| {
+        crate::error::Error::bad_request(format!("The JSON body is not valid here: {e}."))
+    })
+}
+
 /// Whether the request's `Content-Type` is this media type (compared without
 /// case, its parameters such as `charset` aside).
 pub fn content_type_is(req: &Request, mime: &str) -> bool {

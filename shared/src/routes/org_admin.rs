@@ -15,6 +15,7 @@ use crate::Env;
 use crate::error::{Error, Result};
 use crate::identity;
 use crate::orgs::{self, OPERATOR, mandates, services};
+use crate::web::json_body as body;
 use crate::web::{self, Params, Request, Response};
 
 /// The organisations prefix.
@@ -62,16 +63,6 @@ struct NewOrg {
 #[serde(deny_unknown_fields)]
 struct SetActivation {
     status: String,
-}
-
-fn body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T> {
-    if !web::content_type_is(req, "application/json") {
-        return Err(Error::bad_request(
-            "Send a JSON body with Content-Type: application/json.",
-        ));
-    }
-    serde_json::from_slice(req.body())
-        .map_err(|e| Error::bad_request(format!("The JSON body is not valid here: {e}.")))
 }
 
 /// Serves the operator's organisation API.

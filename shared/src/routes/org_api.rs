@@ -25,6 +25,7 @@ use crate::social::{domains, org_sso};
 use crate::store::invitations::Grant;
 use crate::store::organisations::Organisation;
 use crate::store::role_assignments::Assignment;
+use crate::web::json_body as body;
 use crate::web::{self, Params, Request, Response};
 use crate::{Env, session};
 
@@ -347,17 +348,6 @@ fn json_request(auth: &Auth, req: &Request) -> Result<()> {
         ));
     }
     web::same_origin(req, &auth.config.issuer)
-}
-
-/// Reads the JSON body into `T`, with a clear message when it does not fit.
-fn body<T: DeserializeOwned>(req: &Request) -> Result<T> {
-    if !web::content_type_is(req, "application/json") {
-        return Err(Error::bad_request(
-            "Send a JSON body with Content-Type: application/json.",
-        ));
-    }
-    serde_json::from_slice(req.body())
-        .map_err(|e| Error::bad_request(format!("The JSON body is not valid here: {e}.")))
 }
 
 /// Like [`body`], and an empty body is `T::default()`.

@@ -14,7 +14,6 @@ pub mod passkeys;
 pub mod privacy;
 
 use http::{Method, StatusCode};
-use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
 use super::errors::Style;
@@ -27,6 +26,9 @@ use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::session::Session;
 use crate::web::{self, Request, Response};
+
+/// The JSON body of an API request (see [`web::json_body`]).
+pub use crate::web::json_body as body;
 
 /// The pages' prefix.
 pub const PAGES: &str = "/account";
@@ -160,19 +162,6 @@ fn api(env: &Env, auth: &Auth, req: &Request, rest: &str) -> Result<Response> {
         }
     }
     Err(Error::NotFound)
-}
-
-/// The JSON body of an API request that changes something: `Content-Type:
-/// application/json` (a cross-site form cannot send it without a preflight,
-/// which this API never grants), decoded into `T`.
-pub fn body<T: DeserializeOwned>(req: &Request) -> Result<T> {
-    if !web::content_type_is(req, "application/json") {
-        return Err(Error::bad_request(
-            "Send a JSON body with Content-Type: application/json.",
-        ));
-    }
-    serde_json::from_slice(req.body())
-        .map_err(|e| Error::bad_request(format!("The JSON body is not valid here: {e}")))
 }
 
 /// A 200 JSON answer.
