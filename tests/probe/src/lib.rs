@@ -20,6 +20,9 @@
 //! - `/probe/echo`: answer with the length of the request body.
 
 #[cfg(target_arch = "wasm32")]
+mod sig;
+
+#[cfg(target_arch = "wasm32")]
 mod probe {
     use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -71,6 +74,7 @@ mod probe {
             "jwt" => jwt_bench(&query),
             "jwt-cold" => jwt_cold(),
             "rsa" => rsa_bench(&query),
+            "sig" => crate::sig::handle(arg, &query),
             _ => text(404, format!("probe: no such probe {path:?}")),
         }
     }
