@@ -75,6 +75,8 @@ pub(crate) struct Stores {
     /// `variables::get` calls guests have made since the host started, as
     /// read by [`crate::SpinHost::variable_reads`].
     pub variable_reads: std::sync::atomic::AtomicU64,
+    /// The host time each `variables::get` takes ([`crate::HostConfig::variable_read_cost`]).
+    pub variable_cost: std::time::Duration,
 }
 
 /// Which backends fail, as set by [`crate::SpinHost::inject_fault`].
@@ -483,6 +485,7 @@ impl variables::Host for SpinHostView<'_> {
         ctx.stores
             .variable_reads
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        spend(ctx.stores.variable_cost);
         Ok(match ctx.access.variables.get(&name) {
             Some(value) => Ok(value.clone()),
             None => Err(variables::Error::Undefined(format!(
@@ -490,6 +493,18 @@ impl variables::Host for SpinHostView<'_> {
                 ctx.access.id
             ))),
         })
+    }
+}
+
+/// Keeps the CPU busy for `cost`, as real Spin's variable resolution does
+/// (its providers and template expansion run on the request's thread).
+fn spend(cost: std::time::Duration) {
+    if cost.is_zero() {
+        return;
+    }
+    let start = std::time::Instant::now();
+    while start.elapsed() < cost {
+        std::hint::spin_loop();
     }
 }
 

@@ -100,6 +100,32 @@ pub struct HostConfig {
     /// mock instead, over plain HTTP. The allow-list is checked against the
     /// original URL first.
     pub outbound_overrides: HashMap<String, SocketAddr>,
+    /// The host time one `variables::get` costs. `None` is what real Spin 4
+    /// costs on the project's machine, [`SPIN_VARIABLE_READ_COST`]
+    /// (`SPIN_TEST_HOST_VARIABLE_COST_US` overrides it; 0 turns it off).
+    pub variable_read_cost: Option<std::time::Duration>,
+}
+
+/// What a `variables::get` costs on real Spin 4.0.2 on the project's
+/// machine: twenty reads took a no-op component from 6,300 to 1,830 req/s,
+/// about 20 µs each (`../shared/DESIGN.md` §8). A lookup in this host's map
+/// costs almost nothing, which would hide from benchmarks the reads a route
+/// makes, so the host spends this much CPU on each.
+pub const SPIN_VARIABLE_READ_COST: std::time::Duration = std::time::Duration::from_micros(20);
+
+/// The variable read cost for `cfg`: its own, the environment's, or Spin's.
+fn variable_read_cost(cfg: &HostConfig) -> anyhow::Result<std::time::Duration> {
+    if let Some(cost) = cfg.variable_read_cost {
+        return Ok(cost);
+    }
+    match std::env::var("SPIN_TEST_HOST_VARIABLE_COST_US") {
+        Ok(us) => Ok(std::time::Duration::from_micros(
+            us.trim().parse().with_context(|| {
+                format!("SPIN_TEST_HOST_VARIABLE_COST_US={us:?} is not a whole number of µs")
+            })?,
+        )),
+        Err(_) => Ok(SPIN_VARIABLE_READ_COST),
+    }
 }
 
 /// A running application: compiled components, router, stores.
@@ -239,7 +265,8 @@ impl SpinHost {
 
         std::fs::create_dir_all(&cfg.data_dir)
             .with_context(|| format!("failed to create {}", cfg.data_dir.display()))?;
-        let stores = Stores::open(&cfg.data_dir, accesses.iter().map(|a| (a.id.as_str(), a)))?;
+        let mut stores = Stores::open(&cfg.data_dir, accesses.iter().map(|a| (a.id.as_str(), a)))?;
+        stores.variable_cost = variable_read_cost(&cfg)?;
 
         // Only components that a trigger uses are compiled, as in Spin.
         let used: HashSet<&str> = manifest

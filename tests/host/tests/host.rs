@@ -321,6 +321,26 @@ async fn variables_follow_spin_rules() {
 }
 
 #[tokio::test]
+async fn a_variable_read_costs_host_time_as_on_spin() {
+    assert_eq!(
+        spin_test_host::SPIN_VARIABLE_READ_COST,
+        std::time::Duration::from_micros(20)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config("probe.toml", &dir);
+    // Large enough to stand out from the request itself.
+    cfg.variable_read_cost = Some(std::time::Duration::from_millis(200));
+    let host = host_with(cfg).await;
+    let t = std::time::Instant::now();
+    assert_eq!(get(&host, "/probe/var/greeting").await.0, StatusCode::OK);
+    assert!(t.elapsed() >= std::time::Duration::from_millis(200));
+    // A request that reads no variable pays nothing for them.
+    let t = std::time::Instant::now();
+    assert_eq!(get(&host, "/probe/counter").await.0, StatusCode::OK);
+    assert!(t.elapsed() < std::time::Duration::from_millis(200));
+}
+
+#[tokio::test]
 async fn a_required_variable_without_a_value_stops_the_host() {
     let dir = tempfile::tempdir().unwrap();
     let err = SpinHost::new(config("required.toml", &dir))

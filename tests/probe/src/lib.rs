@@ -13,6 +13,12 @@
 //! - `/probe/rsa?n=N&keys=K`: RS256 with a 2048-bit key inside the component
 //!   (µs): K key generations, loading a private JWK, N signatures and
 //!   verifications.
+//! - `/probe/noop`: answer 200 and nothing else (the floor of any request).
+//! - `/probe/sql-read`: open the `default` database and `SELECT 1`.
+//! - `/probe/sql-write?k=<key>`: open it and upsert one row (the floor of a
+//!   request that must write).
+//! - `/probe/argon2?m=<KiB>&t=<passes>`: one argon2id hash (p = 1) with these
+//!   parameters (the floor of a password login).
 //! - `/probe/counter`: bump a static counter (a fresh instance always answers 1).
 //! - `/probe/var/<name>`: read a Spin variable.
 //! - `/probe/headers`: echo every request header as `name: value` lines.
@@ -51,6 +57,10 @@ mod probe {
             "db" => db(arg),
             "db-temp" => db_temp(arg),
             "http" => outbound(&query).await,
+            "noop" => text(200, String::new()),
+            "sql-read" => sql_read(),
+            "sql-write" => sql_write(&query),
+            "argon2" => argon2_hash(&query),
             "counter" => {
                 let n = COUNTER.fetch_add(1, Ordering::SeqCst) + 1;
                 text(200, n.to_string())
@@ -138,6 +148,69 @@ mod probe {
             "scratch",
             "temp",
         )
+    }
+
+    /// A query parameter, parsed.
+    fn param<T: std::str::FromStr>(query: &str, name: &str) -> Option<T> {
+        query
+            .split('&')
+            .find_map(|p| p.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+    }
+
+    fn sql_read() -> Response {
+        use spin_sdk::sqlite::Connection;
+        match Connection::open_default().and_then(|c| c.execute("SELECT 1", &[])) {
+            Ok(_) => text(200, String::new()),
+            Err(e) => text(500, format!("{e:?}")),
+        }
+    }
+
+    /// One upsert; the table is made by the first request that misses it.
+    fn sql_write(query: &str) -> Response {
+        use spin_sdk::sqlite::{Connection, Value};
+        const UPSERT: &str = "INSERT INTO probe_writes (k, n) VALUES (?, 1) \
+                              ON CONFLICT (k) DO UPDATE SET n = n + 1";
+        let key = Value::Text(param(query, "k").unwrap_or_else(|| "0".to_owned()));
+        let conn = match Connection::open_default() {
+            Ok(conn) => conn,
+            Err(e) => return text(500, format!("open: {e:?}")),
+        };
+        let mut done = conn.execute(UPSERT, std::slice::from_ref(&key));
+        if done.is_err() {
+            let made = conn.execute(
+                "CREATE TABLE IF NOT EXISTS probe_writes (k TEXT PRIMARY KEY, n INTEGER NOT NULL)",
+                &[],
+            );
+            if let Err(e) = made {
+                return text(500, format!("create: {e:?}"));
+            }
+            done = conn.execute(UPSERT, &[key]);
+        }
+        match done {
+            Ok(_) => text(200, String::new()),
+            Err(e) => text(500, format!("upsert: {e:?}")),
+        }
+    }
+
+    /// One argon2id hash of a password, as a login's verification computes.
+    fn argon2_hash(query: &str) -> Response {
+        use argon2::{Algorithm, Argon2, Params, Version};
+        let m = param(query, "m").unwrap_or(19_456);
+        let t = param(query, "t").unwrap_or(2);
+        let params = match Params::new(m, t, 1, Some(32)) {
+            Ok(p) => p,
+            Err(e) => return text(400, format!("params: {e}")),
+        };
+        let mut out = [0u8; 32];
+        match Argon2::new(Algorithm::Argon2id, Version::V0x13, params).hash_password_into(
+            b"correct horse battery staple",
+            b"a probe salt, 16+",
+            &mut out,
+        ) {
+            Ok(()) => text(200, format!("{:02x}", out[0])),
+            Err(e) => text(500, format!("hash: {e}")),
+        }
     }
 
     fn db(name: &str) -> Response {
