@@ -13,7 +13,7 @@ use crate::Env;
 use crate::config::Config;
 use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
-use crate::identity::{self, Identity};
+use crate::identity::Identity;
 use crate::oidc::clients::Client;
 use crate::oidc::exchange;
 use crate::oidc::keys::Alg;
@@ -49,6 +49,11 @@ pub struct TokenResponse {
 
 fn grant_error(msg: &str) -> Error {
     Error::oauth(OAuthCode::InvalidGrant, msg)
+}
+
+/// The person behind a code or family no longer exists.
+fn gone() -> Error {
+    grant_error("The account no longer exists.")
 }
 
 /// A token request, parsed at the edge and tagged by `grant_type` (RFC 6749
@@ -143,9 +148,10 @@ pub fn exchange(
     }
 }
 
-/// What a login leaves on a code or refresh family.
+/// What a login leaves on a code or refresh family, with its person as
+/// read by the statement that claimed the code or rotated the family.
 struct Grant {
-    identity_id: String,
+    who: Identity,
     scope: String,
     nonce: Option<String>,
     auth_time: i64,
@@ -209,7 +215,10 @@ impl OrgCheck {
 /// Checks the organisation a code or family was issued for, and the
 /// mandate if it was issued through one, at `now`: one statement when there
 /// is either ([`org_access::mandate_grant`] for a mandate, instead of
-/// [`org_access::grant`]), none for a plain client or "just me".
+/// [`org_access::grant`]), none for a plain client or "just me". The code
+/// exchange and the refresh read the same grants in the statement that
+/// claims the code or rotates the family, and judge them with
+/// [`judge_org`].
 pub fn check_org(
     sql: &dyn SqlStore,
     client: &Client,
@@ -218,21 +227,38 @@ pub fn check_org(
     mandate_id: Option<&str>,
     now: i64,
 ) -> Result<OrgCheck> {
-    Ok(match (org_id, mandate_id) {
-        (Some(org), Some(mandate)) => {
-            match org_access::mandate_grant(sql, mandate, identity_id, &client.id, now)? {
-                Some(m) if m.grant.org.id == org => OrgCheck::Mandated(m),
-                _ => OrgCheck::Ended,
-            }
-        }
+    let (granted, mandated) = match (org_id, mandate_id) {
+        (Some(_), Some(mandate)) => (
+            None,
+            org_access::mandate_grant(sql, mandate, identity_id, &client.id, now)?,
+        ),
+        (Some(org), None) => (org_access::grant(sql, org, identity_id, &client.id)?, None),
+        (None, _) => (None, None),
+    };
+    Ok(judge_org(client, org_id, mandate_id, granted, mandated))
+}
+
+/// What a login for `org_id` (through `mandate_id`, if any) acts as, given
+/// what the organisation grants now (`granted`, read only for an
+/// organisation without a mandate) and what the mandate grants now
+/// (`mandated`, read only for a mandate).
+fn judge_org(
+    client: &Client,
+    org_id: Option<&str>,
+    mandate_id: Option<&str>,
+    granted: Option<OrgGrant>,
+    mandated: Option<MandateGrant>,
+) -> OrgCheck {
+    match (org_id, mandate_id) {
+        (Some(org), Some(_)) => match mandated {
+            Some(m) if m.grant.org.id == org => OrgCheck::Mandated(m),
+            _ => OrgCheck::Ended,
+        },
         (None, Some(_)) => OrgCheck::Ended,
         (None, None) if client.b2b && !client.personal_use => OrgCheck::Ended,
         (None, None) => OrgCheck::Plain,
-        (Some(org), None) => match org_access::grant(sql, org, identity_id, &client.id)? {
-            Some(g) => OrgCheck::Granted(g),
-            None => OrgCheck::Ended,
-        },
-    })
+        (Some(_), None) => granted.map_or(OrgCheck::Ended, OrgCheck::Granted),
+    }
 }
 
 /// Whether a PKCE verifier (RFC 7636 §4.1) matches its S256 challenge, in
@@ -266,7 +292,14 @@ fn authorization_code(
     // it, so that a replay can find and revoke it.
     let family_id = crypto::random_id()?;
     let access_jti = crypto::random_id()?;
-    let Some(claimed) = auth_codes::claim(env.sql, &code_hash, env.now, &family_id, &access_jti)?
+    // The claim also reads the person and, for a b2b login, what the
+    // organisation or mandate grants now: the exchange reads nothing else.
+    let Some(auth_codes::Claimed {
+        code: claimed,
+        identity,
+        org_grant,
+        mandate_grant,
+    }) = auth_codes::claim_for_exchange(env.sql, &code_hash, env.now, &family_id, &access_jti)?
     else {
         revoke_replayed_code(env, &code_hash)?;
         return Err(grant_error("The code is invalid or has been used."));
@@ -289,21 +322,20 @@ fn authorization_code(
     }
     // The organisation or mandate may have changed in the minute since
     // /authorize.
-    let acting = check_org(
-        env.sql,
+    let acting = judge_org(
         client,
-        &claimed.identity_id,
         claimed.org_id.as_deref(),
         claimed.mandate_id.as_deref(),
-        env.now,
-    )?;
+        org_grant,
+        mandate_grant,
+    );
     if acting == OrgCheck::Ended {
         return Err(grant_error(
             "The organisation access behind this code has ended.",
         ));
     }
     let grant = Grant {
-        identity_id: claimed.identity_id,
+        who: identity.ok_or_else(gone)?,
         scope: claimed.scope,
         nonce: claimed.nonce,
         auth_time: claimed.auth_time,
@@ -395,6 +427,8 @@ fn refresh_token(
         None => crypto::random_token()?,
     };
     let next_hash = crypto::hash_secret(&next);
+    // The rotation also reads the person and, for a b2b login, what the
+    // organisation or mandate grants now: the refresh reads nothing else.
     let rotated = refresh_families::rotate(
         env.sql,
         &presented,
@@ -403,7 +437,13 @@ fn refresh_token(
         lifetimes(client),
         env.now,
     )?;
-    let Some(family) = rotated else {
+    let Some(refresh_families::Rotated {
+        family,
+        identity,
+        org_grant,
+        mandate_grant,
+    }) = rotated
+    else {
         // Reuse of a rotated token, a token of another client, or an expired
         // family: whatever it was, the family is no longer trusted.
         match family_of(token) {
@@ -415,17 +455,15 @@ fn refresh_token(
         ));
     };
     let scope = narrowed(&family.scope, asked)?;
-    // Every refresh re-checks the organisation or the mandate, in one
-    // statement after the rotation (none for a plain client); access that
-    // has ended ends the family.
-    let acting = check_org(
-        env.sql,
+    // Every refresh re-checks the organisation or the mandate, as the
+    // rotation read it; access that has ended ends the family.
+    let acting = judge_org(
         client,
-        &family.identity_id,
         family.org_id.as_deref(),
         family.mandate_id.as_deref(),
-        env.now,
-    )?;
+        org_grant,
+        mandate_grant,
+    );
     if acting == OrgCheck::Ended {
         refresh_families::revoke(env.sql, &family.id, env.now)?;
         return Err(grant_error(
@@ -433,7 +471,7 @@ fn refresh_token(
         ));
     }
     let grant = Grant {
-        identity_id: family.identity_id,
+        who: identity.ok_or_else(gone)?,
         scope,
         nonce: None,
         auth_time: family.auth_time,
@@ -536,8 +574,7 @@ fn issue(
     access_jti: &str,
     family_id: Option<&str>,
 ) -> Result<TokenResponse> {
-    let who = identity::by_id(env.sql, &grant.identity_id)?
-        .ok_or_else(|| grant_error("The account no longer exists."))?;
+    let who = &grant.who;
     // Each token follows the client's choice of algorithm (ES256 by default).
     let access_alg = Alg::from_name(&client.access_token_alg).unwrap_or(Alg::Es256);
     let signer = Signer::load(env, config, access_alg)?;
@@ -562,7 +599,7 @@ fn issue(
     let scopes: Vec<&str> = grant.scope.split_ascii_whitespace().collect();
     let id_token = if scopes.contains(&"openid") {
         let alg = Alg::from_name(&client.id_token_alg).unwrap_or(Alg::Es256);
-        let mut extra = user_claims(&who, &scopes);
+        let mut extra = user_claims(who, &scopes);
         extra.insert("auth_time".into(), grant.auth_time.into());
         extra.insert("acr".into(), acr(&grant.amr).into());
         extra.insert(
@@ -1175,6 +1212,32 @@ mod tests {
     }
 
     #[test]
+    fn a_code_or_refresh_of_a_deleted_account_issues_nothing() {
+        let w = World::new();
+        let app = client(&w, json!({}));
+        let ada = testkit::person(&w.sql, "ada@example.com", NOW);
+        let r0 = redeem(
+            &w,
+            &app,
+            &code(&w, &app, &ada, "openid offline_access", NOW),
+            NOW,
+        )
+        .unwrap()
+        .refresh_token
+        .unwrap();
+        let unused = code(&w, &app, &ada, "openid", NOW);
+        crate::store::identities::delete(&w.sql, &ada.id).unwrap();
+        assert_eq!(
+            oauth(refresh(&w, &app, &r0, None, NOW + 1)),
+            OAuthCode::InvalidGrant
+        );
+        assert_eq!(
+            oauth(redeem(&w, &app, &unused, NOW + 1)),
+            OAuthCode::InvalidGrant
+        );
+    }
+
+    #[test]
     fn a_refresh_may_only_narrow_the_scope() {
         let w = World::new();
         let app = client(&w, json!({}));
@@ -1565,53 +1628,6 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_b2b_refresh_costs_one_statement_more_than_a_plain_one() {
-        let w = World::new();
-        let (svc, ada) = b2b(&w);
-        let app = client(&w, json!({}));
-        let config = Config::load(&w.vars).unwrap();
-        let b2b_token = redeem(
-            &w,
-            &svc,
-            &b2b_code(&w, &svc, &ada, "openid offline_access", NOW),
-            NOW,
-        )
-        .unwrap()
-        .refresh_token
-        .unwrap();
-        let plain_token = redeem(
-            &w,
-            &app,
-            &code(&w, &app, &ada, "openid offline_access", NOW),
-            NOW,
-        )
-        .unwrap()
-        .refresh_token
-        .unwrap();
-        let statements = |client: &Client, token: &str| {
-            let counting = Counting {
-                inner: &w.sql,
-                n: 0.into(),
-            };
-            let env = Env {
-                sql: &counting,
-                ..w.env(NOW + 1)
-            };
-            let req = TokenRequest::RefreshToken {
-                refresh_token: token.into(),
-                scope: None,
-            };
-            let res = exchange(&env, &config, client, &req).unwrap();
-            assert!(res.refresh_token.is_some());
-            counting.n.get()
-        };
-        let plain = statements(&app, &plain_token);
-        let b2b = statements(&svc, &b2b_token);
-        assert!(plain > 0);
-        assert_eq!(b2b, plain + 1);
-    }
-
     /// On top of [`b2b`]: Globex (A) with `svc` active and a project
     /// `prj_g`; Ledger (B) with `bob` a member, designated in `mnd_1`, which
     /// gives Ledger `approver` and `ghost` (not in the catalogue) on the
@@ -1911,26 +1927,31 @@ mod tests {
         );
     }
 
+    /// The statements a token request runs, given its authenticated client
+    /// (the endpoint adds the schema check and the client before it): with
+    /// keys from variables, as in production, a code exchange claims the
+    /// code and starts the family, a refresh rotates, and the person, the
+    /// organisation and the mandate ride on those statements; the client's
+    /// own token needs none.
     #[test]
-    fn a_mandate_refresh_costs_one_statement_more_than_a_plain_one() {
-        let w = World::new();
+    fn a_token_request_runs_one_statement_per_write_and_no_read() {
+        use crate::oidc::keys::{self, Alg};
+        let key = |alg| keys::generate(alg).unwrap().0;
+        let w = World::with(&[
+            ("dev_mode", "false"),
+            ("signing_key", &key(Alg::Es256)),
+            ("signing_key_eddsa", &key(Alg::EdDsa)),
+        ]);
         let (svc, bob) = mandated(&w);
-        let app = client(&w, json!({}));
-        let config = Config::load(&w.vars).unwrap();
-        let mandate_token = redeem(&w, &svc, &mandate_code(&w, &svc, &bob, NOW), NOW)
+        let ada = crate::identity::by_email(&w.sql, "ada@example.com")
             .unwrap()
-            .refresh_token
             .unwrap();
-        let plain_token = redeem(
+        let app = client(
             &w,
-            &app,
-            &code(&w, &app, &bob, "openid offline_access", NOW),
-            NOW,
-        )
-        .unwrap()
-        .refresh_token
-        .unwrap();
-        let statements = |client: &Client, token: &str| {
+            json!({"grant_types": ["authorization_code", "refresh_token", "client_credentials"]}),
+        );
+        let config = Config::load(&w.vars).unwrap();
+        let counted = |client: &Client, req: TokenRequest| {
             let counting = Counting {
                 inner: &w.sql,
                 n: 0.into(),
@@ -1939,17 +1960,59 @@ mod tests {
                 sql: &counting,
                 ..w.env(NOW + 1)
             };
-            let req = TokenRequest::RefreshToken {
-                refresh_token: token.into(),
-                scope: None,
-            };
             let res = exchange(&env, &config, client, &req).unwrap();
-            assert!(res.refresh_token.is_some());
-            counting.n.get()
+            (res, counting.n.get())
         };
-        let plain = statements(&app, &plain_token);
-        assert!(plain > 0);
-        assert_eq!(statements(&svc, &mandate_token), plain + 1);
+        let redeemed = |client: &Client, code: String| {
+            counted(
+                client,
+                TokenRequest::AuthorizationCode {
+                    code,
+                    redirect_uri: CB.into(),
+                    code_verifier: PKCE_VERIFIER.into(),
+                },
+            )
+        };
+        // A code exchange: the claim (with the person, the organisation or
+        // the mandate), then the family when offline_access was granted.
+        let (res, n) = redeemed(&app, code(&w, &app, &ada, "openid", NOW));
+        assert!(res.refresh_token.is_none());
+        assert_eq!(n, 1, "code, no refresh token");
+        let plain = redeemed(&app, code(&w, &app, &ada, "openid offline_access", NOW));
+        let member = redeemed(&svc, b2b_code(&w, &svc, &ada, "openid offline_access", NOW));
+        let mandate = redeemed(&svc, mandate_code(&w, &svc, &bob, NOW));
+        for (what, (res, n)) in [("plain", &plain), ("b2b", &member), ("mandate", &mandate)] {
+            assert_eq!(*n, 2, "code, {what}");
+            assert!(res.refresh_token.is_some(), "{what}");
+        }
+
+        // A refresh: the rotation alone, for every kind of login, and the
+        // organisation and the mandate are in its tokens.
+        for (what, client, res, org, act) in [
+            ("plain", &app, &plain.0, false, false),
+            ("b2b", &svc, &member.0, true, false),
+            ("mandate", &svc, &mandate.0, true, true),
+        ] {
+            let (res, n) = counted(
+                client,
+                TokenRequest::RefreshToken {
+                    refresh_token: res.refresh_token.clone().unwrap(),
+                    scope: None,
+                },
+            );
+            assert_eq!(n, 1, "refresh, {what}");
+            assert!(res.refresh_token.is_some(), "{what}");
+            let access = verify(&w, &res.access_token, NOW + 1).unwrap();
+            assert_eq!(
+                (access.claims.org.is_some(), access.claims.act.is_some()),
+                (org, act),
+                "{what}"
+            );
+        }
+
+        // The client's own token.
+        let (_, n) = counted(&app, TokenRequest::ClientCredentials { scope: None });
+        assert_eq!(n, 0, "client_credentials");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! once by a conditional UPDATE. A claimed code records what it issued, so
 //! that a replay can find and revoke it.
 
+use super::identities::{self, Identity};
+use super::org_access::{self, MandateGrant, OrgGrant};
 use super::{Named, SqlStore};
 use crate::error::Result;
 
@@ -82,10 +84,79 @@ pub fn insert(db: &dyn SqlStore, hash: &str, code: &Code) -> Result<()> {
     Ok(())
 }
 
+/// A claimed code, with what its exchange needs, read by the claim itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    /// The code.
+    pub code: Code,
+    /// Its person; `None` when the identity is gone.
+    pub identity: Option<Identity>,
+    /// What the code's organisation grants the person at the claim, when it
+    /// has an organisation and no mandate ([`org_access::grant`]).
+    pub org_grant: Option<OrgGrant>,
+    /// What the code's mandate grants the person at the claim, when it has
+    /// one ([`org_access::mandate_grant`]).
+    pub mandate_grant: Option<MandateGrant>,
+}
+
 /// Claims an unused code, recording the refresh family and access token its
 /// exchange will issue, in one statement: of two concurrent claims, one gets
 /// the code. Expiry and binding are the caller's to check (a claimed code is
-/// spent either way).
+/// spent either way). The same statement returns the code's person and, for
+/// a b2b login, what its organisation or mandate grants at `now` (scalar
+/// subqueries in `RETURNING`, the ones [`org_access::grant`] and
+/// [`org_access::mandate_grant`] run alone), so that the exchange needs no
+/// other read.
+pub fn claim_for_exchange(
+    db: &dyn SqlStore,
+    hash: &str,
+    now: i64,
+    family_id: &str,
+    access_jti: &str,
+) -> Result<Option<Claimed>> {
+    const C: &str = "auth_codes";
+    let identity = identities::json_of(&format!("{C}.identity_id"));
+    let org = org_access::grant_json(
+        &format!("{C}.org_id"),
+        &format!("{C}.identity_id"),
+        &format!("{C}.client_id"),
+    );
+    let mandate = org_access::mandate_json(
+        &format!("{C}.mandate_id"),
+        &format!("{C}.identity_id"),
+        &format!("{C}.client_id"),
+        "?1",
+    );
+    let rows = db.execute(
+        &format!(
+            "UPDATE auth_codes SET used_at = ?1, family_id = ?2, access_jti = ?3 \
+             WHERE hash = ?4 AND used_at IS NULL RETURNING {CODE_COLUMNS}, \
+             {identity} AS identity, \
+             CASE WHEN {C}.org_id IS NOT NULL AND {C}.mandate_id IS NULL THEN {org} END AS org_grant, \
+             CASE WHEN {C}.mandate_id IS NOT NULL THEN {mandate} END AS mandate_grant"
+        ),
+        &[now.into(), family_id.into(), access_jti.into(), hash.into()],
+    )?;
+    let Some(r) = rows.first() else {
+        return Ok(None);
+    };
+    let code = decode(&r)?;
+    Ok(Some(Claimed {
+        identity: identities::from_json(r.opt_string("identity")?.as_deref())?,
+        org_grant: org_access::grant_from_json(
+            r.opt_string("org_grant")?.as_deref(),
+            &code.client_id,
+        )?,
+        mandate_grant: org_access::mandate_from_json(
+            r.opt_string("mandate_grant")?.as_deref(),
+            &code.identity_id,
+            &code.client_id,
+        )?,
+        code,
+    }))
+}
+
+/// [`claim_for_exchange`], for the code alone.
 pub fn claim(
     db: &dyn SqlStore,
     hash: &str,
@@ -93,14 +164,7 @@ pub fn claim(
     family_id: &str,
     access_jti: &str,
 ) -> Result<Option<Code>> {
-    let rows = db.execute(
-        &format!(
-            "UPDATE auth_codes SET used_at = ?, family_id = ?, access_jti = ? \
-             WHERE hash = ? AND used_at IS NULL RETURNING {CODE_COLUMNS}"
-        ),
-        &[now.into(), family_id.into(), access_jti.into(), hash.into()],
-    )?;
-    rows.first().map(|r| decode(&r)).transpose()
+    Ok(claim_for_exchange(db, hash, now, family_id, access_jti)?.map(|c| c.code))
 }
 
 /// What a spent code issued: its refresh family and access token, if any.

@@ -36,6 +36,47 @@ fn decode(r: &Named<'_>) -> Result<Identity> {
     })
 }
 
+/// The identity whose id is the SQL expression `id`, as one JSON object
+/// (NULL when there is none): a scalar subquery, so that a statement of
+/// another table can carry the person it names (the refresh rotation and
+/// the code claim). Read back with [`from_json`].
+pub(super) fn json_of(id: &str) -> String {
+    format!(
+        "(SELECT json_object('id', i.id, 'email', i.email, 'email_verified', i.email_verified, \
+             'password_hash', i.password_hash, 'attributes', i.attributes, \
+             'session_generation', i.session_generation) FROM identities i WHERE i.id = {id})"
+    )
+}
+
+/// The object of [`json_of`]: the columns by name, as [`decode`] reads them.
+#[derive(serde::Deserialize)]
+struct IdentityRow {
+    id: String,
+    email: String,
+    email_verified: i64,
+    password_hash: Option<String>,
+    attributes: String,
+    session_generation: i64,
+}
+
+/// Reads what [`json_of`] returned: `None` when it was NULL (no such
+/// identity).
+pub(super) fn from_json(json: Option<&str>) -> Result<Option<Identity>> {
+    let Some(json) = json else {
+        return Ok(None);
+    };
+    let row: IdentityRow = serde_json::from_str(json)
+        .map_err(|e| crate::error::Error::Internal(format!("identity: {e}")))?;
+    Ok(Some(Identity {
+        id: row.id,
+        email: row.email,
+        email_verified: row.email_verified != 0,
+        password_hash: row.password_hash,
+        attributes: serde_json::from_str(&row.attributes).unwrap_or_default(),
+        session_generation: row.session_generation,
+    }))
+}
+
 /// Inserts an identity unless the email is taken: `None` then, in one
 /// statement, so two sign-ups racing for one address create one row.
 pub fn insert(
@@ -164,4 +205,49 @@ pub fn dates(db: &dyn SqlStore, id: &str) -> Result<Option<(i64, i64)>> {
 pub fn delete(db: &dyn SqlStore, id: &str) -> Result<()> {
     db.execute("DELETE FROM identities WHERE id = ?", &[id.into()])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::native::SqliteSql;
+    use crate::store::schema;
+
+    /// What another table's statement carries through [`json_of`].
+    fn carried(db: &SqliteSql, id: &str) -> Option<Identity> {
+        let rows = db
+            .execute(&format!("SELECT {} AS who", json_of("?1")), &[id.into()])
+            .unwrap();
+        let json = rows.first().unwrap().opt_string("who").unwrap();
+        from_json(json.as_deref()).unwrap()
+    }
+
+    #[test]
+    fn the_identity_carried_as_json_is_the_stored_one() {
+        let db = SqliteSql::in_memory().unwrap();
+        schema::ensure(&db).unwrap();
+        let attributes: Map<String, Json> = serde_json::from_value(serde_json::json!({
+            "name": "Ada \"the\" Lovelace", "locale": "en-GB", "nested": {"a": [1, 2]}
+        }))
+        .unwrap();
+        let ada = insert(
+            &db,
+            "sub-ada",
+            "ada@example.com",
+            Some("$argon2id$x"),
+            &attributes,
+            1,
+        )
+        .unwrap()
+        .unwrap();
+        mark_verified(&db, &ada.id, 2).unwrap();
+        let bob = insert(&db, "sub-bob", "bob@example.com", None, &Map::new(), 1)
+            .unwrap()
+            .unwrap();
+        for id in [&ada.id, &bob.id] {
+            assert_eq!(carried(&db, id), by_id(&db, id).unwrap(), "{id}");
+        }
+        assert!(carried(&db, &ada.id).unwrap().email_verified);
+        assert_eq!(carried(&db, "sub-nobody"), None);
+    }
 }

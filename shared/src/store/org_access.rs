@@ -135,41 +135,50 @@ fn catalogue(text: &str, client_id: &str) -> Result<BTreeSet<String>> {
         .collect())
 }
 
-/// What `org_id` grants `identity_id` on `client_id` now, or `None` when the
-/// organisation, the membership or the activation is not active, or no role
-/// of the client's catalogue remains. One statement (one row per role
-/// assignment, the organisation's columns repeated); the catalogue filter is
-/// applied here.
-pub fn grant(
-    db: &dyn SqlStore,
-    org_id: &str,
-    identity_id: &str,
-    client_id: &str,
-) -> Result<Option<OrgGrant>> {
-    let rows = db.execute(
-        &format!(
-            "SELECT o.id, o.slug, o.name, c.roles AS catalogue, r.project_id, r.role \
-             FROM organisations o \
-             JOIN memberships m ON m.org_id = o.id AND m.identity_id = ?2 AND m.status = 'active' \
-             JOIN activations a ON a.org_id = o.id AND a.client_id = ?3 AND a.status = 'active' \
-             JOIN clients c ON c.id = ?3 AND c.b2b = 1 \
-             LEFT JOIN role_assignments r ON r.org_id = o.id AND r.identity_id = ?2 \
-                 AND r.client_id = ?3 AND {IN_SCOPE} \
-             WHERE o.id = ?1 AND o.status = 'active'"
-        ),
-        &[org_id.into(), identity_id.into(), client_id.into()],
-    )?;
-    let Some(first) = rows.first() else {
+/// What an organisation grants a person on a client, as one JSON object (or
+/// NULL when the organisation, the membership or the activation is not
+/// active, or the client is not `b2b`): a scalar subquery over the SQL
+/// expressions `org`, `who` and `client`, so that the refresh rotation can
+/// carry it in its `RETURNING` ([`super::refresh_families::rotate`]) as
+/// [`grant`] reads it alone. The organisation, the client's catalogue and
+/// every role assignment in scope; [`grant_from_json`] applies the catalogue.
+pub(super) fn grant_json(org: &str, who: &str, client: &str) -> String {
+    format!(
+        "(SELECT json_object('id', o.id, 'slug', o.slug, 'name', o.name, 'catalogue', c.roles, \
+             'assignments', json((SELECT json_group_array(json_array(r.project_id, r.role)) \
+                 FROM role_assignments r WHERE r.org_id = o.id AND r.identity_id = {who} \
+                 AND r.client_id = {client} AND {IN_SCOPE}))) \
+         FROM organisations o \
+         JOIN memberships m ON m.org_id = o.id AND m.identity_id = {who} AND m.status = 'active' \
+         JOIN activations a ON a.org_id = o.id AND a.client_id = {client} AND a.status = 'active' \
+         JOIN clients c ON c.id = {client} AND c.b2b = 1 \
+         WHERE o.id = {org} AND o.status = 'active')"
+    )
+}
+
+/// The object of [`grant_json`].
+#[derive(Deserialize)]
+struct GrantRow {
+    id: String,
+    slug: String,
+    name: String,
+    catalogue: String,
+    /// `[project_id, role]` pairs, `project_id` empty for the whole service.
+    assignments: Vec<(String, String)>,
+}
+
+/// Reads what [`grant_json`] returned for `client_id`: `None` when it was
+/// NULL or no role of the client's current catalogue remains.
+pub(super) fn grant_from_json(json: Option<&str>, client_id: &str) -> Result<Option<OrgGrant>> {
+    let Some(json) = json else {
         return Ok(None);
     };
-    let catalogue = catalogue(first.text("catalogue")?, client_id)?;
+    let row: GrantRow = serde_json::from_str(json)
+        .map_err(|e| Error::Internal(format!("organisation grant: {e}")))?;
+    let catalogue = catalogue(&row.catalogue, client_id)?;
     let mut roles = BTreeSet::new();
     let mut project_roles: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for r in rows.iter() {
-        let (Some(project), Some(role)) = (r.opt_string("project_id")?, r.opt_string("role")?)
-        else {
-            continue;
-        };
+    for (project, role) in row.assignments {
         if !catalogue.contains(&role) {
             continue;
         }
@@ -183,7 +192,11 @@ pub fn grant(
         return Ok(None);
     }
     Ok(Some(OrgGrant {
-        org: org(&first)?,
+        org: OrgRef {
+            id: row.id,
+            slug: row.slug,
+            name: row.name,
+        },
         roles: roles.into_iter().collect(),
         project_roles: project_roles
             .into_iter()
@@ -192,11 +205,34 @@ pub fn grant(
     }))
 }
 
-/// The conditions under which a mandate `d` works now (`?now`) for a
-/// person (`?who`): A is `a`, B (left-joined, absent for a person's
+/// What `org_id` grants `identity_id` on `client_id` now, or `None` when the
+/// organisation, the membership or the activation is not active, or no role
+/// of the client's catalogue remains. One statement ([`grant_json`]); the
+/// catalogue filter is applied here.
+pub fn grant(
+    db: &dyn SqlStore,
+    org_id: &str,
+    identity_id: &str,
+    client_id: &str,
+) -> Result<Option<OrgGrant>> {
+    let rows = db.execute(
+        &format!("SELECT {} AS org_grant", grant_json("?1", "?2", "?3")),
+        &[org_id.into(), identity_id.into(), client_id.into()],
+    )?;
+    let json = rows
+        .first()
+        .map(|r| r.opt_string("org_grant"))
+        .transpose()?;
+    grant_from_json(json.flatten().as_deref(), client_id)
+}
+
+/// The conditions under which a mandate `d` works at `now` for the person
+/// `who` (SQL expressions): A is `a`, B (left-joined, absent for a person's
 /// mandate) is `b`, the client `c`. Shared by [`mandate_contexts`] and
-/// [`mandate_grant`], so the two never disagree.
-const MANDATE_WORKS: &str = "d.state = 'accepted' AND d.not_before <= ?3 AND ?3 < d.expires_at \
+/// [`mandate_json`], so the two never disagree.
+fn mandate_works(who: &str, now: &str) -> String {
+    format!(
+        "d.state = 'accepted' AND d.not_before <= {now} AND {now} < d.expires_at \
      AND a.status = 'active' \
      AND EXISTS (SELECT 1 FROM activations v WHERE v.org_id = a.id AND v.client_id = d.client_id \
          AND v.status = 'active') \
@@ -204,12 +240,14 @@ const MANDATE_WORKS: &str = "d.state = 'accepted' AND d.not_before <= ?3 AND ?3 
          AND p.org_id = a.id AND p.client_id = d.client_id)) \
      AND EXISTS (SELECT 1 FROM json_each(d.roles) r, json_each(c.roles) k \
          WHERE r.value = json_extract(k.value, '$.name')) \
-     AND (CASE WHEN d.agent_org_id IS NULL THEN d.agent_identity_id = ?1 \
+     AND (CASE WHEN d.agent_org_id IS NULL THEN d.agent_identity_id = {who} \
          ELSE b.status = 'active' \
-             AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = b.id AND m.identity_id = ?1 \
+             AND EXISTS (SELECT 1 FROM memberships m WHERE m.org_id = b.id AND m.identity_id = {who} \
                  AND m.status = 'active') \
              AND (d.all_members = 1 OR EXISTS (SELECT 1 FROM mandate_delegates g \
-                 WHERE g.mandate_id = d.id AND g.identity_id = ?1)) END)";
+                 WHERE g.mandate_id = d.id AND g.identity_id = {who})) END)"
+    )
+}
 
 /// The mandates `identity_id` may use for `client_id` at `now`, by A's and
 /// then B's name, in one statement.
@@ -227,8 +265,9 @@ pub fn mandate_contexts(
              JOIN organisations a ON a.id = d.principal_org_id \
              JOIN clients c ON c.id = d.client_id AND c.b2b = 1 \
              LEFT JOIN organisations b ON b.id = d.agent_org_id \
-             WHERE d.client_id = ?2 AND {MANDATE_WORKS} \
-             ORDER BY a.name, a.slug, b.name, b.slug, d.id"
+             WHERE d.client_id = ?2 AND {} \
+             ORDER BY a.name, a.slug, b.name, b.slug, d.id",
+            mandate_works("?1", "?3")
         ),
         &[identity_id.into(), client_id.into(), now.into()],
     )?;
@@ -254,40 +293,55 @@ pub fn mandate_contexts(
     })
 }
 
-/// What the mandate `mandate_id` grants `identity_id` on `client_id` at
-/// `now`, or `None` when any of its conditions fails or none of its roles is
-/// in the client's catalogue. One statement; the catalogue filter is applied
-/// here.
-pub fn mandate_grant(
-    db: &dyn SqlStore,
-    mandate_id: &str,
+/// What a mandate grants a person on a client at a time, as one JSON object
+/// (or NULL when any of its conditions fails): a scalar subquery over the
+/// SQL expressions `mandate`, `who`, `client` and `now`, carried by the
+/// refresh rotation as [`mandate_grant`] reads it alone.
+/// [`mandate_from_json`] applies the catalogue.
+pub(super) fn mandate_json(mandate: &str, who: &str, client: &str, now: &str) -> String {
+    format!(
+        "(SELECT json_object('mandate_id', d.id, 'expires_at', d.expires_at, \
+             'project_id', d.project_id, 'roles', d.roles, 'agent_org_id', d.agent_org_id, \
+             'id', a.id, 'slug', a.slug, 'name', a.name, 'catalogue', c.roles) \
+         FROM mandates d \
+         JOIN organisations a ON a.id = d.principal_org_id \
+         JOIN clients c ON c.id = d.client_id AND c.b2b = 1 \
+         LEFT JOIN organisations b ON b.id = d.agent_org_id \
+         WHERE d.id = {mandate} AND d.client_id = {client} AND {})",
+        mandate_works(who, now)
+    )
+}
+
+/// The object of [`mandate_json`].
+#[derive(Deserialize)]
+struct MandateRow {
+    mandate_id: String,
+    expires_at: i64,
+    project_id: String,
+    roles: String,
+    agent_org_id: Option<String>,
+    id: String,
+    slug: String,
+    name: String,
+    catalogue: String,
+}
+
+/// Reads what [`mandate_json`] returned for `identity_id` on `client_id`:
+/// `None` when it was NULL or none of the mandate's roles is in the client's
+/// catalogue.
+pub(super) fn mandate_from_json(
+    json: Option<&str>,
     identity_id: &str,
     client_id: &str,
-    now: i64,
 ) -> Result<Option<MandateGrant>> {
-    let rows = db.execute(
-        &format!(
-            "SELECT d.id AS mandate_id, d.expires_at, d.project_id, d.roles, d.agent_org_id, \
-             a.id, a.slug, a.name, c.roles AS catalogue \
-             FROM mandates d \
-             JOIN organisations a ON a.id = d.principal_org_id \
-             JOIN clients c ON c.id = d.client_id AND c.b2b = 1 \
-             LEFT JOIN organisations b ON b.id = d.agent_org_id \
-             WHERE d.id = ?4 AND d.client_id = ?2 AND {MANDATE_WORKS}"
-        ),
-        &[
-            identity_id.into(),
-            client_id.into(),
-            now.into(),
-            mandate_id.into(),
-        ],
-    )?;
-    let Some(r) = rows.first() else {
+    let Some(json) = json else {
         return Ok(None);
     };
-    let catalogue = catalogue(r.text("catalogue")?, client_id)?;
-    let granted: Vec<String> = serde_json::from_str(r.text("roles")?)
-        .map_err(|e| Error::Internal(format!("mandate `{mandate_id}`: roles: {e}")))?;
+    let row: MandateRow =
+        serde_json::from_str(json).map_err(|e| Error::Internal(format!("mandate grant: {e}")))?;
+    let catalogue = catalogue(&row.catalogue, client_id)?;
+    let granted: Vec<String> = serde_json::from_str(&row.roles)
+        .map_err(|e| Error::Internal(format!("mandate `{}`: roles: {e}", row.mandate_id)))?;
     let roles: Vec<String> = granted
         .into_iter()
         .filter(|role| catalogue.contains(role))
@@ -297,25 +351,58 @@ pub fn mandate_grant(
     if roles.is_empty() {
         return Ok(None);
     }
-    let project = r.string("project_id")?;
-    let (roles, project_roles) = if project.is_empty() {
+    let (roles, project_roles) = if row.project_id.is_empty() {
         (roles, BTreeMap::new())
     } else {
-        (Vec::new(), BTreeMap::from([(project, roles)]))
+        (Vec::new(), BTreeMap::from([(row.project_id, roles)]))
     };
     Ok(Some(MandateGrant {
         grant: OrgGrant {
-            org: org(&r)?,
+            org: OrgRef {
+                id: row.id,
+                slug: row.slug,
+                name: row.name,
+            },
             roles,
             project_roles,
         },
         act: Actor {
             sub: identity_id.to_owned(),
-            org_id: r.opt_string("agent_org_id")?,
+            org_id: row.agent_org_id,
         },
-        mandate_id: r.string("mandate_id")?,
-        expires_at: r.int("expires_at")?,
+        mandate_id: row.mandate_id,
+        expires_at: row.expires_at,
     }))
+}
+
+/// What the mandate `mandate_id` grants `identity_id` on `client_id` at
+/// `now`, or `None` when any of its conditions fails or none of its roles is
+/// in the client's catalogue. One statement ([`mandate_json`]); the
+/// catalogue filter is applied here.
+pub fn mandate_grant(
+    db: &dyn SqlStore,
+    mandate_id: &str,
+    identity_id: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<Option<MandateGrant>> {
+    let rows = db.execute(
+        &format!(
+            "SELECT {} AS mandate_grant",
+            mandate_json("?4", "?1", "?2", "?3")
+        ),
+        &[
+            identity_id.into(),
+            client_id.into(),
+            now.into(),
+            mandate_id.into(),
+        ],
+    )?;
+    let json = rows
+        .first()
+        .map(|r| r.opt_string("mandate_grant"))
+        .transpose()?;
+    mandate_from_json(json.flatten().as_deref(), identity_id, client_id)
 }
 
 /// Test seeding: the organisation rows written with plain statements, since

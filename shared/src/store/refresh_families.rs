@@ -6,6 +6,8 @@
 //! idle lifetime and was created within its absolute lifetime: [`LIVE`] says
 //! so once, for rotation and introspection alike.
 
+use super::identities::{self, Identity};
+use super::org_access::{self, MandateGrant, OrgGrant};
 use super::{Named, SqlStore};
 use crate::error::Result;
 
@@ -91,8 +93,29 @@ pub fn insert(db: &dyn SqlStore, family: &Family, current_hash: &str, now: i64) 
     Ok(())
 }
 
+/// A rotated family, with what its refresh needs now, read by the rotation
+/// itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotated {
+    /// The family.
+    pub family: Family,
+    /// Its person; `None` when the identity is gone.
+    pub identity: Option<Identity>,
+    /// What the family's organisation grants the person now, when the family
+    /// has an organisation and no mandate ([`org_access::grant`]).
+    pub org_grant: Option<OrgGrant>,
+    /// What the family's mandate grants the person now, when it has one
+    /// ([`org_access::mandate_grant`]).
+    pub mandate_grant: Option<MandateGrant>,
+}
+
 /// Rotates a live family of `client_id` whose current token hashes to
 /// `presented`, in one statement: of two concurrent rotations, one wins.
+/// The same statement returns the family's person and, for a b2b login,
+/// what its organisation or mandate grants at `now` (scalar subqueries in
+/// `RETURNING`, the same ones that [`org_access::grant`] and
+/// [`org_access::mandate_grant`] run alone), so that a refresh needs no
+/// other read.
 pub fn rotate(
     db: &dyn SqlStore,
     presented: &str,
@@ -100,12 +123,28 @@ pub fn rotate(
     client_id: &str,
     life: Lifetimes,
     now: i64,
-) -> Result<Option<Family>> {
+) -> Result<Option<Rotated>> {
+    const F: &str = "refresh_families";
+    let identity = identities::json_of(&format!("{F}.identity_id"));
+    let org = org_access::grant_json(
+        &format!("{F}.org_id"),
+        &format!("{F}.identity_id"),
+        &format!("{F}.client_id"),
+    );
+    let mandate = org_access::mandate_json(
+        &format!("{F}.mandate_id"),
+        &format!("{F}.identity_id"),
+        &format!("{F}.client_id"),
+        "?1",
+    );
     let rows = db.execute(
         &format!(
             "UPDATE refresh_families SET previous_hash = current_hash, current_hash = ?4, \
              generation = generation + 1, last_used_at = ?1 \
-             WHERE current_hash = ?5 AND client_id = ?6 AND {LIVE} RETURNING {COLUMNS}"
+             WHERE current_hash = ?5 AND client_id = ?6 AND {LIVE} RETURNING {COLUMNS}, \
+             {identity} AS identity, \
+             CASE WHEN {F}.org_id IS NOT NULL AND {F}.mandate_id IS NULL THEN {org} END AS org_grant, \
+             CASE WHEN {F}.mandate_id IS NOT NULL THEN {mandate} END AS mandate_grant"
         ),
         &[
             now.into(),
@@ -116,7 +155,23 @@ pub fn rotate(
             client_id.into(),
         ],
     )?;
-    rows.first().map(|r| decode(&r)).transpose()
+    let Some(r) = rows.first() else {
+        return Ok(None);
+    };
+    let family = decode(&r)?;
+    Ok(Some(Rotated {
+        identity: identities::from_json(r.opt_string("identity")?.as_deref())?,
+        org_grant: org_access::grant_from_json(
+            r.opt_string("org_grant")?.as_deref(),
+            &family.client_id,
+        )?,
+        mandate_grant: org_access::mandate_from_json(
+            r.opt_string("mandate_grant")?.as_deref(),
+            &family.identity_id,
+            &family.client_id,
+        )?,
+        family,
+    }))
 }
 
 /// A live family of `client_id` whose current token hashes to `hash`, and
