@@ -21,6 +21,8 @@ use spin_test_host::{HostConfig, SpinHost, built_wasm_dir, repo_manifest};
 /// The end-to-end tests' fake upstream providers (social-callback section).
 #[path = "../tests/common/idp.rs"]
 mod idp;
+/// Issue 14's ratios against the platform's floors (section `ratios`).
+mod ratios;
 
 const COMPONENTS: &[&str] = &["login", "token", "social", "profile", "orgs"];
 
@@ -83,8 +85,37 @@ fn pin_to_one_cpu() -> anyhow::Result<()> {
 }
 
 async fn app(vars: &[(&str, &str)], data: &std::path::Path) -> anyhow::Result<SpinHost> {
+    app_from(repo_manifest(), vars, data).await
+}
+
+/// The app's `spin.toml` with the probe component (`tests/probe`) mounted at
+/// `/probe/...` beside it, written into `data`: the platform's floors
+/// measured on the same host as Lanyard's requests.
+fn bench_manifest(data: &std::path::Path) -> anyhow::Result<std::path::PathBuf> {
+    let mut manifest = std::fs::read_to_string(repo_manifest())?;
+    manifest.push_str(
+        r#"
+[[trigger.http]]
+route = "/probe/..."
+component = "probe"
+
+[component.probe]
+source = "target/wasm32-wasip2/release/lanyard_probe.wasm"
+sqlite_databases = ["default"]
+"#,
+    );
+    let path = data.join("spin-with-probe.toml");
+    std::fs::write(&path, manifest)?;
+    Ok(path)
+}
+
+async fn app_from(
+    manifest: std::path::PathBuf,
+    vars: &[(&str, &str)],
+    data: &std::path::Path,
+) -> anyhow::Result<SpinHost> {
     SpinHost::new(HostConfig {
-        manifest: repo_manifest(),
+        manifest,
         wasm_dir: Some(built_wasm_dir()),
         data_dir: data.to_owned(),
         env: vars
@@ -128,6 +159,9 @@ async fn run(full: bool, only: &str) -> anyhow::Result<()> {
     }
     if wanted("refresh-b2b") {
         refresh_b2b_benchmark(if full { 2000 } else { 30 }).await?;
+    }
+    if wanted("ratios") {
+        ratios::ratios_benchmark(full).await?;
     }
     if wanted("social-callback") {
         social_callback_benchmark(if full { 1000 } else { 10 }).await?;
@@ -476,6 +510,9 @@ struct RefreshSetup {
     host: std::sync::Arc<SpinHost>,
     basic: String,
     tokens: Vec<String>,
+    /// The `Authorization` header of a confidential client that uses
+    /// `client_credentials` and signs with the same algorithm.
+    cc_basic: String,
     /// When asked for: a b2b client's `Authorization` header and families,
     /// the same person signed in through an organisation.
     b2b: Option<(String, Vec<String>)>,
@@ -485,6 +522,9 @@ struct RefreshSetup {
 /// The bench's b2b client and the organisation that activated it.
 const B2B_CLIENT: &str = "bench-b2b";
 const B2B_ORG: &str = "bench-org";
+/// The person the refresh setup signs up.
+const REFRESH_EMAIL: &str = "refresh@example.com";
+const REFRESH_PASSWORD: &str = "correct horse battery staple";
 
 /// Registers a client signing with `alg`, signs a person in, and starts
 /// `families` refresh-token families through /authorize and /token. With
@@ -511,9 +551,21 @@ async fn refresh_setup(alg: &str, families: usize, b2b: bool) -> anyhow::Result<
         .body(Bytes::from(format!(r#"{{"client_name":"bench","client_id":"bench","first_party":true,"redirect_uris":["https://app.example/cb"],"id_token_signed_response_alg":"{alg}","access_token_signed_response_alg":"{alg}"}}"#)))?;
     let reg: serde_json::Value = serde_json::from_slice(host.handle(reg, client).await.body())?;
     let secret = reg["client_secret"].as_str().unwrap_or_default().to_owned();
+    let reg = Request::post("/api/admin/clients")
+        .header("authorization", format!("Bearer {admin}"))
+        .body(Bytes::from(format!(r#"{{"client_name":"bench service","client_id":"bench-cc","grant_types":["client_credentials"],"scope":"reports","access_token_signed_response_alg":"{alg}"}}"#)))?;
+    let res = host.handle(reg, client).await;
+    anyhow::ensure!(
+        res.status() == StatusCode::CREATED,
+        "client_credentials client: {} {}",
+        res.status(),
+        String::from_utf8_lossy(res.body())
+    );
+    let reg: serde_json::Value = serde_json::from_slice(res.body())?;
+    let cc_secret = reg["client_secret"].as_str().unwrap_or_default();
+    let cc_basic = format!("Basic {}", base64_encode(&format!("bench-cc:{cc_secret}")));
     let csrf = csrf_cookie(&host).await?;
-    let email = "refresh@example.com";
-    let password = "correct horse battery staple";
+    let (email, password) = (REFRESH_EMAIL, REFRESH_PASSWORD);
     host.handle(
         post(
             "/signup",
@@ -583,7 +635,8 @@ async fn refresh_setup(alg: &str, families: usize, b2b: bool) -> anyhow::Result<
     };
     let (es, ed) = (key("ES256")?, key("EdDSA")?);
     drop(host);
-    let host = app(
+    let host = app_from(
+        bench_manifest(data.path())?,
         &[
             ("issuer", "https://id.example.test"),
             ("signing_key", &es),
@@ -596,6 +649,7 @@ async fn refresh_setup(alg: &str, families: usize, b2b: bool) -> anyhow::Result<
         host: std::sync::Arc::new(host),
         basic,
         tokens,
+        cc_basic,
         b2b,
         _data: data,
     })
@@ -736,13 +790,14 @@ async fn b2b_setup(
     ))
 }
 
-/// Rotates `token` `n` times in a row; returns each request's latency.
+/// Rotates `token` `n` times in a row; returns each request's latency and
+/// the family's token now.
 async fn refresh_chain(
     host: std::sync::Arc<SpinHost>,
     basic: String,
     mut token: String,
     n: usize,
-) -> anyhow::Result<Vec<Duration>> {
+) -> anyhow::Result<(Vec<Duration>, String)> {
     let client = "127.0.0.1:1".parse()?;
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
@@ -766,7 +821,7 @@ async fn refresh_chain(
             .unwrap_or_default()
             .to_owned();
     }
-    Ok(samples)
+    Ok((samples, token))
 }
 
 /// The refresh-token grant through the host: one conditional UPDATE rotates
@@ -778,8 +833,11 @@ async fn refresh_benchmark(n: usize, alg: &str) -> anyhow::Result<()> {
     const CONCURRENCY: usize = 8;
     let setup = refresh_setup(alg, 1 + CONCURRENCY, false).await?;
     let mut tokens = setup.tokens.clone();
-    let sequential =
-        stats(refresh_chain(setup.host.clone(), setup.basic.clone(), tokens.remove(0), n).await?);
+    let sequential = stats(
+        refresh_chain(setup.host.clone(), setup.basic.clone(), tokens.remove(0), n)
+            .await?
+            .0,
+    );
     let started = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for token in tokens {
@@ -792,7 +850,7 @@ async fn refresh_benchmark(n: usize, alg: &str) -> anyhow::Result<()> {
     }
     let mut all = Vec::with_capacity(n);
     while let Some(chain) = set.join_next().await {
-        all.extend(chain??);
+        all.extend(chain??.0);
     }
     let throughput = all.len() as f64 / started.elapsed().as_secs_f64();
     let loaded = stats(all);
@@ -1097,6 +1155,7 @@ async fn social_callback_benchmark(n: usize) -> anyhow::Result<()> {
             .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_uppercase()), v.to_string()))
             .collect(),
         outbound_overrides: [("idp.example".to_owned(), provider.addr)].into(),
+        ..Default::default()
     })
     .await?;
     let client = "127.0.0.1:1".parse()?;

@@ -1507,6 +1507,7 @@ async fn restart(app: &mut App, vars: &[(&str, &str)], overrides: &[(&str, Socke
         data_dir: app.data.path().to_owned(),
         env,
         outbound_overrides: overrides.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        ..Default::default()
     })
     .await
     .unwrap();

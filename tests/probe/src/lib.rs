@@ -15,8 +15,9 @@
 //!   verifications.
 //! - `/probe/noop`: answer 200 and nothing else (the floor of any request).
 //! - `/probe/sql-read`: open the `default` database and `SELECT 1`.
-//! - `/probe/sql-write?k=<key>`: open it and upsert one row (the floor of a
-//!   request that must write).
+//! - `/probe/sql-write?k=<key>&pragma=<p>`: open it and upsert one row (the
+//!   floor of a request that must write); with `pragma`, first set one of
+//!   [`PRAGMAS`] on the connection, to measure what it changes.
 //! - `/probe/argon2?m=<KiB>&t=<passes>`: one argon2id hash (p = 1) with these
 //!   parameters (the floor of a password login).
 //! - `/probe/counter`: bump a static counter (a fresh instance always answers 1).
@@ -166,6 +167,16 @@ mod probe {
         }
     }
 
+    /// Connection settings the benchmark may try before the upsert
+    /// (issue 14: can they lower the checkpoint of the connection's close?).
+    const PRAGMAS: &[&str] = &[
+        "journal_size_limit=0",
+        "journal_size_limit=1048576",
+        "wal_autocheckpoint=0",
+        "wal_autocheckpoint=10000",
+        "synchronous=NORMAL",
+    ];
+
     /// One upsert; the table is made by the first request that misses it.
     fn sql_write(query: &str) -> Response {
         use spin_sdk::sqlite::{Connection, Value};
@@ -176,6 +187,14 @@ mod probe {
             Ok(conn) => conn,
             Err(e) => return text(500, format!("open: {e:?}")),
         };
+        if let Some(pragma) = param::<String>(query, "pragma") {
+            if !PRAGMAS.contains(&pragma.as_str()) {
+                return text(400, format!("pragma {pragma:?} is not one of {PRAGMAS:?}"));
+            }
+            if let Err(e) = conn.execute(&format!("PRAGMA {pragma}"), &[]) {
+                return text(500, format!("pragma: {e:?}"));
+            }
+        }
         let mut done = conn.execute(UPSERT, std::slice::from_ref(&key));
         if done.is_err() {
             let made = conn.execute(

@@ -230,6 +230,7 @@ async fn restart(app: App, vars: &[(&str, &str)]) -> App {
         data_dir: data.path().to_owned(),
         env: env.into_iter().collect(),
         outbound_overrides: Default::default(),
+        ..Default::default()
     })
     .await
     .unwrap();

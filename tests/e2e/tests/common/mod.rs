@@ -37,6 +37,7 @@ impl App {
             data_dir: data.path().to_owned(),
             env,
             outbound_overrides: overrides.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            ..Default::default()
         })
         .await
         .unwrap();
