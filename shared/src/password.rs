@@ -19,11 +19,18 @@ pub const MAX_LEN: usize = 128;
 const COMMON: &str = include_str!("../../static/data/common-passwords.txt");
 
 /// argon2id cost parameters.
+///
+/// The default is OWASP's m = 7 MiB, t = 5, p = 1, one of its five settings
+/// of equal strength (the others: 46 MiB/1, 19 MiB/2, 12 MiB/3, 9 MiB/4).
+/// At the edge it is the fastest of them: every Spin request is a fresh
+/// instance, so all of argon2's memory is new pages each time, and 7 MiB
+/// take the least to touch (docs/performance.md, "Password login at the
+/// edge").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Argon2Config {
-    /// Memory in KiB (OWASP: 19 MiB = 19456).
+    /// Memory in KiB (default 7 MiB = 7168).
     pub memory_kib: u32,
-    /// Iterations (OWASP: 2).
+    /// Iterations (default 5).
     pub iterations: u32,
     /// Lanes (OWASP: 1).
     pub parallelism: u32,
@@ -32,8 +39,8 @@ pub struct Argon2Config {
 impl Default for Argon2Config {
     fn default() -> Self {
         Self {
-            memory_kib: 19_456,
-            iterations: 2,
+            memory_kib: 7_168,
+            iterations: 5,
             parallelism: 1,
         }
     }
@@ -44,7 +51,7 @@ impl Argon2Config {
     pub fn load(vars: &dyn Variables) -> Result<Self> {
         let d = Self::default();
         let c = Self {
-            memory_kib: number(vars, "argon2_memory_kib", d.memory_kib, 8 * 1024..=262_144)?,
+            memory_kib: number(vars, "argon2_memory_kib", d.memory_kib, 7 * 1024..=262_144)?,
             iterations: number(vars, "argon2_iterations", d.iterations, 1..=10)?,
             parallelism: number(vars, "argon2_parallelism", d.parallelism, 1..=4)?,
         };
@@ -291,6 +298,18 @@ mod tests {
             let before = hashes_run();
             assert!(!verify("wrong password", stored, &FAST).unwrap().ok());
             assert_eq!(hashes_run() - before, 1, "{stored:?}");
+        }
+    }
+
+    #[test]
+    fn the_default_is_owasps_7_mib_5_passes_and_its_memory_is_accepted() {
+        let none = std::collections::HashMap::<String, String>::new();
+        let d = Argon2Config::load(&none).unwrap();
+        assert_eq!((d.memory_kib, d.iterations, d.parallelism), (7168, 5, 1));
+        for (kib, ok) in [("7168", true), ("7167", false), ("19456", true)] {
+            let vars: std::collections::HashMap<String, String> =
+                [("argon2_memory_kib".to_string(), kib.to_string())].into();
+            assert_eq!(Argon2Config::load(&vars).is_ok(), ok, "{kib}");
         }
     }
 

@@ -987,10 +987,12 @@ fn base64_encode(s: &str) -> String {
 
 /// The full login request (form parsing, throttle checks, SQLite lookup,
 /// argon2id verify, session write) through the host, against the bare
-/// argon2id verify natively, both at the OWASP defaults (m = 19 MiB, t = 2, p = 1).
+/// argon2id verify natively, both at Lanyard's default parameters.
 async fn login_benchmark(n: usize) -> anyhow::Result<()> {
     use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
-    let params = argon2::Params::new(19_456, 2, 1, None).map_err(anyhow::Error::msg)?;
+    let d = lanyard::password::Argon2Config::default();
+    let params = argon2::Params::new(d.memory_kib, d.iterations, d.parallelism, None)
+        .map_err(anyhow::Error::msg)?;
     let a2 = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let salt = SaltString::encode_b64(b"benchmark-salt-1").map_err(anyhow::Error::msg)?;
     let hash = a2
@@ -1061,7 +1063,10 @@ async fn login_benchmark(n: usize) -> anyhow::Result<()> {
     let wasm = stats(through_host);
     let ratio = wasm.mean.as_secs_f64() / native.mean.as_secs_f64();
 
-    println!("\n## Password login (argon2id m = 19 MiB, t = 2, p = 1), one core\n");
+    println!(
+        "\n## Password login (argon2id m = {} KiB, t = {}, p = {}), one core\n",
+        d.memory_kib, d.iterations, d.parallelism
+    );
     println!("| what | p50 | mean | logins/s per core |");
     println!("| --- | ---: | ---: | ---: |");
     println!(
