@@ -29,8 +29,8 @@ use crate::store::{
     activations, auth_codes, consent_records, consents, dev_outbox, email_changes,
     federated_identities, identities, invitations, mandate_delegates, mandates, memberships,
     one_time_tokens, org_audit, organisations, passkeys, pending_links, recovery_codes,
-    refresh_families, role_assignments, security_events, social_states, totp_secrets,
-    webauthn_states,
+    refresh_families, role_assignments, security_events, session_clients, social_states,
+    totp_secrets, webauthn_states,
 };
 
 /// Checks the confirmation: the person's email address, typed again.
@@ -140,6 +140,7 @@ pub fn erase(env: &Env, who: &Identity, confirm: &str) -> Result<()> {
     // 4. Every row tied to the identity.
     refresh_families::delete_for_identity(db, id)?;
     auth_codes::delete_for_identity(db, id)?;
+    session_clients::take_identity(db, id)?;
     consents::delete_for_identity(db, id)?;
     federated_identities::delete_for_identity(db, id)?;
     totp_secrets::delete(db, id)?;

@@ -58,6 +58,12 @@ pub const TABLES: &[(&str, Coverage)] = &[
     ("refresh_families", Coverage::Exported("refresh_tokens")),
     ("auth_codes", Coverage::Exported("authorization_codes")),
     (
+        "session_clients",
+        Coverage::NotExported(
+            "which applications got tokens in each browser session, kept to notify them when it ends; the same session and client are in the exported refresh tokens and authorization codes; deleted at erasure",
+        ),
+    ),
+    (
         "one_time_tokens",
         Coverage::NotExported(
             "verification and reset links in flight: only their hashes, swept days after use; deleted at erasure",

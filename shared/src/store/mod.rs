@@ -42,6 +42,7 @@ pub mod revoked_tokens;
 pub mod role_assignments;
 pub mod schema;
 pub mod security_events;
+pub mod session_clients;
 pub mod sessions;
 pub mod settings;
 pub mod signing_keys;

@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0007_mandates.sql"),
     include_str!("../../migrations/0008_social.sql"),
     include_str!("../../migrations/0009_account.sql"),
+    include_str!("../../migrations/0010_logout.sql"),
 ];
 
 /// The schema version this build needs.

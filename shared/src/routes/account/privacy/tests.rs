@@ -23,7 +23,7 @@ use crate::store::role_assignments::Assignment;
 use crate::store::{
     SqlStore, consents, dev_outbox, email_changes, federated_identities, mandate_delegates,
     mandates, memberships, passkeys, recovery_codes, role_assignments, security_events,
-    totp_secrets, webauthn_states,
+    session_clients, totp_secrets, webauthn_states,
 };
 use crate::testkit::{self, PKCE_CHALLENGE, PKCE_VERIFIER, World};
 use crate::{Config, session, sweep};
@@ -205,6 +205,8 @@ fn populated() -> Populated {
     // An app allowed, with a refresh token (registered first: a client
     // registered later under the same id clears the roles on it).
     let refresh = refresh_token(&w, &ada);
+    // The app got tokens in one of her sessions (for single sign-out).
+    session_clients::record(db, "sid-1", "app", &ada.id, NOW).unwrap();
 
     // An upstream account linked.
     federated_identities::insert(

@@ -1,0 +1,219 @@
+//! The `session_clients` table: which clients got tokens in which browser
+//! session (`sid`), so that the end of a session can notify each of them
+//! (OpenID Connect Back-Channel and Front-Channel Logout 1.0).
+//!
+//! One row per (session, client). [`record`] is one idempotent upsert; the
+//! end of a session takes its rows with [`take_session`] (one `DELETE …
+//! RETURNING`: of two concurrent sign-outs of one session, one notifies).
+
+use super::{Named, SqlStore};
+use crate::error::Result;
+
+/// A client that got tokens in a session.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Row {
+    /// The session (the `sid` claim).
+    pub sid: String,
+    /// The client.
+    pub client_id: String,
+    /// Whose session it is.
+    pub identity_id: String,
+    /// When the client first got tokens in the session.
+    pub first_issued_at: i64,
+    /// When it last did (as recorded).
+    pub last_issued_at: i64,
+}
+
+const COLUMNS: &str = "sid, client_id, identity_id, first_issued_at, last_issued_at";
+
+fn decode(r: &Named<'_>) -> Result<Row> {
+    Ok(Row {
+        sid: r.string("sid")?,
+        client_id: r.string("client_id")?,
+        identity_id: r.string("identity_id")?,
+        first_issued_at: r.int("first_issued_at")?,
+        last_issued_at: r.int("last_issued_at")?,
+    })
+}
+
+/// Records that `client_id` got tokens in session `sid` of `identity_id`
+/// at `now`: inserts the row, or moves its `last_issued_at`. One statement;
+/// running it again is harmless. A session belongs to one person: a row of
+/// another identity under the same `sid` is left as it is.
+pub fn record(
+    db: &dyn SqlStore,
+    sid: &str,
+    client_id: &str,
+    identity_id: &str,
+    now: i64,
+) -> Result<()> {
+    db.execute(
+        &format!(
+            "INSERT INTO session_clients ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?4) \
+             ON CONFLICT (sid, client_id) DO UPDATE \
+             SET last_issued_at = max(last_issued_at, excluded.last_issued_at) \
+             WHERE identity_id = excluded.identity_id"
+        ),
+        &[sid.into(), client_id.into(), identity_id.into(), now.into()],
+    )?;
+    Ok(())
+}
+
+/// The clients that got tokens in session `sid`, by client id.
+pub fn clients_of(db: &dyn SqlStore, sid: &str) -> Result<Vec<Row>> {
+    db.execute(
+        &format!("SELECT {COLUMNS} FROM session_clients WHERE sid = ? ORDER BY client_id"),
+        &[sid.into()],
+    )?
+    .decode(decode)
+}
+
+/// The sessions of `identity_id` in which some client got tokens, the most
+/// recently used first.
+pub fn sids_of(db: &dyn SqlStore, identity_id: &str) -> Result<Vec<String>> {
+    let rows = db.execute(
+        "SELECT sid, max(last_issued_at) AS last FROM session_clients WHERE identity_id = ? \
+         GROUP BY sid ORDER BY last DESC, sid",
+        &[identity_id.into()],
+    )?;
+    rows.iter().map(|r| r.string("sid")).collect()
+}
+
+/// Every (session, client) row of `identity_id`, by session and client.
+pub fn for_identity(db: &dyn SqlStore, identity_id: &str) -> Result<Vec<Row>> {
+    db.execute(
+        &format!(
+            "SELECT {COLUMNS} FROM session_clients WHERE identity_id = ? ORDER BY sid, client_id"
+        ),
+        &[identity_id.into()],
+    )?
+    .decode(decode)
+}
+
+/// Deletes the rows of session `sid` and returns them: the clients to
+/// notify of its end. One statement, so that of two concurrent ends of one
+/// session only one gets the rows.
+pub fn take_session(db: &dyn SqlStore, sid: &str) -> Result<Vec<Row>> {
+    db.execute(
+        &format!("DELETE FROM session_clients WHERE sid = ? RETURNING {COLUMNS}"),
+        &[sid.into()],
+    )?
+    .decode(decode)
+}
+
+/// Deletes every row of `identity_id` and returns them (every session of
+/// the person ends: a password reset, an administrator, erasure).
+pub fn take_identity(db: &dyn SqlStore, identity_id: &str) -> Result<Vec<Row>> {
+    db.execute(
+        &format!("DELETE FROM session_clients WHERE identity_id = ? RETURNING {COLUMNS}"),
+        &[identity_id.into()],
+    )?
+    .decode(decode)
+}
+
+/// Forgets a deleted client's rows.
+pub fn delete_for_client(db: &dyn SqlStore, client_id: &str) -> Result<()> {
+    db.execute(
+        "DELETE FROM session_clients WHERE client_id = ?",
+        &[client_id.into()],
+    )?;
+    Ok(())
+}
+
+/// Deletes up to `limit` rows last recorded before `before`: the caller
+/// keeps them at least as long as the longest refresh-token lifetime, since
+/// a client may hold the session's tokens that long.
+pub fn sweep(db: &dyn SqlStore, before: i64, limit: i64) -> Result<usize> {
+    super::sweep_expired(db, "session_clients", "last_issued_at < ?1", before, limit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::native::SqliteSql;
+    use crate::store::{count_rows, schema};
+
+    fn db() -> SqliteSql {
+        let db = SqliteSql::in_memory().unwrap();
+        schema::ensure(&db).unwrap();
+        db
+    }
+
+    fn row(sid: &str, client: &str, who: &str, first: i64, last: i64) -> Row {
+        Row {
+            sid: sid.into(),
+            client_id: client.into(),
+            identity_id: who.into(),
+            first_issued_at: first,
+            last_issued_at: last,
+        }
+    }
+
+    #[test]
+    fn recording_is_an_idempotent_upsert() {
+        let db = db();
+        record(&db, "s1", "shop", "ada", 100).unwrap();
+        record(&db, "s1", "shop", "ada", 150).unwrap();
+        record(&db, "s1", "shop", "ada", 120).unwrap();
+        record(&db, "s1", "blog", "ada", 130).unwrap();
+        assert_eq!(
+            clients_of(&db, "s1").unwrap(),
+            [
+                row("s1", "blog", "ada", 130, 130),
+                row("s1", "shop", "ada", 100, 150)
+            ]
+        );
+        // A sid is one person's: another identity cannot take it over.
+        record(&db, "s1", "shop", "eve", 200).unwrap();
+        assert_eq!(
+            clients_of(&db, "s1").unwrap()[1],
+            row("s1", "shop", "ada", 100, 150)
+        );
+        assert!(clients_of(&db, "s2").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_persons_sessions_are_listed_and_taken() {
+        let db = db();
+        record(&db, "s1", "shop", "ada", 100).unwrap();
+        record(&db, "s2", "shop", "ada", 300).unwrap();
+        record(&db, "s2", "blog", "ada", 200).unwrap();
+        record(&db, "s3", "shop", "bob", 400).unwrap();
+        assert_eq!(sids_of(&db, "ada").unwrap(), ["s2", "s1"]);
+        assert_eq!(for_identity(&db, "ada").unwrap().len(), 3);
+        assert!(sids_of(&db, "nobody").unwrap().is_empty());
+
+        // Ending a session takes its rows once.
+        let taken = take_session(&db, "s2").unwrap();
+        assert_eq!(
+            taken
+                .iter()
+                .map(|r| r.client_id.as_str())
+                .collect::<Vec<_>>()
+                .len(),
+            2
+        );
+        assert!(take_session(&db, "s2").unwrap().is_empty());
+        assert_eq!(sids_of(&db, "ada").unwrap(), ["s1"]);
+
+        // Ending all of a person's sessions leaves the others'.
+        assert_eq!(
+            take_identity(&db, "ada").unwrap(),
+            [row("s1", "shop", "ada", 100, 100)]
+        );
+        assert_eq!(count_rows(&db, "session_clients").unwrap(), 1);
+        delete_for_client(&db, "shop").unwrap();
+        assert_eq!(count_rows(&db, "session_clients").unwrap(), 0);
+    }
+
+    #[test]
+    fn the_sweep_drops_rows_recorded_before_the_cut_and_at_most_the_limit() {
+        let db = db();
+        for (i, sid) in ["a", "b", "c"].iter().enumerate() {
+            record(&db, sid, "shop", "ada", 100 + i as i64).unwrap();
+        }
+        assert_eq!(sweep(&db, 102, 1).unwrap(), 1);
+        assert_eq!(sweep(&db, 102, 10).unwrap(), 1);
+        assert_eq!(sids_of(&db, "ada").unwrap(), ["c"]);
+    }
+}
