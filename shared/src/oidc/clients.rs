@@ -12,7 +12,7 @@ use crate::oidc::assertion;
 use crate::oidc::exchange::{self, Registration};
 use crate::store::{
     SqlStore, activations, auth_codes, client_assertions, clients, consents, mandate_delegates,
-    mandate_templates, mandates, projects, refresh_families, role_assignments,
+    mandate_templates, mandates, projects, refresh_families, role_assignments, session_clients,
 };
 use crate::web::Params;
 
@@ -150,6 +150,10 @@ pub struct Client {
     pub personal_use: bool,
     /// What this client may exchange a person's access token for (RFC 8693).
     pub token_exchange: Vec<Registration>,
+    /// Where the client is told that a session ended: the
+    /// `backchannel_logout_*` and `frontchannel_logout_*` metadata.
+    #[serde(flatten)]
+    pub logout: clients::Logout,
     #[serde(skip)]
     secret_hash: Option<String>,
 }
@@ -228,6 +232,21 @@ pub struct ClientSpec {
     /// the token-exchange grant).
     #[serde(default)]
     pub token_exchange: Vec<Registration>,
+    /// OIDC Back-Channel Logout: where Lanyard POSTs a logout token when a
+    /// session in which the client got tokens ends (https; http only on
+    /// loopback; no fragment).
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs the `sid` in its logout tokens (Lanyard sends it
+    /// whenever it knows it). Only with `backchannel_logout_uri`.
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
+    /// OIDC Front-Channel Logout: what Lanyard's logout page loads in a
+    /// hidden iframe (the same rules).
+    pub frontchannel_logout_uri: Option<String>,
+    /// The client needs `iss` and `sid` on that URI. Only with
+    /// `frontchannel_logout_uri`.
+    #[serde(default)]
+    pub frontchannel_logout_session_required: bool,
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -258,6 +277,31 @@ pub fn check_redirect_uri(uri: &str) -> Result<()> {
         ))),
         s if s.contains('.') => Ok(()),
         _ => Err(invalid(format!("`{uri}` has an unsupported scheme"))),
+    }
+}
+
+/// Checks a back-channel or front-channel logout URI (`name` is its
+/// metadata name): an absolute `https` URI, or `http` on loopback (as for
+/// redirect URIs); no fragment (Front-Channel Logout 1.0 §2), no user
+/// name or password, at most 2,000 characters.
+pub fn check_logout_uri(name: &str, uri: &str) -> Result<()> {
+    let u = url::Url::parse(uri)
+        .map_err(|_| invalid(format!("`{name}`: `{uri}` is not an absolute URI")))?;
+    if uri.len() > 2000 {
+        return Err(invalid(format!("`{name}` is longer than 2000 characters")));
+    }
+    if u.fragment().is_some() {
+        return Err(invalid(format!("`{name}`: `{uri}` has a fragment")));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(invalid(format!("`{name}`: `{uri}` carries credentials")));
+    }
+    match u.scheme() {
+        "https" if u.host_str().is_some() => Ok(()),
+        "http" if is_loopback(&u) => Ok(()),
+        _ => Err(invalid(format!(
+            "`{name}`: `{uri}` must use https (http only on loopback)"
+        ))),
     }
 }
 
@@ -323,6 +367,7 @@ impl ClientSpec {
             )));
         }
         exchange::check_registrations(self.client_id.as_deref(), &self.token_exchange)?;
+        self.validate_logout()?;
         if let Some(types) = &self.response_types {
             let code = grants.iter().any(|g| g == "authorization_code");
             let ok = types.iter().all(|t| t == "code") && (types.is_empty() || code);
@@ -403,6 +448,34 @@ impl ClientSpec {
             }
         }
         self.validate_service()
+    }
+
+    /// The logout endpoints: valid URIs, and a `*_session_required` only
+    /// with its URI.
+    fn validate_logout(&self) -> Result<()> {
+        for (channel, uri, session_required) in [
+            (
+                "backchannel",
+                &self.backchannel_logout_uri,
+                self.backchannel_logout_session_required,
+            ),
+            (
+                "frontchannel",
+                &self.frontchannel_logout_uri,
+                self.frontchannel_logout_session_required,
+            ),
+        ] {
+            match uri {
+                Some(u) => check_logout_uri(&format!("{channel}_logout_uri"), u)?,
+                None if session_required => {
+                    return Err(invalid(format!(
+                        "`{channel}_logout_session_required` needs `{channel}_logout_uri`"
+                    )));
+                }
+                None => {}
+            }
+        }
+        Ok(())
     }
 
     /// The b2b settings: the catalogue and the activation policy.
@@ -525,6 +598,12 @@ impl ClientSpec {
             personal_use: self.personal_use,
             token_exchange: serde_json::to_string(&self.token_exchange)
                 .map_err(|e| Error::Internal(format!("token_exchange JSON: {e}")))?,
+            logout: clients::Logout {
+                backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+                backchannel_logout_session_required: self.backchannel_logout_session_required,
+                frontchannel_logout_uri: self.frontchannel_logout_uri.clone(),
+                frontchannel_logout_session_required: self.frontchannel_logout_session_required,
+            },
         })
     }
 }
@@ -582,6 +661,7 @@ impl TryFrom<clients::Record> for Client {
             activation_policy,
             personal_use: s.personal_use,
             token_exchange,
+            logout: s.logout,
         })
     }
 }
@@ -662,6 +742,7 @@ pub fn seed_demo_client(db: &dyn SqlStore, issuer: &str, now: i64) -> Result<()>
         activation_policy: ActivationPolicy::default().as_str().into(),
         personal_use: false,
         token_exchange: "[]".into(),
+        logout: clients::Logout::default(),
     };
     // Racing instances: the first insert wins, the others change nothing.
     clients::insert(
@@ -715,6 +796,7 @@ fn forget_grants(db: &dyn SqlStore, id: &str) -> Result<()> {
     refresh_families::delete_for_client(db, id)?;
     auth_codes::delete_for_client(db, id)?;
     client_assertions::delete_for_client(db, id)?;
+    session_clients::delete_for_client(db, id)?;
     // A service's organisation data: a client registered later under the
     // same id is activated by nobody and grants no roles.
     role_assignments::delete_for_client(db, id)?;
@@ -1241,6 +1323,102 @@ mod tests {
             serde_json::json!({"client_name": "Shop", "client_id": "other", "redirect_uris": ["https://shop.example/cb"]}),
         );
         assert!(update(&db, "shop", &other, 8).is_err());
+    }
+
+    #[test]
+    fn logout_uris_are_checked_kept_and_shown_under_their_metadata_names() {
+        for ok in [
+            "https://shop.example/logout",
+            "https://shop.example:8443/bc?tenant=1",
+            "http://localhost:8080/logout",
+            "http://127.0.0.1/logout",
+            "http://[::1]:9000/logout",
+        ] {
+            assert!(
+                check_logout_uri("backchannel_logout_uri", ok).is_ok(),
+                "{ok}"
+            );
+        }
+        let long = format!("https://shop.example/{}", "a".repeat(2000));
+        for bad in [
+            "/logout",
+            "http://shop.example/logout",
+            "https://shop.example/logout#frag",
+            "https://user:pw@shop.example/logout",
+            "com.example.app:/logout",
+            "javascript:alert(1)",
+            long.as_str(),
+        ] {
+            assert!(
+                check_logout_uri("frontchannel_logout_uri", bad).is_err(),
+                "{bad}"
+            );
+        }
+
+        let db = db();
+        let base = serde_json::json!({"client_name": "Shop", "client_id": "shop", "redirect_uris": ["https://shop.example/cb"]});
+        let with = |extra: serde_json::Value| {
+            let mut m = base.clone();
+            m.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            spec(m)
+        };
+        for bad in [
+            serde_json::json!({"backchannel_logout_uri": "http://shop.example/bc"}),
+            serde_json::json!({"frontchannel_logout_uri": "https://shop.example/fc#x"}),
+            serde_json::json!({"backchannel_logout_session_required": true}),
+            serde_json::json!({"frontchannel_logout_session_required": true}),
+        ] {
+            assert!(create(&db, &with(bad.clone()), 1).is_err(), "{bad}");
+        }
+
+        // Without them, nothing is sent and the flags are false.
+        let (plain, _) = create(&db, &spec(base.clone()), 1).unwrap();
+        assert_eq!(plain.logout, clients::Logout::default());
+        let json = serde_json::to_value(&plain).unwrap();
+        assert!(json.get("backchannel_logout_uri").is_none());
+        assert_eq!(json["backchannel_logout_session_required"], false);
+        delete(&db, "shop").unwrap();
+
+        let (c, _) = create(
+            &db,
+            &with(serde_json::json!({
+                "backchannel_logout_uri": "https://shop.example/bc",
+                "backchannel_logout_session_required": true,
+                "frontchannel_logout_uri": "https://shop.example/fc?x=1",
+            })),
+            2,
+        )
+        .unwrap();
+        let stored = get(&db, "shop").unwrap().unwrap();
+        assert_eq!(stored.logout, c.logout);
+        assert_eq!(
+            stored.logout,
+            clients::Logout {
+                backchannel_logout_uri: Some("https://shop.example/bc".into()),
+                backchannel_logout_session_required: true,
+                frontchannel_logout_uri: Some("https://shop.example/fc?x=1".into()),
+                frontchannel_logout_session_required: false,
+            }
+        );
+        let json = serde_json::to_value(&stored).unwrap();
+        assert_eq!(json["backchannel_logout_uri"], "https://shop.example/bc");
+        assert_eq!(json["backchannel_logout_session_required"], true);
+        assert_eq!(
+            json["frontchannel_logout_uri"],
+            "https://shop.example/fc?x=1"
+        );
+        assert_eq!(json["frontchannel_logout_session_required"], false);
+        assert!(json.get("logout").is_none());
+        // The metadata as shown can be sent back as it is (RFC 7592).
+        let mut meta = json;
+        meta.as_object_mut().unwrap().remove("client_id_issued_at");
+        let again = update(&db, "shop", &spec(meta), 3).unwrap();
+        assert_eq!(again.logout, stored.logout);
+        // A replacement without them removes them.
+        let replaced = update(&db, "shop", &spec(base), 4).unwrap();
+        assert_eq!(replaced.logout, clients::Logout::default());
     }
 
     #[test]

@@ -47,6 +47,25 @@ pub struct Settings {
     pub personal_use: bool,
     /// RFC 8693 exchanges, a JSON array of `{audience, scope}`.
     pub token_exchange: String,
+    /// Where the client is told that a session ended.
+    pub logout: Logout,
+}
+
+/// Where a client is told that a session in which it got tokens ended
+/// (OpenID Connect Back-Channel and Front-Channel Logout 1.0), under the
+/// names of their client metadata.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Logout {
+    /// Where Lanyard POSTs a logout token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs the `sid` in logout tokens.
+    pub backchannel_logout_session_required: bool,
+    /// What Lanyard's logout page loads in a hidden iframe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_uri: Option<String>,
+    /// The client needs `iss` and `sid` on that URI.
+    pub frontchannel_logout_session_required: bool,
 }
 
 /// A stored client.
@@ -65,10 +84,11 @@ pub struct Record {
 const COLUMNS: &str = "id, secret_hash, created_at, name, redirect_uris, post_logout_redirect_uris, grant_types, \
      scopes, allowed_origins, first_party, id_token_alg, access_token_alg, access_token_ttl, refresh_idle_ttl, \
      refresh_max_ttl, jwks, resource_server_for, b2b, roles, activation_policy, personal_use, \
-     token_exchange";
+     token_exchange, backchannel_logout_uri, backchannel_logout_session_required, \
+     frontchannel_logout_uri, frontchannel_logout_session_required";
 
 /// The settings columns, in the order of [`values`].
-const SETTINGS: [&str; 19] = [
+const SETTINGS: [&str; 23] = [
     "name",
     "redirect_uris",
     "post_logout_redirect_uris",
@@ -88,6 +108,10 @@ const SETTINGS: [&str; 19] = [
     "activation_policy",
     "personal_use",
     "token_exchange",
+    "backchannel_logout_uri",
+    "backchannel_logout_session_required",
+    "frontchannel_logout_uri",
+    "frontchannel_logout_session_required",
 ];
 
 fn list(text: &str) -> Vec<String> {
@@ -125,6 +149,14 @@ fn decode(r: &Named<'_>) -> Result<Record> {
             activation_policy: r.string("activation_policy")?,
             personal_use: r.bool("personal_use")?,
             token_exchange: r.string("token_exchange")?,
+            logout: Logout {
+                backchannel_logout_uri: r.opt_string("backchannel_logout_uri")?,
+                backchannel_logout_session_required: r
+                    .bool("backchannel_logout_session_required")?,
+                frontchannel_logout_uri: r.opt_string("frontchannel_logout_uri")?,
+                frontchannel_logout_session_required: r
+                    .bool("frontchannel_logout_session_required")?,
+            },
         },
     })
 }
@@ -150,6 +182,10 @@ fn values(s: &Settings) -> Vec<Value> {
         s.activation_policy.as_str().into(),
         s.personal_use.into(),
         s.token_exchange.as_str().into(),
+        s.logout.backchannel_logout_uri.as_deref().into(),
+        s.logout.backchannel_logout_session_required.into(),
+        s.logout.frontchannel_logout_uri.as_deref().into(),
+        s.logout.frontchannel_logout_session_required.into(),
     ]
 }
 
