@@ -11,4 +11,5 @@ pub mod exchange;
 pub mod grants;
 pub mod introspection;
 pub mod keys;
+pub mod logout_token;
 pub mod tokens;
