@@ -16,6 +16,13 @@
 //!
 //! Publishing a key needs only its public coordinates, so the JWKS is built
 //! without loading any private key (which costs as much as a signature).
+//!
+//! ES256 and EdDSA keys sign with `d` and the public half as the JWK gives
+//! them ([`jws`]): that the two belong together is checked when a key is
+//! generated ([`generate`]: `lanyard-keygen` and the dev keys) and by
+//! `lanyard-keygen check` ([`check_private_jwk`]) for a key made elsewhere,
+//! not per request (a check costs as much as a signature, and every Spin
+//! request is a fresh instance).
 
 use jwt_simple::prelude::*;
 use serde::Deserialize;
@@ -25,6 +32,7 @@ use crate::Env;
 use crate::config::{self, Config};
 use crate::crypto;
 use crate::error::{Error, Result};
+use crate::oidc::jws;
 use crate::store::signing_keys;
 
 /// The signature algorithms Lanyard signs with.
@@ -94,7 +102,7 @@ pub struct PublicKey {
 /// The keys to publish: current ES256, next ES256, the EdDSA key, the RS256
 /// key, previous.
 pub fn published(env: &Env, config: &Config) -> Result<Vec<PublicKey>> {
-    if config.dev_mode {
+    if config.dev_mode()? {
         return dev_keys(env);
     }
     let current = public_from_variable(env, "signing_key", Some(Alg::Es256))?.ok_or_else(|| {
@@ -309,9 +317,27 @@ pub fn generate(alg: Alg) -> Result<(String, PublicKey)> {
             (pair.to_jwk(), pair.public_key().to_jwk())
         }
     };
+    if alg != Alg::Rs256 {
+        // The signer loads `d` and `x` as given, without deriving one from
+        // the other: check, once, that they belong together.
+        jws::SigningKey::from_jwk(&private)?.check()?;
+    }
     let public: JwkIn =
         serde_json::from_str(&public).map_err(|e| Error::Internal(format!("public JWK: {e}")))?;
     Ok((private, public_key(alg, &public)?))
+}
+
+/// Checks a private ES256 or EdDSA JWK as an operator would set it
+/// (`lanyard-keygen check`): it loads as the signer loads it, and its public
+/// half (`x`, `y`) is the one its private half (`d`) derives. The signer
+/// does not derive it per request (see [`jws`]), so a key whose halves do
+/// not match would sign tokens that its published half does not verify.
+/// Returns the key's algorithm. RSA keys are checked by jwt-simple when
+/// they load.
+pub fn check_private_jwk(jwk: &str) -> Result<Alg> {
+    let key = jws::SigningKey::from_jwk(jwk)?;
+    key.check()?;
+    Ok(key.alg())
 }
 
 fn generate_dev_key(env: &Env, alg: Alg, role: &str) -> Result<()> {
@@ -326,7 +352,7 @@ fn generate_dev_key(env: &Env, alg: Alg, role: &str) -> Result<()> {
 
 /// The private JWK that signs with `alg` now: from its variable, or the dev key.
 pub fn private_jwk(env: &Env, config: &Config, alg: Alg) -> Result<String> {
-    if config.dev_mode {
+    if config.dev_mode()? {
         dev_keys(env)?;
         if let Some(jwk) = current_dev_key(env, alg)? {
             return Ok(jwk);

@@ -10,6 +10,7 @@ pub mod discovery;
 pub mod exchange;
 pub mod grants;
 pub mod introspection;
+pub mod jws;
 pub mod keys;
 pub mod logout_token;
 pub mod tokens;

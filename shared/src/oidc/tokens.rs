@@ -16,20 +16,27 @@ use crate::config::Config;
 use crate::crypto;
 use crate::error::{Error, OAuthCode, Result};
 use crate::oidc::clients;
+use crate::oidc::jws;
 use crate::oidc::keys::{self, Alg};
 use crate::store::org_access::{self, MandateGrant, OrgGrant};
 use crate::store::revoked_tokens;
 use std::collections::BTreeMap;
 
 /// The key that signs, loaded once per request that needs it.
+///
+/// ES256 and EdDSA keys sign through [`jws`] (libcrux's P-256 and
+/// ed25519-dalek, loaded from `d` and `x` as the key gives them, without
+/// deriving the public half: see there for why, and for where the two halves
+/// are checked against each other); RS256 keys through jwt-simple.
 pub struct Signer {
     kid: String,
     key: SigningKey,
 }
 
+// One per request that signs: the size of the inline variant does not matter.
+#[allow(clippy::large_enum_variant)]
 enum SigningKey {
-    Es256(ES256KeyPair),
-    EdDsa(Ed25519KeyPair),
+    Jws(jws::SigningKey),
     // Boxed: an RSA key pair is far larger than the others.
     Rs256(Box<RS256KeyPair>),
 }
@@ -38,27 +45,29 @@ impl Signer {
     /// The current key for `alg`: from its variable, or the dev key in SQLite.
     pub fn load(env: &Env, config: &Config, alg: Alg) -> Result<Signer> {
         let jwk = keys::private_jwk(env, config, alg)?;
-        let unusable = |e: jwt_simple::Error| {
+        let unusable = |e: String| {
             Error::config(alg.variable(), format!("not a usable private JWK: {e}"))
         };
         // The kid is the JWK's own, or its RFC 7638 thumbprint, as published.
-        let choose = |own: &Option<String>, thumbprint: String| {
-            own.clone().filter(|k| !k.is_empty()).unwrap_or(thumbprint)
-        };
         let (kid, key) = match alg {
-            Alg::Es256 => {
-                let pair = ES256KeyPair::from_jwk(&jwk).map_err(unusable)?;
-                let kid = choose(pair.key_id(), pair.jwk_thumbprint());
-                (kid.clone(), SigningKey::Es256(pair.with_key_id(&kid)))
-            }
-            Alg::EdDsa => {
-                let pair = Ed25519KeyPair::from_jwk(&jwk).map_err(unusable)?;
-                let kid = choose(pair.key_id(), pair.jwk_thumbprint());
-                (kid.clone(), SigningKey::EdDsa(pair.with_key_id(&kid)))
+            Alg::Es256 | Alg::EdDsa => {
+                let key = jws::SigningKey::from_jwk(&jwk).map_err(|e| match e {
+                    Error::Internal(why) => unusable(why),
+                    other => other,
+                })?;
+                if key.alg() != alg {
+                    return Err(unusable(format!("it is not a key for {}", alg.name())));
+                }
+                let kid = jws::own_kid(&jwk).unwrap_or_else(|| key.thumbprint());
+                (kid, SigningKey::Jws(key))
             }
             Alg::Rs256 => {
-                let pair = RS256KeyPair::from_jwk(&jwk).map_err(unusable)?;
-                let kid = choose(pair.key_id(), pair.jwk_thumbprint());
+                let pair = RS256KeyPair::from_jwk(&jwk).map_err(|e| unusable(e.to_string()))?;
+                let kid = pair
+                    .key_id()
+                    .clone()
+                    .filter(|k| !k.is_empty())
+                    .unwrap_or_else(|| pair.jwk_thumbprint());
                 (
                     kid.clone(),
                     SigningKey::Rs256(Box::new(pair.with_key_id(&kid))),
@@ -79,16 +88,17 @@ impl Signer {
         claims: JWTClaims<T>,
         typ: &str,
     ) -> Result<String> {
-        let options = HeaderOptions {
-            signature_type: Some(typ.into()),
-            ..Default::default()
-        };
         match &self.key {
-            SigningKey::Es256(k) => k.sign_with_options(claims, &options),
-            SigningKey::EdDsa(k) => k.sign_with_options(claims, &options),
-            SigningKey::Rs256(k) => k.sign_with_options(claims, &options),
+            SigningKey::Jws(k) => k.sign(&claims, &self.kid, typ),
+            SigningKey::Rs256(k) => {
+                let options = HeaderOptions {
+                    signature_type: Some(typ.into()),
+                    ..Default::default()
+                };
+                k.sign_with_options(claims, &options)
+                    .map_err(|e| Error::Internal(format!("signing failed: {e}")))
+            }
         }
-        .map_err(|e| Error::Internal(format!("signing failed: {e}")))
     }
 }
 
