@@ -43,6 +43,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use sha2::Digest as _;
 
+mod logout;
+pub use logout::{
+    BACKCHANNEL_LOGOUT_EVENT, LOGOUT_TOKEN_TYPE, LogoutOptions, LogoutToken, ReplayGuard, SeenJtis,
+};
+
 /// What the caller's fetch returns.
 #[derive(Debug, Clone)]
 pub struct Fetched {
@@ -335,9 +340,9 @@ fn b64url_decode(text: &str) -> Option<Vec<u8>> {
         .ok()
 }
 
-/// The native path: the signature is checked with ring, then the header and
-/// the registered claims exactly as jwt-simple checks them.
-#[cfg(not(target_arch = "wasm32"))]
+/// The signature is checked by the target's own implementation
+/// ([`signature_ok`]), then the header and the registered claims exactly as
+/// jwt-simple checks them.
 mod fast {
     use super::*;
 
@@ -369,29 +374,14 @@ mod fast {
         if header["typ"].as_str().map(str::to_uppercase).as_deref() != Some(expected_typ) {
             return Err(invalid("unexpected token type"));
         }
+        if key.alg != alg {
+            return Err(VerifyError::Algorithm(alg.to_owned()));
+        }
         let signature = b64url_decode(sig).ok_or(VerifyError::Malformed)?;
         let signed = &token.as_bytes()[..h.len() + 1 + p.len()];
-        let algorithm: &dyn ring::signature::VerificationAlgorithm = match (&key.key, alg) {
-            (Key::Es256(_), "ES256") => &ring::signature::ECDSA_P256_SHA256_FIXED,
-            (Key::EdDsa(_), "EdDSA") => &ring::signature::ED25519,
-            (Key::Rs256(_), "RS256") => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-            _ => return Err(VerifyError::Algorithm(alg.to_owned())),
-        };
-        let checked = match key.key {
-            // jwt-simple admits only e = 65537 (AQAB) when it reads the JWKS.
-            Key::Rs256(_) => ring::signature::RsaPublicKeyComponents {
-                n: key.raw.as_slice(),
-                e: &[1u8, 0, 1][..],
-            }
-            .verify(
-                &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-                signed,
-                &signature,
-            ),
-            _ => ring::signature::UnparsedPublicKey::new(algorithm, &key.raw)
-                .verify(signed, &signature),
-        };
-        checked.map_err(|_| invalid("signature mismatch"))?;
+        if !signature_ok(key, signed, &signature) {
+            return Err(invalid("signature mismatch"));
+        }
         let claims: JWTClaims<T> = b64url_decode(p)
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| invalid("unreadable claims"))?;
@@ -422,6 +412,94 @@ mod fast {
     }
 }
 
+/// Natively: ring (assembly P-256 and Ed25519).
+#[cfg(not(target_arch = "wasm32"))]
+fn signature_ok(key: &PublishedKey, signed: &[u8], signature: &[u8]) -> bool {
+    use ring::signature as ring_sig;
+    match key.alg {
+        // jwt-simple admits only e = 65537 (AQAB) when it reads the JWKS.
+        "RS256" => ring_sig::RsaPublicKeyComponents {
+            n: key.raw.as_slice(),
+            e: &[1u8, 0, 1][..],
+        }
+        .verify(&ring_sig::RSA_PKCS1_2048_8192_SHA256, signed, signature)
+        .is_ok(),
+        "ES256" => ring_sig::UnparsedPublicKey::new(&ring_sig::ECDSA_P256_SHA256_FIXED, &key.raw)
+            .verify(signed, signature)
+            .is_ok(),
+        "EdDSA" => ring_sig::UnparsedPublicKey::new(&ring_sig::ED25519, &key.raw)
+            .verify(signed, signature)
+            .is_ok(),
+        _ => false,
+    }
+}
+
+/// In wasm: the keys prepared when the JWKS was read (see [`edge`]).
+#[cfg(target_arch = "wasm32")]
+fn signature_ok(key: &PublishedKey, signed: &[u8], signature: &[u8]) -> bool {
+    key.edge
+        .as_ref()
+        .is_some_and(|k| k.verify(signed, signature))
+}
+
+/// Signature checks inside wasm, where ring's assembly is not available:
+/// Ed25519 with ed25519-dalek (curve25519-dalek picks its 32-bit backend on
+/// wasm32, where jwt-simple's ed25519-compact calls `__multi3` for every
+/// 128-bit product) and P-256 with libcrux (HACL*, static base-point
+/// tables: p256 builds its table in every fresh instance). Also compiled for
+/// the native tests, which check it refuses what it must.
+#[cfg(any(target_arch = "wasm32", test))]
+mod edge {
+    /// A published key, decoded and checked once, when the JWKS is read.
+    pub(super) enum EdgeKey {
+        /// An Ed25519 point.
+        EdDsa(ed25519_dalek::VerifyingKey),
+        /// A P-256 point on the curve.
+        Es256(libcrux_ecdsa::p256::PublicKey),
+    }
+
+    impl EdgeKey {
+        /// An Ed25519 key from its 32 bytes, if they are a point.
+        pub(super) fn ed25519(x: &[u8]) -> Option<EdgeKey> {
+            let x: &[u8; 32] = x.try_into().ok()?;
+            ed25519_dalek::VerifyingKey::from_bytes(x)
+                .ok()
+                .map(EdgeKey::EdDsa)
+        }
+
+        /// A P-256 key from its coordinates, if they are a point on the curve.
+        pub(super) fn p256(x: &[u8], y: &[u8]) -> Option<EdgeKey> {
+            if x.len() != 32 || y.len() != 32 {
+                return None;
+            }
+            libcrux_ecdsa::p256::PublicKey::try_from([x, y].concat().as_slice())
+                .ok()
+                .map(EdgeKey::Es256)
+        }
+
+        /// Whether `signature` (64 bytes: Ed25519, or ES256's `r ‖ s`) signs
+        /// `signed`. Ed25519 is checked strictly (RFC 8032 with canonical
+        /// `s`, and no small-order `R` or key).
+        pub(super) fn verify(&self, signed: &[u8], signature: &[u8]) -> bool {
+            let Ok(signature) = <[u8; 64]>::try_from(signature) else {
+                return false;
+            };
+            match self {
+                EdgeKey::EdDsa(k) => k
+                    .verify_strict(signed, &ed25519_dalek::Signature::from_bytes(&signature))
+                    .is_ok(),
+                EdgeKey::Es256(k) => libcrux_ecdsa::p256::verify(
+                    libcrux_ecdsa::DigestAlgorithm::Sha256,
+                    signed,
+                    &libcrux_ecdsa::p256::Signature::from_bytes(signature),
+                    k,
+                )
+                .is_ok(),
+            }
+        }
+    }
+}
+
 /// Converts cached claims into the caller's type.
 fn typed<T: DeserializeOwned>(v: Verified<Value>) -> Result<Verified<T>, VerifyError> {
     let claims = serde_json::from_value(v.claims)
@@ -437,23 +515,69 @@ fn typed<T: DeserializeOwned>(v: Verified<Value>) -> Result<Verified<T>, VerifyE
     })
 }
 
-// Natively only the raw bytes verify (ring); parsing into jwt-simple's key
-// still validates the JWK (the point is on the curve) when the JWKS is read.
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-enum Key {
-    Es256(ES256PublicKey),
-    EdDsa(Ed25519PublicKey),
-    // Boxed: an RSA key is far larger than the others.
-    Rs256(Box<RS256PublicKey>),
-}
-
-/// A published key: its algorithm's verifier, and its raw public bytes (the
-/// uncompressed P-256 point, the Ed25519 key, or the RSA modulus) for the
-/// native fast path.
+/// A published key: its algorithm and raw public bytes (the uncompressed
+/// P-256 point, the Ed25519 key, or the RSA modulus), which ring checks
+/// natively; in wasm, the key prepared for [`edge`] (ES256, EdDSA) or
+/// jwt-simple's (RS256).
 struct PublishedKey {
-    key: Key,
+    alg: &'static str,
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     raw: Vec<u8>,
+    #[cfg(target_arch = "wasm32")]
+    edge: Option<edge::EdgeKey>,
+    #[cfg(target_arch = "wasm32")]
+    rsa: Option<Box<RS256PublicKey>>,
+}
+
+impl PublishedKey {
+    /// A P-256 key. Natively jwt-simple checks that it is a point on the
+    /// curve; in wasm, libcrux.
+    fn es256(jwk: &Value, x: Vec<u8>, y: Vec<u8>) -> Option<PublishedKey> {
+        #[cfg(not(target_arch = "wasm32"))]
+        ES256PublicKey::from_jwk(&jwk.to_string()).ok()?;
+        #[cfg(target_arch = "wasm32")]
+        let _ = jwk;
+        Some(PublishedKey {
+            alg: "ES256",
+            #[cfg(target_arch = "wasm32")]
+            edge: Some(edge::EdgeKey::p256(&x, &y)?),
+            #[cfg(target_arch = "wasm32")]
+            rsa: None,
+            raw: [&[4u8][..], &x, &y].concat(),
+        })
+    }
+
+    /// An Ed25519 key. Natively jwt-simple checks it; in wasm, ed25519-dalek.
+    fn eddsa(jwk: &Value, x: Vec<u8>) -> Option<PublishedKey> {
+        #[cfg(not(target_arch = "wasm32"))]
+        Ed25519PublicKey::from_jwk(&jwk.to_string()).ok()?;
+        #[cfg(target_arch = "wasm32")]
+        let _ = jwk;
+        Some(PublishedKey {
+            alg: "EdDSA",
+            #[cfg(target_arch = "wasm32")]
+            edge: Some(edge::EdgeKey::ed25519(&x)?),
+            #[cfg(target_arch = "wasm32")]
+            rsa: None,
+            raw: x,
+        })
+    }
+
+    /// An RSA key (jwt-simple checks it, and admits only e = 65537).
+    fn rs256(jwk: &Value, n: Vec<u8>) -> Option<PublishedKey> {
+        let key = RS256PublicKey::from_jwk(&jwk.to_string()).ok()?;
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = key;
+        let start = n.iter().position(|&b| b != 0)?;
+        Some(PublishedKey {
+            alg: "RS256",
+            #[cfg(target_arch = "wasm32")]
+            edge: None,
+            #[cfg(target_arch = "wasm32")]
+            rsa: Some(Box::new(key)),
+            raw: n[start..].to_vec(),
+        })
+    }
 }
 
 /// Tokens already verified, by SHA-256, until they expire.
@@ -606,19 +730,21 @@ where
             artificial_time: Some(Duration::from_secs(now)),
             ..Default::default()
         };
+        // In wasm RS256 stays with jwt-simple; everything else is checked
+        // by the same code on every target, the signature by the target's own
+        // implementation.
+        #[cfg(target_arch = "wasm32")]
+        let claims = match (&key.rsa, alg.as_str()) {
+            (Some(k), "RS256") => k
+                .verify_token::<T>(token, Some(options))
+                .map_err(|e| VerifyError::Invalid(e.to_string()))?,
+            _ => fast::verify::<T, F>(token, &key, &alg, kind, self, now)?,
+        };
         #[cfg(not(target_arch = "wasm32"))]
         let claims = {
             let _ = options;
             fast::verify::<T, F>(token, &key, &alg, kind, self, now)?
         };
-        #[cfg(target_arch = "wasm32")]
-        let claims = match (&key.key, alg.as_str()) {
-            (Key::Es256(k), "ES256") => k.verify_token::<T>(token, Some(options)),
-            (Key::EdDsa(k), "EdDSA") => k.verify_token::<T>(token, Some(options)),
-            (Key::Rs256(k), "RS256") => k.verify_token::<T>(token, Some(options)),
-            _ => return Err(VerifyError::Algorithm(alg)),
-        }
-        .map_err(|e| VerifyError::Invalid(e.to_string()))?;
         Ok(Verified {
             sub: claims
                 .subject
@@ -679,33 +805,19 @@ where
             let Some(kid) = jwk["kid"].as_str() else {
                 continue;
             };
-            let text = jwk.to_string();
             let coordinate = |name: &str| jwk[name].as_str().and_then(b64url_decode);
             let key = match (jwk["kty"].as_str(), jwk["crv"].as_str()) {
-                (Some("EC"), Some("P-256")) => ES256PublicKey::from_jwk(&text).ok().and_then(|k| {
-                    let (x, y) = (coordinate("x")?, coordinate("y")?);
-                    let raw = [&[4u8][..], &x, &y].concat();
-                    Some(PublishedKey {
-                        key: Key::Es256(k),
-                        raw,
-                    })
-                }),
+                (Some("EC"), Some("P-256")) => PublishedKey::es256(
+                    jwk,
+                    coordinate("x").unwrap_or_default(),
+                    coordinate("y").unwrap_or_default(),
+                ),
                 (Some("OKP"), Some("Ed25519")) => {
-                    Ed25519PublicKey::from_jwk(&text).ok().and_then(|k| {
-                        Some(PublishedKey {
-                            key: Key::EdDsa(k),
-                            raw: coordinate("x")?,
-                        })
-                    })
+                    PublishedKey::eddsa(jwk, coordinate("x").unwrap_or_default())
                 }
-                (Some("RSA"), None) => RS256PublicKey::from_jwk(&text).ok().and_then(|k| {
-                    let n = coordinate("n")?;
-                    let start = n.iter().position(|&b| b != 0)?;
-                    Some(PublishedKey {
-                        key: Key::Rs256(Box::new(k)),
-                        raw: n[start..].to_vec(),
-                    })
-                }),
+                (Some("RSA"), None) => {
+                    PublishedKey::rs256(jwk, coordinate("n").unwrap_or_default())
+                }
                 _ => None,
             };
             if let Some(k) = key {
@@ -722,5 +834,114 @@ where
             .unwrap_or(300)
             .min(86_400);
         Ok((keys, max_age))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edge::EdgeKey;
+    use super::*;
+
+    /// A JWS signing input and its signature, from jwt-simple.
+    fn signed(token: &str) -> (Vec<u8>, Vec<u8>) {
+        let (input, sig) = token.rsplit_once('.').unwrap();
+        (input.as_bytes().to_vec(), b64url_decode(sig).unwrap())
+    }
+
+    fn coordinate(jwk: &str, name: &str) -> Vec<u8> {
+        let jwk: Value = serde_json::from_str(jwk).unwrap();
+        b64url_decode(jwk[name].as_str().unwrap()).unwrap()
+    }
+
+    /// Every single-bit change of the input or the signature is refused.
+    fn refuses_every_flipped_bit(key: &EdgeKey, input: &[u8], sig: &[u8]) {
+        assert!(key.verify(input, sig), "the genuine signature verifies");
+        for i in 0..sig.len() * 8 {
+            let mut forged = sig.to_vec();
+            forged[i / 8] ^= 1 << (i % 8);
+            assert!(!key.verify(input, &forged), "signature bit {i}");
+        }
+        for i in [0, input.len() / 2, input.len() - 1] {
+            let mut altered = input.to_vec();
+            altered[i] ^= 1;
+            assert!(!key.verify(&altered, sig), "input byte {i}");
+        }
+        assert!(!key.verify(input, &sig[..63]), "a short signature");
+        assert!(!key.verify(input, &[sig, &[0]].concat()), "a long one");
+        assert!(!key.verify(input, &[0u8; 64]), "zeros");
+    }
+
+    #[test]
+    fn the_wasm_ed25519_check_refuses_forgeries() {
+        let pair = Ed25519KeyPair::generate();
+        let token = pair.sign(Claims::create(Duration::from_secs(60))).unwrap();
+        let (input, sig) = signed(&token);
+        let x = coordinate(&pair.public_key().to_jwk(), "x");
+        let key = EdgeKey::ed25519(&x).unwrap();
+        refuses_every_flipped_bit(&key, &input, &sig);
+        // Another key's signature.
+        let other = Ed25519KeyPair::generate()
+            .sign(Claims::create(Duration::from_secs(60)))
+            .unwrap();
+        let (other_input, other_sig) = signed(&other);
+        assert!(!key.verify(&other_input, &other_sig));
+        assert!(EdgeKey::ed25519(&x[..31]).is_none(), "a short key");
+    }
+
+    #[test]
+    fn the_wasm_ed25519_check_refuses_small_order_keys_and_r() {
+        // The identity point as the key, and as R with s = 0: the classic
+        // signature that verifies for every message under a lax check.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let key = EdgeKey::ed25519(&identity).unwrap();
+        let sig = [&identity[..], &[0u8; 32]].concat();
+        assert!(!key.verify(b"any message", &sig));
+        // s not reduced modulo the group order (s + L) is refused too.
+        let pair = Ed25519KeyPair::generate();
+        let token = pair.sign(Claims::create(Duration::from_secs(60))).unwrap();
+        let (input, mut sig) = signed(&token);
+        let key = EdgeKey::ed25519(&coordinate(&pair.public_key().to_jwk(), "x")).unwrap();
+        const L: [u8; 32] = [
+            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
+            0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        ];
+        let mut carry = 0u16;
+        for (b, l) in sig[32..].iter_mut().zip(L) {
+            let sum = u16::from(*b) + u16::from(l) + carry;
+            *b = sum as u8;
+            carry = sum >> 8;
+        }
+        assert_eq!(carry, 0);
+        assert!(!key.verify(&input, &sig), "a non-canonical s");
+    }
+
+    #[test]
+    fn the_wasm_p256_check_refuses_forgeries() {
+        let pair = ES256KeyPair::generate();
+        let token = pair.sign(Claims::create(Duration::from_secs(60))).unwrap();
+        let (input, sig) = signed(&token);
+        let jwk = pair.public_key().to_jwk();
+        let (x, y) = (coordinate(&jwk, "x"), coordinate(&jwk, "y"));
+        let key = EdgeKey::p256(&x, &y).unwrap();
+        refuses_every_flipped_bit(&key, &input, &sig);
+        // r or s zero, or the group order itself.
+        const N: [u8; 32] = [
+            0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63,
+            0x25, 0x51,
+        ];
+        for forged in [
+            [&sig[..32], &[0u8; 32]].concat(),
+            [&[0u8; 32], &sig[32..]].concat(),
+            [&sig[..32], &N].concat(),
+            [&N, &sig[32..]].concat(),
+        ] {
+            assert!(!key.verify(&input, &forged));
+        }
+        // Points off the curve, or of the wrong size, are no keys.
+        assert!(EdgeKey::p256(&x, &x).is_none());
+        assert!(EdgeKey::p256(&x[..31], &y).is_none());
+        assert!(EdgeKey::p256(&[0u8; 32], &[0u8; 32]).is_none());
     }
 }
