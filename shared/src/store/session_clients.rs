@@ -90,9 +90,9 @@ pub fn for_identity(db: &dyn SqlStore, identity_id: &str) -> Result<Vec<Row>> {
     .decode(decode)
 }
 
-/// Deletes the rows of session `sid` and returns them: the clients to
-/// notify of its end. One statement, so that of two concurrent ends of one
-/// session only one gets the rows.
+/// Deletes the rows of session `sid` and returns them (in no particular
+/// order): the clients to notify of its end. One statement, so that of two
+/// concurrent ends of one session only one gets the rows.
 pub fn take_session(db: &dyn SqlStore, sid: &str) -> Result<Vec<Row>> {
     db.execute(
         &format!("DELETE FROM session_clients WHERE sid = ? RETURNING {COLUMNS}"),
@@ -101,8 +101,9 @@ pub fn take_session(db: &dyn SqlStore, sid: &str) -> Result<Vec<Row>> {
     .decode(decode)
 }
 
-/// Deletes every row of `identity_id` and returns them (every session of
-/// the person ends: a password reset, an administrator, erasure).
+/// Deletes every row of `identity_id` and returns them, in no particular
+/// order (every session of the person ends: a password reset, an
+/// administrator, erasure).
 pub fn take_identity(db: &dyn SqlStore, identity_id: &str) -> Result<Vec<Row>> {
     db.execute(
         &format!("DELETE FROM session_clients WHERE identity_id = ? RETURNING {COLUMNS}"),
@@ -120,11 +121,19 @@ pub fn delete_for_client(db: &dyn SqlStore, client_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Deletes up to `limit` rows last recorded before `before`: the caller
-/// keeps them at least as long as the longest refresh-token lifetime, since
-/// a client may hold the session's tokens that long.
-pub fn sweep(db: &dyn SqlStore, before: i64, limit: i64) -> Result<usize> {
-    super::sweep_expired(db, "session_clients", "last_issued_at < ?1", before, limit)
+/// Deletes up to `limit` rows that no client can still need at `now`: the
+/// session is no longer listed (it expired; an ended one's rows were taken
+/// already), and the client's refresh-token lifetime has passed since it
+/// last got tokens in it (or the client is gone).
+pub fn sweep(db: &dyn SqlStore, now: i64, limit: i64) -> Result<usize> {
+    super::sweep_expired(
+        db,
+        "session_clients",
+        "sid NOT IN (SELECT sid FROM sessions) AND last_issued_at < ?1 - coalesce(\
+         (SELECT refresh_max_ttl FROM clients WHERE clients.id = session_clients.client_id), 0)",
+        now,
+        limit,
+    )
 }
 
 #[cfg(test)]
@@ -207,13 +216,55 @@ mod tests {
     }
 
     #[test]
-    fn the_sweep_drops_rows_recorded_before_the_cut_and_at_most_the_limit() {
+    fn the_sweep_keeps_rows_a_client_may_still_need() {
         let db = db();
-        for (i, sid) in ["a", "b", "c"].iter().enumerate() {
-            record(&db, sid, "shop", "ada", 100 + i as i64).unwrap();
-        }
-        assert_eq!(sweep(&db, 102, 1).unwrap(), 1);
-        assert_eq!(sweep(&db, 102, 10).unwrap(), 1);
-        assert_eq!(sids_of(&db, "ada").unwrap(), ["c"]);
+        let listed = |sid: &str| {
+            crate::store::sessions::insert(
+                &db,
+                &crate::store::sessions::Row {
+                    sid: sid.into(),
+                    identity_id: "ada".into(),
+                    kv_key: format!("k-{sid}"),
+                    user_agent: String::new(),
+                    client_addr: String::new(),
+                    amr: "pwd".into(),
+                    created_at: 0,
+                    last_seen_at: 0,
+                    expires_at: 1_000_000,
+                },
+            )
+            .unwrap()
+        };
+        db.execute(
+            "INSERT INTO clients (id, name, refresh_max_ttl, created_at, updated_at) \
+             VALUES ('shop', 'Shop', 1000, 0, 0)",
+            &[],
+        )
+        .unwrap();
+        listed("alive");
+        record(&db, "alive", "shop", "ada", 100).unwrap();
+        record(&db, "expired-recent", "shop", "ada", 5_000).unwrap();
+        record(&db, "expired-old", "shop", "ada", 100).unwrap();
+        record(&db, "expired-old", "gone", "ada", 5_000).unwrap();
+        // At 5,500: "expired-old" at shop is past shop's 1,000 s, and the
+        // deleted client's row has no lifetime left.
+        assert_eq!(sweep(&db, 5_500, 1).unwrap(), 1);
+        assert_eq!(sweep(&db, 5_500, 10).unwrap(), 1);
+        let mut left: Vec<(String, String)> = ["alive", "expired-recent", "expired-old"]
+            .iter()
+            .flat_map(|sid| clients_of(&db, sid).unwrap())
+            .map(|r| (r.sid, r.client_id))
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ("alive".to_owned(), "shop".to_owned()),
+                ("expired-recent".to_owned(), "shop".to_owned())
+            ]
+        );
+        // A listed session keeps its rows however old.
+        assert_eq!(sweep(&db, 1_000_000_000, 10).unwrap(), 1);
+        assert_eq!(clients_of(&db, "alive").unwrap().len(), 1);
     }
 }
