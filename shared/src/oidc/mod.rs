@@ -12,5 +12,6 @@ pub mod grants;
 pub mod introspection;
 pub mod jws;
 pub mod keys;
+pub mod logout;
 pub mod logout_token;
 pub mod tokens;
