@@ -140,7 +140,7 @@ pub fn erase(env: &Env, who: &Identity, confirm: &str) -> Result<()> {
     // 4. Every row tied to the identity.
     refresh_families::delete_for_identity(db, id)?;
     auth_codes::delete_for_identity(db, id)?;
-    session_clients::take_identity(db, id)?;
+    session_clients::take_identity(db, id, None)?;
     consents::delete_for_identity(db, id)?;
     federated_identities::delete_for_identity(db, id)?;
     totp_secrets::delete(db, id)?;

@@ -101,13 +101,16 @@ pub fn take_session(db: &dyn SqlStore, sid: &str) -> Result<Vec<Row>> {
     .decode(decode)
 }
 
-/// Deletes every row of `identity_id` and returns them, in no particular
-/// order (every session of the person ends: a password reset, an
-/// administrator, erasure).
-pub fn take_identity(db: &dyn SqlStore, identity_id: &str) -> Result<Vec<Row>> {
+/// Deletes the rows of every session of `identity_id` but `keep` and
+/// returns them, in no particular order: the person's other sessions end
+/// (the account centre), or all of them (`keep` = `None`: a password reset,
+/// an administrator, erasure).
+pub fn take_identity(db: &dyn SqlStore, identity_id: &str, keep: Option<&str>) -> Result<Vec<Row>> {
     db.execute(
-        &format!("DELETE FROM session_clients WHERE identity_id = ? RETURNING {COLUMNS}"),
-        &[identity_id.into()],
+        &format!(
+            "DELETE FROM session_clients WHERE identity_id = ? AND sid IS NOT ? RETURNING {COLUMNS}"
+        ),
+        &[identity_id.into(), keep.into()],
     )?
     .decode(decode)
 }
@@ -193,21 +196,27 @@ mod tests {
         assert!(sids_of(&db, "nobody").unwrap().is_empty());
 
         // Ending a session takes its rows once.
-        let taken = take_session(&db, "s2").unwrap();
+        let mut taken = take_session(&db, "s2").unwrap();
+        taken.sort_by(|a, b| a.client_id.cmp(&b.client_id));
         assert_eq!(
-            taken
-                .iter()
-                .map(|r| r.client_id.as_str())
-                .collect::<Vec<_>>()
-                .len(),
-            2
+            taken,
+            [
+                row("s2", "blog", "ada", 200, 200),
+                row("s2", "shop", "ada", 300, 300)
+            ]
         );
         assert!(take_session(&db, "s2").unwrap().is_empty());
         assert_eq!(sids_of(&db, "ada").unwrap(), ["s1"]);
 
-        // Ending all of a person's sessions leaves the others'.
+        // Ending the person's other sessions keeps the current one's rows;
+        // ending all of them leaves only other people's.
+        record(&db, "s4", "shop", "ada", 500).unwrap();
         assert_eq!(
-            take_identity(&db, "ada").unwrap(),
+            take_identity(&db, "ada", Some("s1")).unwrap(),
+            [row("s4", "shop", "ada", 500, 500)]
+        );
+        assert_eq!(
+            take_identity(&db, "ada", None).unwrap(),
             [row("s1", "shop", "ada", 100, 100)]
         );
         assert_eq!(count_rows(&db, "session_clients").unwrap(), 1);
