@@ -4,11 +4,13 @@
 //! the same way whether or not the account exists: the difference goes into
 //! the mail. Login runs exactly one argon2id computation on every path.
 
+use std::cell::OnceCell;
+
 use http::{HeaderMap, HeaderValue};
 use serde_json::{Map, Value as Json, json};
 
 use crate::Env;
-use crate::config::{Config, Variables};
+use crate::config::{self, Config, Variables};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::events::{self, Kind};
@@ -22,47 +24,65 @@ use crate::session::{self, Policy, Session};
 use crate::store::federated_identities;
 use crate::throttle::{self, Limits};
 
-/// Everything the account flows need from configuration.
-#[derive(Debug, Clone)]
-pub struct Auth {
+/// Everything the account flows need from configuration: the shared
+/// settings, and the account settings, each group read from its variables
+/// on first use (a variable read costs 20–40 µs on real Spin) and then kept
+/// for the request. A bad value is an error naming its variable when a
+/// flow first uses its group.
+#[derive(Clone)]
+pub struct Auth<'a> {
     /// Shared settings (issuer, product name, dev mode).
-    pub config: Config,
-    /// Session lifetimes and cookie security.
-    pub policy: Policy,
-    /// argon2id cost.
-    pub argon2: Argon2Config,
-    /// Brute-force limits.
-    pub limits: Limits,
-    /// The attributes collected at sign-up.
-    pub schema: ProfileSchema,
+    pub config: Config<'a>,
+    vars: &'a dyn Variables,
+    policy: OnceCell<Policy>,
+    argon2: OnceCell<Argon2Config>,
+    limits: OnceCell<Limits>,
+    schema: OnceCell<ProfileSchema>,
 }
 
-impl Auth {
-    /// Reads every setting; an invalid one is an error naming it.
-    pub fn load(vars: &dyn Variables) -> Result<Self> {
+impl<'a> Auth<'a> {
+    /// Reads the issuer ([`Config::load`]); the rest waits for its first use.
+    pub fn load(vars: &'a dyn Variables) -> Result<Self> {
         Ok(Self {
             config: Config::load(vars)?,
-            policy: Policy::load(vars)?,
-            argon2: Argon2Config::load(vars)?,
-            limits: Limits::load(vars)?,
-            schema: ProfileSchema::load(vars)?,
+            vars,
+            policy: OnceCell::new(),
+            argon2: OnceCell::new(),
+            limits: OnceCell::new(),
+            schema: OnceCell::new(),
         })
     }
-}
 
-/// The session settings, for code that needs no more of the account
-/// settings (the pending sign-in of a second factor).
-impl AsRef<Policy> for Auth {
-    fn as_ref(&self) -> &Policy {
-        &self.policy
+    /// Session lifetimes and cookie security.
+    pub fn policy(&self) -> Result<&Policy> {
+        config::once(&self.policy, || Policy::load(self.vars))
+    }
+
+    /// The argon2id cost.
+    pub fn argon2(&self) -> Result<&Argon2Config> {
+        config::once(&self.argon2, || Argon2Config::load(self.vars))
+    }
+
+    /// Brute-force limits.
+    pub fn limits(&self) -> Result<&Limits> {
+        config::once(&self.limits, || Limits::load(self.vars))
+    }
+
+    /// The attributes collected at sign-up.
+    pub fn schema(&self) -> Result<&ProfileSchema> {
+        config::once(&self.schema, || ProfileSchema::load(self.vars))
     }
 }
 
-/// The brute-force limits, for code that needs no more of the account
-/// settings (second-factor codes).
-impl AsRef<Limits> for Auth {
-    fn as_ref(&self) -> &Limits {
-        &self.limits
+impl std::fmt::Debug for Auth<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("config", &self.config)
+            .field("policy", &self.policy.get())
+            .field("argon2", &self.argon2.get())
+            .field("limits", &self.limits.get())
+            .field("schema", &self.schema.get())
+            .finish_non_exhaustive()
     }
 }
 
@@ -93,7 +113,7 @@ impl SignUp {
             .required("password")
             .map_err(|_| Error::bad_request("Choose a password."))?;
         password::check_policy(password)?;
-        let attributes = auth.schema.validate(form)?;
+        let attributes = auth.schema()?.validate(form)?;
         let ticked = |name: &str| -> Result<bool> {
             Ok(form
                 .one(name)?
@@ -117,7 +137,7 @@ pub fn sign_up(env: &Env, auth: &Auth, s: &SignUp, client: &str) -> Result<()> {
         return Err(Error::bad_request("Accept the terms to create an account."));
     }
     count_mail_request(env, auth, "signup", client, &s.email)?;
-    let hash = password::hash(&s.password, &auth.argon2)?;
+    let hash = password::hash(&s.password, auth.argon2()?)?;
     match identity::create(env.sql, &s.email, Some(&hash), &s.attributes, env.now)? {
         Some(created) => {
             crate::privacy::consent::record_sign_up(
@@ -146,7 +166,7 @@ pub fn sign_up(env: &Env, auth: &Auth, s: &SignUp, client: &str) -> Result<()> {
 /// against the client address and the recipient before anything is sent, so
 /// that nobody can make Lanyard mail-bomb an inbox, from one address or many.
 fn count_mail_request(env: &Env, auth: &Auth, action: &str, client: &str, to: &str) -> Result<()> {
-    let limits = &auth.limits;
+    let limits = auth.limits()?;
     throttle::reserve(
         env.sql,
         &throttle::address_key(action, client),
@@ -253,7 +273,7 @@ pub fn log_in_to(
     if mfa::factors(env.sql, &who.id)?.any() {
         return Ok(LoggedIn::SecondFactor(mfa::pending::begin(
             env,
-            auth,
+            auth.policy()?,
             &who,
             &["pwd"],
             return_to,
@@ -261,7 +281,7 @@ pub fn log_in_to(
     }
     let cookie = session::start(
         env,
-        &auth.policy,
+        auth.policy()?,
         &session::New {
             sub: &who.id,
             generation: who.session_generation,
@@ -306,13 +326,13 @@ fn prove(env: &Env, auth: &Auth, email: &str, password: &str, device: &Device) -
     let addr = throttle::address_key("login", client);
     // The address first: from an address that is already backing off, a
     // spray of guesses cannot use up its victims' attempts.
-    throttle::reserve(env.sql, &addr, &auth.limits.address, env.now)?;
-    throttle::reserve(env.sql, &acct, &auth.limits.account, env.now)?;
+    throttle::reserve(env.sql, &addr, &auth.limits()?.address, env.now)?;
+    throttle::reserve(env.sql, &acct, &auth.limits()?.account, env.now)?;
     let who = identity::by_email(env.sql, &email)?;
     let verdict = password::verify(
         password,
         who.as_ref().and_then(|w| w.password_hash.as_deref()),
-        &auth.argon2,
+        auth.argon2()?,
     )?;
     let who = match who {
         Some(who) if verdict.ok() => who,
@@ -334,13 +354,13 @@ fn prove(env: &Env, auth: &Auth, email: &str, password: &str, device: &Device) -
 /// The signed-in identity and session, if the request has a live session
 /// whose identity still exists and has not ended its sessions since.
 pub fn current(env: &Env, auth: &Auth, headers: &HeaderMap) -> Result<Option<(Identity, Session)>> {
-    let Some(s) = session::current(env, &auth.policy, headers)? else {
+    let Some(s) = session::current(env, auth.policy()?, headers)? else {
         return Ok(None);
     };
     match identity::by_id(env.sql, &s.sub)? {
         Some(who) if who.session_generation == s.generation => Ok(Some((who, s))),
         _ => {
-            session::end(env, &auth.policy, headers)?;
+            session::end(env, auth.policy()?, headers)?;
             Ok(None)
         }
     }
@@ -381,7 +401,7 @@ pub fn reset_password(env: &Env, auth: &Auth, token: &str, new_password: &str) -
         token,
         env.now,
     )?)?;
-    let hash = password::hash(new_password, &auth.argon2)?;
+    let hash = password::hash(new_password, auth.argon2()?)?;
     let id = link_status(onetime::redeem(
         env.sql,
         Purpose::ResetPassword,

@@ -107,9 +107,9 @@ impl Mail {
         let link = config.url(&format!("/verify?token={token}"));
         Ok(Mail {
             to: to.to_owned(),
-            subject: format!("Verify your email for {}", config.product_name),
+            subject: format!("Verify your email for {}", config.product_name()?),
             text: render(&VerifyText {
-                product: &config.product_name,
+                product: config.product_name()?,
                 link: &link,
             })?,
             link: Some(link),
@@ -120,9 +120,9 @@ impl Mail {
     pub fn already_registered(config: &Config, to: &str) -> Result<Mail> {
         Ok(Mail {
             to: to.to_owned(),
-            subject: format!("You already have a {} account", config.product_name),
+            subject: format!("You already have a {} account", config.product_name()?),
             text: render(&AlreadyText {
-                product: &config.product_name,
+                product: config.product_name()?,
                 issuer: &config.issuer,
             })?,
             link: Some(config.url("/login")),
@@ -134,9 +134,9 @@ impl Mail {
         let link = config.url(&format!("/reset?token={token}"));
         Ok(Mail {
             to: to.to_owned(),
-            subject: format!("Reset your {} password", config.product_name),
+            subject: format!("Reset your {} password", config.product_name()?),
             text: render(&ResetText {
-                product: &config.product_name,
+                product: config.product_name()?,
                 link: &link,
             })?,
             link: Some(link),
@@ -155,9 +155,9 @@ impl Mail {
         let link = config.url(&format!("/orgs/join?token={token}"));
         Ok(Mail {
             to: to.to_owned(),
-            subject: format!("Join {org} on {}", config.product_name),
+            subject: format!("Join {org} on {}", config.product_name()?),
             text: render(&InviteText {
-                product: &config.product_name,
+                product: config.product_name()?,
                 org,
                 inviter,
                 link: &link,
@@ -178,9 +178,9 @@ impl Mail {
         let link = config.url(&format!("/orgs/mandates/accept?token={token}"));
         Ok(Mail {
             to: to.to_owned(),
-            subject: format!("{org} asks you to act for it on {}", config.product_name),
+            subject: format!("{org} asks you to act for it on {}", config.product_name()?),
             text: render(&MandateText {
-                product: &config.product_name,
+                product: config.product_name()?,
                 org,
                 service,
                 link: &link,
@@ -193,9 +193,9 @@ impl Mail {
     pub fn reset_unknown(config: &Config, to: &str) -> Result<Mail> {
         Ok(Mail {
             to: to.to_owned(),
-            subject: format!("{} password reset", config.product_name),
+            subject: format!("{} password reset", config.product_name()?),
             text: render(&ResetUnknownText {
-                product: &config.product_name,
+                product: config.product_name()?,
                 issuer: &config.issuer,
             })?,
             link: None,
@@ -206,9 +206,9 @@ impl Mail {
     pub fn verify_unknown(config: &Config, to: &str) -> Result<Mail> {
         Ok(Mail {
             to: to.to_owned(),
-            subject: format!("Verify your email for {}", config.product_name),
+            subject: format!("Verify your email for {}", config.product_name()?),
             text: render(&VerifyUnknownText {
-                product: &config.product_name,
+                product: config.product_name()?,
                 issuer: &config.issuer,
             })?,
             link: None,
@@ -246,9 +246,9 @@ impl Mail {
         let link = config.url(&format!("/account/email/confirm?token={token}"));
         Ok(Mail {
             to: to.to_owned(),
-            subject: format!("Confirm your new email for {}", config.product_name),
+            subject: format!("Confirm your new email for {}", config.product_name()?),
             text: render(&EmailChangeText {
-                product: &config.product_name,
+                product: config.product_name()?,
                 link: &link,
             })?,
             link: Some(link),
@@ -260,9 +260,9 @@ impl Mail {
     pub fn email_in_use(config: &Config, to: &str) -> Result<Mail> {
         Ok(Mail {
             to: to.to_owned(),
-            subject: format!("Confirm your new email for {}", config.product_name),
+            subject: format!("Confirm your new email for {}", config.product_name()?),
             text: render(&EmailInUseText {
-                product: &config.product_name,
+                product: config.product_name()?,
                 issuer: &config.issuer,
             })?,
             link: None,
@@ -273,9 +273,9 @@ impl Mail {
     pub fn email_changed(config: &Config, to: &str, new_email: &str) -> Result<Mail> {
         Ok(Mail {
             to: to.to_owned(),
-            subject: format!("Your {} email address was changed", config.product_name),
+            subject: format!("Your {} email address was changed", config.product_name()?),
             text: render(&EmailChangedText {
-                product: &config.product_name,
+                product: config.product_name()?,
                 issuer: &config.issuer,
                 new_email,
             })?,
@@ -286,7 +286,7 @@ impl Mail {
 
 /// Sends a message: to the outbox in `dev_mode`, to the mail API otherwise.
 pub fn send(env: &Env, config: &Config, mail: &Mail) -> Result<()> {
-    if config.dev_mode {
+    if config.dev_mode()? {
         return dev_outbox::insert(
             env.sql,
             &mail.to,
@@ -302,13 +302,14 @@ pub fn send(env: &Env, config: &Config, mail: &Mail) -> Result<()> {
         return Err(Error::config("mail_api_url", "use an https URL"));
     }
     let token = config::optional(env.vars, "mail_api_token")?.unwrap_or_default();
-    let from = config::optional(env.vars, "mail_from")?.unwrap_or_else(|| {
-        format!(
+    let from = match config::optional(env.vars, "mail_from")? {
+        Some(from) => from,
+        None => format!(
             "{} <no-reply@{}>",
-            config.product_name,
+            config.product_name()?,
             host_of(&config.issuer)
-        )
-    });
+        ),
+    };
     #[derive(Serialize)]
     struct Body<'a> {
         from: &'a str,

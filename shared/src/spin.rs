@@ -396,7 +396,17 @@ async fn read_request(
     let path = req.path_with_query().unwrap_or_else(|| "/".into());
     let style = crate::routes::style_for(&path);
     let fail = |e: Error| (e, style);
-    let limit = config::max_body_bytes(vars).map_err(fail)?;
+    // The limit is read only for a body that could pass it: every valid
+    // limit is at least MIN_MAX_BODY_BYTES, and a variable read costs real
+    // time on Spin. A bad value is named by the first such request.
+    let limit = std::cell::OnceCell::new();
+    let check = |len: usize| -> Result<()> {
+        if len <= config::MIN_MAX_BODY_BYTES {
+            return Ok(());
+        }
+        let limit = config::once(&limit, || config::max_body_bytes(vars))?;
+        web::check_body_size(len, *limit)
+    };
 
     let mut builder = http::Request::builder().method(method(&req)).uri(&path);
     let mut declared = None;
@@ -409,7 +419,7 @@ async fn read_request(
         builder = builder.header(name, value);
     }
     if let Some(len) = declared {
-        web::check_body_size(len, limit).map_err(fail)?;
+        check(len).map_err(fail)?;
     }
     let mut body = Vec::new();
     let mut stream = req.into_body_stream();
@@ -419,7 +429,7 @@ async fn read_request(
                 "The request body could not be read: {e:?}"
             )))
         })?;
-        web::check_body_size(body.len() + chunk.len(), limit).map_err(fail)?;
+        check(body.len() + chunk.len()).map_err(fail)?;
         body.extend_from_slice(&chunk);
     }
     builder.body(body).map_err(|_| {

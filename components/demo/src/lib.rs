@@ -80,7 +80,7 @@ mod app {
         config: &Config,
         claims: Option<String>,
         error: Option<&str>,
-    ) -> web::Response {
+    ) -> Result<web::Response> {
         let issuer = &config.issuer;
         let logout = format!(
             "{issuer}/logout?client_id={}&post_logout_redirect_uri={}",
@@ -103,7 +103,7 @@ mod app {
             (m, ends)
         });
         let body = Page {
-            product: &config.product_name,
+            product: config.product_name()?,
             claims,
             organisation,
             act,
@@ -113,7 +113,7 @@ mod app {
         }
         .render()
         .unwrap_or_default();
-        web::html(status, body)
+        Ok(web::html(status, body))
     }
 
     /// A `303` to `to` that sets one cookie.
@@ -138,7 +138,7 @@ mod app {
         let config = Config::load(vars)?;
         // The demo client exists only in dev_mode; in production the demo is
         // not there at all, and writes nothing.
-        if !config.dev_mode {
+        if !config.dev_mode()? {
             return Err(Error::NotFound);
         }
         if !matches!(req.method(), Method::Get) {
@@ -166,7 +166,7 @@ mod app {
                     }
                     None => None,
                 };
-                Ok(page(StatusCode::OK, &config, claims, None))
+                page(StatusCode::OK, &config, claims, None)
             }
             "/demo/login" => {
                 let state = crypto::random_token()?;
@@ -195,7 +195,7 @@ mod app {
                         Error::BadRequest(_) => StatusCode::BAD_REQUEST,
                         _ => StatusCode::BAD_GATEWAY,
                     };
-                    Ok(page(status, &config, None, Some(&e.detail())))
+                    page(status, &config, None, Some(&e.detail()))
                 }
                 Err(e) => Err(e),
             },

@@ -43,7 +43,7 @@ pub fn request(
     }
     // Each request mails someone: counted per address and per recipient, as
     // sign-up and reset are.
-    let limits = &auth.limits;
+    let limits = auth.limits()?;
     throttle::reserve(
         env.sql,
         &throttle::address_key("email_change", &device.addr),

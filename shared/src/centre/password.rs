@@ -70,7 +70,7 @@ pub fn change(
             ));
         }
     }
-    let hash = password::hash(c.new, &auth.argon2)?;
+    let hash = password::hash(c.new, auth.argon2()?)?;
     // Refresh tokens end before the password changes, so that no
     // interruption leaves one alive beside the new password.
     if c.sign_out_others {
@@ -111,7 +111,7 @@ mod tests {
         let d = Device::addr("192.0.2.1");
         let cookie = session::start(
             &w.env(now),
-            &auth.policy,
+            auth.policy().unwrap(),
             &session::New {
                 sub: &who.id,
                 generation: who.session_generation,
@@ -130,7 +130,7 @@ mod tests {
             .to_owned();
         let mut h = HeaderMap::new();
         h.insert(http::header::COOKIE, HeaderValue::from_str(&pair).unwrap());
-        let s = session::current(&w.env(now), &auth.policy, &h)
+        let s = session::current(&w.env(now), auth.policy().unwrap(), &h)
             .unwrap()
             .unwrap();
         (h, s)
@@ -144,7 +144,7 @@ mod tests {
     fn a_change_needs_the_current_password_and_can_end_the_others() {
         let w = World::new();
         let auth = Auth::load(&w.vars).unwrap();
-        let hash = password::hash(OLD, &auth.argon2).unwrap();
+        let hash = password::hash(OLD, auth.argon2().unwrap()).unwrap();
         let who = crate::identity::create(&w.sql, "ada@example.com", Some(&hash), &Map::new(), 0)
             .unwrap()
             .unwrap();
@@ -169,14 +169,14 @@ mod tests {
         }
         let unchanged = crate::identity::by_id(&w.sql, &who.id).unwrap().unwrap();
         assert_eq!(unchanged.password_hash.as_deref(), Some(hash.as_str()));
-        assert!(alive(&w, &auth.policy, &other, 2));
+        assert!(alive(&w, auth.policy().unwrap(), &other, 2));
 
         let done = change(&w.env(3), &auth, &who, &mine, &ask(Some(OLD), NEW), &d).unwrap();
         assert_eq!(done.ended_sessions.len(), 1);
-        assert!(!alive(&w, &auth.policy, &other, 4));
+        assert!(!alive(&w, auth.policy().unwrap(), &other, 4));
         let after = crate::identity::by_id(&w.sql, &who.id).unwrap().unwrap();
         assert!(
-            password::verify(NEW, after.password_hash.as_deref(), &auth.argon2)
+            password::verify(NEW, after.password_hash.as_deref(), auth.argon2().unwrap())
                 .unwrap()
                 .ok()
         );
@@ -200,6 +200,6 @@ mod tests {
         };
         let done = change(&w.env(1), &auth, &who, &mine, &c, &Device::addr("x")).unwrap();
         assert!(done.first && done.ended_sessions.is_empty());
-        assert!(alive(&w, &auth.policy, &other, 2));
+        assert!(alive(&w, auth.policy().unwrap(), &other, 2));
     }
 }

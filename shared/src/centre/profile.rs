@@ -24,9 +24,9 @@ pub fn save(
     params: &Params,
     device: &Device,
 ) -> Result<Map<String, Json>> {
-    let values = auth.schema.validate(params)?;
+    let values = auth.schema()?.validate(params)?;
     let mut attributes = who.attributes.clone();
-    for a in &auth.schema.0 {
+    for a in &auth.schema()?.0 {
         attributes.remove(&a.name);
     }
     attributes.extend(values);
@@ -34,7 +34,7 @@ pub fn save(
         return Ok(attributes);
     }
     let changed: Vec<&str> = auth
-        .schema
+        .schema()?
         .0
         .iter()
         .filter(|a| attributes.get(&a.name) != who.attributes.get(&a.name))
@@ -58,7 +58,7 @@ pub fn save(
 pub fn params_from_json(auth: &Auth, attributes: &Map<String, Json>) -> Result<Params> {
     let mut pairs = Vec::new();
     for (name, value) in attributes {
-        if !auth.schema.0.iter().any(|a| &a.name == name) {
+        if !auth.schema()?.0.iter().any(|a| &a.name == name) {
             return Err(Error::bad_request(format!(
                 "`{name}` is not an attribute of this profile."
             )));
@@ -78,8 +78,9 @@ pub fn params_from_json(auth: &Auth, attributes: &Map<String, Json>) -> Result<P
 
 /// The schema's attributes with their current values, for the form and
 /// the API.
-pub fn fields<'a>(auth: &'a Auth, who: &Identity) -> Vec<Field<'a>> {
-    auth.schema
+pub fn fields<'a>(auth: &'a Auth, who: &Identity) -> Result<Vec<Field<'a>>> {
+    Ok(auth
+        .schema()?
         .0
         .iter()
         .map(|a| Field {
@@ -91,7 +92,7 @@ pub fn fields<'a>(auth: &'a Auth, who: &Identity) -> Vec<Field<'a>> {
                 .unwrap_or_default()
                 .to_owned(),
         })
-        .collect()
+        .collect())
 }
 
 /// One attribute of the profile and its value.
@@ -108,7 +109,7 @@ mod tests {
     use crate::store::security_events;
     use crate::testkit::World;
 
-    fn setup(w: &World) -> (Auth, Identity) {
+    fn setup(w: &World) -> (Auth<'_>, Identity) {
         let auth = Auth::load(&w.vars).unwrap();
         let mut attrs = Map::new();
         attrs.insert("name".into(), "Ada".into());

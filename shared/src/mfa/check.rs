@@ -37,7 +37,7 @@ impl Proof {
 /// `recovery_code_used` one.
 pub fn prove_code(
     env: &Env,
-    auth: &impl AsRef<Limits>,
+    limits: &Limits,
     who: &Identity,
     code: &str,
     device: &Device,
@@ -53,8 +53,8 @@ pub fn prove_code(
     }
     let acct = throttle::account_key(&who.email);
     let addr = throttle::address_key("login", &device.addr);
-    throttle::reserve(env.sql, &addr, &auth.as_ref().address, env.now)?;
-    throttle::reserve(env.sql, &acct, &auth.as_ref().account, env.now)?;
+    throttle::reserve(env.sql, &addr, &limits.address, env.now)?;
+    throttle::reserve(env.sql, &acct, &limits.account, env.now)?;
     let proof = if totp::normalise(code).is_some() {
         totp::verify(env, &who.id, code)?.then_some(Proof::Totp)
     } else {
@@ -104,7 +104,7 @@ mod tests {
         assert_eq!(
             prove_code(
                 &env,
-                &auth,
+                auth.limits().unwrap(),
                 &ada,
                 &totp::code_at(secret, 200).unwrap(),
                 &device
@@ -113,18 +113,18 @@ mod tests {
             Proof::Totp
         );
         assert_eq!(
-            prove_code(&env, &auth, &ada, &codes[0], &device).unwrap(),
+            prove_code(&env, auth.limits().unwrap(), &ada, &codes[0], &device).unwrap(),
             Proof::Recovery
         );
         for _ in 0..3 {
             assert!(matches!(
-                prove_code(&env, &auth, &ada, &codes[0], &device),
+                prove_code(&env, auth.limits().unwrap(), &ada, &codes[0], &device),
                 Err(Error::Unauthorized(_))
             ));
         }
         // The limit is reached: even a right code waits.
         assert!(matches!(
-            prove_code(&env, &auth, &ada, &codes[1], &device),
+            prove_code(&env, auth.limits().unwrap(), &ada, &codes[1], &device),
             Err(Error::TooManyRequests { .. })
         ));
         let kinds: Vec<String> = security_events::page(&w.sql, &ada.id, None, 10)

@@ -49,7 +49,7 @@ const REFUSED: &str = "This passkey could not be verified. Try again, or sign in
 #[derive(Debug, Clone, Copy)]
 pub struct Settings<'a> {
     /// The issuer (the relying party) and product name.
-    pub config: &'a Config,
+    pub config: &'a Config<'a>,
     /// Session lifetimes and cookies.
     pub policy: &'a Policy,
     /// The limits wrong passkeys count against.
@@ -98,7 +98,7 @@ pub fn relying_party(config: &Config) -> Result<Webauthn> {
                 "passkeys need an issuer whose host is a domain name, not an IP address",
             )
         })?
-        .rp_name(&config.product_name)
+        .rp_name(config.product_name()?)
         .build()
         .map_err(|e| Error::Internal(format!("webauthn: {e:?}")))
 }

@@ -64,19 +64,19 @@ fn key(token: &str) -> String {
 /// pending cookie's `Set-Cookie` value.
 pub fn begin(
     env: &Env,
-    auth: &impl AsRef<Policy>,
+    policy: &Policy,
     who: &Identity,
     amr: &[&str],
     return_to: Option<&str>,
 ) -> Result<HeaderValue> {
-    begin_via(env, auth, who, amr, None, return_to)
+    begin_via(env, policy, who, amr, None, return_to)
 }
 
 /// [`begin`] for a sign-in through the upstream connection `idp` (when
 /// given), which the session keeps.
 pub fn begin_via(
     env: &Env,
-    auth: &impl AsRef<Policy>,
+    policy: &Policy,
     who: &Identity,
     amr: &[&str],
     idp: Option<&str>,
@@ -94,22 +94,18 @@ pub fn begin_via(
     };
     kv::put_json(env.kv, &key(&token), &pending, pending.expires_at)?;
     SetCookie {
-        name: cookie_name(auth.as_ref()),
+        name: cookie_name(policy),
         value: &token,
         max_age: Some(LIFETIME),
-        secure: auth.as_ref().secure,
+        secure: policy.secure,
     }
     .to_header()
 }
 
 /// The request's pending sign-in, if its cookie names one that has not
 /// expired and whose identity has not ended its sessions since.
-pub fn current(
-    env: &Env,
-    auth: &impl AsRef<Policy>,
-    headers: &HeaderMap,
-) -> Result<Option<Pending>> {
-    let Some(token) = token(auth, headers) else {
+pub fn current(env: &Env, policy: &Policy, headers: &HeaderMap) -> Result<Option<Pending>> {
+    let Some(token) = token(policy, headers) else {
         return Ok(None);
     };
     let Some(pending) = kv::get_json::<Pending>(env.kv, &key(token), env.now)? else {
@@ -124,8 +120,8 @@ pub fn current(
     }
 }
 
-fn token<'h>(auth: &impl AsRef<Policy>, headers: &'h HeaderMap) -> Option<&'h str> {
-    web::cookie(headers, cookie_name(auth.as_ref())).filter(|v| session::is_token(v))
+fn token<'h>(policy: &Policy, headers: &'h HeaderMap) -> Option<&'h str> {
+    web::cookie(headers, cookie_name(policy)).filter(|v| session::is_token(v))
 }
 
 /// The methods of a sign-in finished by the second factor `method`: those
@@ -146,23 +142,23 @@ pub fn with_second_factor(amr: &[String], method: &str) -> Vec<String> {
 /// values (session + clearing the pending cookie).
 pub fn complete(
     env: &Env,
-    auth: &impl AsRef<Policy>,
+    policy: &Policy,
     headers: &HeaderMap,
     pending: &Pending,
     method: &str,
     device: &Device,
 ) -> Result<Vec<HeaderValue>> {
     // Dropped first, so that the pending sign-in cannot give two sessions.
-    if let Some(token) = token(auth, headers) {
+    if let Some(token) = token(policy, headers) {
         env.kv.delete(&key(token))?;
     }
     // A new session id at every sign-in; the browser's old one (if any) ends.
-    session::end(env, auth.as_ref(), headers)?;
+    session::end(env, policy, headers)?;
     let amr = with_second_factor(&pending.amr, method);
     let refs: Vec<&str> = amr.iter().map(String::as_str).collect();
     let started = session::start(
         env,
-        auth.as_ref(),
+        policy,
         &session::New {
             sub: &pending.sub,
             generation: pending.generation,
@@ -178,25 +174,25 @@ pub fn complete(
         json!({ "amr": amr }),
         device,
     )?;
-    Ok(vec![started, clear_cookie(auth)?])
+    Ok(vec![started, clear_cookie(policy)?])
 }
 
 /// Drops the request's pending sign-in (if any); the `Set-Cookie` value that
 /// clears its cookie.
-pub fn cancel(env: &Env, auth: &impl AsRef<Policy>, headers: &HeaderMap) -> Result<HeaderValue> {
-    if let Some(token) = token(auth, headers) {
+pub fn cancel(env: &Env, policy: &Policy, headers: &HeaderMap) -> Result<HeaderValue> {
+    if let Some(token) = token(policy, headers) {
         env.kv.delete(&key(token))?;
     }
-    clear_cookie(auth)
+    clear_cookie(policy)
 }
 
 /// A `Set-Cookie` value that removes the pending cookie.
-pub fn clear_cookie(auth: &impl AsRef<Policy>) -> Result<HeaderValue> {
+pub fn clear_cookie(policy: &Policy) -> Result<HeaderValue> {
     SetCookie {
-        name: cookie_name(auth.as_ref()),
+        name: cookie_name(policy),
         value: "",
         max_age: Some(0),
-        secure: auth.as_ref().secure,
+        secure: policy.secure,
     }
     .to_header()
 }
@@ -226,7 +222,14 @@ mod tests {
         let w = World::new();
         let auth = Auth::load(&w.vars).unwrap();
         let who = crate::testkit::person(&w.sql, "ada@example.com", 0);
-        let cookie = begin(&w.env(10), &auth, &who, &["pwd"], Some("/account")).unwrap();
+        let cookie = begin(
+            &w.env(10),
+            auth.policy().unwrap(),
+            &who,
+            &["pwd"],
+            Some("/account"),
+        )
+        .unwrap();
         let text = cookie.to_str().unwrap();
         assert!(text.starts_with("__Host-lanyard_mfa="), "{text}");
         assert!(
@@ -234,16 +237,27 @@ mod tests {
         );
         let h = headers_for(&[cookie]);
         let env = w.env(20);
-        let pending = current(&env, &auth, &h).unwrap().unwrap();
+        let pending = current(&env, auth.policy().unwrap(), &h).unwrap().unwrap();
         assert_eq!(
             (pending.sub.as_str(), pending.return_to.as_deref()),
             (who.id.as_str(), Some("/account"))
         );
-        let set = complete(&env, &auth, &h, &pending, "otp", &Device::addr("192.0.2.1")).unwrap();
+        let set = complete(
+            &env,
+            auth.policy().unwrap(),
+            &h,
+            &pending,
+            "otp",
+            &Device::addr("192.0.2.1"),
+        )
+        .unwrap();
         assert_eq!(set.len(), 2);
         assert!(set[1].to_str().unwrap().contains("Max-Age=0"));
-        assert!(current(&env, &auth, &h).unwrap().is_none(), "used once");
-        let s = session::current(&env, &auth.policy, &headers_for(&set[..1]))
+        assert!(
+            current(&env, auth.policy().unwrap(), &h).unwrap().is_none(),
+            "used once"
+        );
+        let s = session::current(&env, auth.policy().unwrap(), &headers_for(&set[..1]))
             .unwrap()
             .unwrap();
         assert_eq!(s.amr, ["pwd", "otp", "mfa"]);
@@ -257,13 +271,27 @@ mod tests {
         let w = World::new();
         let auth = Auth::load(&w.vars).unwrap();
         let who = crate::testkit::person(&w.sql, "ada@example.com", 0);
-        let h = headers_for(&[begin(&w.env(0), &auth, &who, &["pwd"], None).unwrap()]);
-        assert!(current(&w.env(LIFETIME - 1), &auth, &h).unwrap().is_some());
-        assert!(current(&w.env(LIFETIME), &auth, &h).unwrap().is_none());
+        let h =
+            headers_for(&[begin(&w.env(0), auth.policy().unwrap(), &who, &["pwd"], None).unwrap()]);
+        assert!(
+            current(&w.env(LIFETIME - 1), auth.policy().unwrap(), &h)
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            current(&w.env(LIFETIME), auth.policy().unwrap(), &h)
+                .unwrap()
+                .is_none()
+        );
 
-        let h = headers_for(&[begin(&w.env(0), &auth, &who, &["pwd"], None).unwrap()]);
+        let h =
+            headers_for(&[begin(&w.env(0), auth.policy().unwrap(), &who, &["pwd"], None).unwrap()]);
         identity::reset_password(&w.sql, &who.id, "x", 1).unwrap();
-        assert!(current(&w.env(2), &auth, &h).unwrap().is_none());
+        assert!(
+            current(&w.env(2), auth.policy().unwrap(), &h)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]

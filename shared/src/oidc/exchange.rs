@@ -457,7 +457,7 @@ mod tests {
         (w, app, invoices, other)
     }
 
-    fn config(w: &World) -> Config {
+    fn config(w: &World) -> Config<'_> {
         Config::load(&w.vars).unwrap()
     }
 

@@ -104,7 +104,7 @@ pub fn invite(env: &Env, auth: &Auth, access: &Access, ask: &Invite) -> Result<V
     throttle::reserve(
         env.sql,
         &throttle::recipient_key(&email),
-        &auth.limits.recipient,
+        &auth.limits()?.recipient,
         env.now,
     )?;
     let token = crypto::random_token()?;
@@ -160,7 +160,7 @@ pub fn resend(env: &Env, auth: &Auth, access: &Access, id: &str) -> Result<View>
     throttle::reserve(
         env.sql,
         &throttle::recipient_key(&inv.email),
-        &auth.limits.recipient,
+        &auth.limits()?.recipient,
         env.now,
     )?;
     let token = crypto::random_token()?;
@@ -276,8 +276,8 @@ pub fn accept_new(
         ));
     }
     crate::password::check_policy(password)?;
-    let attributes = auth.schema.validate(form)?;
-    let hash = crate::password::hash(password, &auth.argon2)?;
+    let attributes = auth.schema()?.validate(form)?;
+    let hash = crate::password::hash(password, auth.argon2()?)?;
     let who =
         identity::create(db, &inv.email, Some(&hash), &attributes, now)?.ok_or_else(|| {
             Error::Conflict(

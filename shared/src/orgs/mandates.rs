@@ -324,7 +324,7 @@ pub fn offer(env: &Env, auth: &Auth, a: &Access, ask: &Offer) -> Result<View> {
         throttle::reserve(
             db,
             &throttle::recipient_key(email),
-            &auth.limits.recipient,
+            &auth.limits()?.recipient,
             now,
         )?;
     }

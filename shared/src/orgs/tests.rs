@@ -384,7 +384,7 @@ fn roles_need_an_active_service_its_catalogue_and_its_own_projects() {
     assert_eq!(count(&a.w, "role_assignments"), 0);
 }
 
-fn auth(w: &World) -> Auth {
+fn auth(w: &World) -> Auth<'_> {
     Auth::load(&w.vars).unwrap()
 }
 

@@ -61,7 +61,7 @@ pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
             let password = body.required("password")?;
             match accounts::log_in(env, auth, email, password, &Device::of(env.vars, req.headers())?)? {
                 LoggedIn::Session(cookie) => {
-                    session::end(env, &auth.policy, req.headers())?;
+                    session::end(env, auth.policy()?, req.headers())?;
                     let mut res = web::json(StatusCode::OK, &json!({ "status": "signed_in" }));
                     res.headers_mut().append(header::SET_COOKIE, cookie);
                     web::no_store(&mut res);
@@ -83,7 +83,7 @@ pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         }
         "login/mfa" => super::login_mfa::api(env, auth, req, &body),
         "logout" => {
-            let clear = session::end(env, &auth.policy, req.headers())?;
+            let clear = session::end(env, auth.policy()?, req.headers())?;
             let mut res = web::response(StatusCode::NO_CONTENT, "application/json", Vec::new());
             res.headers_mut().append(header::SET_COOKIE, clear);
             Ok(res)
@@ -109,7 +109,7 @@ pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
             )?;
             let mut res = web::json(StatusCode::OK, &json!({ "status": "password_changed" }));
             res.headers_mut()
-                .append(header::SET_COOKIE, session::clear_cookie(&auth.policy)?);
+                .append(header::SET_COOKIE, session::clear_cookie(auth.policy()?)?);
             Ok(res)
         }
         _ => Err(Error::NotFound),

@@ -23,7 +23,7 @@ const SWEEP_ROWS: i64 = 1000;
 /// operator has given Lanyard an RSA key: told at registration, not at the
 /// client's first login.
 fn rs256_ready(env: &Env) -> Result<()> {
-    if Config::load(env.vars)?.dev_mode
+    if Config::load(env.vars)?.dev_mode()?
         || config::optional(env.vars, "signing_key_rs256")?.is_some()
     {
         return Ok(());

@@ -6,7 +6,6 @@ use http::{Method, StatusCode, header};
 use super::page::Page;
 use super::{get_only, not_found};
 use crate::accounts::{self, Auth, LoggedIn, SignUp};
-use crate::config::Config;
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::html::{
@@ -23,12 +22,13 @@ use crate::{Env, assets, client_addr, session, social, sweep};
 
 /// Routes a request to the login component.
 pub fn handle(env: &Env, req: Request) -> Response {
-    // Static files need only the shared settings (the accent colour, the
-    // logo): each variable read costs real time on Spin.
+    // Static files read no settings but their own (the accent colour of
+    // theme.css, the operator's logo): each variable read costs real time
+    // on Spin.
     if req.uri().path().starts_with(assets::PREFIX) {
         let served = get_only(&req)
-            .and_then(|()| Config::load(env.vars))
-            .map(|config| assets::serve(&req, &config).unwrap_or_else(|| not_found(&req)));
+            .and_then(|()| assets::serve(&req, env.vars))
+            .map(|asset| asset.unwrap_or_else(|| not_found(&req)));
         return served.unwrap_or_else(|e| e.into_response(super::style_for(req.uri().path())));
     }
     let result = Auth::load(env.vars).and_then(|auth| route(env, &auth, &req));
@@ -93,8 +93,8 @@ fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         ("/forgot", true) => forgot(env, auth, &page, req),
         ("/reset", false) => reset_form(env, &page, req),
         ("/reset", true) => reset(env, auth, &page, req),
-        ("/dev/outbox", false) if auth.config.dev_mode => outbox(env, &page, req),
-        ("/dev/outbox.json", false) if auth.config.dev_mode => outbox_json(env, req),
+        ("/dev/outbox", false) if auth.config.dev_mode()? => outbox(env, &page, req),
+        ("/dev/outbox.json", false) if auth.config.dev_mode()? => outbox_json(env, req),
         _ if post && is_page(path) => Err(Error::MethodNotAllowed("GET")),
         _ => return Ok(not_found(req)),
     };
@@ -297,9 +297,9 @@ fn home(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> 
     let Some((who, _)) = accounts::current(env, auth, req.headers())? else {
         let mut res = web::redirect("/login")?;
         // A dead session's cookie is cleared on the way out.
-        if web::cookie(req.headers(), auth.policy.cookie_name()).is_some() {
+        if web::cookie(req.headers(), auth.policy()?.cookie_name()).is_some() {
             res.headers_mut()
-                .append(header::SET_COOKIE, session::clear_cookie(&auth.policy)?);
+                .append(header::SET_COOKIE, session::clear_cookie(auth.policy()?)?);
         }
         return Ok(res);
     };
@@ -308,7 +308,7 @@ fn home(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> 
         return web::redirect("/account/terms?return_to=/");
     }
     let attributes = auth
-        .schema
+        .schema()?
         .0
         .iter()
         .filter_map(|a| {
@@ -366,7 +366,7 @@ impl Page<'_> {
         status: StatusCode,
     ) -> Result<Response> {
         let fields = auth
-            .schema
+            .schema()?
             .0
             .iter()
             .map(|a| Field::of(a, form.echo(&a.name).to_owned()))
@@ -474,7 +474,7 @@ fn login(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response>
         }
         Ok(LoggedIn::Session(cookie)) => {
             // A new session id at every login; the old one (if any) is gone.
-            session::end(env, &auth.policy, req.headers())?;
+            session::end(env, auth.policy()?, req.headers())?;
             let mut res = web::redirect(target.as_deref().unwrap_or("/"))?;
             res.headers_mut().append(header::SET_COOKIE, cookie);
             Ok(res)
@@ -574,9 +574,9 @@ fn reset(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response>
                 Some(("/login", "Sign in")),
             )?;
             // This browser's own session (if any) ended too.
-            session::end(env, &auth.policy, req.headers())?;
+            session::end(env, auth.policy()?, req.headers())?;
             res.headers_mut()
-                .append(header::SET_COOKIE, session::clear_cookie(&auth.policy)?);
+                .append(header::SET_COOKIE, session::clear_cookie(auth.policy()?)?);
             Ok(res)
         }
         // A dead link cannot be fixed on this form: show the error page.

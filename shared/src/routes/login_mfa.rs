@@ -55,7 +55,7 @@ fn step(env: &Env, auth: &Auth, req: &Request, step_up: bool) -> Result<Option<S
             accounts::current(env, auth, req.headers())?.map(|(who, s)| Step::StepUp(who, s))
         );
     }
-    let Some(p) = pending::current(env, auth, req.headers())? else {
+    let Some(p) = pending::current(env, auth.policy()?, req.headers())? else {
         return Ok(None);
     };
     Ok(identity::by_id(env.sql, &p.sub)?.map(|who| Step::SignIn(p, who)))
@@ -84,7 +84,7 @@ pub fn handle(env: &Env, auth: &Auth, page: &Page, req: &Request, post: bool) ->
         let mut res = web::redirect(&to)?;
         if !step_up {
             res.headers_mut()
-                .append(header::SET_COOKIE, pending::clear_cookie(auth)?);
+                .append(header::SET_COOKIE, pending::clear_cookie(auth.policy()?)?);
         }
         return Ok(res);
     };
@@ -112,7 +112,7 @@ pub fn handle(env: &Env, auth: &Auth, page: &Page, req: &Request, post: bool) ->
     }
     let device = Device::of(env.vars, req.headers())?;
     let code = form.one("code")?.unwrap_or_default();
-    let proof = match check::prove_code(env, auth, who, code, &device) {
+    let proof = match check::prove_code(env, auth.limits()?, who, code, &device) {
         Ok(p) => p,
         Err(
             e @ (Error::BadRequest(_) | Error::Unauthorized(_) | Error::TooManyRequests { .. }),
@@ -143,7 +143,9 @@ fn finish(
     device: &Device,
 ) -> Result<Vec<HeaderValue>> {
     match step {
-        Step::SignIn(p, _) => pending::complete(env, auth, req.headers(), p, proof.amr(), device),
+        Step::SignIn(p, _) => {
+            pending::complete(env, auth.policy()?, req.headers(), p, proof.amr(), device)
+        }
         Step::StepUp(who, s) => {
             step_up(env, auth, req, who, s, proof.amr(), device)?;
             Ok(Vec::new())
@@ -165,7 +167,7 @@ pub fn step_up(
     let mut s = s.clone();
     s.amr = pending::with_second_factor(&s.amr, method);
     s.reauth_at = env.now;
-    session::update(env, &auth.policy, req.headers(), &s)?;
+    session::update(env, auth.policy()?, req.headers(), &s)?;
     crate::events::record(
         env,
         &who.id,
@@ -185,8 +187,8 @@ pub fn api(env: &Env, auth: &Auth, req: &Request, body: &Params) -> Result<Respo
     };
     let device = Device::of(env.vars, req.headers())?;
     let code = body.one("code")?.unwrap_or_default();
-    let proof = check::prove_code(env, auth, &who, code, &device)?;
-    let cookies = pending::complete(env, auth, req.headers(), &p, proof.amr(), &device)?;
+    let proof = check::prove_code(env, auth.limits()?, &who, code, &device)?;
+    let cookies = pending::complete(env, auth.policy()?, req.headers(), &p, proof.amr(), &device)?;
     let mut res = web::json(StatusCode::OK, &json!({ "status": "signed_in" }));
     for c in cookies {
         res.headers_mut().append(header::SET_COOKIE, c);

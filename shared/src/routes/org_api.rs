@@ -431,7 +431,7 @@ fn accept(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     let (who, org) = invitations::accept_new(env.sql, auth, token, password, &form, env.now)?;
     let cookie = session::start(
         env,
-        &auth.policy,
+        auth.policy()?,
         &session::New {
             sub: &who.id,
             generation: who.session_generation,

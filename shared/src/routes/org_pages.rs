@@ -1016,7 +1016,7 @@ impl Page<'_> {
         };
         let here = format!("{PREFIX}/join?token={}", web::pct(token));
         let fields = auth
-            .schema
+            .schema()?
             .0
             .iter()
             .map(|a| Field {
@@ -1063,7 +1063,7 @@ fn join(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Response> 
                 invitations::accept_new(env.sql, auth, token, password, &form, env.now)?;
             let cookie = session::start(
                 env,
-                &auth.policy,
+                auth.policy()?,
                 &session::New {
                     sub: &who.id,
                     generation: who.session_generation,
@@ -1249,8 +1249,13 @@ mod tests {
                 identity::mark_verified(&w.sql, &who.id, NOW).unwrap();
             }
             let auth = Auth::load(&w.vars).unwrap();
-            let cookie =
-                crate::testkit::signed_in(w, &auth.policy, &who.id, who.session_generation, NOW);
+            let cookie = crate::testkit::signed_in(
+                w,
+                auth.policy().unwrap(),
+                &who.id,
+                who.session_generation,
+                NOW,
+            );
             let pair = cookie
                 .to_str()
                 .unwrap()

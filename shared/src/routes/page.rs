@@ -24,12 +24,12 @@ pub struct Page<'a> {
 impl<'a> Page<'a> {
     /// The context of this request.
     pub fn new(auth: &'a Auth, req: &Request) -> Result<Self> {
-        let (csrf, set_csrf) = csrf::token(req.headers(), auth.policy.secure)?;
+        let (csrf, set_csrf) = csrf::token(req.headers(), auth.policy()?.secure)?;
         Ok(Self {
-            product: &auth.config.product_name,
+            product: auth.config.product_name()?,
             csrf,
             set_csrf,
-            secure: auth.policy.secure,
+            secure: auth.policy()?.secure,
         })
     }
 

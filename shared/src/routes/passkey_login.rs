@@ -66,11 +66,11 @@ fn answer(env: &Env, auth: &Auth, req: &Request, path: &str) -> Result<Response>
         }
         "/login/passkey" => {
             let b: Finish = super::account::body(req)?;
-            match passkeys::finish_sign_in(env, settings(auth), &b.handle, &b.credential, &device)?
+            match passkeys::finish_sign_in(env, settings(auth)?, &b.handle, &b.credential, &device)?
             {
                 passkeys::SignedIn::Session(cookie) => {
                     // A new session id at every sign-in; the old one is gone.
-                    session::end(env, &auth.policy, req.headers())?;
+                    session::end(env, auth.policy()?, req.headers())?;
                     let target = b.return_to.filter(|t| is_local_path(t));
                     let mut res = redirect_json(target.as_deref())?;
                     res.headers_mut().append(header::SET_COOKIE, cookie);
@@ -92,13 +92,14 @@ fn answer(env: &Env, auth: &Auth, req: &Request, path: &str) -> Result<Response>
             let p = waiting(env, auth, req)?;
             passkeys::finish_for(
                 env,
-                settings(auth),
+                settings(auth)?,
                 (&p.sub, &p.email),
                 &b.handle,
                 &b.credential,
                 &device,
             )?;
-            let cookies = pending::complete(env, auth, req.headers(), &p, "hwk", &device)?;
+            let cookies =
+                pending::complete(env, auth.policy()?, req.headers(), &p, "hwk", &device)?;
             let target = p.return_to.as_deref().filter(|t| is_local_path(t));
             let mut res = redirect_json(target)?;
             for c in cookies {
@@ -110,17 +111,17 @@ fn answer(env: &Env, auth: &Auth, req: &Request, path: &str) -> Result<Response>
 }
 
 /// The settings of a passkey sign-in, from the account settings.
-pub(crate) fn settings(auth: &Auth) -> passkeys::Settings<'_> {
-    passkeys::Settings {
+pub(crate) fn settings<'a>(auth: &'a Auth<'a>) -> Result<passkeys::Settings<'a>> {
+    Ok(passkeys::Settings {
         config: &auth.config,
-        policy: &auth.policy,
-        limits: &auth.limits,
-    }
+        policy: auth.policy()?,
+        limits: auth.limits()?,
+    })
 }
 
 /// The request's pending sign-in.
 fn waiting(env: &Env, auth: &Auth, req: &Request) -> Result<pending::Pending> {
-    pending::current(env, auth, req.headers())?.ok_or_else(|| {
+    pending::current(env, auth.policy()?, req.headers())?.ok_or_else(|| {
         Error::Unauthorized("Your sign-in has expired. Sign in again with your password.".into())
     })
 }

@@ -97,7 +97,7 @@ fn callback(env: &Env, auth: &Auth, id: &str, params: &Params, req: &Request) ->
     match flow::callback(env, auth, id, params, req.headers())? {
         Outcome::SignedIn { cookie, return_to } => {
             // A new session id at every sign-in; the old one (if any) is gone.
-            session::end(env, &auth.policy, req.headers())?;
+            session::end(env, auth.policy()?, req.headers())?;
             let mut res = web::redirect(return_to.as_deref().unwrap_or("/"))?;
             res.headers_mut().append(header::SET_COOKIE, cookie);
             Ok(res)
@@ -210,7 +210,7 @@ fn link_confirm(env: &Env, auth: &Auth, page: &Page, req: &Request) -> Result<Re
             )?;
             let (target, cookie) = match started {
                 SignIn::Session(cookie) => {
-                    session::end(env, &auth.policy, req.headers())?;
+                    session::end(env, auth.policy()?, req.headers())?;
                     (pending.return_to.as_deref().unwrap_or("/"), cookie)
                 }
                 SignIn::SecondFactor(cookie) => ("/login/mfa", cookie),

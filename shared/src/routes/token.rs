@@ -76,7 +76,7 @@ fn public_json<T: serde::Serialize>(value: &T) -> Response {
 
 /// In `dev_mode`, the documented demo client.
 fn prepare(env: &Env, config: &Config) -> Result<()> {
-    if config.dev_mode {
+    if config.dev_mode()? {
         clients::seed_demo_client(env.sql, &config.issuer, env.now)?;
     }
     Ok(())
@@ -94,7 +94,7 @@ fn authorize(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         Method::GET => (Params::from_query(req)?, None, None),
         Method::POST => {
             let form = Params::from_form(req)?;
-            csrf::check(req.headers(), &form, auth.policy.secure)?;
+            csrf::check(req.headers(), &form, auth.policy()?.secure)?;
             let decision = form.one("decision")?.map(str::to_owned);
             let picked = form.one("org")?.map(str::to_owned);
             (form, decision, picked)
@@ -274,7 +274,7 @@ fn org_picker(
     params: &Params,
     contexts: &[Context],
 ) -> Result<Response> {
-    let (token, set_cookie) = csrf::token(req.headers(), auth.policy.secure)?;
+    let (token, set_cookie) = csrf::token(req.headers(), auth.policy()?.secure)?;
     let carried = params
         .pairs()
         .iter()
@@ -303,7 +303,7 @@ fn org_picker(
         })
         .collect();
     let page = OrgPickerPage {
-        product: &auth.config.product_name,
+        product: auth.config.product_name()?,
         csrf: &token,
         client: &ar.client.name,
         email,
@@ -324,7 +324,7 @@ fn consent_page(
     email: &str,
     params: &Params,
 ) -> Result<Response> {
-    let (token, set_cookie) = csrf::token(req.headers(), auth.policy.secure)?;
+    let (token, set_cookie) = csrf::token(req.headers(), auth.policy()?.secure)?;
     let scopes = ar
         .scopes
         .iter()
@@ -344,7 +344,7 @@ fn consent_page(
         .cloned()
         .collect();
     let page = ConsentPage {
-        product: &auth.config.product_name,
+        product: auth.config.product_name()?,
         csrf: &token,
         client: &ar.client.name,
         email,
@@ -485,7 +485,7 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         Method::GET => (Params::from_query(req)?, false),
         Method::POST => {
             let form = Params::from_form(req)?;
-            let confirmed = csrf::check(req.headers(), &form, auth.policy.secure).is_ok();
+            let confirmed = csrf::check(req.headers(), &form, auth.policy()?.secure).is_ok();
             (form, confirmed)
         }
         _ => return Err(Error::MethodNotAllowed("GET, POST")),
@@ -530,9 +530,9 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     // must not sign anyone out).
     let hinted = matches!((&hint, &current), (Some(h), Some((who, _))) if h.sub == who.id);
     if current.is_some() && !hinted && !confirmed {
-        let (token, set_cookie) = csrf::token(req.headers(), auth.policy.secure)?;
+        let (token, set_cookie) = csrf::token(req.headers(), auth.policy()?.secure)?;
         let page = SignedOutPage {
-            product: &config.product_name,
+            product: config.product_name()?,
             csrf: &token,
             heading: "Sign out?",
             text: "An application asked to sign you out.",
@@ -544,7 +544,7 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         }
         return Ok(res);
     }
-    let clear = session::end(env, &auth.policy, req.headers())?;
+    let clear = session::end(env, auth.policy()?, req.headers())?;
     let mut res = match target {
         Some(uri) => {
             let mut url = url::Url::parse(&uri)
@@ -556,7 +556,7 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         }
         None => {
             let page = SignedOutPage {
-                product: &config.product_name,
+                product: config.product_name()?,
                 csrf: "",
                 heading: "Signed out",
                 text: "You are signed out.",

@@ -168,7 +168,7 @@ pub fn validate(
         ))
     })?;
     let p = preset(kind);
-    let dev_mode = Config::load(env.vars)?.dev_mode;
+    let dev_mode = Config::load(env.vars)?.dev_mode()?;
     let name = spec
         .name
         .clone()

@@ -31,12 +31,12 @@ pub const COOKIE_PLAIN: &str = "lanyard_social";
 /// How long a sign-in may take at the provider.
 pub const STATE_TTL: i64 = 600;
 
-fn cookie_name(auth: &Auth) -> &'static str {
-    if auth.policy.secure {
+fn cookie_name(auth: &Auth) -> Result<&'static str> {
+    Ok(if auth.policy()?.secure {
         COOKIE
     } else {
         COOKIE_PLAIN
-    }
+    })
 }
 
 /// An enabled connection, or a page saying there is none.
@@ -76,7 +76,7 @@ pub fn start(
     headers: &HeaderMap,
 ) -> Result<Started> {
     // One binding per browser: two tabs signing in at once both work.
-    let browser = match web::cookie(headers, cookie_name(auth)).filter(|v| is_token(v)) {
+    let browser = match web::cookie(headers, cookie_name(auth)?).filter(|v| is_token(v)) {
         Some(existing) => existing.to_owned(),
         None => crypto::random_token()?,
     };
@@ -108,10 +108,10 @@ pub fn start(
         },
     )?;
     let cookie = SetCookie {
-        name: cookie_name(auth),
+        name: cookie_name(auth)?,
         value: &browser,
         max_age: Some(STATE_TTL),
-        secure: auth.policy.secure,
+        secure: auth.policy()?.secure,
     }
     .to_header()?;
     Ok(Started { location, cookie })
@@ -168,7 +168,7 @@ fn take_state(
     headers: &HeaderMap,
 ) -> Result<SocialState> {
     let hash = crypto::hash_secret(state);
-    let browser = web::cookie(headers, cookie_name(auth))
+    let browser = web::cookie(headers, cookie_name(auth)?)
         .filter(|v| is_token(v))
         .map(crypto::hash_secret);
     if let Some(browser) = &browser
@@ -309,7 +309,7 @@ pub fn sign_in(
     if crate::mfa::factors(env.sql, &who.id)?.any() {
         return Ok(SignIn::SecondFactor(crate::mfa::pending::begin_via(
             env,
-            auth,
+            auth.policy()?,
             who,
             amr,
             Some(conn_id),
@@ -318,7 +318,7 @@ pub fn sign_in(
     }
     let cookie = session::start(
         env,
-        &auth.policy,
+        auth.policy()?,
         &session::New {
             sub: &who.id,
             generation: who.session_generation,

@@ -113,7 +113,7 @@ pub fn resolve(
     if let Some(existing) = identity::by_email(env.sql, &email)? {
         return existing_account(env, conn, up, existing, trusted, return_to);
     }
-    let attributes = mapped_attributes(&auth.schema, conn, &up.claims);
+    let attributes = mapped_attributes(auth.schema()?, conn, &up.claims);
     let Some(created) = identity::create(env.sql, &email, None, &attributes, env.now)? else {
         // Someone took the address a moment ago: it is an existing account.
         let existing = identity::by_email(env.sql, &email)?.ok_or_else(gone)?;

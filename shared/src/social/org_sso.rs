@@ -202,7 +202,7 @@ fn build(env: &Env, access: &Access, spec: &Spec, id: String, now: i64) -> Resul
         Some(n) => orgs::check_name(n, "connection name")?,
         None => access.org.name.clone(),
     };
-    let dev_mode = config::Config::load(env.vars)?.dev_mode;
+    let dev_mode = config::Config::load(env.vars)?.dev_mode()?;
     let issuer = check_issuer(&spec.issuer, dev_mode)?;
     let client_id = spec.client_id.trim();
     if client_id.is_empty() || client_id.len() > 255 || client_id.chars().any(char::is_control) {

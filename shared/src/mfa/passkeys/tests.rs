@@ -8,13 +8,13 @@ use crate::testkit::{self, ISSUER, World};
 const NOW: i64 = 1_700_000_000;
 
 /// The settings of the test world, as `accounts::Auth` would read them.
-struct Loaded {
-    config: Config,
+struct Loaded<'a> {
+    config: Config<'a>,
     policy: Policy,
     limits: Limits,
 }
 
-fn auth(w: &World) -> Loaded {
+fn auth(w: &World) -> Loaded<'_> {
     Loaded {
         config: Config::load(&w.vars).unwrap(),
         policy: Policy::load(&w.vars).unwrap(),
@@ -22,7 +22,7 @@ fn auth(w: &World) -> Loaded {
     }
 }
 
-fn settings(a: &Loaded) -> Settings<'_> {
+fn settings<'a>(a: &'a Loaded<'a>) -> Settings<'a> {
     Settings {
         config: &a.config,
         policy: &a.policy,

@@ -106,7 +106,7 @@ pub fn api(ctx: &Ctx, rest: &str) -> Answer {
     let m = ctx.req.method().clone();
     let get = m == Method::GET || m == Method::HEAD;
     match rest {
-        "profile" if get => ok(&profile_json(ctx.auth, &ctx.who)),
+        "profile" if get => ok(&profile_json(ctx.auth, &ctx.who)?),
         "profile" if m == Method::POST => api_save_profile(ctx),
         "email" if m == Method::POST => api_request_email(ctx),
         "email/confirm" if m == Method::POST => api_confirm_email(ctx),
@@ -240,7 +240,7 @@ fn profile_page_with(
     status: StatusCode,
 ) -> Result<Response> {
     let page = ctx.page()?;
-    let fields = profile::fields(ctx.auth, &ctx.who)
+    let fields = profile::fields(ctx.auth, &ctx.who)?
         .into_iter()
         .map(|f| {
             let value = typed.map_or(f.value, |t| t.echo(&f.attribute.name).to_owned());
@@ -289,9 +289,9 @@ fn request_email(ctx: &Ctx) -> Result<Response> {
     }
 }
 
-fn profile_json(auth: &Auth, who: &identity::Identity) -> Json {
+fn profile_json(auth: &Auth, who: &identity::Identity) -> Result<Json> {
     let schema: Vec<Json> = auth
-        .schema
+        .schema()?
         .0
         .iter()
         .map(|a| {
@@ -304,7 +304,7 @@ fn profile_json(auth: &Auth, who: &identity::Identity) -> Json {
         })
         .collect();
     let attributes: Map<String, Json> = auth
-        .schema
+        .schema()?
         .0
         .iter()
         .filter_map(|a| {
@@ -313,12 +313,12 @@ fn profile_json(auth: &Auth, who: &identity::Identity) -> Json {
                 .map(|v| (a.name.clone(), v.clone()))
         })
         .collect();
-    json!({
+    Ok(json!({
         "email": who.email,
         "email_verified": who.email_verified,
         "attributes": attributes,
         "schema": schema,
-    })
+    }))
 }
 
 #[derive(Deserialize)]
@@ -333,7 +333,7 @@ fn api_save_profile(ctx: &Ctx) -> Answer {
     let attributes = profile::save(ctx.env, ctx.auth, &ctx.who, &params, &ctx.device)?;
     let mut who = ctx.who.clone();
     who.attributes = attributes;
-    ok(&profile_json(ctx.auth, &who))
+    ok(&profile_json(ctx.auth, &who)?)
 }
 
 #[derive(Deserialize)]
@@ -615,7 +615,7 @@ mod tests {
     /// header of their browser (session and CSRF).
     fn signed_in(w: &World) -> (String, String) {
         let auth = Auth::load(&w.vars).unwrap();
-        let hash = password::hash(PASSWORD, &auth.argon2).unwrap();
+        let hash = password::hash(PASSWORD, auth.argon2().unwrap()).unwrap();
         let who = identity::create(
             &w.sql,
             "ada@example.com",
@@ -626,7 +626,7 @@ mod tests {
         .unwrap()
         .unwrap();
         identity::mark_verified(&w.sql, &who.id, 0).unwrap();
-        let set = testkit::signed_in(w, &auth.policy, &who.id, 0, NOW);
+        let set = testkit::signed_in(w, auth.policy().unwrap(), &who.id, 0, NOW);
         let session = set.to_str().unwrap().split(';').next().unwrap().to_owned();
         (format!("{session}; {}={CSRF}", csrf::COOKIE), who.id)
     }

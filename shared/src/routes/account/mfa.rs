@@ -192,7 +192,7 @@ fn start_page(ctx: &Ctx) -> Result<Response> {
 
 fn start(ctx: &Ctx) -> Result<totp::Enrolment> {
     ctx.require_recent()?;
-    totp::start(ctx.env, &ctx.auth.config.product_name, &ctx.who)
+    totp::start(ctx.env, ctx.auth.config.product_name()?, &ctx.who)
 }
 
 fn confirm_page(ctx: &Ctx) -> Result<Response> {
@@ -354,7 +354,7 @@ fn reauth(ctx: &Ctx, password: Option<&str>, code: Option<&str>) -> Result<()> {
             }
         }
         (None, Some(code)) => {
-            check::prove_code(ctx.env, ctx.auth, &ctx.who, code, &ctx.device)?;
+            check::prove_code(ctx.env, ctx.auth.limits()?, &ctx.who, code, &ctx.device)?;
         }
         (Some(_), Some(_)) => {
             return Err(Error::bad_request(
@@ -369,7 +369,7 @@ fn reauth(ctx: &Ctx, password: Option<&str>, code: Option<&str>) -> Result<()> {
     }
     let mut s = ctx.session.clone();
     s.reauth_at = ctx.env.now;
-    session::update(ctx.env, &ctx.auth.policy, ctx.req.headers(), &s)
+    session::update(ctx.env, ctx.auth.policy()?, ctx.req.headers(), &s)
 }
 
 /// Answers the JSON API of this section under `/api/account/`.

@@ -44,7 +44,7 @@ pub struct Ctx<'a> {
     /// The request's storage, variables and time.
     pub env: &'a Env<'a>,
     /// The account settings.
-    pub auth: &'a Auth,
+    pub auth: &'a Auth<'a>,
     /// The request.
     pub req: &'a Request,
     /// The person signed in.

@@ -253,7 +253,7 @@ fn reauth(ctx: &Ctx) -> Answer {
     let b: Reauth = body(ctx.req)?;
     domain::finish_for(
         ctx.env,
-        settings(ctx.auth),
+        settings(ctx.auth)?,
         (&ctx.who.id, &ctx.who.email),
         &b.handle,
         &b.credential,
@@ -262,7 +262,7 @@ fn reauth(ctx: &Ctx) -> Answer {
     let mut s = ctx.session.clone();
     s.reauth_at = ctx.env.now;
     s.amr = crate::mfa::pending::with_second_factor(&s.amr, "hwk");
-    session::update(ctx.env, &ctx.auth.policy, ctx.req.headers(), &s)?;
+    session::update(ctx.env, ctx.auth.policy()?, ctx.req.headers(), &s)?;
     let target = b
         .return_to
         .filter(|t| is_local_path(t))

@@ -115,8 +115,10 @@ pub fn api(ctx: &Ctx, rest: &str) -> Answer {
             let ask: DeleteAsk = body(ctx.req)?;
             erase::erase(ctx.env, &ctx.who, &ask.confirm)?;
             let mut res = web::response(StatusCode::NO_CONTENT, "application/json", Vec::new());
-            res.headers_mut()
-                .append(header::SET_COOKIE, session::clear_cookie(&ctx.auth.policy)?);
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                session::clear_cookie(ctx.auth.policy()?)?,
+            );
             Ok(Some(res))
         }
         ("export" | "consents" | "delete", _) => Err(Error::MethodNotAllowed(match rest {
@@ -221,8 +223,10 @@ fn delete_page(ctx: &Ctx) -> Result<Response> {
                 },
                 StatusCode::OK,
             )?;
-            res.headers_mut()
-                .append(header::SET_COOKIE, session::clear_cookie(&ctx.auth.policy)?);
+            res.headers_mut().append(
+                header::SET_COOKIE,
+                session::clear_cookie(ctx.auth.policy()?)?,
+            );
             Ok(page.finish(res))
         }
         Err(e @ (Error::BadRequest(_) | Error::Conflict(_))) => {

@@ -302,9 +302,13 @@ fn sign_in(
 
 fn session_of(w: &World, cookie: &HeaderValue) -> session::Session {
     let auth = Auth::load(&w.vars).unwrap();
-    session::current(&w.env(NOW + 6), &auth.policy, &cookie_headers(cookie, None))
-        .unwrap()
-        .unwrap()
+    session::current(
+        &w.env(NOW + 6),
+        auth.policy().unwrap(),
+        &cookie_headers(cookie, None),
+    )
+    .unwrap()
+    .unwrap()
 }
 
 fn count(w: &World, table: &str) -> i64 {
@@ -742,7 +746,7 @@ fn without_an_email_no_account_can_be_made() {
 
 fn account_with_password(w: &World, verified: bool) -> identity::Identity {
     let auth = Auth::load(&w.vars).unwrap();
-    let hash = password::hash("correct horse battery staple", &auth.argon2).unwrap();
+    let hash = password::hash("correct horse battery staple", auth.argon2().unwrap()).unwrap();
     let who = identity::create(&w.sql, "ada@example.com", Some(&hash), &Map::new(), NOW)
         .unwrap()
         .unwrap();
@@ -907,7 +911,7 @@ fn a_signed_in_person_links_another_upstream_account_but_never_someone_elses() {
     let ada = account_with_password(&w, true);
     let auth = Auth::load(&w.vars).unwrap();
     let ada_session = cookie_headers(
-        &crate::testkit::signed_in(&w, &auth.policy, &ada.id, 0, NOW),
+        &crate::testkit::signed_in(&w, auth.policy().unwrap(), &ada.id, 0, NOW),
         None,
     );
     let b = start(&w, &fake, &conn, Some((&ada.id, &ada_session)), NOW);
@@ -927,7 +931,7 @@ fn a_signed_in_person_links_another_upstream_account_but_never_someone_elses() {
     // Bob cannot link Ada's upstream account to himself.
     let bob = testkit::person(&w.sql, "bob@example.com", NOW);
     let bob_session = cookie_headers(
-        &crate::testkit::signed_in(&w, &auth.policy, &bob.id, 0, NOW),
+        &crate::testkit::signed_in(&w, auth.policy().unwrap(), &bob.id, 0, NOW),
         None,
     );
     let b = start(&w, &fake, &conn, Some((&bob.id, &bob_session)), NOW);
@@ -1256,7 +1260,7 @@ fn an_upstream_sign_in_still_asks_for_the_second_factor_of_a_person_who_has_one(
     let auth = Auth::load(&w.vars).unwrap();
     let h = cookie_headers(&cookie, None);
     let later = w.env(NOW + 40);
-    let pending = crate::mfa::pending::current(&later, &auth, &h)
+    let pending = crate::mfa::pending::current(&later, auth.policy().unwrap(), &h)
         .unwrap()
         .expect("a pending sign-in");
     assert_eq!(
@@ -1271,10 +1275,16 @@ fn an_upstream_sign_in_still_asks_for_the_second_factor_of_a_person_who_has_one(
     let next = crate::mfa::totp::code_at(secret, NOW + 40).unwrap();
     assert!(crate::mfa::totp::verify(&later, &who.id, &next).unwrap());
     let device = crate::device::Device::addr("192.0.2.9");
-    let set = crate::mfa::pending::complete(&later, &auth, &h, &pending, "otp", &device).unwrap();
-    let s = session::current(&later, &auth.policy, &cookie_headers(&set[0], None))
-        .unwrap()
-        .unwrap();
+    let set =
+        crate::mfa::pending::complete(&later, auth.policy().unwrap(), &h, &pending, "otp", &device)
+            .unwrap();
+    let s = session::current(
+        &later,
+        auth.policy().unwrap(),
+        &cookie_headers(&set[0], None),
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(s.amr, ["fed", "otp", "mfa"]);
     assert_eq!(s.idp.as_deref(), Some("example"));
 }

@@ -569,7 +569,13 @@ fn erasure_through_the_api_needs_a_recent_sign_in() {
     let w = World::new();
     let ada = signed_up(&w, "ada@example.com");
     let auth = Auth::load(&w.vars).unwrap();
-    let cookie = cookie_headers(&testkit::signed_in(&w, &auth.policy, &ada.id, 0, NOW));
+    let cookie = cookie_headers(&testkit::signed_in(
+        &w,
+        auth.policy().unwrap(),
+        &ada.id,
+        0,
+        NOW,
+    ));
     let confirm = Some(json!({ "confirm": "ada@example.com" }));
     // Still signed in (used every few minutes), but the sign-in is old.
     for t in [60, 120, 180, 240, 301] {
@@ -592,7 +598,13 @@ fn erasure_through_the_api_needs_a_recent_sign_in() {
     );
     assert!(identity::by_id(&w.sql, &ada.id).unwrap().is_some());
 
-    let fresh = cookie_headers(&testkit::signed_in(&w, &auth.policy, &ada.id, 0, NOW + 400));
+    let fresh = cookie_headers(&testkit::signed_in(
+        &w,
+        auth.policy().unwrap(),
+        &ada.id,
+        0,
+        NOW + 400,
+    ));
     let res = api(
         &w,
         NOW + 410,
@@ -718,13 +730,13 @@ fn a_session_ends_with_the_erasure() {
     let env = p.w.env(NOW + 1);
     let auth = Auth::load(&p.w.vars).unwrap();
     assert!(
-        session::current(&env, &auth.policy, &p.session)
+        session::current(&env, auth.policy().unwrap(), &p.session)
             .unwrap()
             .is_some()
     );
     erase::erase(&env, &p.ada, "ada@example.com").unwrap();
     assert!(
-        session::current(&env, &auth.policy, &p.session)
+        session::current(&env, auth.policy().unwrap(), &p.session)
             .unwrap()
             .is_none()
     );
