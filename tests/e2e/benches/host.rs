@@ -23,6 +23,8 @@ use spin_test_host::{HostConfig, SpinHost, built_wasm_dir, repo_manifest};
 mod idp;
 /// Issue 14's ratios against the platform's floors (section `ratios`).
 mod ratios;
+/// Signature implementations side by side inside wasm (in `ratios`).
+mod sig;
 
 const COMPONENTS: &[&str] = &["login", "token", "social", "profile", "orgs"];
 

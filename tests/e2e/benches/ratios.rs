@@ -417,6 +417,10 @@ pub async fn ratios_benchmark(full: bool) -> anyhow::Result<()> {
         );
     }
 
+    // Signatures inside wasm: the probe beside the app times each candidate.
+    println!();
+    let sig = super::sig::section(&host, if full { 2000 } else { 50 }).await?;
+
     let rows = [
         Row {
             what: "refresh grant, EdDSA",
@@ -460,6 +464,13 @@ pub async fn ratios_benchmark(full: bool) -> anyhow::Result<()> {
             ),
             ratio: l_19.mean.as_secs_f64() / l_probe.mean.as_secs_f64(),
             at_least: Some(1.15),
+            at_most: None,
+        },
+        Row {
+            what: "EdDSA verify inside wasm (an app at the edge)",
+            measure: "verifications/s with the verifier crate ÷ with jwt-simple (before)".into(),
+            ratio: sig.eddsa_verify_wasm,
+            at_least: Some(2.0),
             at_most: None,
         },
     ];
