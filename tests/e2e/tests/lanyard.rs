@@ -298,3 +298,255 @@ async fn a_response_keeps_every_set_cookie_and_its_whole_body() {
     assert!(file.len() > 4096, "{}", file.len());
     assert_eq!(css.body().as_ref(), file.as_slice());
 }
+
+// ------------------------------------------------------------------ variable reads
+
+/// A request through the host and the Spin variables it read: each
+/// `variables::get` costs 20–40 µs of host time on real Spin (issue 14).
+async fn reads_of(app: &App, req: Request<Bytes>) -> (Response<Bytes>, u64) {
+    let before = app.host.variable_reads();
+    let res = app.send(req).await;
+    (res, app.host.variable_reads() - before)
+}
+
+/// A GET with an optional cookie or bearer `authorization`.
+fn get_with(path: &str, header_: Option<(&str, &str)>) -> Request<Bytes> {
+    let mut b = Request::get(path);
+    if let Some((name, value)) = header_ {
+        b = b.header(name, value);
+    }
+    b.body(Bytes::new()).unwrap()
+}
+
+/// A form POST with an optional cookie or `authorization`.
+fn post_form(path: &str, fields: &[(&str, &str)], header_: Option<(&str, &str)>) -> Request<Bytes> {
+    let mut b = Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+    if let Some((name, value)) = header_ {
+        b = b.header(name, value);
+    }
+    b.body(common::form_body(fields)).unwrap()
+}
+
+fn basic(id: &str, secret: &str) -> String {
+    use base64::Engine as _;
+    let pair = format!("{id}:{secret}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    )
+}
+
+/// Each route reads the Spin variables it needs and no others, each once:
+/// the counts are pinned so that a new eager read fails here (issue 14).
+/// Production keys come from variables, as an operator configures them.
+#[tokio::test]
+async fn each_route_reads_only_the_variables_it_needs() {
+    use common::orgs::{self, ADMIN, PASSWORD, REDIRECT};
+    use lanyard::oidc::keys::{Alg, generate};
+    use serde_json::json as j;
+
+    let mut seen: Vec<(&str, u64)> = Vec::new();
+    let es256 = generate(Alg::Es256).unwrap().0;
+    let eddsa = generate(Alg::EdDsa).unwrap().0;
+    let prod = app(&[
+        ("issuer", ISSUER),
+        ("signing_key", &es256),
+        ("signing_key_eddsa", &eddsa),
+        ("admin_token", ADMIN),
+    ])
+    .await;
+    for (label, path) in [
+        ("discovery", "/.well-known/openid-configuration"),
+        ("JWKS", "/jwks.json"),
+        ("static CSS", "/static/lanyard.css"),
+        ("theme CSS", "/static/theme.css"),
+        ("logo", "/static/logo.svg"),
+    ] {
+        let (res, n) = reads_of(&prod, get_with(path, None)).await;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        seen.push((label, n));
+    }
+    let res = orgs::admin(
+        &prod,
+        "POST",
+        "/api/admin/clients",
+        Some(
+            j!({"client_name": "Batch", "grant_types": ["client_credentials"],
+                 "redirect_uris": [], "scope": "orders:read"}),
+        ),
+    )
+    .await;
+    let client = orgs::expect(&res, StatusCode::CREATED);
+    let (id, secret) = (
+        client["client_id"].as_str().unwrap(),
+        client["client_secret"].as_str().unwrap(),
+    );
+    let auth = basic(id, secret);
+    let cc = [("grant_type", "client_credentials")];
+    let (res, n) = reads_of(
+        &prod,
+        post_form("/token", &cc, Some(("authorization", &auth))),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", common::text(&res));
+    seen.push(("POST /token client_credentials (ES256)", n));
+
+    // The account flows, in dev_mode (keys from SQLite, mail to the outbox).
+    let dev = orgs::app().await;
+    let p = orgs::person(&dev, "reads@example.com").await;
+    let (_, n) = reads_of(&dev, get_with("/login", None)).await;
+    seen.push(("GET /login (page)", n));
+    let mut b = common::Browser::new(&dev);
+    b.get("/login").await;
+    let csrf = b.cookies["__Host-lanyard_csrf"].clone();
+    let cookie = format!("__Host-lanyard_csrf={csrf}");
+    let (res, n) = reads_of(
+        &dev,
+        post_form(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("email", "reads@example.com"),
+                ("password", PASSWORD),
+            ],
+            Some(("cookie", &cookie)),
+        ),
+    )
+    .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        common::text(&res)
+    );
+    seen.push(("POST /login", n));
+
+    let res = orgs::admin(
+        &dev,
+        "POST",
+        "/api/admin/clients",
+        Some(j!({"client_name": "Shop", "redirect_uris": [REDIRECT],
+                 "grant_types": ["authorization_code", "refresh_token"],
+                 "scope": "openid email offline_access", "first_party": true})),
+    )
+    .await;
+    let client = orgs::expect(&res, StatusCode::CREATED);
+    let (id, secret) = (
+        client["client_id"].as_str().unwrap().to_owned(),
+        client["client_secret"].as_str().unwrap().to_owned(),
+    );
+    let auth = basic(&id, &secret);
+    let pkce = orgs::pkce();
+    let url = orgs::authorize_url(&id, "openid email offline_access", &pkce, "");
+    let (mut res, n) = reads_of(&dev, get_with(&url, Some(("cookie", &p.cookie)))).await;
+    seen.push(("GET /authorize", n));
+    if res.status() == StatusCode::OK {
+        let mut br = orgs::browser(&dev, &p);
+        br.get(&url).await;
+        res = orgs::consent(&mut br, &common::text(&res)).await;
+    }
+    let code = orgs::code_of(&res);
+    let (res, n) = reads_of(
+        &dev,
+        post_form(
+            "/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT),
+                ("code_verifier", &pkce.verifier),
+            ],
+            Some(("authorization", &auth)),
+        ),
+    )
+    .await;
+    let tokens = orgs::expect(&res, StatusCode::OK);
+    seen.push(("POST /token authorization_code", n));
+    let (res, n) = reads_of(
+        &dev,
+        post_form(
+            "/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ],
+            Some(("authorization", &auth)),
+        ),
+    )
+    .await;
+    let tokens = orgs::expect(&res, StatusCode::OK);
+    seen.push(("POST /token refresh_token", n));
+    let bearer = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+    let (res, n) = reads_of(
+        &dev,
+        get_with("/userinfo", Some(("authorization", &bearer))),
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", common::text(&res));
+    seen.push(("GET /userinfo", n));
+    let (res, n) = reads_of(&dev, get_with("/account", Some(("cookie", &p.cookie)))).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", common::text(&res));
+    seen.push(("GET /account (page)", n));
+    let (res, n) = reads_of(&dev, get_with("/api/orgs", Some(("cookie", &p.cookie)))).await;
+    assert_eq!(res.status(), StatusCode::OK, "{}", common::text(&res));
+    seen.push(("GET /api/orgs", n));
+    let social = App::dev(&[("admin_token", ADMIN), ("github_client_secret", "s3cret")]).await;
+    let res = orgs::admin(
+        &social,
+        "POST",
+        "/api/admin/connections",
+        Some(
+            j!({"id": "github", "kind": "github", "client_id": "gh-client",
+                 "secret_variable": "github_client_secret"}),
+        ),
+    )
+    .await;
+    orgs::expect(&res, StatusCode::CREATED);
+    let (res, n) = reads_of(&social, get_with("/social/github/start", None)).await;
+    assert_eq!(
+        res.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        common::text(&res)
+    );
+    seen.push(("GET /social/github/start", n));
+
+    // The most each may read (a sampled sweep reads its retention on top,
+    // hence the 1 of slack of the routes that sweep). Before issue 14:
+    // discovery 6, JWKS 11, static files 6, client_credentials 7, pages
+    // 18–20, the dev-mode token endpoint and userinfo 6.
+    let most = [
+        // The issuer (for the document and HSTS).
+        ("discovery", 1),
+        // The issuer, dev_mode, and the five key variables it publishes.
+        ("JWKS", 7),
+        // The issuer, for HSTS.
+        ("static CSS", 1),
+        // ... and accent_color.
+        ("theme CSS", 2),
+        // ... and logo_svg.
+        ("logo", 2),
+        // The issuer, dev_mode, the ES256 key alone (+ a sampled sweep).
+        ("POST /token client_credentials (ES256)", 4),
+        ("GET /login (page)", 5),
+        ("POST /login", 15),
+        ("GET /authorize", 7),
+        ("POST /token authorization_code", 3),
+        ("POST /token refresh_token", 3),
+        ("GET /userinfo", 2),
+        ("GET /account (page)", 7),
+        ("GET /api/orgs", 4),
+        ("GET /social/github/start", 5),
+    ];
+    for (label, n) in &seen {
+        println!("| {label} | {n} |");
+    }
+    for ((label, n), (pinned, limit)) in seen.iter().zip(most) {
+        assert_eq!(*label, pinned);
+        assert!(*n <= limit, "{label} read {n} variables, at most {limit}");
+    }
+    assert_eq!(seen.len(), most.len());
+    // Discovery and a static file read exactly what they need.
+    assert_eq!(seen[0].1, 1, "discovery");
+    assert_eq!(seen[2].1, 1, "static CSS");
+}
