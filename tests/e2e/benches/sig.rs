@@ -191,7 +191,7 @@ pub async fn section(probe: &SpinHost, n: u32) -> anyhow::Result<SigRatios> {
     println!("\n## Signatures inside wasm (issue 14), one core\n");
     println!(
         "µs per operation inside the component. Fresh instance: the median of {cold_runs} \
-         requests, each a new instance; warm: mean of {n_wasm}. A signature is a whole compact \
+         requests, each a new instance; warm: {n_wasm} operations in ten batches, the fastest batch's mean. A signature is a whole compact \
          JWS; verify is the signature check, except jwt-simple (`verify_token`) and the \
          verifier, which check the whole token.\n"
     );
