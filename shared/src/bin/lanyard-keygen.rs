@@ -33,7 +33,10 @@ fn main() -> anyhow::Result<()> {
                 }
                 other => anyhow::anyhow!("not a usable signing key: {other}"),
             })?;
-            println!("ok: the {} key's public half is the one its private half derives", alg.name());
+            println!(
+                "ok: the {} key's public half is the one its private half derives",
+                alg.name()
+            );
             return Ok(());
         }
         None | Some("es256") | Some("ES256") => Alg::Es256,
