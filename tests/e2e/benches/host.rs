@@ -130,6 +130,10 @@ async fn app_from(
 }
 
 async fn run(full: bool, only: &str) -> anyhow::Result<()> {
+    // Not in the default run: a loop of one request, for `perf record`.
+    if let Ok(path) = std::env::var("LANYARD_BENCH_LOOP") {
+        return loop_benchmark(&path, if full { 20_000 } else { 100 }).await;
+    }
     let wanted = |section: &str| only.is_empty() || only.split(',').any(|s| s == section);
     let (n_inst, n_req, n_login) = if full { (500, 5000, 30) } else { (20, 200, 3) };
     println!(
@@ -168,6 +172,39 @@ async fn run(full: bool, only: &str) -> anyhow::Result<()> {
     if wanted("social-callback") {
         social_callback_benchmark(if full { 1000 } else { 10 }).await?;
     }
+    Ok(())
+}
+
+/// `n` GETs of `path` one after another, on the app with keys from
+/// variables and the probe beside it (`LANYARD_BENCH_LOOP=/probe/noop`,
+/// `=/.well-known/openid-configuration`, or `=/login` for a hundredth as
+/// many password sign-ins): a steady load to profile.
+async fn loop_benchmark(path: &str, n: usize) -> anyhow::Result<()> {
+    let setup = refresh_setup("EdDSA", 1, false).await?;
+    // `/login`: the refresh person's password sign-in, as a form post.
+    let csrf = csrf_cookie(&setup.host).await?;
+    let make = || {
+        if path == "/login" {
+            let creds = [("email", REFRESH_EMAIL), ("password", REFRESH_PASSWORD)];
+            post(path, &csrf, form(&csrf, &creds))
+        } else {
+            Ok(Request::get(path).body(Bytes::new())?)
+        }
+    };
+    let ok =
+        |s: StatusCode| s == StatusCode::OK || (path == "/login" && s == StatusCode::SEE_OTHER);
+    let n = if path == "/login" { n / 100 } else { n };
+    let started = Instant::now();
+    for _ in 0..n {
+        let res = setup.host.handle(make()?, "127.0.0.1:1".parse()?).await;
+        anyhow::ensure!(ok(res.status()), "{path}: {}", res.status());
+    }
+    let took = started.elapsed();
+    println!(
+        "{n} × GET {path}: {:.1} µs each, {:.0}/s",
+        took.as_secs_f64() * 1e6 / n as f64,
+        n as f64 / took.as_secs_f64()
+    );
     Ok(())
 }
 
