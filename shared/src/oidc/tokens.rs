@@ -45,9 +45,8 @@ impl Signer {
     /// The current key for `alg`: from its variable, or the dev key in SQLite.
     pub fn load(env: &Env, config: &Config, alg: Alg) -> Result<Signer> {
         let jwk = keys::private_jwk(env, config, alg)?;
-        let unusable = |e: String| {
-            Error::config(alg.variable(), format!("not a usable private JWK: {e}"))
-        };
+        let unusable =
+            |e: String| Error::config(alg.variable(), format!("not a usable private JWK: {e}"));
         // The kid is the JWK's own, or its RFC 7638 thumbprint, as published.
         let (kid, key) = match alg {
             Alg::Es256 | Alg::EdDsa => {
