@@ -185,8 +185,7 @@ async fn loop_benchmark(path: &str, n: usize) -> anyhow::Result<()> {
     let csrf = csrf_cookie(&setup.host).await?;
     let make = || {
         if path == "/login" {
-            let creds = [("email", REFRESH_EMAIL), ("password", REFRESH_PASSWORD)];
-            post(path, &csrf, form(&csrf, &creds))
+            login_request(&csrf)
         } else {
             Ok(Request::get(path).body(Bytes::new())?)
         }
@@ -564,6 +563,12 @@ const B2B_ORG: &str = "bench-org";
 /// The person the refresh setup signs up.
 const REFRESH_EMAIL: &str = "refresh@example.com";
 const REFRESH_PASSWORD: &str = "correct horse battery staple";
+
+/// The refresh person's password sign-in, as the login form posts it.
+fn login_request(csrf: &str) -> anyhow::Result<Request<Bytes>> {
+    let creds = [("email", REFRESH_EMAIL), ("password", REFRESH_PASSWORD)];
+    post("/login", csrf, form(csrf, &creds))
+}
 
 /// Registers a client signing with `alg`, signs a person in, and starts
 /// `families` refresh-token families through /authorize and /token. With

@@ -90,7 +90,8 @@ mod probe {
         }
     }
 
-    fn text(status: u16, body: String) -> Response {
+    /// A plain-text response.
+    pub(crate) fn text(status: u16, body: String) -> Response {
         Response::builder()
             .status(status)
             .header("content-type", "text/plain")

@@ -25,6 +25,8 @@ use jwt_simple::reexports::ct_codecs::{Base64UrlSafeNoPadding, Decoder, Encoder}
 use jwt_simple::reexports::serde_json;
 use spin_sdk::http::Response;
 
+use crate::probe::text;
+
 /// The probe's Ed25519 key (a test key, never used anywhere else).
 const ED_JWK: &str = r#"{"kty":"OKP","crv":"Ed25519","x":"yF3EQLvsz8OYny4-F-HSH77sm-a2RpZjqQ8dYJ_pJ2Q","d":"sTkmPafBkEua3hcdkVO10MmHERag4wC0_aM1F4rPHwk"}"#;
 /// The probe's P-256 key (a test key, never used anywhere else).
@@ -64,14 +66,6 @@ pub fn handle(what: &str, query: &str) -> Response {
         },
         _ => text(404, format!("probe: no signature probe {what:?}")),
     }
-}
-
-fn text(status: u16, body: String) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "text/plain")
-        .body(body)
-        .build()
 }
 
 fn line(figures: &[f64]) -> String {
