@@ -9,12 +9,24 @@
 use std::collections::HashMap;
 
 use crate::Env;
+use crate::config::Config;
 use crate::identity::{self, Identity};
 use crate::mail::{HttpClient, NoHttp};
 use crate::oidc::clients::{self, Client, ClientSpec};
 use crate::store::native::{MemoryKv, SqliteSql};
 use crate::store::{SqlStore, schema};
 use crate::web::{Params, Request};
+
+/// The JWKS the app publishes now (`keys::published`), as the body an app
+/// fetches from `/jwks.json`.
+pub fn jwks(env: &Env, config: &Config) -> Vec<u8> {
+    let keys: Vec<serde_json::Value> = crate::oidc::keys::published(env, config)
+        .expect("the keys publish")
+        .into_iter()
+        .map(|k| k.jwk)
+        .collect();
+    serde_json::json!({ "keys": keys }).to_string().into_bytes()
+}
 
 /// The issuer of the test world.
 pub const ISSUER: &str = "https://id.example.test";

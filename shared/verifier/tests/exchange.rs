@@ -7,7 +7,7 @@
 use lanyard::config::Config;
 use lanyard::oidc::exchange::{ACCESS_TOKEN_TYPE, GRANT_TYPE};
 use lanyard::oidc::grants::{self, TokenRequest};
-use lanyard::oidc::keys::{self, Alg};
+use lanyard::oidc::keys::Alg;
 use lanyard::oidc::tokens::{self, Signer};
 use lanyard::testkit::{self, ISSUER, World};
 use lanyard_verifier::{Fetched, TokenKind, Verifier};
@@ -56,12 +56,7 @@ fn an_exchanged_token_verifies_at_its_audience_only() {
     let req = TokenRequest::parse(&form).unwrap();
     let res = grants::exchange(&env, &config, &app, &req).unwrap();
 
-    let keys: Vec<Value> = keys::published(&env, &config)
-        .unwrap()
-        .into_iter()
-        .map(|k| k.jwk)
-        .collect();
-    let body = json!({ "keys": keys }).to_string().into_bytes();
+    let body = testkit::jwks(&env, &config);
     let verifier = |audience: &str| {
         let body = body.clone();
         Verifier::new(ISSUER, audience, move |_: &str| {

@@ -5,11 +5,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use lanyard::config::Config;
-use lanyard::oidc::keys::{self, Alg};
+use lanyard::oidc::keys::Alg;
 use lanyard::oidc::tokens::{self, AccessClaims, MandateClaims, OrgClaims, Signer};
-use lanyard::testkit::{ISSUER, World};
+use lanyard::testkit::{self, ISSUER, World};
 use lanyard_verifier::{Actor, Fetched, LanyardClaims, Mandate, TokenKind, Verifier};
-use serde_json::{Value, json};
 
 const NOW: i64 = 1_800_000_000;
 
@@ -45,12 +44,7 @@ fn lanyards_mandate_claims_are_the_verifiers() {
         .sign(claims, "at+jwt")
         .unwrap();
 
-    let keys: Vec<Value> = keys::published(&env, &config)
-        .unwrap()
-        .into_iter()
-        .map(|k| k.jwk)
-        .collect();
-    let body = json!({ "keys": keys }).to_string().into_bytes();
+    let body = testkit::jwks(&env, &config);
     let verifier = Verifier::new(ISSUER, "billing", move |_: &str| {
         Ok(Fetched {
             status: 200,

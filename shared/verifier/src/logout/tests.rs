@@ -445,19 +445,14 @@ fn seen_jtis_forget_what_can_no_longer_pass_and_stay_bounded() {
 #[test]
 fn lanyards_logout_tokens_pass() {
     use lanyard::config::Config;
-    use lanyard::oidc::{keys, logout_token};
+    use lanyard::oidc::logout_token;
     use lanyard::testkit::{self, ISSUER, World};
 
     let w = World::new();
     let config = Config::load(&w.vars).unwrap();
     let now = NOW as i64;
     let env = w.env(now);
-    let keys: Vec<Value> = keys::published(&env, &config)
-        .unwrap()
-        .into_iter()
-        .map(|k| k.jwk)
-        .collect();
-    let body = json!({ "keys": keys }).to_string().into_bytes();
+    let body = testkit::jwks(&env, &config);
     for (client_id, alg) in [("shop", "ES256"), ("blog", "EdDSA")] {
         let (client, _) = testkit::client(
             &w.sql,
