@@ -21,7 +21,7 @@ use crate::oidc::grants;
 use crate::onetime::{self, Purpose, Status};
 use crate::password::{self, Argon2Config};
 use crate::session::{self, Policy, Session};
-use crate::store::{self, federated_identities};
+use crate::store::federated_identities;
 use crate::throttle::{self, Limits};
 
 /// Everything the account flows need from configuration: the shared
@@ -266,22 +266,7 @@ pub fn log_in_to(
     device: &Device,
     return_to: Option<&str>,
 ) -> Result<LoggedIn> {
-    let proven = prove(env, auth, email, password, device)?;
-    // What a sign-in writes after the hash is one commit.
-    store::atomically(env.sql, || {
-        proven.settle(env)?;
-        sign_in(env, auth, proven.who, device, return_to)
-    })
-}
-
-/// Starts the session of a proven identity (or its pending second factor).
-fn sign_in(
-    env: &Env,
-    auth: &Auth,
-    who: Identity,
-    device: &Device,
-    return_to: Option<&str>,
-) -> Result<LoggedIn> {
+    let who = prove(env, auth, email, password, device)?;
     if !who.email_verified {
         return Ok(LoggedIn::Unverified(who.email));
     }
@@ -326,36 +311,12 @@ pub fn prove_password(
     password: &str,
     client: &str,
 ) -> Result<Identity> {
-    let proven = prove(env, auth, email, password, &Device::addr(client))?;
-    store::atomically(env.sql, || proven.settle(env))?;
-    Ok(proven.who)
-}
-
-/// A password proven right, and what that leaves to write.
-struct Proven {
-    who: Identity,
-    /// The throttle keys whose attempts are given back.
-    acct: String,
-    addr: String,
-    /// The password hashed again at the current parameters, if they changed.
-    rehash: Option<String>,
-}
-
-impl Proven {
-    /// Gives the attempts back and stores the new hash, if any.
-    fn settle(&self, env: &Env) -> Result<()> {
-        if let Some(upgraded) = &self.rehash {
-            identity::store_rehash(env.sql, &self.who.id, upgraded, env.now)?;
-        }
-        throttle::clear(env.sql, &self.acct)?;
-        throttle::refund(env.sql, &self.addr)
-    }
+    prove(env, auth, email, password, &Device::addr(client))
 }
 
 /// [`prove_password`] from a device: a wrong password for an existing
-/// account is recorded as its `sign_in_failed` event. What a right one
-/// leaves to write is the caller's to commit ([`Proven::settle`]).
-fn prove(env: &Env, auth: &Auth, email: &str, password: &str, device: &Device) -> Result<Proven> {
+/// account is recorded as its `sign_in_failed` event.
+fn prove(env: &Env, auth: &Auth, email: &str, password: &str, device: &Device) -> Result<Identity> {
     let client = device.addr.as_str();
     let email = identity::normalise_email(email)
         .map_err(|_| Error::Unauthorized(BAD_CREDENTIALS.into()))?;
@@ -365,17 +326,8 @@ fn prove(env: &Env, auth: &Auth, email: &str, password: &str, device: &Device) -
     let addr = throttle::address_key("login", client);
     // The address first: from an address that is already backing off, a
     // spray of guesses cannot use up its victims' attempts.
-    // One commit for both; an attempt counted for the address stays counted
-    // when the account refuses it.
-    store::atomically(env.sql, || {
-        throttle::reserve(env.sql, &addr, &auth.limits()?.address, env.now)?;
-        Ok(throttle::reserve(
-            env.sql,
-            &acct,
-            &auth.limits()?.account,
-            env.now,
-        ))
-    })??;
+    throttle::reserve(env.sql, &addr, &auth.limits()?.address, env.now)?;
+    throttle::reserve(env.sql, &acct, &auth.limits()?.account, env.now)?;
     let who = identity::by_email(env.sql, &email)?;
     let verdict = password::verify(
         password,
@@ -391,13 +343,12 @@ fn prove(env: &Env, auth: &Auth, email: &str, password: &str, device: &Device) -
         }
         None => return Err(Error::Unauthorized(BAD_CREDENTIALS.into())),
     };
-    let rehash = verdict.rehash().map(str::to_owned);
-    Ok(Proven {
-        who,
-        acct,
-        addr,
-        rehash,
-    })
+    if let Some(upgraded) = verdict.rehash() {
+        identity::store_rehash(env.sql, &who.id, upgraded, env.now)?;
+    }
+    throttle::clear(env.sql, &acct)?;
+    throttle::refund(env.sql, &addr)?;
+    Ok(who)
 }
 
 /// The signed-in identity and session, if the request has a live session
@@ -530,76 +481,6 @@ mod tests {
             LoggedIn::Session(_)
         ));
         assert_eq!(password::hashes_run() - before, 1);
-    }
-
-    /// A store that keeps the statements run through it.
-    struct Recording<'a> {
-        inner: &'a dyn crate::store::SqlStore,
-        seen: std::cell::RefCell<Vec<String>>,
-    }
-
-    impl crate::store::SqlStore for Recording<'_> {
-        fn execute(&self, sql: &str, params: &[crate::store::Value]) -> Result<crate::store::Rows> {
-            self.seen.borrow_mut().push(sql.to_owned());
-            self.inner.execute(sql, params)
-        }
-    }
-
-    #[test]
-    fn a_sign_in_commits_twice_and_writes_nothing_outside_them() {
-        let w = World::new();
-        let auth = Auth::load(&w.vars).unwrap();
-        verified_account(&w, &auth);
-        let rec = Recording {
-            inner: &w.sql,
-            seen: Default::default(),
-        };
-        let env = Env {
-            sql: &rec,
-            ..w.env(5)
-        };
-        let device = Device::addr("1.2.3.4");
-        let done = log_in(
-            &env,
-            &auth,
-            "ada@example.com",
-            "correct horse battery staple",
-            &device,
-        );
-        assert!(matches!(done.unwrap(), LoggedIn::Session(_)));
-        let seen = rec.seen.take();
-        // The attempts counted before the hash, then the throttle given back,
-        // the session listed and its event recorded after it.
-        assert_eq!(seen.iter().filter(|s| *s == "BEGIN IMMEDIATE").count(), 2);
-        assert_eq!(seen.iter().filter(|s| *s == "COMMIT").count(), 2);
-        let mut open = false;
-        for s in &seen {
-            match s.as_str() {
-                "BEGIN IMMEDIATE" => open = true,
-                "COMMIT" => open = false,
-                s if ["INSERT", "UPDATE", "DELETE"]
-                    .iter()
-                    .any(|w| s.trim_start().starts_with(w)) =>
-                {
-                    assert!(open, "a write outside a transaction: {s}")
-                }
-                _ => {}
-            }
-        }
-        // And the session it committed is there.
-        assert_eq!(
-            crate::store::sessions::for_identity(
-                &w.sql,
-                &identity::by_email(&w.sql, "ada@example.com")
-                    .unwrap()
-                    .unwrap()
-                    .id,
-                5
-            )
-            .unwrap()
-            .len(),
-            1
-        );
     }
 
     #[test]

@@ -3,12 +3,9 @@
 //! - [`KvStore`]: Spin key-value. Short-lived state (sessions, CSRF tokens,
 //!   rate-limit counters). It has no compare-and-swap, so nothing single-use
 //!   is ever settled here. Values expire by a stored deadline ([`kv`]).
-//! - [`SqlStore`]: Spin SQLite. Everything durable. Each single-use or
-//!   conditional change is one statement (`UPDATE … WHERE … RETURNING`,
-//!   `INSERT … ON CONFLICT`). Several writes that belong together may share a
-//!   transaction ([`atomically`]): each Spin request opens its own
-//!   connection, so a transaction holds only that request's statements, and
-//!   one commit (one `fsync`) is cheaper than one per statement.
+//! - [`SqlStore`]: Spin SQLite. Everything durable. Each atomic change is one
+//!   statement (`UPDATE … WHERE … RETURNING`, `INSERT … ON CONFLICT`), because
+//!   Spin shares one connection between concurrent requests.
 
 pub mod activations;
 pub mod auth_codes;
@@ -71,20 +68,6 @@ pub trait KvStore {
 pub trait SqlStore {
     /// Runs one statement with `?` placeholders bound to `params`.
     fn execute(&self, sql: &str, params: &[Value]) -> Result<Rows>;
-}
-
-/// Runs `f` as one transaction (`BEGIN IMMEDIATE` … `COMMIT`): its writes
-/// are committed together, or rolled back when `f` or the commit fails.
-/// Never nested, and never around slow work (a password hash): the write
-/// lock is held until the commit.
-pub fn atomically<T>(db: &dyn SqlStore, f: impl FnOnce() -> Result<T>) -> Result<T> {
-    db.execute("BEGIN IMMEDIATE", &[])?;
-    let done = f().and_then(|v| db.execute("COMMIT", &[]).map(|_| v));
-    if done.is_err() {
-        // Ending the request's connection would roll back as well.
-        let _ = db.execute("ROLLBACK", &[]);
-    }
-    done
 }
 
 /// Deletes at most `limit` rows of `table` that match `dead` (a condition
