@@ -17,6 +17,24 @@ use crate::store::dev_outbox;
 pub trait HttpClient {
     /// Sends a request and returns the whole response.
     fn send(&self, req: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>>;
+
+    /// Sends every request at once and waits at most `limit` in all for
+    /// their answers: each answer's status, in the order of `reqs`, or why it
+    /// failed (a request still unanswered at `limit` fails as timed out). The
+    /// answers' bodies are not read. Redirects are not followed.
+    ///
+    /// This default sends one after the other, each with the host's own
+    /// time-outs; the Spin client overrides it to send in parallel.
+    fn send_all(
+        &self,
+        reqs: Vec<http::Request<Vec<u8>>>,
+        limit: std::time::Duration,
+    ) -> Vec<Result<http::StatusCode>> {
+        let _ = limit;
+        reqs.into_iter()
+            .map(|req| self.send(req).map(|res| res.status()))
+            .collect()
+    }
 }
 
 /// A client for environments without outbound HTTP: every call fails.
