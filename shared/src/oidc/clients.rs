@@ -11,8 +11,9 @@ use crate::error::{Error, OAuthCode, Result};
 use crate::oidc::assertion;
 use crate::oidc::exchange::{self, Registration};
 use crate::store::{
-    SqlStore, activations, auth_codes, client_assertions, clients, consents, mandate_delegates,
-    mandate_templates, mandates, projects, refresh_families, role_assignments, session_clients,
+    SqlStore, activations, auth_codes, client_assertions, clients, consents, logout_deliveries,
+    mandate_delegates, mandate_templates, mandates, projects, refresh_families, role_assignments,
+    session_clients,
 };
 use crate::web::Params;
 
@@ -797,6 +798,7 @@ fn forget_grants(db: &dyn SqlStore, id: &str) -> Result<()> {
     auth_codes::delete_for_client(db, id)?;
     client_assertions::delete_for_client(db, id)?;
     session_clients::delete_for_client(db, id)?;
+    logout_deliveries::delete_for_client(db, id)?;
     // A service's organisation data: a client registered later under the
     // same id is activated by nobody and grants no roles.
     role_assignments::delete_for_client(db, id)?;
