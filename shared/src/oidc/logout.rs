@@ -27,6 +27,10 @@ use crate::store::session_clients::Row;
 pub struct BackChannel {
     /// The client.
     pub client_id: String,
+    /// The session that ended.
+    pub sid: String,
+    /// Whose session it was.
+    pub identity_id: String,
     /// Its `backchannel_logout_uri`.
     pub uri: String,
     /// The signed logout token, valid for [`logout_token::TTL`] seconds.
@@ -85,6 +89,8 @@ pub fn notices(env: &Env, config: &Config, ended: &[Row]) -> Result<Notices> {
             )?;
             out.back.push(BackChannel {
                 client_id: client.id.clone(),
+                sid: row.sid.clone(),
+                identity_id: row.identity_id.clone(),
                 uri: uri.clone(),
                 logout_token: token,
             });

@@ -23,6 +23,7 @@ pub mod identities;
 pub mod introspect;
 pub mod invitations;
 pub mod kv;
+pub mod logout_deliveries;
 pub mod mandate_delegates;
 pub mod mandate_templates;
 pub mod mandates;

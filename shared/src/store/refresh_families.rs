@@ -241,6 +241,17 @@ pub fn revoke_for_identity(db: &dyn SqlStore, identity_id: &str, now: i64) -> Re
     Ok(())
 }
 
+/// Revokes every family of `identity_id` issued in browser session `sid`
+/// (the session ended: single sign-out).
+pub fn revoke_for_session(db: &dyn SqlStore, identity_id: &str, sid: &str, now: i64) -> Result<()> {
+    db.execute(
+        "UPDATE refresh_families SET revoked_at = ? \
+         WHERE identity_id = ? AND sid = ? AND revoked_at IS NULL",
+        &[now.into(), identity_id.into(), sid.into()],
+    )?;
+    Ok(())
+}
+
 /// Revokes every family of an identity at one client (the person revoked
 /// the client's access); how many were live.
 pub fn revoke_for_client(

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/0008_social.sql"),
     include_str!("../../migrations/0009_account.sql"),
     include_str!("../../migrations/0010_logout.sql"),
+    include_str!("../../migrations/0011_logout_deliveries.sql"),
 ];
 
 /// The schema version this build needs.
