@@ -64,6 +64,12 @@ pub const TABLES: &[(&str, Coverage)] = &[
         ),
     ),
     (
+        "logout_deliveries",
+        Coverage::NotExported(
+            "logout notices an application did not accept yet: the person's id and the session's, kept to retry (about an hour) and to show the operator a week, then swept; kept at erasure, so that the applications still learn of it",
+        ),
+    ),
+    (
         "one_time_tokens",
         Coverage::NotExported(
             "verification and reset links in flight: only their hashes, swept days after use; deleted at erasure",

@@ -6,7 +6,6 @@ use serde_json::{Value as Json, json};
 
 use super::*;
 use crate::mail::HttpClient;
-use crate::store::SqlStore;
 use crate::store::logout_deliveries;
 use crate::store::refresh_families::{self, Family};
 use crate::testkit::{self, World};
@@ -92,14 +91,16 @@ fn signed_in(w: &World, who: &str, sid: &str, client: &str) {
 }
 
 fn live_families(w: &World) -> Vec<String> {
-    let rows = w
-        .sql
-        .execute(
-            "SELECT id FROM refresh_families WHERE revoked_at IS NULL ORDER BY id",
-            &[],
-        )
-        .unwrap();
-    rows.iter().map(|r| r.string("id").unwrap()).collect()
+    let mut live = Vec::new();
+    for who in ["ada", "bob"] {
+        for f in refresh_families::for_identity(&w.sql, who).unwrap() {
+            if f["revoked_at"].is_null() {
+                live.push(f["id"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    live.sort();
+    live
 }
 
 fn ended(sid: &str, who: &str) -> EndedSession {
