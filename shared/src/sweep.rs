@@ -18,9 +18,9 @@ use crate::config::{self, Variables};
 use crate::crypto;
 use crate::error::{Error, Result};
 use crate::store::{
-    SqlStore, auth_codes, client_assertions, email_changes, one_time_tokens, pending_links,
-    refresh_families, revoked_tokens, security_events, sessions, social_states, throttles,
-    webauthn_states,
+    SqlStore, auth_codes, client_assertions, email_changes, logout_deliveries, one_time_tokens,
+    pending_links, refresh_families, revoked_tokens, security_events, session_clients, sessions,
+    social_states, throttles, webauthn_states,
 };
 
 /// A code is kept this long past its expiry, so that a replay can still
@@ -86,6 +86,11 @@ pub struct Swept {
     pub webauthn_states: usize,
     /// Email changes whose link is over.
     pub email_changes: usize,
+    /// Records of which clients got tokens in sessions no client can still
+    /// need.
+    pub session_clients: usize,
+    /// Back-channel logout deliveries given up on a week ago.
+    pub logout_deliveries: usize,
 }
 
 /// Deletes at most `limit` dead rows from each table, keeping security
@@ -113,6 +118,12 @@ fn run_keeping(sql: &dyn SqlStore, now: i64, limit: i64, retention_days: i64) ->
         security_events: security_events::sweep(sql, now - retention_days * 86_400, limit)?,
         webauthn_states: webauthn_states::sweep(sql, now, limit)?,
         email_changes: email_changes::sweep(sql, now - LINK_GRACE, limit)?,
+        session_clients: session_clients::sweep(sql, now, limit)?,
+        logout_deliveries: logout_deliveries::sweep(
+            sql,
+            now - logout_deliveries::KEEP_GIVEN_UP,
+            limit,
+        )?,
     })
 }
 
