@@ -32,7 +32,6 @@ pub mod routes;
 pub mod session;
 #[cfg(test)]
 mod shape;
-pub mod signout;
 pub mod social;
 pub mod store;
 pub mod sweep;

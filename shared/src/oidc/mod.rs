@@ -14,4 +14,5 @@ pub mod jws;
 pub mod keys;
 pub mod logout;
 pub mod logout_token;
+pub mod signout;
 pub mod tokens;
