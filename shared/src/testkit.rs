@@ -205,3 +205,47 @@ pub fn signed_in(
     )
     .expect("a session starts")
 }
+
+/// Outbound HTTP to hosts that answer as told (`200` unless set) and keep
+/// every request: the applications' back-channel logout endpoints.
+#[derive(Default)]
+pub struct Posts {
+    answers: std::cell::RefCell<HashMap<String, Result<u16, crate::Error>>>,
+    posts: std::cell::RefCell<Vec<(String, String)>>,
+}
+
+impl Posts {
+    /// How `host` answers from now on: a status, or a failure to reach it.
+    pub fn answer(&self, host: &str, answer: Result<u16, crate::Error>) {
+        self.answers.borrow_mut().insert(host.into(), answer);
+    }
+
+    /// The requests so far (URI and body), sorted, and forgets them.
+    pub fn take(&self) -> Vec<(String, String)> {
+        let mut posts = std::mem::take(&mut *self.posts.borrow_mut());
+        posts.sort();
+        posts
+    }
+}
+
+impl HttpClient for Posts {
+    fn send(&self, req: http::Request<Vec<u8>>) -> crate::Result<http::Response<Vec<u8>>> {
+        assert_eq!(req.method(), http::Method::POST);
+        assert_eq!(
+            req.headers()[http::header::CONTENT_TYPE],
+            "application/x-www-form-urlencoded"
+        );
+        let host = req.uri().host().unwrap_or_default().to_owned();
+        let body = String::from_utf8(req.body().clone()).expect("a form");
+        self.posts.borrow_mut().push((req.uri().to_string(), body));
+        let status = self
+            .answers
+            .borrow()
+            .get(&host)
+            .cloned()
+            .unwrap_or(Ok(200))?;
+        let mut res = http::Response::new(Vec::new());
+        *res.status_mut() = http::StatusCode::from_u16(status).expect("a status");
+        Ok(res)
+    }
+}
