@@ -15,6 +15,7 @@ use crate::config::{self, Variables};
 use crate::crypto;
 use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::oidc::signout::{self, EndedSession, SignedOut};
 use crate::store::{kv, sessions};
 use crate::web::{self, SetCookie};
 
@@ -214,33 +215,76 @@ fn save(env: &Env, p: &Policy, k: &str, s: &Session) -> Result<()> {
     )
 }
 
-/// Ends the request's session (if any) and returns the cookie that clears it.
+/// Ends the request's session (if any) and returns the cookie that clears
+/// it. The applications of the session are not told: this is for a sign-in
+/// that replaces the session, and for a session already dead. A sign-out
+/// is [`sign_out`].
 pub fn end(env: &Env, p: &Policy, headers: &HeaderMap) -> Result<http::HeaderValue> {
-    if let Some(id) = web::cookie(headers, p.cookie_name()).filter(|v| is_token(v)) {
-        let k = key(id);
-        env.kv.delete(&k)?;
-        sessions::delete_by_key(env.sql, &k)?;
-    }
+    drop_cookie_session(env, p, headers)?;
     clear_cookie(p)
 }
 
-/// Ends one session of an identity by its public id. `false` when the
-/// identity has no such session.
+/// Ends the request's session (if any) and signs it out of the
+/// applications that got tokens in it (single sign-out); returns the cookie
+/// that clears it, and the front-channel iframes for the page.
+pub fn sign_out(
+    env: &Env,
+    p: &Policy,
+    headers: &HeaderMap,
+) -> Result<(http::HeaderValue, SignedOut)> {
+    let out = match drop_cookie_session(env, p, headers)? {
+        Some(row) => signout::sessions_ended(
+            env,
+            &[EndedSession {
+                sid: row.sid,
+                identity_id: row.identity_id,
+            }],
+        )?,
+        None => SignedOut::default(),
+    };
+    Ok((clear_cookie(p)?, out))
+}
+
+/// Deletes the session the cookie names, returning its listing.
+fn drop_cookie_session(
+    env: &Env,
+    p: &Policy,
+    headers: &HeaderMap,
+) -> Result<Option<sessions::Row>> {
+    let Some(id) = web::cookie(headers, p.cookie_name()).filter(|v| is_token(v)) else {
+        return Ok(None);
+    };
+    let k = key(id);
+    env.kv.delete(&k)?;
+    sessions::delete_by_key(env.sql, &k)
+}
+
+/// Ends one session of an identity by its public id, and signs it out of
+/// its applications. `false` when the identity has no such session.
 pub fn revoke(env: &Env, identity_id: &str, sid: &str) -> Result<bool> {
     let Some(row) = sessions::delete(env.sql, identity_id, sid)? else {
         return Ok(false);
     };
     env.kv.delete(&row.kv_key)?;
+    signout::sessions_ended(
+        env,
+        &[EndedSession {
+            sid: row.sid,
+            identity_id: row.identity_id,
+        }],
+    )?;
     Ok(true)
 }
 
-/// Ends every session of an identity but the one with public id `keep`;
-/// the public ids of those ended.
+/// Ends every session of an identity but the one with public id `keep`,
+/// and signs them out of their applications (those of sessions that had
+/// expired too); the public ids of the sessions ended.
 pub fn revoke_all(env: &Env, identity_id: &str, keep: Option<&str>) -> Result<Vec<String>> {
     let rows = sessions::delete_all(env.sql, identity_id, keep)?;
     for row in &rows {
         env.kv.delete(&row.kv_key)?;
     }
+    signout::identity_signed_out(env, identity_id, keep)?;
     Ok(rows.into_iter().map(|r| r.sid).collect())
 }
 

@@ -19,7 +19,7 @@ use crate::oidc::exchange;
 use crate::oidc::keys::Alg;
 use crate::oidc::tokens::{self, AccessClaims, Actor, MandateClaims, OrgClaims, Signer};
 use crate::store::org_access::{self, MandateGrant, OrgGrant};
-use crate::store::{SqlStore, auth_codes, refresh_families};
+use crate::store::{SqlStore, auth_codes, refresh_families, session_clients};
 use crate::web::Params;
 
 /// ID tokens live as long as the access token, at most an hour.
@@ -344,6 +344,11 @@ fn authorization_code(
         idp: claimed.idp,
         acting,
     };
+    // The client got tokens in this session: its end will tell the client
+    // (single sign-out).
+    if !grant.sid.is_empty() {
+        session_clients::record(env.sql, &grant.sid, &client.id, &grant.who.id, env.now)?;
+    }
     issue(env, config, client, &grant, &access_jti, Some(&family_id))
 }
 
@@ -1974,15 +1979,17 @@ mod tests {
             )
         };
         // A code exchange: the claim (with the person, the organisation or
-        // the mandate), then the family when offline_access was granted.
+        // the mandate), the record that the client got tokens in the session
+        // (for single sign-out), then the family when offline_access was
+        // granted.
         let (res, n) = redeemed(&app, code(&w, &app, &ada, "openid", NOW));
         assert!(res.refresh_token.is_none());
-        assert_eq!(n, 1, "code, no refresh token");
+        assert_eq!(n, 2, "code, no refresh token");
         let plain = redeemed(&app, code(&w, &app, &ada, "openid offline_access", NOW));
         let member = redeemed(&svc, b2b_code(&w, &svc, &ada, "openid offline_access", NOW));
         let mandate = redeemed(&svc, mandate_code(&w, &svc, &bob, NOW));
         for (what, (res, n)) in [("plain", &plain), ("b2b", &member), ("mandate", &mandate)] {
-            assert_eq!(*n, 2, "code, {what}");
+            assert_eq!(*n, 3, "code, {what}");
             assert!(res.refresh_token.is_some(), "{what}");
         }
 

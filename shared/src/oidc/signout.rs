@@ -27,7 +27,7 @@ use crate::crypto;
 use crate::error::{Error, Result};
 use crate::oidc::logout::{self, BackChannel, FrontChannel};
 use crate::store::logout_deliveries::{self, Failed};
-use crate::store::{refresh_families, session_clients};
+use crate::store::{auth_codes, refresh_families, session_clients};
 
 /// How long a sign-out waits for the applications' answers, in all.
 pub const TIME_LIMIT: Duration = Duration::from_secs(2);
@@ -60,7 +60,7 @@ pub struct SignedOut {
 pub fn sessions_ended(env: &Env, ended: &[EndedSession]) -> Result<SignedOut> {
     let mut rows = Vec::new();
     for s in ended {
-        refresh_families::revoke_for_session(env.sql, &s.identity_id, &s.sid, env.now)?;
+        end_grants(env, &s.identity_id, &s.sid)?;
         rows.extend(session_clients::take_session(env.sql, &s.sid)?);
     }
     notify(env, &rows)
@@ -74,9 +74,16 @@ pub fn identity_signed_out(env: &Env, identity_id: &str, keep: Option<&str>) -> 
     let rows = session_clients::take_identity(env.sql, identity_id, keep)?;
     let sids: BTreeSet<&str> = rows.iter().map(|r| r.sid.as_str()).collect();
     for sid in sids {
-        refresh_families::revoke_for_session(env.sql, identity_id, sid, env.now)?;
+        end_grants(env, identity_id, sid)?;
     }
     notify(env, &rows)
+}
+
+/// Revokes the refresh-token families issued in a session and spends its
+/// unused authorization codes, so that nothing issued in it outlives it.
+fn end_grants(env: &Env, identity_id: &str, sid: &str) -> Result<()> {
+    refresh_families::revoke_for_session(env.sql, identity_id, sid, env.now)?;
+    auth_codes::void_for_session(env.sql, identity_id, sid, env.now)
 }
 
 /// Retries the failed deliveries that are due (the sweep endpoint).

@@ -204,6 +204,16 @@ pub fn void_for_identity(db: &dyn SqlStore, identity_id: &str, now: i64) -> Resu
     Ok(())
 }
 
+/// Spends every unused code of `identity_id` issued in browser session
+/// `sid` (the session ended).
+pub fn void_for_session(db: &dyn SqlStore, identity_id: &str, sid: &str, now: i64) -> Result<()> {
+    db.execute(
+        "UPDATE auth_codes SET used_at = ? WHERE identity_id = ? AND sid = ? AND used_at IS NULL",
+        &[now.into(), identity_id.into(), sid.into()],
+    )?;
+    Ok(())
+}
+
 /// Deletes a client's codes (the client is being deleted).
 pub fn delete_for_client(db: &dyn SqlStore, client_id: &str) -> Result<()> {
     db.execute(

@@ -104,10 +104,13 @@ pub fn delete_all(db: &dyn SqlStore, identity_id: &str, keep: Option<&str>) -> R
     .decode(decode)
 }
 
-/// Removes a session from the listing by its key-value key.
-pub fn delete_by_key(db: &dyn SqlStore, kv_key: &str) -> Result<()> {
-    db.execute("DELETE FROM sessions WHERE kv_key = ?", &[kv_key.into()])?;
-    Ok(())
+/// Removes a session from the listing by its key-value key, returning it.
+pub fn delete_by_key(db: &dyn SqlStore, kv_key: &str) -> Result<Option<Row>> {
+    let rows = db.execute(
+        &format!("DELETE FROM sessions WHERE kv_key = ? RETURNING {COLUMNS}"),
+        &[kv_key.into()],
+    )?;
+    rows.first().map(|r| decode(&r)).transpose()
 }
 
 /// Deletes up to `limit` rows of sessions that ended before `before`.
