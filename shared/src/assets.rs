@@ -36,6 +36,11 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         bytes: include_bytes!("../../static/js/passkeys.js"),
     },
+    Asset {
+        name: "js/signout.js",
+        content_type: "text/javascript; charset=utf-8",
+        bytes: include_bytes!("../../static/js/signout.js"),
+    },
 ];
 
 /// Serves `/static/<name>`, `Ok(None)` when there is no such asset.

@@ -330,6 +330,10 @@ pub struct SignedOutPage<'a> {
     pub text: &'a str,
     /// Ask before signing out (no valid `id_token_hint`).
     pub confirm: bool,
+    /// Front-channel logout URIs, loaded in hidden iframes.
+    pub frames: Vec<String>,
+    /// Where to go once the iframes loaded (empty: stay).
+    pub next: &'a str,
 }
 
 /// A Unix time as `YYYY-MM-DD HH:MM UTC`.

@@ -260,10 +260,11 @@ fn drop_cookie_session(
 }
 
 /// Ends one session of an identity by its public id, and signs it out of
-/// its applications. `false` when the identity has no such session.
-pub fn revoke(env: &Env, identity_id: &str, sid: &str) -> Result<bool> {
+/// its applications: what they were told, or `None` when the identity has
+/// no such session.
+pub fn revoke(env: &Env, identity_id: &str, sid: &str) -> Result<Option<SignedOut>> {
     let Some(row) = sessions::delete(env.sql, identity_id, sid)? else {
-        return Ok(false);
+        return Ok(None);
     };
     env.kv.delete(&row.kv_key)?;
     signout::sessions_ended(
@@ -272,20 +273,25 @@ pub fn revoke(env: &Env, identity_id: &str, sid: &str) -> Result<bool> {
             sid: row.sid,
             identity_id: row.identity_id,
         }],
-    )?;
-    Ok(true)
+    )
+    .map(Some)
 }
 
 /// Ends every session of an identity but the one with public id `keep`,
 /// and signs them out of their applications (those of sessions that had
-/// expired too); the public ids of the sessions ended.
-pub fn revoke_all(env: &Env, identity_id: &str, keep: Option<&str>) -> Result<Vec<String>> {
+/// expired too); the public ids of the sessions ended, and what the
+/// applications were told.
+pub fn revoke_all(
+    env: &Env,
+    identity_id: &str,
+    keep: Option<&str>,
+) -> Result<(Vec<String>, SignedOut)> {
     let rows = sessions::delete_all(env.sql, identity_id, keep)?;
     for row in &rows {
         env.kv.delete(&row.kv_key)?;
     }
-    signout::identity_signed_out(env, identity_id, keep)?;
-    Ok(rows.into_iter().map(|r| r.sid).collect())
+    let told = signout::identity_signed_out(env, identity_id, keep)?;
+    Ok((rows.into_iter().map(|r| r.sid).collect(), told))
 }
 
 /// A `Set-Cookie` value that removes the session cookie.
@@ -435,11 +441,11 @@ mod tests {
         let sid = |h: &HeaderMap| current(&env, &P, h).unwrap().unwrap().sid;
         let (mine_sid, laptop_sid, bobs_sid) = (sid(&mine), sid(&laptop), sid(&bobs));
         // Not Ada's: nothing happens.
-        assert!(!revoke(&env, "ada", &bobs_sid).unwrap());
+        assert!(revoke(&env, "ada", &bobs_sid).unwrap().is_none());
         assert!(current(&env, &P, &bobs).unwrap().is_some());
-        assert!(revoke(&env, "ada", &laptop_sid).unwrap());
+        assert!(revoke(&env, "ada", &laptop_sid).unwrap().is_some());
         assert!(current(&env, &P, &laptop).unwrap().is_none());
-        let ended = revoke_all(&env, "ada", Some(&mine_sid)).unwrap();
+        let (ended, _) = revoke_all(&env, "ada", Some(&mine_sid)).unwrap();
         assert_eq!(ended.len(), 1);
         assert!(current(&env, &P, &phone).unwrap().is_none());
         assert!(current(&env, &P, &mine).unwrap().is_some());

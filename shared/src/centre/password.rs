@@ -78,7 +78,7 @@ pub fn change(
     }
     identities::set_password_hash(env.sql, &who.id, &hash, env.now)?;
     let ended_sessions = if c.sign_out_others {
-        session::revoke_all(env, &who.id, Some(&current_session.sid))?
+        session::revoke_all(env, &who.id, Some(&current_session.sid))?.0
     } else {
         Vec::new()
     };

@@ -63,7 +63,7 @@ pub fn revoke(
             "This is the session you are using now. Sign out to end it.",
         ));
     }
-    if !session::revoke(env, identity_id, sid)? {
+    if session::revoke(env, identity_id, sid)?.is_none() {
         return Err(Error::NotFound);
     }
     events::record(
@@ -82,7 +82,7 @@ pub fn revoke_others(
     current_sid: &str,
     device: &Device,
 ) -> Result<usize> {
-    let ended = session::revoke_all(env, identity_id, Some(current_sid))?;
+    let (ended, _) = session::revoke_all(env, identity_id, Some(current_sid))?;
     if !ended.is_empty() {
         events::record(
             env,

@@ -55,6 +55,10 @@ pub struct Metadata {
     claims_parameter_supported: bool,
     request_parameter_supported: bool,
     request_uri_parameter_supported: bool,
+    backchannel_logout_supported: bool,
+    backchannel_logout_session_supported: bool,
+    frontchannel_logout_supported: bool,
+    frontchannel_logout_session_supported: bool,
 }
 
 use crate::oidc::clients::AUTH_METHODS as CLIENT_AUTH;
@@ -120,6 +124,12 @@ pub fn metadata(config: &Config) -> Metadata {
         claims_parameter_supported: false,
         request_parameter_supported: false,
         request_uri_parameter_supported: false,
+        // Single sign-out (OIDC Back- and Front-Channel Logout 1.0): every
+        // logout token and front-channel URI carries `sid` (and `iss`).
+        backchannel_logout_supported: true,
+        backchannel_logout_session_supported: true,
+        frontchannel_logout_supported: true,
+        frontchannel_logout_session_supported: true,
     }
 }
 
@@ -142,6 +152,14 @@ mod tests {
             serde_json::json!(["S256"])
         );
         assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
+        for flag in [
+            "backchannel_logout_supported",
+            "backchannel_logout_session_supported",
+            "frontchannel_logout_supported",
+            "frontchannel_logout_session_supported",
+        ] {
+            assert_eq!(doc[flag], true, "{flag}");
+        }
         assert_eq!(
             doc["id_token_signing_alg_values_supported"],
             serde_json::json!(["ES256", "EdDSA", "RS256"])

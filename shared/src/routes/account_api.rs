@@ -83,7 +83,8 @@ pub fn route(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         }
         "login/mfa" => super::login_mfa::api(env, auth, req, &body),
         "logout" => {
-            let clear = session::end(env, auth.policy()?, req.headers())?;
+            // Back-channel logout only: a JSON caller loads no iframes.
+            let (clear, _) = session::sign_out(env, auth.policy()?, req.headers())?;
             let mut res = web::response(StatusCode::NO_CONTENT, "application/json", Vec::new());
             res.headers_mut().append(header::SET_COOKIE, clear);
             Ok(res)

@@ -8,9 +8,11 @@ use serde_json::json;
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
 use crate::oidc::clients::{self, ClientSpec};
+use crate::oidc::{grants, signout};
+use crate::store::logout_deliveries;
 use crate::throttle::{self, Limits};
 use crate::web::{self, Request, Response};
-use crate::{Env, client_addr, crypto, sweep};
+use crate::{Env, client_addr, crypto, identity, session, sweep};
 
 /// The prefix of the client admin API.
 const CLIENTS: &str = "/api/admin/clients";
@@ -36,9 +38,20 @@ fn rs256_ready(env: &Env) -> Result<()> {
 /// The shortest admin token accepted: a guessable one would open every client.
 const ADMIN_TOKEN_MIN: usize = 32;
 
+/// Failed back-channel logout deliveries, for the operator.
+const LOGOUT_DELIVERIES: &str = "/api/admin/logout-deliveries";
+/// The prefix of `/api/admin/identities/{id}/sessions[/{sid}]`.
+const IDENTITIES: &str = "/api/admin/identities/";
+/// Deliveries one listing shows at most.
+const DELIVERIES_LISTED: i64 = 500;
+
 /// Whether `path` belongs to the admin API.
 pub fn serves(path: &str) -> bool {
-    path == CLIENTS || path.starts_with("/api/admin/clients/") || path == SWEEP
+    path == CLIENTS
+        || path.starts_with("/api/admin/clients/")
+        || path == SWEEP
+        || path == LOGOUT_DELIVERIES
+        || path.starts_with(IDENTITIES)
 }
 
 /// Checks the admin API's bearer token (`admin_token`); wrong tokens are
@@ -75,14 +88,36 @@ pub fn authorise(env: &Env, req: &Request) -> Result<()> {
 /// Serves the client and sweep admin API.
 pub fn handle(env: &Env, req: &Request) -> Result<Response> {
     authorise(env, req)?;
-    if req.uri().path() == SWEEP {
+    let path = req.uri().path();
+    if path == SWEEP {
         if req.method() != Method::POST {
             return Err(Error::MethodNotAllowed("POST"));
         }
+        // The cron call also retries the logout deliveries that are due.
+        let swept = sweep::run_configured(env, SWEEP_ROWS)?;
+        let retried = signout::retry_due(env)?;
+        let mut body =
+            serde_json::to_value(swept).map_err(|e| Error::Internal(format!("sweep JSON: {e}")))?;
+        if let Some(fields) = body.as_object_mut() {
+            fields.insert(
+                "logout_retries".into(),
+                json!({ "delivered": retried.delivered, "failed": retried.failed }),
+            );
+        }
+        return Ok(web::json(StatusCode::OK, &body));
+    }
+    if path == LOGOUT_DELIVERIES {
+        if req.method() != Method::GET {
+            return Err(Error::MethodNotAllowed("GET"));
+        }
+        let deliveries = logout_deliveries::list(env.sql, DELIVERIES_LISTED)?;
         return Ok(web::json(
             StatusCode::OK,
-            &sweep::run_configured(env, SWEEP_ROWS)?,
+            &json!({ "deliveries": deliveries }),
         ));
+    }
+    if let Some(rest) = path.strip_prefix(IDENTITIES) {
+        return end_sessions(env, req, rest);
     }
     let id = req
         .uri()
@@ -137,4 +172,40 @@ pub fn handle(env: &Env, req: &Request) -> Result<Response> {
         (_, true) => Err(Error::MethodNotAllowed("GET, POST")),
         (_, false) => Err(Error::MethodNotAllowed("GET, PUT, DELETE")),
     }
+}
+
+/// `DELETE /api/admin/identities/{id}/sessions` ends every session of an
+/// identity and everything issued in them or since (refresh tokens, unused
+/// codes: a compromised account); `…/sessions/{sid}` ends one session.
+/// Either way the applications are told (single sign-out), and the answer
+/// says how many sessions ended and how the logout tokens fared.
+fn end_sessions(env: &Env, req: &Request, rest: &str) -> Result<Response> {
+    let (id, sid) = match rest.split('/').collect::<Vec<_>>().as_slice() {
+        [id, "sessions"] => (*id, None),
+        [id, "sessions", sid] => (*id, Some(*sid)),
+        _ => return Err(Error::NotFound),
+    };
+    if req.method() != Method::DELETE {
+        return Err(Error::MethodNotAllowed("DELETE"));
+    }
+    if identity::by_id(env.sql, id)?.is_none() {
+        return Err(Error::NotFound);
+    }
+    let (ended, told) = match sid {
+        None => {
+            grants::end_all(env.sql, id, env.now)?;
+            session::revoke_all(env, id, None)?
+        }
+        Some(sid) => {
+            let told = session::revoke(env, id, sid)?.ok_or(Error::NotFound)?;
+            (vec![sid.to_owned()], told)
+        }
+    };
+    Ok(web::json(
+        StatusCode::OK,
+        &json!({
+            "sessions_ended": ended,
+            "logout_tokens": { "delivered": told.delivered, "failed": told.failed },
+        }),
+    ))
 }

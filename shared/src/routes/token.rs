@@ -16,7 +16,7 @@ use crate::oidc::authorize::{self, AuthRequest, Context, OrgStep, Reject, Subjec
 use crate::oidc::clients;
 use crate::oidc::discovery::{self, paths};
 use crate::oidc::grants::{self, TokenRequest};
-use crate::oidc::{introspection, keys, tokens};
+use crate::oidc::{introspection, keys, logout, tokens};
 use crate::web::{self, Params, Request, Response};
 use crate::{Env, csrf, session, sweep};
 
@@ -537,6 +537,8 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
             heading: "Sign out?",
             text: "An application asked to sign you out.",
             confirm: true,
+            frames: Vec::new(),
+            next: "",
         };
         let mut res = html::render(&page, StatusCode::OK)?;
         if let Some(c) = set_cookie {
@@ -544,16 +546,45 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         }
         return Ok(res);
     }
-    let clear = session::end(env, auth.policy()?, req.headers())?;
-    let mut res = match target {
+    let (clear, signed_out) = session::sign_out(env, auth.policy()?, req.headers())?;
+    let target = match target {
         Some(uri) => {
             let mut url = url::Url::parse(&uri)
                 .map_err(|_| Error::bad_request("bad post_logout_redirect_uri"))?;
             if let Some(state) = params.one("state")? {
                 url.query_pairs_mut().append_pair("state", state);
             }
-            web::redirect(url.as_str())?
+            Some(String::from(url))
         }
+        None => None,
+    };
+    let mut res = match target {
+        // Front-channel logout: the applications' iframes load first, then
+        // the browser goes on (static/js/signout.js).
+        _ if !signed_out.front.is_empty() => {
+            let page = SignedOutPage {
+                product: config.product_name()?,
+                csrf: "",
+                heading: "Signed out",
+                text: "You are signed out.",
+                confirm: false,
+                frames: signed_out.front.iter().map(|f| f.uri.clone()).collect(),
+                next: target.as_deref().unwrap_or(""),
+            };
+            let mut res = html::render(&page, StatusCode::OK)?;
+            let csp = format!(
+                "{}; frame-src {}",
+                web::PAGE_CSP,
+                logout::frame_src(&signed_out.front)
+            );
+            res.headers_mut().insert(
+                header::CONTENT_SECURITY_POLICY,
+                http::HeaderValue::from_str(&csp)
+                    .map_err(|_| Error::Internal("the logout page's CSP".into()))?,
+            );
+            res
+        }
+        Some(uri) => web::redirect(&uri)?,
         None => {
             let page = SignedOutPage {
                 product: config.product_name()?,
@@ -561,6 +592,8 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
                 heading: "Signed out",
                 text: "You are signed out.",
                 confirm: false,
+                frames: Vec::new(),
+                next: "",
             };
             html::render(&page, StatusCode::OK)?
         }

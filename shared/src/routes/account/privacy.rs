@@ -220,6 +220,8 @@ fn delete_page(ctx: &Ctx) -> Result<Response> {
                     heading: "Your account is deleted",
                     text: "Everything we held about you is gone, and you are signed out everywhere.",
                     confirm: false,
+                    frames: Vec::new(),
+                    next: "",
                 },
                 StatusCode::OK,
             )?;
