@@ -680,6 +680,121 @@ mod tests {
         grants::exchange(&w.env(NOW), &Config::load(&w.vars).unwrap(), &shop, &req).unwrap()
     }
 
+    /// A POST to /logout from the signed-in browser, confirmed with its
+    /// CSRF token, for `client_id` with its post-logout URI.
+    fn logout_from(w: &World, http: &testkit::Posts, cookie: &str, client: &str) -> Response {
+        let (csrf, set) = csrf::token(&http::HeaderMap::new(), true).unwrap();
+        let csrf_cookie = set
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        handle(
+            &w.env_with_http(NOW + 5, http),
+            testkit::post("/logout")
+                .header("cookie", &format!("{cookie}; {csrf_cookie}"))
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("client_id", client),
+                    (
+                        "post_logout_redirect_uri",
+                        &format!("https://{client}.example/bye"),
+                    ),
+                    ("state", "s1"),
+                ])
+                .build(),
+        )
+    }
+
+    fn logout_client(w: &World, id: &str, front: bool) {
+        let mut meta = json!({
+            "client_name": id, "client_id": id,
+            "redirect_uris": [format!("https://{id}.example/cb")],
+            "post_logout_redirect_uris": [format!("https://{id}.example/bye")],
+            "backchannel_logout_uri": format!("https://{id}.example/bc"),
+        });
+        if front {
+            meta["frontchannel_logout_uri"] = json!(format!("https://{id}.example/fc"));
+        }
+        testkit::client(&w.sql, meta, NOW);
+    }
+
+    /// The session's `sid`, after recording that `clients` got tokens in it.
+    fn used_by(w: &World, cookie: &str, clients: &[&str]) -> String {
+        let policy = session::Policy::load(&w.vars).unwrap();
+        let mut h = http::HeaderMap::new();
+        h.insert(header::COOKIE, cookie.parse().unwrap());
+        let s = session::current(&w.env(NOW), &policy, &h).unwrap().unwrap();
+        for c in clients {
+            crate::store::session_clients::record(&w.sql, &s.sid, c, &s.sub, NOW).unwrap();
+        }
+        s.sid
+    }
+
+    #[test]
+    fn logout_signs_the_session_out_of_its_applications_and_frames_the_front_channel_ones() {
+        let (w, cookie) = world(&[]);
+        logout_client(&w, "blog", true);
+        logout_client(&w, "wiki", false);
+        let sid = used_by(&w, &cookie, &["blog", "wiki"]);
+        let rps = testkit::Posts::default();
+        let res = logout_from(&w, &rps, &cookie, "blog");
+        assert_eq!(res.status(), StatusCode::OK);
+        let html = text(&res);
+        let iss = web::pct(crate::testkit::ISSUER);
+        assert!(
+            html.contains(&format!(
+                r#"<iframe class="frontchannel" src="https://blog.example/fc?iss={iss}&#38;sid={sid}""#
+            )),
+            "{html}"
+        );
+        assert!(!html.contains("wiki.example/fc"));
+        assert!(
+            html.contains(r#"id="signout-next" href="https://blog.example/bye?state=s1""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"<script src="/static/js/signout.js"></script>"#));
+        let csp = res.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.ends_with("; frame-src https://blog.example"), "{csp}");
+        assert!(csp.contains("frame-ancestors 'none'"));
+        // Both got a logout token over the back channel.
+        let posted: Vec<String> = rps.take().into_iter().map(|(u, _)| u).collect();
+        assert_eq!(
+            posted,
+            ["https://blog.example/bc", "https://wiki.example/bc"]
+        );
+        // The cookie is cleared and the session is over.
+        let cleared = res.headers().get_all(header::SET_COOKIE).iter().any(|v| {
+            v.to_str().unwrap().starts_with(session::COOKIE)
+                && v.to_str().unwrap().contains("Max-Age=0")
+        });
+        assert!(cleared);
+        let again = logout_from(&w, &rps, &cookie, "blog");
+        assert_eq!(
+            again.status(),
+            StatusCode::SEE_OTHER,
+            "no session, nothing to frame"
+        );
+        assert!(rps.take().is_empty());
+    }
+
+    #[test]
+    fn logout_without_front_channel_clients_redirects_at_once() {
+        let (w, cookie) = world(&[]);
+        logout_client(&w, "wiki", false);
+        used_by(&w, &cookie, &["wiki"]);
+        let rps = testkit::Posts::default();
+        let res = logout_from(&w, &rps, &cookie, "wiki");
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&res).as_str(), "https://wiki.example/bye?state=s1");
+        assert_eq!(rps.take().len(), 1);
+    }
+
     #[test]
     fn the_picker_posts_the_chosen_organisation_back_with_the_request() {
         let (w, cookie) = world(&["acme", "globex"]);
