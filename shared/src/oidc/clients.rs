@@ -715,7 +715,9 @@ pub const DEMO_CLIENT: (&str, &str) = ("demo", "demo-secret");
 
 /// In `dev_mode`, registers the documented demo client (once; a no-op after).
 /// It is confidential, first-party, and may return to `<issuer>/demo/callback`
-/// or `http://127.0.0.1:8080/callback` (any port).
+/// or `http://127.0.0.1:8080/callback` (any port). It is told of ended
+/// sessions at `<issuer>/demo/backchannel-logout` and
+/// `<issuer>/demo/frontchannel-logout`, both with the `sid` required.
 pub fn seed_demo_client(db: &dyn SqlStore, issuer: &str, now: i64) -> Result<()> {
     if get(db, DEMO_CLIENT.0)?.is_some() {
         return Ok(());
@@ -743,7 +745,13 @@ pub fn seed_demo_client(db: &dyn SqlStore, issuer: &str, now: i64) -> Result<()>
         activation_policy: ActivationPolicy::default().as_str().into(),
         personal_use: false,
         token_exchange: "[]".into(),
-        logout: clients::Logout::default(),
+        // The demo ends its sessions by Lanyard's `sid` on both channels.
+        logout: clients::Logout {
+            backchannel_logout_uri: Some(format!("{issuer}/demo/backchannel-logout")),
+            backchannel_logout_session_required: true,
+            frontchannel_logout_uri: Some(format!("{issuer}/demo/frontchannel-logout")),
+            frontchannel_logout_session_required: true,
+        },
     };
     // Racing instances: the first insert wins, the others change nothing.
     clients::insert(
@@ -945,6 +953,42 @@ mod tests {
         let db = SqliteSql::in_memory().unwrap();
         schema::ensure(&db).unwrap();
         db
+    }
+
+    #[test]
+    fn the_seeded_demo_client_is_told_of_ended_sessions_by_sid() {
+        let db = db();
+        let issuer = "http://127.0.0.1:3000";
+        seed_demo_client(&db, issuer, 1).unwrap();
+        let demo = get(&db, DEMO_CLIENT.0).unwrap().unwrap();
+        assert_eq!(
+            demo.logout,
+            clients::Logout {
+                backchannel_logout_uri: Some(format!("{issuer}/demo/backchannel-logout")),
+                backchannel_logout_session_required: true,
+                frontchannel_logout_uri: Some(format!("{issuer}/demo/frontchannel-logout")),
+                frontchannel_logout_session_required: true,
+            }
+        );
+        // Valid as registered metadata, for a loopback and an https issuer.
+        for iss in [issuer, ISS] {
+            check_logout_uri(
+                "backchannel_logout_uri",
+                &format!("{iss}/demo/backchannel-logout"),
+            )
+            .unwrap();
+            check_logout_uri(
+                "frontchannel_logout_uri",
+                &format!("{iss}/demo/frontchannel-logout"),
+            )
+            .unwrap();
+        }
+        // Seeding again is a no-op.
+        seed_demo_client(&db, ISS, 2).unwrap();
+        assert_eq!(
+            get(&db, DEMO_CLIENT.0).unwrap().unwrap().logout,
+            demo.logout
+        );
     }
 
     #[test]
