@@ -330,6 +330,8 @@ pub struct SignedOutPage<'a> {
     pub text: &'a str,
     /// Ask before signing out (no valid `id_token_hint`).
     pub confirm: bool,
+    /// The application's request, carried through the confirmation.
+    pub carried: Vec<(String, String)>,
     /// Front-channel logout URIs, loaded in hidden iframes.
     pub frames: Vec<String>,
     /// Where to go once the iframes loaded (empty: stay).

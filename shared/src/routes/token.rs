@@ -531,12 +531,25 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
     let hinted = matches!((&hint, &current), (Some(h), Some((who, _))) if h.sub == who.id);
     if current.is_some() && !hinted && !confirmed {
         let (token, set_cookie) = csrf::token(req.headers(), auth.policy()?.secure)?;
+        // The confirmation carries the application's request (checked
+        // above), so that the person goes back to it afterwards.
+        let mut carried = Vec::new();
+        for name in ["client_id", "post_logout_redirect_uri", "state"] {
+            let value = match name {
+                "client_id" => client_id.clone(),
+                _ => params.one(name)?.map(str::to_owned),
+            };
+            if let Some(v) = value {
+                carried.push((name.to_owned(), v));
+            }
+        }
         let page = SignedOutPage {
             product: config.product_name()?,
             csrf: &token,
             heading: "Sign out?",
             text: "An application asked to sign you out.",
             confirm: true,
+            carried,
             frames: Vec::new(),
             next: "",
         };
@@ -568,6 +581,7 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
                 heading: "Signed out",
                 text: "You are signed out.",
                 confirm: false,
+                carried: Vec::new(),
                 frames: signed_out.front.iter().map(|f| f.uri.clone()).collect(),
                 next: target.as_deref().unwrap_or(""),
             };
@@ -592,6 +606,7 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
                 heading: "Signed out",
                 text: "You are signed out.",
                 confirm: false,
+                carried: Vec::new(),
                 frames: Vec::new(),
                 next: "",
             };
@@ -740,6 +755,22 @@ mod tests {
         logout_client(&w, "blog", true);
         logout_client(&w, "wiki", false);
         let sid = used_by(&w, &cookie, &["blog", "wiki"]);
+        // Without an id_token_hint the person confirms first; the form
+        // carries the application's request.
+        let ask = handle(
+            &w.env(NOW),
+            testkit::get("/logout?client_id=blog&post_logout_redirect_uri=https%3A%2F%2Fblog.example%2Fbye&state=s1")
+                .header("cookie", &cookie)
+                .build(),
+        );
+        let form = text(&ask);
+        for field in [
+            r#"name="client_id" value="blog""#,
+            r#"name="post_logout_redirect_uri" value="https://blog.example/bye""#,
+            r#"name="state" value="s1""#,
+        ] {
+            assert!(form.contains(field), "{field}: {form}");
+        }
         let rps = testkit::Posts::default();
         let res = logout_from(&w, &rps, &cookie, "blog");
         assert_eq!(res.status(), StatusCode::OK);

@@ -220,6 +220,7 @@ fn delete_page(ctx: &Ctx) -> Result<Response> {
                     heading: "Your account is deleted",
                     text: "Everything we held about you is gone, and you are signed out everywhere.",
                     confirm: false,
+                    carried: Vec::new(),
                     frames: Vec::new(),
                     next: "",
                 },
