@@ -10,6 +10,9 @@ use futures::StreamExt;
 use spin_sdk::http::{IncomingRequest, ResponseOutparam};
 use spin_sdk::wit::wasi::http0_2_0::{outgoing_handler, types as wh};
 use spin_sdk::{key_value, sqlite, variables};
+use wasi::clocks::monotonic_clock;
+use wasi::io::poll::{self, Pollable};
+use wasi::io::streams::StreamError;
 
 use crate::config::{self, Variables};
 use crate::error::{Error, Result};
@@ -154,30 +157,54 @@ const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
 impl crate::mail::HttpClient for SpinHttp {
     fn send(&self, req: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>> {
-        let origin = match (req.uri().scheme_str(), req.uri().authority()) {
-            (Some(s), Some(a)) => format!("{s}://{a}"),
-            _ => req.uri().to_string(),
-        };
-        send_bounded(req).map_err(|e| {
-            use wh::ErrorCode as C;
-            match e {
-                Failure::Code(C::HttpRequestDenied) => Error::OutboundDenied(origin),
-                Failure::Code(
-                    C::ConnectionTimeout
-                    | C::ConnectionReadTimeout
-                    | C::ConnectionWriteTimeout
-                    | C::HttpResponseTimeout,
-                ) => Error::Unavailable(format!("{origin} timed out")),
-                Failure::Code(C::DnsError(_)) => {
-                    Error::Unavailable(format!("the name of {origin} does not resolve"))
-                }
-                Failure::Code(C::ConnectionRefused) => {
-                    Error::Unavailable(format!("{origin} refused the connection"))
-                }
-                Failure::Code(other) => Error::Unavailable(format!("{origin}: {other:?}")),
-                Failure::Other(why) => Error::Unavailable(format!("{origin}: {why}")),
-            }
-        })
+        let origin = origin(req.uri());
+        send_bounded(req).map_err(|e| outbound_error(&origin, e))
+    }
+
+    /// Sends every request at once over `wasi:http/outgoing-handler`, each
+    /// with its connect, first-byte and between-bytes time-outs at `limit`,
+    /// and waits for the answers together with one deadline at `limit`; a
+    /// request unanswered by then is abandoned and fails as
+    /// [`Error::Unavailable`].
+    fn send_all(
+        &self,
+        reqs: Vec<http::Request<Vec<u8>>>,
+        limit: std::time::Duration,
+    ) -> Vec<Result<http::StatusCode>> {
+        send_parallel(reqs, limit)
+    }
+}
+
+/// `scheme://authority` of `uri`, the whole URI when it has neither: how
+/// errors name the host.
+fn origin(uri: &http::Uri) -> String {
+    match (uri.scheme_str(), uri.authority()) {
+        (Some(s), Some(a)) => format!("{s}://{a}"),
+        _ => uri.to_string(),
+    }
+}
+
+/// The domain's error for a request to `origin` that failed: a host the
+/// component may not reach is [`Error::OutboundDenied`], anything else
+/// [`Error::Unavailable`].
+fn outbound_error(origin: &str, e: Failure) -> Error {
+    use wh::ErrorCode as C;
+    match e {
+        Failure::Code(C::HttpRequestDenied) => Error::OutboundDenied(origin.to_owned()),
+        Failure::Code(
+            C::ConnectionTimeout
+            | C::ConnectionReadTimeout
+            | C::ConnectionWriteTimeout
+            | C::HttpResponseTimeout,
+        ) => Error::Unavailable(format!("{origin} timed out")),
+        Failure::Code(C::DnsError(_)) => {
+            Error::Unavailable(format!("the name of {origin} does not resolve"))
+        }
+        Failure::Code(C::ConnectionRefused) => {
+            Error::Unavailable(format!("{origin} refused the connection"))
+        }
+        Failure::Code(other) => Error::Unavailable(format!("{origin}: {other:?}")),
+        Failure::Other(why) => Error::Unavailable(format!("{origin}: {why}")),
     }
 }
 
@@ -193,9 +220,15 @@ fn other(why: impl Into<String>) -> Failure {
     Failure::Other(why.into())
 }
 
-/// Sends a request with time-outs (`request-options`), writing and reading
-/// the bodies with blocking calls: the handler is synchronous anyway.
-fn send_bounded(req: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Failure> {
+/// Hands `req` to the host (`outgoing-handler.handle`) with the time-outs
+/// `connect_ns` to connect and `answer_ns` to the answer's first byte and
+/// between its bytes. Returns the answer's future, and the request's body
+/// handle with the bytes still to write into it (then finish it).
+fn dispatch(
+    req: http::Request<Vec<u8>>,
+    connect_ns: u64,
+    answer_ns: u64,
+) -> Result<(wh::FutureIncomingResponse, wh::OutgoingBody, Vec<u8>), Failure> {
     let (parts, body) = req.into_parts();
     let headers = wh::Fields::new();
     for (name, value) in &parts.headers {
@@ -220,7 +253,6 @@ fn send_bounded(req: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, 
         Some(s) => wh::Scheme::Other(s.to_owned()),
         None => return Err(other("the URL has no scheme")),
     };
-    let refused = |what: &str| other(format!("the {what} is refused"));
     out.set_method(&method).map_err(|()| refused("method"))?;
     out.set_scheme(Some(&scheme))
         .map_err(|()| refused("scheme"))?;
@@ -230,12 +262,23 @@ fn send_bounded(req: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, 
         .map_err(|()| refused("path"))?;
     let options = wh::RequestOptions::new();
     options
-        .set_connect_timeout(Some(CONNECT_TIMEOUT_NS))
-        .and_then(|()| options.set_first_byte_timeout(Some(ANSWER_TIMEOUT_NS)))
-        .and_then(|()| options.set_between_bytes_timeout(Some(ANSWER_TIMEOUT_NS)))
+        .set_connect_timeout(Some(connect_ns))
+        .and_then(|()| options.set_first_byte_timeout(Some(answer_ns)))
+        .and_then(|()| options.set_between_bytes_timeout(Some(answer_ns)))
         .map_err(|()| refused("time-out"))?;
     let outgoing = out.body().map_err(|()| refused("body"))?;
     let future = outgoing_handler::handle(out, Some(options)).map_err(Failure::Code)?;
+    Ok((future, outgoing, body))
+}
+
+fn refused(what: &str) -> Failure {
+    other(format!("the {what} is refused"))
+}
+
+/// Sends a request with time-outs (`request-options`), writing and reading
+/// the bodies with blocking calls: the handler is synchronous anyway.
+fn send_bounded(req: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Failure> {
+    let (future, outgoing, body) = dispatch(req, CONNECT_TIMEOUT_NS, ANSWER_TIMEOUT_NS)?;
     {
         let stream = outgoing.write().map_err(|()| refused("body"))?;
         for chunk in body.chunks(4096) {
@@ -283,6 +326,155 @@ fn send_bounded(req: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, 
     builder
         .body(bytes)
         .map_err(|e| other(format!("the answer is malformed: {e}")))
+}
+
+/// A request of [`send_parallel`] sent, its answer awaited.
+struct InFlight {
+    /// Its place in the requests (and the answers).
+    slot: usize,
+    /// Ready once `future` is. Declared before `future` so that it is
+    /// dropped first: wasi-http makes it the future's child resource, and
+    /// dropping a resource that still has children traps.
+    ready: Pollable,
+    /// The answer, or why there is none.
+    future: wh::FutureIncomingResponse,
+}
+
+/// Sends every request at once, each with its time-outs at `limit`, and
+/// waits for their answers (all of them polled together with one deadline
+/// `limit` from the start) until every one is in or the deadline passes.
+/// Returns each answer's status, in the order of `reqs`; the answers'
+/// bodies are never read. A request still unanswered at the deadline fails
+/// as [`Error::Unavailable`] and is abandoned (its future dropped, which
+/// cancels it).
+fn send_parallel(
+    reqs: Vec<http::Request<Vec<u8>>>,
+    limit: std::time::Duration,
+) -> Vec<Result<http::StatusCode>> {
+    if reqs.is_empty() {
+        return Vec::new();
+    }
+    let limit_ns = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
+    let origins: Vec<String> = reqs.iter().map(|r| origin(r.uri())).collect();
+    // Until it is answered, every request counts as late.
+    let mut results: Vec<Result<http::StatusCode>> = origins
+        .iter()
+        .map(|o| {
+            Err(Error::Unavailable(format!(
+                "{o} did not answer within {} ms",
+                limit.as_millis()
+            )))
+        })
+        .collect();
+    // The deadline runs from before the first request: writing the bodies
+    // counts against it too.
+    let deadline = monotonic_clock::subscribe_duration(limit_ns);
+    let mut flights = Vec::with_capacity(reqs.len());
+    for (slot, req) in reqs.into_iter().enumerate() {
+        match launch(req, limit_ns, &deadline) {
+            Ok(Some(future)) => flights.push(InFlight {
+                slot,
+                ready: future.subscribe(),
+                future,
+            }),
+            // The deadline passed while the body was written: late.
+            Ok(None) => {}
+            Err(e) => results[slot] = Err(outbound_error(&origins[slot], e)),
+        }
+    }
+    while !flights.is_empty() {
+        // The same pollables are polled again on each round: polling does
+        // not consume them, and the futures still pending are all that are
+        // polled, so the call only returns for news.
+        let fired = {
+            let mut list: Vec<&Pollable> = flights.iter().map(|f| &f.ready).collect();
+            list.push(&deadline);
+            poll::poll(&list)
+        };
+        let mut is_ready = vec![false; flights.len() + 1];
+        for i in fired {
+            if let Some(r) = usize::try_from(i).ok().and_then(|i| is_ready.get_mut(i)) {
+                *r = true;
+            }
+        }
+        let expired = is_ready.last().copied().unwrap_or(true);
+        let mut waiting = Vec::with_capacity(flights.len());
+        for (flight, ready) in flights.into_iter().zip(is_ready) {
+            // Answers in at the deadline's round are still taken. A ready
+            // future has its answer (`get` is `some`); were it not so, it
+            // would only be polled again until the deadline.
+            match ready.then(|| status_of(&flight.future)).flatten() {
+                Some(status) => {
+                    results[flight.slot] =
+                        status.map_err(|e| outbound_error(&origins[flight.slot], e));
+                }
+                None => waiting.push(flight),
+            }
+        }
+        flights = waiting;
+        if expired {
+            break;
+        }
+    }
+    // Whatever is left is late: dropping its future abandons the request.
+    drop(flights);
+    drop(deadline);
+    results
+}
+
+/// Hands `req` to the host with every time-out at `limit_ns`, writes its
+/// body and finishes it. Returns the answer's future, or `None` when the
+/// body could not be written before `deadline` (the request is then
+/// abandoned, its body unfinished).
+///
+/// The body goes in one non-blocking write when the stream takes it all,
+/// as it does a small body before the connection is even made; only a
+/// larger one waits for room, and no later than `deadline`.
+fn launch(
+    req: http::Request<Vec<u8>>,
+    limit_ns: u64,
+    deadline: &Pollable,
+) -> Result<Option<wh::FutureIncomingResponse>, Failure> {
+    let (future, outgoing, body) = dispatch(req, limit_ns, limit_ns)?;
+    {
+        let stream = outgoing.write().map_err(|()| refused("body"))?;
+        let failed = |e: StreamError| other(format!("writing the body: {e:?}"));
+        let mut rest = body.as_slice();
+        while !rest.is_empty() {
+            let room = stream.check_write().map_err(failed)?;
+            if room == 0 {
+                let writable = stream.subscribe();
+                if poll::poll(&[&writable, deadline]).contains(&1) {
+                    return Ok(None);
+                }
+                continue;
+            }
+            let n = usize::try_from(room).unwrap_or(usize::MAX).min(rest.len());
+            let (now, later) = rest.split_at(n);
+            stream.write(now).map_err(failed)?;
+            rest = later;
+        }
+        stream.flush().map_err(failed)?;
+    }
+    wh::OutgoingBody::finish(outgoing, None).map_err(Failure::Code)?;
+    Ok(Some(future))
+}
+
+/// The status of `future`'s answer, or why there is none; `None` while it
+/// is not in yet. The answer's body is not read: the response is dropped
+/// unconsumed, which drops its body with it.
+fn status_of(future: &wh::FutureIncomingResponse) -> Option<Result<http::StatusCode, Failure>> {
+    let incoming = match future.get()? {
+        Ok(Ok(res)) => res,
+        Ok(Err(code)) => return Some(Err(Failure::Code(code))),
+        Err(()) => return Some(Err(other("no answer"))),
+    };
+    let status = incoming.status();
+    drop(incoming);
+    Some(
+        http::StatusCode::from_u16(status)
+            .map_err(|_| other(format!("the answer's status {status} is invalid"))),
+    )
 }
 
 /// A domain request handler, as exported by `crate::routes`.
