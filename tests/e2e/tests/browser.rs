@@ -13,6 +13,9 @@ mod idp;
 // The account centre's browser tests (issue 13), one module per section.
 #[path = "browser/centre.rs"]
 mod centre;
+// Front-channel logout (issue 15).
+#[path = "browser/logout.rs"]
+mod logout;
 #[path = "browser/mfa.rs"]
 mod mfa;
 #[path = "browser/passkeys.rs"]

@@ -5,6 +5,10 @@
 
 mod common;
 
+// Single sign-out (issue 15).
+#[path = "oidc/logout.rs"]
+mod logout;
+
 use bytes::Bytes;
 use common::{App, Browser, ISSUER, form_body, header, json, text};
 use http::{Request, StatusCode};
@@ -144,7 +148,7 @@ async fn code_for(b: &mut Browser<'_>, client: &str, p: &Pkce) -> String {
     assert!(location.starts_with(REDIRECT), "{location}");
     let q = query_of(&location);
     assert_eq!(q["state"], "st-123");
-    assert_eq!(q["iss"], ISSUER);
+    assert_eq!(q["iss"], b.app.issuer);
     q["code"].clone()
 }
 
@@ -1395,7 +1399,9 @@ async fn a_client_may_ask_for_rs256_id_tokens() {
 /// variables (fresh ones: refresh tokens and client secrets live in the
 /// database), not dev_mode, whose seeding and key table add statements.
 async fn in_production(app: App) -> App {
-    let App { host, data } = app;
+    let App {
+        host, data, issuer, ..
+    } = app;
     drop(host);
     let es256 = lanyard::oidc::keys::generate(lanyard::oidc::keys::Alg::Es256)
         .unwrap()
@@ -1413,7 +1419,7 @@ async fn in_production(app: App) -> App {
     })
     .await
     .unwrap();
-    App { host, data }
+    App { host, data, issuer }
 }
 
 /// The fewest SQL statements that `n` requests ran, each as the host

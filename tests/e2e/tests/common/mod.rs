@@ -21,27 +21,67 @@ pub const ISSUER: &str = "https://id.example.test";
 pub struct App {
     pub host: SpinHost,
     pub data: TempDir,
+    /// The `issuer` variable.
+    pub issuer: String,
+}
+
+/// `SPIN_VARIABLE_*` settings for these variables.
+fn spin_env(vars: &[(&str, &str)]) -> HashMap<String, String> {
+    vars.iter()
+        .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_uppercase()), v.to_string()))
+        .collect()
 }
 
 impl App {
     /// The app with these `SPIN_VARIABLE_*` values and outbound overrides.
     pub async fn start(vars: &[(&str, &str)], overrides: &[(&str, SocketAddr)]) -> App {
         let data = tempfile::tempdir().unwrap();
-        let env = vars
-            .iter()
-            .map(|(k, v)| (format!("SPIN_VARIABLE_{}", k.to_uppercase()), v.to_string()))
-            .collect();
         let host = SpinHost::new(HostConfig {
             manifest: repo_manifest(),
             wasm_dir: Some(built_wasm_dir()),
             data_dir: data.path().to_owned(),
-            env,
+            env: spin_env(vars),
             outbound_overrides: overrides.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             ..Default::default()
         })
         .await
         .unwrap();
-        App { host, data }
+        let issuer = vars
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == "issuer")
+            .map_or(ISSUER, |(_, v)| *v)
+            .to_owned();
+        App { host, data, issuer }
+    }
+
+    /// Like [`App::dev`], but the issuer is `http://127.0.0.1:<port>`, where
+    /// a second host on the same data serves the app over real HTTP: for
+    /// the demo, which calls the issuer like any application, and for
+    /// back-channel logout to the demo (`logout_outbound_host_1`).
+    pub async fn dev_on_loopback(extra: &[(&str, &str)]) -> App {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let mut vars = vec![
+            ("issuer", base.as_str()),
+            ("dev_mode", "true"),
+            ("argon2_memory_kib", "8192"),
+            ("argon2_iterations", "1"),
+            ("logout_outbound_host_1", base.as_str()),
+        ];
+        vars.extend_from_slice(extra);
+        let app = App::start(&vars, &[]).await;
+        let served = SpinHost::new(HostConfig {
+            manifest: repo_manifest(),
+            wasm_dir: Some(built_wasm_dir()),
+            data_dir: app.data.path().to_owned(),
+            env: spin_env(&vars),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        tokio::spawn(Arc::new(served).serve(listener));
+        app
     }
 
     /// dev_mode on, cheap argon2 (tests are about behaviour; the benchmark uses the defaults).
@@ -95,7 +135,7 @@ impl App {
             .and_then(|m| m["link"].as_str())
             .expect("a mail with a link")
             .to_owned();
-        link.strip_prefix(ISSUER).unwrap().to_owned()
+        link.strip_prefix(self.issuer.as_str()).unwrap().to_owned()
     }
 }
 
@@ -270,24 +310,32 @@ impl<'a> Browser<'a> {
     }
 }
 
-/// A mock upstream (mail API, identity provider) on a loopback port: it
-/// records each request and answers with the status set in `status`.
+/// A mock upstream (mail API, identity provider, an application's logout
+/// endpoint) on a loopback port: it records each request and answers with
+/// the status set in `status`, after `delay` seconds.
 #[derive(Clone)]
 pub struct Mock {
     pub addr: SocketAddr,
     pub requests: Arc<Mutex<Vec<(http::request::Parts, Bytes)>>>,
     pub status: Arc<Mutex<u16>>,
+    pub delay: Arc<Mutex<u64>>,
 }
 
 impl Mock {
     pub async fn start(status: u16) -> Mock {
+        Mock::start_at("127.0.0.1:0".parse().unwrap(), status).await
+    }
+
+    /// A mock at `addr` (a port that refused connections until now).
+    pub async fn start_at(addr: SocketAddr, status: u16) -> Mock {
         use http_body_util::{BodyExt, Full};
         use hyper::service::service_fn;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let mock = Mock {
             addr: listener.local_addr().unwrap(),
             requests: Default::default(),
             status: Arc::new(Mutex::new(status)),
+            delay: Default::default(),
         };
         let m = mock.clone();
         tokio::spawn(async move {
@@ -307,6 +355,10 @@ impl Mock {
                                 .map(|b| b.to_bytes())
                                 .unwrap_or_default();
                             m.requests.lock().unwrap().push((parts, body));
+                            let delay = *m.delay.lock().unwrap();
+                            if delay > 0 {
+                                tokio::time::sleep(std::time::Duration::from_secs(delay)).await;
+                            }
                             let status = *m.status.lock().unwrap();
                             Ok::<_, std::convert::Infallible>(
                                 Response::builder()
@@ -328,6 +380,25 @@ impl Mock {
 
     pub fn set_status(&self, status: u16) {
         *self.status.lock().unwrap() = status;
+    }
+
+    /// Seconds to wait before each answer from now on.
+    pub fn set_delay(&self, seconds: u64) {
+        *self.delay.lock().unwrap() = seconds;
+    }
+
+    /// The `logout_token` of each form POSTed so far.
+    pub fn logout_tokens(&self) -> Vec<String> {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(_, b)| {
+                url::form_urlencoded::parse(b)
+                    .find(|(k, _)| k == "logout_token")
+                    .map(|(_, v)| v.into_owned())
+            })
+            .collect()
     }
 
     pub fn bodies(&self) -> Vec<Value> {
