@@ -210,7 +210,7 @@ async fn the_export_holds_everything_and_erasure_leaves_nothing() {
 
 /// The app again over the same data, with other variables.
 async fn restart(app: App, vars: &[(&str, &str)]) -> App {
-    let App { host, data } = app;
+    let App { host, data, issuer } = app;
     drop(host);
     let mut env: Vec<(String, String)> = [
         ("issuer", ISSUER),
@@ -234,7 +234,7 @@ async fn restart(app: App, vars: &[(&str, &str)]) -> App {
     })
     .await
     .unwrap();
-    App { host, data }
+    App { host, data, issuer }
 }
 
 #[tokio::test]
