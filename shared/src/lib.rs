@@ -52,6 +52,7 @@ pub use routes::errors::Style;
 ///
 /// Built once per request by the adapter (a fresh Spin instance each time),
 /// so everything in it is cheap to create and opened lazily.
+#[derive(Clone, Copy)]
 pub struct Env<'a> {
     /// Short-lived state: sessions, CSRF tokens, rate-limit counters.
     pub kv: &'a dyn store::KvStore,
@@ -63,4 +64,8 @@ pub struct Env<'a> {
     pub http: &'a dyn mail::HttpClient,
     /// The time of the request, in seconds since the Unix epoch.
     pub now: i64,
+    /// Whether this component holds the signing keys (the token component):
+    /// logout tokens are signed and sent here, or else handed to the token
+    /// component (`oidc::signout`).
+    pub signs_tokens: bool,
 }

@@ -506,6 +506,7 @@ async fn respond(req: IncomingRequest, vars: &SpinVariables, handler: Handler) -
                 vars,
                 http: &SpinHttp,
                 now: time::now(),
+                signs_tokens: false,
             };
             handler(&env, request)
         }

@@ -25,8 +25,9 @@ use crate::Env;
 use crate::config::Config;
 use crate::crypto;
 use crate::error::{Error, Result};
+use crate::oidc::clients;
 use crate::oidc::logout::{self, BackChannel, FrontChannel};
-use crate::store::logout_deliveries::{self, Failed};
+use crate::store::logout_deliveries::{self, Target};
 use crate::store::{auth_codes, refresh_families, session_clients};
 
 /// How long a sign-out waits for the applications' answers, in all.
@@ -91,10 +92,89 @@ pub fn retry_due(env: &Env) -> Result<SignedOut> {
     notify(env, &[])
 }
 
+/// Delivers what other components handed over, and what else is due, up
+/// to [`HANDED_OVER_PER_REQUEST`] (the token component's
+/// [`HAND_OVER_PATH`]).
+pub fn deliver_handed_over(env: &Env) -> Result<SignedOut> {
+    deliver(env, &[], HANDED_OVER_PER_REQUEST)
+}
+
+/// Where components without the signing keys hand logout tokens over:
+/// the token component, through Spin's local service chaining (an
+/// in-process request, no network; the path has no public route).
+pub const HAND_OVER_URL: &str = "http://token.spin.internal/internal/logout-deliveries";
+/// The path of [`HAND_OVER_URL`].
+pub const HAND_OVER_PATH: &str = "/internal/logout-deliveries";
+/// Deliveries one hand-over sends at most (the rest wait for the next).
+pub const HANDED_OVER_PER_REQUEST: i64 = 64;
+
 /// Tells the clients of `rows` and retries what is due, in one parallel
-/// round bounded by [`TIME_LIMIT`].
+/// round bounded by [`TIME_LIMIT`]. Without the signing keys, hands them
+/// to the token component instead.
 fn notify(env: &Env, rows: &[session_clients::Row]) -> Result<SignedOut> {
-    let due = logout_deliveries::claim_due(env.sql, env.now, RETRIES_PER_REQUEST)?;
+    if env.signs_tokens {
+        deliver(env, rows, RETRIES_PER_REQUEST)
+    } else {
+        hand_over(env, rows)
+    }
+}
+
+/// Records a due delivery for each client of `rows` that takes back-channel
+/// logout, and asks the token component to send them now. If it cannot be
+/// reached, they wait, due, for its next sign-out or sweep.
+fn hand_over(env: &Env, rows: &[session_clients::Row]) -> Result<SignedOut> {
+    let mut handed = Vec::new();
+    for row in rows {
+        let Some(client) = clients::get(env.sql, &row.client_id)? else {
+            continue;
+        };
+        if let Some(uri) = &client.logout.backchannel_logout_uri {
+            let target = Target {
+                client_id: &row.client_id,
+                sid: &row.sid,
+                identity_id: &row.identity_id,
+                uri,
+            };
+            let id = crypto::random_id()?;
+            logout_deliveries::insert_due(env.sql, &id, &target, env.now)?;
+            handed.push((id, uri.clone()));
+        }
+    }
+    if handed.is_empty() {
+        return Ok(SignedOut::default());
+    }
+    let req = http::Request::post(HAND_OVER_URL)
+        .body(Vec::new())
+        .map_err(|e| Error::Internal(format!("hand-over request: {e}")))?;
+    // The token component waits TIME_LIMIT for the applications.
+    let answer = env
+        .http
+        .send_all(vec![req], TIME_LIMIT + Duration::from_secs(1))
+        .pop();
+    let error = match answer {
+        Some(Ok(status)) if status.is_success() => None,
+        Some(Ok(status)) => Some(format!("the token component answered {status}")),
+        Some(Err(Error::OutboundDenied(_))) => Some(format!(
+            "{HAND_OVER_URL} is not in this component's allowed_outbound_hosts \
+             (spin.toml: http://token.spin.internal)"
+        )),
+        Some(Err(e)) => Some(format!("the token component: {}", e.detail())),
+        None => Some("the token component did not answer".into()),
+    };
+    // Left due for the token component's next sign-out or sweep; the
+    // operator sees why.
+    if let Some(e) = error {
+        for (id, uri) in &handed {
+            logout_deliveries::failed(env.sql, id, uri, &e)?;
+        }
+    }
+    Ok(SignedOut::default())
+}
+
+/// Signs and sends the logout tokens of `rows`, and up to `retries` due
+/// deliveries, in one parallel round bounded by [`TIME_LIMIT`].
+fn deliver(env: &Env, rows: &[session_clients::Row], retries: i64) -> Result<SignedOut> {
+    let due = logout_deliveries::claim_due(env.sql, env.now, retries)?;
     if rows.is_empty() && due.is_empty() {
         return Ok(SignedOut::default());
     }
@@ -169,14 +249,19 @@ fn notify(env: &Env, rows: &[session_clients::Row]) -> Result<SignedOut> {
                 out.delivered += 1;
             }
             (Some(e), None) => {
-                let failed = Failed {
+                let target = Target {
                     client_id: &b.client_id,
                     sid: &b.sid,
                     identity_id: &b.identity_id,
                     uri: &b.uri,
-                    error: &e,
                 };
-                logout_deliveries::insert(env.sql, &crypto::random_id()?, &failed, env.now)?;
+                logout_deliveries::insert_failed(
+                    env.sql,
+                    &crypto::random_id()?,
+                    &target,
+                    &e,
+                    env.now,
+                )?;
                 out.failed += 1;
             }
             (Some(e), Some(d)) => {
@@ -462,6 +547,61 @@ mod tests {
         assert_eq!(out.failed, 1);
         let d = &logout_deliveries::list(&w.sql, 10).unwrap()[0];
         assert!(d.last_error.contains("redirect"), "{}", d.last_error);
+    }
+
+    #[test]
+    fn without_the_keys_the_tokens_are_handed_to_the_token_component() {
+        let w = World::new();
+        register(&w, "shop", true);
+        register(&w, "quiet", false);
+        signed_in(&w, "ada", "sid-1", "shop");
+        signed_in(&w, "ada", "sid-1", "quiet");
+        let rps = Rps::default();
+        let out = sessions_ended(&w.env_without_keys(NOW, &rps), &[ended("sid-1", "ada")]).unwrap();
+        assert_eq!(out, SignedOut::default());
+        assert_eq!(rps.take(), [(HAND_OVER_URL.to_owned(), String::new())]);
+        assert!(live_families(&w).is_empty(), "revoked in the same step");
+        let handed = logout_deliveries::list(&w.sql, 10).unwrap();
+        assert_eq!(
+            handed.len(),
+            1,
+            "only the client that takes back-channel logout"
+        );
+        assert_eq!(
+            (
+                handed[0].client_id.as_str(),
+                handed[0].attempts,
+                handed[0].next_attempt_at
+            ),
+            ("shop", 0, Some(NOW))
+        );
+
+        // The token component sends it, signed there.
+        let out = deliver_handed_over(&w.env_with_http(NOW, &rps)).unwrap();
+        assert_eq!((out.delivered, out.failed), (1, 0));
+        let posts = rps.take();
+        assert_eq!(posts[0].0, "https://shop.example/bc");
+        assert_eq!(claims(&posts[0].1)["sid"], "sid-1");
+        assert!(logout_deliveries::list(&w.sql, 10).unwrap().is_empty());
+
+        // A token component out of reach: the delivery waits, due, and the
+        // operator sees why.
+        signed_in(&w, "ada", "sid-2", "shop");
+        rps.answer(
+            "token.spin.internal",
+            Err(Error::OutboundDenied("http://token.spin.internal".into())),
+        );
+        sessions_ended(&w.env_without_keys(NOW, &rps), &[ended("sid-2", "ada")]).unwrap();
+        let waiting = &logout_deliveries::list(&w.sql, 10).unwrap()[0];
+        assert!(
+            waiting.last_error.contains("allowed_outbound_hosts"),
+            "{}",
+            waiting.last_error
+        );
+        assert_eq!(waiting.next_attempt_at, Some(NOW));
+        rps.take();
+        let out = retry_due(&w.env_with_http(NOW + 1, &rps)).unwrap();
+        assert_eq!(out.delivered, 1);
     }
 
     #[test]

@@ -472,6 +472,7 @@ mod tests {
                 vars: &self.vars,
                 http: &crate::mail::NoHttp,
                 now,
+                signs_tokens: true,
             }
         }
     }

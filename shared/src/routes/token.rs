@@ -16,7 +16,7 @@ use crate::oidc::authorize::{self, AuthRequest, Context, OrgStep, Reject, Subjec
 use crate::oidc::clients;
 use crate::oidc::discovery::{self, paths};
 use crate::oidc::grants::{self, TokenRequest};
-use crate::oidc::{introspection, keys, logout, tokens};
+use crate::oidc::{introspection, keys, logout, signout, tokens};
 use crate::web::{self, Params, Request, Response};
 use crate::{Env, csrf, session, sweep};
 
@@ -26,6 +26,11 @@ const METADATA_MAX_AGE: u32 = 300;
 
 /// Routes a request to the token component.
 pub fn handle(env: &Env, req: Request) -> Response {
+    // This component holds the signing keys: it signs logout tokens itself.
+    let env = &Env {
+        signs_tokens: true,
+        ..*env
+    };
     let path = req.uri().path().to_owned();
     let (style, result) = match path.as_str() {
         paths::DISCOVERY => (
@@ -43,9 +48,25 @@ pub fn handle(env: &Env, req: Request) -> Response {
         paths::REVOKE => (Style::OAuth, revoke(env, &req)),
         paths::LOGOUT => (Style::Page, with_auth(env, |auth| logout(env, auth, &req))),
         p if admin::serves(p) => (Style::Api, admin::handle(env, &req)),
+        signout::HAND_OVER_PATH => (Style::Api, handed_over(env, &req)),
         _ => (Style::Api, Err(Error::NotFound)),
     };
     result.unwrap_or_else(|e| e.into_response(style))
+}
+
+/// Logout tokens handed over by the login and profile components (Spin's
+/// local service chaining; no public route leads here). It sends only what
+/// is recorded as due, so a call from anywhere can do no more than the
+/// sweep would.
+fn handed_over(env: &Env, req: &Request) -> Result<Response> {
+    if req.method() != Method::POST {
+        return Err(Error::MethodNotAllowed("POST"));
+    }
+    let out = signout::deliver_handed_over(env)?;
+    Ok(web::json(
+        StatusCode::OK,
+        &json!({ "delivered": out.delivered, "failed": out.failed }),
+    ))
 }
 
 fn with_auth(env: &Env, f: impl FnOnce(&Auth) -> Result<Response>) -> Result<Response> {

@@ -426,6 +426,7 @@ mod tests {
             vars: &w.vars,
             http,
             now: NOW,
+            signs_tokens: true,
         }
     }
 

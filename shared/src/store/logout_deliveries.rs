@@ -63,37 +63,60 @@ fn decode(r: &Named<'_>) -> Result<Row> {
     })
 }
 
-/// A first attempt that failed.
+/// Where a logout token goes, and for what.
 #[derive(Debug, Clone, Copy)]
-pub struct Failed<'a> {
+pub struct Target<'a> {
     /// The client.
     pub client_id: &'a str,
     /// The session that ended.
     pub sid: &'a str,
     /// Whose session it was.
     pub identity_id: &'a str,
-    /// Where the token was sent.
+    /// Its `backchannel_logout_uri`.
     pub uri: &'a str,
-    /// Why it failed.
-    pub error: &'a str,
 }
 
-/// Records a first attempt that failed at `now`; the first retry is due
-/// [`FIRST_RETRY_AFTER`] seconds later.
-pub fn insert(db: &dyn SqlStore, id: &str, failed: &Failed<'_>, now: i64) -> Result<()> {
+/// Records a first attempt that failed at `now` because of `error`; the
+/// first retry is due [`FIRST_RETRY_AFTER`] seconds later.
+pub fn insert_failed(
+    db: &dyn SqlStore,
+    id: &str,
+    target: &Target<'_>,
+    error: &str,
+    now: i64,
+) -> Result<()> {
+    insert(db, id, target, 1, error, now, now + FIRST_RETRY_AFTER)
+}
+
+/// Records a delivery not attempted yet, due at once: a component without
+/// the signing keys hands it to the token component this way.
+pub fn insert_due(db: &dyn SqlStore, id: &str, target: &Target<'_>, now: i64) -> Result<()> {
+    insert(db, id, target, 0, "", now, now)
+}
+
+fn insert(
+    db: &dyn SqlStore,
+    id: &str,
+    t: &Target<'_>,
+    attempts: i64,
+    error: &str,
+    now: i64,
+    next: i64,
+) -> Result<()> {
     db.execute(
         &format!(
-            "INSERT INTO logout_deliveries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?7, ?7, ?8)"
+            "INSERT INTO logout_deliveries ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?9)"
         ),
         &[
             id.into(),
-            failed.client_id.into(),
-            failed.sid.into(),
-            failed.identity_id.into(),
-            failed.uri.into(),
-            failed.error.into(),
+            t.client_id.into(),
+            t.sid.into(),
+            t.identity_id.into(),
+            t.uri.into(),
+            attempts.into(),
+            error.into(),
             now.into(),
-            (now + FIRST_RETRY_AFTER).into(),
+            next.into(),
         ],
     )?;
     Ok(())
@@ -177,20 +200,15 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000;
 
+    const SHOP: Target<'static> = Target {
+        client_id: "shop",
+        sid: "sid-1",
+        identity_id: "ada",
+        uri: "https://shop.example/bc",
+    };
+
     fn failed_once(w: &World, id: &str, at: i64) {
-        insert(
-            &w.sql,
-            id,
-            &Failed {
-                client_id: "shop",
-                sid: "sid-1",
-                identity_id: "ada",
-                uri: "https://shop.example/bc",
-                error: "refused",
-            },
-            at,
-        )
-        .unwrap();
+        insert_failed(&w.sql, id, &SHOP, "refused", at).unwrap();
     }
 
     #[test]
@@ -236,6 +254,17 @@ mod tests {
         // Kept for the operator a week, then swept.
         assert_eq!(sweep(&w.sql, at, 10).unwrap(), 0);
         assert_eq!(sweep(&w.sql, at + 1, 10).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_delivery_handed_over_is_due_at_once_and_keeps_the_schedule() {
+        let w = World::new();
+        insert_due(&w.sql, "d1", &SHOP, NOW).unwrap();
+        let claimed = claim_due(&w.sql, NOW, 10).unwrap();
+        assert_eq!(
+            (claimed[0].attempts, claimed[0].next_attempt_at),
+            (1, Some(NOW + FIRST_RETRY_AFTER))
+        );
     }
 
     #[test]
