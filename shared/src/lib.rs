@@ -64,8 +64,10 @@ pub struct Env<'a> {
     pub http: &'a dyn mail::HttpClient,
     /// The time of the request, in seconds since the Unix epoch.
     pub now: i64,
-    /// Whether this component holds the signing keys (the token component):
-    /// logout tokens are signed and sent here, or else handed to the token
-    /// component (`oidc::signout`).
-    pub signs_tokens: bool,
+    /// How logout tokens reach the applications when sessions end: signed
+    /// and sent here ([`oidc::signout::Direct`], the token component, which
+    /// holds the signing keys), or handed to the token component
+    /// ([`oidc::signout::HandOver`], every other component, which then
+    /// links no signing code).
+    pub logout: &'a dyn oidc::signout::Courier,
 }

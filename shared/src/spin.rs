@@ -506,7 +506,7 @@ async fn respond(req: IncomingRequest, vars: &SpinVariables, handler: Handler) -
                 vars,
                 http: &SpinHttp,
                 now: time::now(),
-                signs_tokens: false,
+                logout: &crate::oidc::signout::HandOver,
             };
             handler(&env, request)
         }

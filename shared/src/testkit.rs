@@ -104,7 +104,7 @@ impl World {
             vars: &self.vars,
             http,
             now,
-            signs_tokens: true,
+            logout: &crate::oidc::signout::Direct,
         }
     }
 
@@ -112,7 +112,7 @@ impl World {
     /// keys (login, profile): logout tokens go through the token component.
     pub fn env_without_keys<'a>(&'a self, now: i64, http: &'a dyn HttpClient) -> Env<'a> {
         Env {
-            signs_tokens: false,
+            logout: &crate::oidc::signout::HandOver,
             ..self.env_with_http(now, http)
         }
     }

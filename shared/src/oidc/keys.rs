@@ -389,7 +389,7 @@ pub(crate) mod tests {
             vars,
             http: &crate::mail::NoHttp,
             now: 1_700_000_000,
-            signs_tokens: true,
+            logout: &crate::oidc::signout::Direct,
         }
     }
 

@@ -87,9 +87,10 @@ fn end_grants(env: &Env, identity_id: &str, sid: &str) -> Result<()> {
     auth_codes::void_for_session(env.sql, identity_id, sid, env.now)
 }
 
-/// Retries the failed deliveries that are due (the sweep endpoint).
+/// Retries the failed deliveries that are due (the sweep endpoint, in the
+/// token component).
 pub fn retry_due(env: &Env) -> Result<SignedOut> {
-    notify(env, &[])
+    deliver(env, &[], RETRIES_PER_REQUEST)
 }
 
 /// Delivers what other components handed over, and what else is due, up
@@ -108,15 +109,37 @@ pub const HAND_OVER_PATH: &str = "/internal/logout-deliveries";
 /// Deliveries one hand-over sends at most (the rest wait for the next).
 pub const HANDED_OVER_PER_REQUEST: i64 = 64;
 
-/// Tells the clients of `rows` and retries what is due, in one parallel
-/// round bounded by [`TIME_LIMIT`]. Without the signing keys, hands them
-/// to the token component instead.
-fn notify(env: &Env, rows: &[session_clients::Row]) -> Result<SignedOut> {
-    if env.signs_tokens {
+/// How a component gets the logout tokens of ended sessions to their
+/// applications ([`Env::logout`]).
+pub trait Courier {
+    /// Tells the clients of `rows` (taken from `session_clients`).
+    fn tell(&self, env: &Env, rows: &[session_clients::Row]) -> Result<SignedOut>;
+}
+
+/// Signs the logout tokens and sends them, retrying what is due on the way,
+/// in one parallel round bounded by [`TIME_LIMIT`]: the token component,
+/// which holds the signing keys.
+pub struct Direct;
+
+impl Courier for Direct {
+    fn tell(&self, env: &Env, rows: &[session_clients::Row]) -> Result<SignedOut> {
         deliver(env, rows, RETRIES_PER_REQUEST)
-    } else {
+    }
+}
+
+/// Hands the logout tokens to the token component: every other component.
+/// None of them holds the signing keys, and none links the signing code.
+pub struct HandOver;
+
+impl Courier for HandOver {
+    fn tell(&self, env: &Env, rows: &[session_clients::Row]) -> Result<SignedOut> {
         hand_over(env, rows)
     }
+}
+
+/// Tells the clients of `rows` the component's way.
+fn notify(env: &Env, rows: &[session_clients::Row]) -> Result<SignedOut> {
+    env.logout.tell(env, rows)
 }
 
 /// Records a due delivery for each client of `rows` that takes back-channel

@@ -472,7 +472,7 @@ mod tests {
                 vars: &self.vars,
                 http: &crate::mail::NoHttp,
                 now,
-                signs_tokens: true,
+                logout: &crate::oidc::signout::Direct,
             }
         }
     }

@@ -26,9 +26,10 @@ const METADATA_MAX_AGE: u32 = 300;
 
 /// Routes a request to the token component.
 pub fn handle(env: &Env, req: Request) -> Response {
-    // This component holds the signing keys: it signs logout tokens itself.
+    // This component holds the signing keys: it signs logout tokens itself
+    // (and the other components link no signing code).
     let env = &Env {
-        signs_tokens: true,
+        logout: &signout::Direct,
         ..*env
     };
     let path = req.uri().path().to_owned();

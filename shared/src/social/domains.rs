@@ -426,7 +426,7 @@ mod tests {
             vars: &w.vars,
             http,
             now: NOW,
-            signs_tokens: true,
+            logout: &crate::oidc::signout::HandOver,
         }
     }
 

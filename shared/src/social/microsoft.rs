@@ -366,7 +366,7 @@ pub(super) mod fake {
             vars: &w.vars,
             http,
             now,
-            signs_tokens: true,
+            logout: &crate::oidc::signout::HandOver,
         }
     }
 
