@@ -4,8 +4,9 @@
 //!   rate-limit counters). It has no compare-and-swap, so nothing single-use
 //!   is ever settled here. Values expire by a stored deadline ([`kv`]).
 //! - [`SqlStore`]: Spin SQLite. Everything durable. Each atomic change is one
-//!   statement (`UPDATE … WHERE … RETURNING`, `INSERT … ON CONFLICT`), because
-//!   Spin shares one connection between concurrent requests.
+//!   statement (`UPDATE … WHERE … RETURNING`, `INSERT … ON CONFLICT`): each
+//!   request opens its own connection, and on libSQL each call is its own
+//!   request, so a transaction spread over calls would not be isolated.
 
 pub mod activations;
 pub mod auth_codes;
