@@ -2,6 +2,10 @@
 //! `<scheme>://<host>[:<port>]`, where the scheme may be `*`, the host `*`,
 //! `*.domain` (subdomains only) or an IP network in CIDR form, and the port
 //! `*`, a number or a range `a..b`; with no port, the scheme's well-known port.
+//!
+//! Service chaining needs nothing special here: `http://backend.spin.internal`
+//! is an exact host and `http://*.spin.internal` a subdomain wildcard, as in
+//! Spin; the outbound hook then runs the named component in-process.
 
 use std::net::IpAddr;
 use std::ops::Range;
@@ -23,7 +27,9 @@ enum HostPattern {
     AnySubdomain(String),
     Exact(String),
     Cidr(IpAddr, u8),
-    /// `self`: service chaining and self-requests, not supported here.
+    /// `self` / `self.alt`: self-requests (a relative URL, or
+    /// `http://self.alt/...`), which this host does not support: nothing
+    /// matches it.
     ToSelf,
 }
 
@@ -257,6 +263,17 @@ mod tests {
         let cidr = ["http://10.0.0.0/8:80"];
         assert!(allows(&cidr, "http://10.1.2.3/"));
         assert!(!allows(&cidr, "http://11.1.2.3/"));
+
+        // Service chaining: an exact component, or any with a wildcard.
+        let one = ["http://backend.spin.internal"];
+        assert!(allows(&one, "http://backend.spin.internal/a?b=c"));
+        assert!(!allows(&one, "http://other.spin.internal/"));
+        assert!(!allows(&one, "https://backend.spin.internal/"));
+        let all = ["http://*.spin.internal"];
+        assert!(allows(&all, "http://backend.spin.internal/"));
+        assert!(allows(&all, "http://other.spin.internal/"));
+        assert!(!allows(&all, "http://spin.internal/"));
+        assert!(!allows(&["http://self"], "http://backend.spin.internal/"));
 
         assert!(!allows(&[], "https://accounts.google.com/"));
         assert!(AllowedHosts::parse(&["accounts.google.com"]).is_err());

@@ -21,6 +21,16 @@
 //!   `fermyon:spin/variables` (2.0.0), WASI 0.2 and `wasi:http`, with Spin's
 //!   access rules (`key_value_stores`, `sqlite_databases`,
 //!   `allowed_outbound_hosts`).
+//! - **Local service chaining**: an outbound request to
+//!   `http://<component-id>.spin.internal/<path>`, when the caller's
+//!   `allowed_outbound_hosts` lets it (`http://<component-id>.spin.internal`
+//!   or `http://*.spin.internal`), runs that component in-process, in a
+//!   fresh instance, whatever its routes (a private one too), with the
+//!   headers Spin gives a chained request (the whole path as
+//!   `spin-path-info`, route `/...`, client `0.0.0.0:0`); its answer is the
+//!   outbound response. An id that is no HTTP component of the app fails
+//!   the request with `DestinationNotFound`. Self-requests (relative URLs,
+//!   `self`) are not supported.
 //! - **Traps** answer 500 and the host keeps serving.
 //!
 //! ```no_run
@@ -133,6 +143,14 @@ pub struct SpinHost {
     app_name: String,
     app_version: String,
     router: Router,
+    shared: Arc<Shared>,
+}
+
+/// What running a component takes: shared between the host and the stores
+/// of the requests in flight, whose outbound hooks hold it weakly (a
+/// service-chaining request runs another component through it; a store must
+/// not keep a dropped host alive).
+struct Shared {
     components: HashMap<String, ComponentRuntime>,
     stores: Arc<Stores>,
     outbound_overrides: Arc<HashMap<String, SocketAddr>>,
@@ -335,10 +353,12 @@ impl SpinHost {
             app_name: manifest.application.name,
             app_version: manifest.application.version,
             router,
-            components,
-            stores: Arc::new(stores),
-            outbound_overrides: Arc::new(cfg.outbound_overrides),
-            clock: GuestClock::default(),
+            shared: Arc::new(Shared {
+                components,
+                stores: Arc::new(stores),
+                outbound_overrides: Arc::new(cfg.outbound_overrides),
+                clock: GuestClock::default(),
+            }),
         })
     }
 
@@ -422,15 +442,74 @@ impl SpinHost {
             return Ok(status_only(StatusCode::NOT_FOUND));
         };
         let component = self
+            .shared
             .components
             .get(&route_match.component_id)
             .ok_or_else(|| anyhow!("unknown component {:?}", route_match.component_id))?;
         let req = prepare_request(req, &route_match, client)?;
-        self.execute(component, req).await
+        self.shared.execute(component, req).await
     }
 
+    /// Moves the guests' wall clock forward by `seconds` (on top of any
+    /// earlier move), for tests of what time changes: a sign-in that is no
+    /// longer recent, an expired link. The host's own clock is untouched.
+    pub fn advance_clock(&self, seconds: u64) {
+        self.shared
+            .clock
+            .offset_seconds
+            .fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Makes every key-value and/or SQLite operation fail from now on, as
+    /// Spin reports a broken backend (`attempt to write a readonly
+    /// database`), or heals them again. For tests of how the app answers a
+    /// store fault.
+    pub fn inject_fault(&self, key_value: bool, sqlite: bool) {
+        use std::sync::atomic::Ordering;
+        let stores = &self.shared.stores;
+        stores.fault.key_value.store(key_value, Ordering::SeqCst);
+        stores.fault.sqlite.store(sqlite, Ordering::SeqCst);
+    }
+
+    /// How many SQL statements the guests have run on SQLite databases
+    /// (`fermyon:spin/sqlite` `execute` calls that reached the database,
+    /// failed ones included; key-value operations and calls refused by an
+    /// injected fault are not counted) since the host started: a running
+    /// total, for benchmarks and tests to take differences of.
+    pub fn sql_statements(&self) -> u64 {
+        self.shared
+            .stores
+            .statements
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How many `variables::get` calls the guests have made (valid names,
+    /// defined or not) since the host started: a running total, for
+    /// benchmarks to take differences of.
+    pub fn variable_reads(&self) -> u64 {
+        self.shared
+            .stores
+            .variable_reads
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Instantiates a component without calling it: the per-request setup
+    /// cost, for benchmarks.
+    pub async fn instantiate(&self, component: &str) -> anyhow::Result<()> {
+        let runtime = self
+            .shared
+            .components
+            .get(component)
+            .ok_or_else(|| anyhow!("unknown component {component:?}"))?;
+        let mut store = self.shared.new_store(runtime);
+        runtime.pre.instantiate_async(&mut store).await?;
+        Ok(())
+    }
+}
+
+impl Shared {
     /// A fresh `Store` for one request to `component`, as Spin gives each request.
-    fn new_store(&self, component: &ComponentRuntime) -> Store<InstanceState> {
+    fn new_store(self: &Arc<Self>, component: &ComponentRuntime) -> Store<InstanceState> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stdout().inherit_stderr();
         wasi.envs(&component.environment);
@@ -443,6 +522,7 @@ impl SpinHost {
                 component_id: component.id.clone(),
                 allowed: component.allowed_hosts.clone(),
                 overrides: self.outbound_overrides.clone(),
+                host: Arc::downgrade(self),
             },
             spin: SpinCtx {
                 access: component.access.clone(),
@@ -452,62 +532,10 @@ impl SpinHost {
         Store::new(component.pre.engine(), state)
     }
 
-    /// Moves the guests' wall clock forward by `seconds` (on top of any
-    /// earlier move), for tests of what time changes: a sign-in that is no
-    /// longer recent, an expired link. The host's own clock is untouched.
-    pub fn advance_clock(&self, seconds: u64) {
-        self.clock
-            .offset_seconds
-            .fetch_add(seconds, std::sync::atomic::Ordering::SeqCst);
-    }
-
-    /// Makes every key-value and/or SQLite operation fail from now on, as
-    /// Spin reports a broken backend (`attempt to write a readonly
-    /// database`), or heals them again. For tests of how the app answers a
-    /// store fault.
-    pub fn inject_fault(&self, key_value: bool, sqlite: bool) {
-        use std::sync::atomic::Ordering;
-        self.stores
-            .fault
-            .key_value
-            .store(key_value, Ordering::SeqCst);
-        self.stores.fault.sqlite.store(sqlite, Ordering::SeqCst);
-    }
-
-    /// How many SQL statements the guests have run on SQLite databases
-    /// (`fermyon:spin/sqlite` `execute` calls that reached the database,
-    /// failed ones included; key-value operations and calls refused by an
-    /// injected fault are not counted) since the host started: a running
-    /// total, for benchmarks and tests to take differences of.
-    pub fn sql_statements(&self) -> u64 {
-        self.stores
-            .statements
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// How many `variables::get` calls the guests have made (valid names,
-    /// defined or not) since the host started: a running total, for
-    /// benchmarks to take differences of.
-    pub fn variable_reads(&self) -> u64 {
-        self.stores
-            .variable_reads
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Instantiates a component without calling it: the per-request setup
-    /// cost, for benchmarks.
-    pub async fn instantiate(&self, component: &str) -> anyhow::Result<()> {
-        let runtime = self
-            .components
-            .get(component)
-            .ok_or_else(|| anyhow!("unknown component {component:?}"))?;
-        let mut store = self.new_store(runtime);
-        runtime.pre.instantiate_async(&mut store).await?;
-        Ok(())
-    }
-
+    /// Runs one request through a fresh instance of `component`: an incoming
+    /// request once routed, or a service-chaining request.
     async fn execute(
-        &self,
+        self: &Arc<Self>,
         component: &ComponentRuntime,
         req: Request<Bytes>,
     ) -> anyhow::Result<Response<Bytes>> {
@@ -587,12 +615,7 @@ fn strip_forbidden_headers(req: &mut Request<Bytes>) {
         .headers()
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(|h| {
-            let host = h.rsplit_once(':').map_or(h, |(host, _)| host);
-            host.split_once('.')
-                .is_some_and(|(_, rest)| rest == "spin.internal")
-        })
-        .unwrap_or(false);
+        .is_some_and(|h| outbound::service_chaining_target(h).is_some());
     if chaining {
         req.headers_mut().remove(http::header::HOST);
     }
@@ -641,9 +664,61 @@ fn prepare_request(
         .path_and_query(path_and_query.as_str())
         .build()
         .context("invalid request URI")?;
+    set_spin_headers(&mut req, route, client)?;
+    Ok(req)
+}
 
-    // Spin rebuilds the header map: the client's headers (which must be
-    // UTF-8), then its own, appended.
+/// The client address a service-chaining request carries (Spin's
+/// `CHAINED_CLIENT_ADDR`).
+pub(crate) const CHAINED_CLIENT_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+
+/// A service-chaining request (`http://<component>.spin.internal/<path>`)
+/// as Spin hands it to the target component: the URI as sent, with scheme
+/// `http`; the caller's headers without `Host` (Spin's outbound client drops
+/// it), so `spin-full-url` names `localhost`; and the headers of a match of
+/// the whole path against a synthetic `/...` route: `spin-path-info` is the
+/// path, `spin-matched-route` and `spin-raw-component-route` are `/...`,
+/// `spin-component-route` is empty, and `spin-client-addr` is `0.0.0.0:0`.
+pub(crate) fn prepare_chained_request(
+    mut req: Request<Bytes>,
+    component_id: &str,
+) -> anyhow::Result<Request<Bytes>> {
+    req.headers_mut().remove(http::header::HOST);
+    let authority = req
+        .uri()
+        .authority()
+        .cloned()
+        .context("a service-chaining request has no authority")?;
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
+    *req.uri_mut() = http::Uri::builder()
+        .scheme("http")
+        .authority(authority)
+        .path_and_query(path_and_query.as_str())
+        .build()
+        .context("invalid request URI")?;
+    let route = RouteMatch::synthetic(component_id, req.uri().path());
+    set_spin_headers(&mut req, &route, CHAINED_CLIENT_ADDR)?;
+    Ok(req)
+}
+
+/// Rebuilds the header map as Spin does: the client's headers (which must be
+/// UTF-8), then its own, appended. `spin-full-url` is built from the `Host`
+/// header (`localhost` without one) and the URI's path and query.
+fn set_spin_headers(
+    req: &mut Request<Bytes>,
+    route: &RouteMatch,
+    client: SocketAddr,
+) -> anyhow::Result<()> {
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
     let mut headers: Vec<(String, String)> = Vec::new();
     for (name, value) in req.headers() {
         let value = std::str::from_utf8(value.as_bytes())
@@ -688,5 +763,5 @@ fn prepare_request(
         };
         map.append(name, value);
     }
-    Ok(req)
+    Ok(())
 }

@@ -39,6 +39,19 @@ pub(crate) struct RouteMatch {
 }
 
 impl RouteMatch {
+    /// Spin's synthetic match for a service-chaining request: the whole
+    /// `path` as if matched by a `/...` route of `component_id` (which need
+    /// not have any route).
+    pub fn synthetic(component_id: &str, path: &str) -> RouteMatch {
+        RouteMatch {
+            component_id: component_id.to_owned(),
+            based_route: "/...".to_owned(),
+            raw_route: "/...".to_owned(),
+            path_info: path.to_owned(),
+            named_wildcards: BTreeMap::new(),
+        }
+    }
+
     /// `spin-component-route`: the raw route without a trailing `/...`.
     pub fn raw_route_or_prefix(&self) -> &str {
         self.raw_route
@@ -197,6 +210,17 @@ mod tests {
         assert_eq!(r.route("/foo/42").unwrap().path_info, "");
         assert_eq!(r.route("/").unwrap().component_id, "root");
         assert!(r.route("/nope").is_none());
+    }
+
+    #[test]
+    fn a_synthetic_match_covers_the_whole_path() {
+        let m = RouteMatch::synthetic("backend", "/a/b/");
+        assert_eq!(m.component_id, "backend");
+        assert_eq!(m.path_info, "/a/b/");
+        assert_eq!(m.based_route, "/...");
+        assert_eq!(m.raw_route, "/...");
+        assert_eq!(m.raw_route_or_prefix(), "");
+        assert!(m.named_wildcards.is_empty());
     }
 
     #[test]

@@ -469,3 +469,110 @@ async fn the_repo_manifest_starts() {
     let (status, body) = get(&host, "/.well-known/spin/health").await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "OK"));
 }
+
+/// The probe's `/probe/http` answer for a successful call: the status and the
+/// body of the outbound response.
+fn outbound_answer(body: &str) -> (&str, &str) {
+    body.split_once(' ').unwrap_or((body, ""))
+}
+
+/// Local service chaining, as in Spin: `http://<component>.spin.internal`
+/// runs that component in-process, if the caller's allow-list names it (or
+/// `*.spin.internal`); its answer is the outbound response.
+#[tokio::test]
+async fn service_chaining_runs_the_named_component_in_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_with(config("chaining.toml", &dir)).await;
+
+    // `backend` has no public route, yet answers a chained request, with its
+    // own variables.
+    assert_eq!(get(&host, "/probe/var/who").await.0, StatusCode::NOT_FOUND);
+    for caller in ["caller", "wild"] {
+        let path = format!("/{caller}/probe/http?url=http://backend.spin.internal/probe/var/who");
+        let (status, body) = get(&host, &path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(outbound_answer(&body), ("200", "backend"), "{path}");
+    }
+
+    // The path and query as sent, with the headers Spin gives a chained
+    // request: a match of the whole path on `/...`, no `Host`.
+    let (status, body) = get(
+        &host,
+        "/caller/probe/http?url=http://backend.spin.internal/x/probe/headers/y/?q=1",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (inner_status, inner) = outbound_answer(&body);
+    assert_eq!(inner_status, "200", "{body}");
+    let h = headers_of(inner);
+    assert_eq!(h["spin-path-info"], "/x/probe/headers/y/");
+    assert_eq!(
+        h["spin-full-url"],
+        "http://localhost/x/probe/headers/y/?q=1"
+    );
+    assert_eq!(h["spin-matched-route"], "/...");
+    assert_eq!(h["spin-raw-component-route"], "/...");
+    assert_eq!(h["spin-component-route"], "");
+    assert_eq!(h["spin-base-path"], "/");
+    assert_eq!(h["spin-client-addr"], "0.0.0.0:0");
+    assert!(!h.contains_key("host"), "{inner}");
+
+    // A fresh instance each time.
+    for _ in 0..2 {
+        let (_, body) = get(
+            &host,
+            "/caller/probe/http?url=http://backend.spin.internal/probe/counter",
+        )
+        .await;
+        assert_eq!(outbound_answer(&body), ("200", "1"));
+    }
+
+    // A trap in the target is a 500 for the caller, which keeps running.
+    let (status, body) = get(
+        &host,
+        "/caller/probe/http?url=http://backend.spin.internal/probe/trap",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(outbound_answer(&body), ("500", ""));
+}
+
+#[tokio::test]
+async fn service_chaining_needs_the_allow_list_and_a_known_component() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host_with(config("chaining.toml", &dir)).await;
+
+    // Not in the caller's allowed_outbound_hosts: denied, whether the
+    // component exists or not.
+    for path in [
+        "/caller/probe/http?url=http://wild.spin.internal/probe/noop",
+        "/caller/probe/http?url=http://nope.spin.internal/probe/noop",
+        "/caller/probe/http?url=https://backend.spin.internal/probe/noop",
+        "/plain/probe/http?url=http://backend.spin.internal/probe/noop",
+    ] {
+        let (status, body) = get(&host, path).await;
+        assert_eq!(status, 502, "{path}: {body}");
+        assert!(body.contains("HttpRequestDenied"), "{path}: {body}");
+    }
+
+    // Allowed, but no such HTTP component: an unknown id, or a component
+    // that no trigger uses.
+    for target in ["nope", "orphan"] {
+        let path = format!("/wild/probe/http?url=http://{target}.spin.internal/probe/var/who");
+        let (status, body) = get(&host, &path).await;
+        assert_eq!(status, 502, "{path}: {body}");
+        assert!(body.contains("DestinationNotFound"), "{path}: {body}");
+    }
+
+    // The wildcard reaches every HTTP component, public ones included, and
+    // the path is not matched against the target's routes.
+    let (status, body) = get(
+        &host,
+        "/wild/probe/http?url=http://caller.spin.internal/elsewhere/probe/noop",
+    )
+    .await;
+    assert_eq!(
+        (status, outbound_answer(&body)),
+        (StatusCode::OK, ("200", ""))
+    );
+}
