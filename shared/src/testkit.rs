@@ -216,6 +216,12 @@ pub fn signed_in(
     .expect("a session starts")
 }
 
+/// The `name=value` of a `Set-Cookie` header, as a browser sends it back.
+pub fn cookie_pair(set_cookie: &http::HeaderValue) -> String {
+    let text = set_cookie.to_str().expect("a text header");
+    text.split(';').next().unwrap_or(text).to_owned()
+}
+
 /// Outbound HTTP to hosts that answer as told (`200` unless set) and keep
 /// every POST: the applications' back-channel logout endpoints.
 #[derive(Default)]

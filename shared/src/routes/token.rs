@@ -593,10 +593,12 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
         }
         None => None,
     };
+    // Front-channel logout: the applications' iframes load first, then the
+    // browser goes on (static/js/signout.js).
     let mut res = match target {
-        // Front-channel logout: the applications' iframes load first, then
-        // the browser goes on (static/js/signout.js).
-        _ if !signed_out.front.is_empty() => {
+        Some(uri) if signed_out.front.is_empty() => web::redirect(&uri)?,
+        next => {
+            let frames = signed_out.front.iter().map(|f| f.uri.clone()).collect();
             let page = SignedOutPage {
                 product: config.product_name()?,
                 csrf: "",
@@ -604,35 +606,23 @@ fn logout(env: &Env, auth: &Auth, req: &Request) -> Result<Response> {
                 text: "You are signed out.",
                 confirm: false,
                 carried: Vec::new(),
-                frames: signed_out.front.iter().map(|f| f.uri.clone()).collect(),
-                next: target.as_deref().unwrap_or(""),
+                frames,
+                next: next.as_deref().unwrap_or(""),
             };
             let mut res = html::render(&page, StatusCode::OK)?;
-            let csp = format!(
-                "{}; frame-src {}",
-                web::PAGE_CSP,
-                logout::frame_src(&signed_out.front)
-            );
-            res.headers_mut().insert(
-                header::CONTENT_SECURITY_POLICY,
-                http::HeaderValue::from_str(&csp)
-                    .map_err(|_| Error::Internal("the logout page's CSP".into()))?,
-            );
+            if !signed_out.front.is_empty() {
+                let csp = format!(
+                    "{}; frame-src {}",
+                    web::PAGE_CSP,
+                    logout::frame_src(&signed_out.front)
+                );
+                res.headers_mut().insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    http::HeaderValue::from_str(&csp)
+                        .map_err(|_| Error::Internal("the logout page's CSP".into()))?,
+                );
+            }
             res
-        }
-        Some(uri) => web::redirect(&uri)?,
-        None => {
-            let page = SignedOutPage {
-                product: config.product_name()?,
-                csrf: "",
-                heading: "Signed out",
-                text: "You are signed out.",
-                confirm: false,
-                carried: Vec::new(),
-                frames: Vec::new(),
-                next: "",
-            };
-            html::render(&page, StatusCode::OK)?
         }
     };
     res.headers_mut().append(header::SET_COOKIE, clear);
@@ -669,7 +659,7 @@ mod tests {
         }
         let policy = session::Policy::load(&w.vars).unwrap();
         let set = crate::testkit::signed_in(&w, &policy, &ada.id, ada.session_generation, NOW);
-        let cookie = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+        let cookie = testkit::cookie_pair(&set);
         (w, cookie)
     }
 
@@ -721,14 +711,7 @@ mod tests {
     /// CSRF token, for `client_id` with its post-logout URI.
     fn logout_from(w: &World, http: &testkit::Posts, cookie: &str, client: &str) -> Response {
         let (csrf, set) = csrf::token(&http::HeaderMap::new(), true).unwrap();
-        let csrf_cookie = set
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
+        let csrf_cookie = testkit::cookie_pair(&set.unwrap());
         handle(
             &w.env_with_http(NOW + 5, http),
             testkit::post("/logout")

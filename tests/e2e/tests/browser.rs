@@ -341,8 +341,10 @@ impl Browser {
     }
 }
 
-/// The demo client made a b2b service by the operator, through the admin API.
-fn make_demo_a_service(base: &str, admin_token: &str) {
+/// Changes the demo client through the admin API, as an operator would:
+/// its registered metadata (less what only the server sets), edited by
+/// `edit`, PUT back; the answer.
+fn edit_demo_client(base: &str, admin_token: &str, edit: impl FnOnce(&mut Value)) -> Value {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -358,13 +360,8 @@ fn make_demo_a_service(base: &str, admin_token: &str) {
         .unwrap();
     assert_eq!(res.status(), 200);
     let mut meta: Value = res.body_mut().read_json().unwrap();
-    // The metadata as registered, less what only the server sets.
     meta.as_object_mut().unwrap().remove("client_id_issued_at");
-    meta["b2b"] = json!(true);
-    meta["roles"] = json!([
-        {"name": "viewer", "description": "Sees the demo"},
-        {"name": "editor", "description": "Changes the demo"},
-    ]);
+    edit(&mut meta);
     let mut res = agent
         .put(&url)
         .header("authorization", &bearer)
@@ -372,6 +369,18 @@ fn make_demo_a_service(base: &str, admin_token: &str) {
         .unwrap();
     let body: Value = res.body_mut().read_json().unwrap();
     assert_eq!(res.status(), 200, "{body}");
+    body
+}
+
+/// The demo client made a b2b service by the operator, through the admin API.
+fn make_demo_a_service(base: &str, admin_token: &str) {
+    let body = edit_demo_client(base, admin_token, |meta| {
+        meta["b2b"] = json!(true);
+        meta["roles"] = json!([
+            {"name": "viewer", "description": "Sees the demo"},
+            {"name": "editor", "description": "Changes the demo"},
+        ]);
+    });
     assert_eq!(body["b2b"], json!(true));
 }
 

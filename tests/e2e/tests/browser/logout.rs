@@ -5,40 +5,20 @@
 
 use serde_json::{Value, json};
 
-use super::{Browser, common};
+use super::{Browser, common, edit_demo_client};
 
 /// The demo client with front-channel logout only (its back-channel
 /// endpoint unregistered), so that only the iframe can end its session.
 fn front_channel_only(base: &str, admin_token: &str) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    // dev_mode seeds the demo client at the first request to /authorize.
-    agent.get(format!("{base}/authorize")).call().unwrap();
-    let url = format!("{base}/api/admin/clients/demo");
-    let bearer = format!("Bearer {admin_token}");
-    let mut res = agent
-        .get(&url)
-        .header("authorization", &bearer)
-        .call()
-        .unwrap();
-    let mut meta: Value = res.body_mut().read_json().unwrap();
-    assert_eq!(
-        meta["frontchannel_logout_uri"],
-        json!(format!("{base}/demo/frontchannel-logout"))
-    );
-    let fields = meta.as_object_mut().unwrap();
-    fields.remove("client_id_issued_at");
-    fields.remove("backchannel_logout_uri");
-    fields.remove("backchannel_logout_session_required");
-    let mut res = agent
-        .put(&url)
-        .header("authorization", &bearer)
-        .send_json(&meta)
-        .unwrap();
-    let body: Value = res.body_mut().read_json().unwrap();
-    assert_eq!(res.status(), 200, "{body}");
+    let body = edit_demo_client(base, admin_token, |meta| {
+        assert_eq!(
+            meta["frontchannel_logout_uri"],
+            json!(format!("{base}/demo/frontchannel-logout"))
+        );
+        let fields = meta.as_object_mut().unwrap();
+        fields.remove("backchannel_logout_uri");
+        fields.remove("backchannel_logout_session_required");
+    });
     assert!(
         body.get("backchannel_logout_uri")
             .is_none_or(Value::is_null),
