@@ -339,3 +339,43 @@ async fn a_slow_or_unreachable_application_does_not_hold_the_sign_out_and_is_ret
     assert_eq!(left[0]["attempts"], 2);
     drop(elsewhere);
 }
+
+#[tokio::test]
+async fn ending_a_session_in_the_account_centre_tells_its_applications() {
+    let rp = Mock::start(200).await;
+    let origin = format!("http://{}", rp.addr);
+    let app = App::dev(&[("admin_token", ADMIN), ("logout_outbound_host_2", &origin)]).await;
+    let client = with_backchannel(&app, &origin).await;
+    let mut laptop = signed_in(&app).await;
+    let tokens = tokens_for(&app, &mut laptop, &client).await;
+    let sid = claims_of(tokens["id_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // From another device, the person ends the laptop's session. The
+    // profile component hands the logout token to the token component.
+    let mut phone = Browser::from_addr(&app, "192.0.2.9:1000");
+    let res = phone
+        .post("/login", &[("email", EMAIL), ("password", PASSWORD)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = phone
+        .post("/account/sessions/revoke", &[("sid", &sid)])
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", text(&res));
+
+    let sent = rp.logout_tokens();
+    assert_eq!(sent.len(), 1, "the application was told at once");
+    let told = verified(&app, &client.0, &sent[0], unix_now()).await;
+    assert_eq!(told.sid.as_deref(), Some(sid.as_str()));
+    assert_eq!(
+        laptop.get("/").await.status(),
+        StatusCode::SEE_OTHER,
+        "the laptop is signed out"
+    );
+    let res = refresh(&app, &client, tokens["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(json(&res)["error"], "invalid_grant");
+    let failed = json(&admin(&app, "GET", "/api/admin/logout-deliveries", None).await);
+    assert_eq!(failed["deliveries"], j!([]));
+}
