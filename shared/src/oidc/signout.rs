@@ -9,7 +9,9 @@
 //!
 //! Back-channel logout tokens are POSTed inside the request, all at once,
 //! and the request waits at most [`TIME_LIMIT`] for them: an unreachable or
-//! slow application never holds or fails the sign-out. A delivery that
+//! slow application never holds or fails the sign-out. Only the token
+//! component signs them ([`Direct`]); the others record them as due and hand
+//! them to it within the same request ([`HandOver`]). A delivery that
 //! fails is recorded (`store::logout_deliveries`, listed by the admin API)
 //! and retried, with a newly signed token, by later sign-outs and by the
 //! sweep endpoint ([`retry_due`]), at most
