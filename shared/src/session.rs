@@ -233,16 +233,21 @@ pub fn sign_out(
     headers: &HeaderMap,
 ) -> Result<(http::HeaderValue, SignedOut)> {
     let out = match drop_cookie_session(env, p, headers)? {
-        Some(row) => signout::sessions_ended(
-            env,
-            &[EndedSession {
-                sid: row.sid,
-                identity_id: row.identity_id,
-            }],
-        )?,
+        Some(row) => signed_out(env, row)?,
         None => SignedOut::default(),
     };
     Ok((clear_cookie(p)?, out))
+}
+
+/// Tells the applications of the listed session `row`, which ended.
+fn signed_out(env: &Env, row: sessions::Row) -> Result<SignedOut> {
+    signout::sessions_ended(
+        env,
+        &[EndedSession {
+            sid: row.sid,
+            identity_id: row.identity_id,
+        }],
+    )
 }
 
 /// Deletes the session the cookie names, returning its listing.
@@ -267,14 +272,7 @@ pub fn revoke(env: &Env, identity_id: &str, sid: &str) -> Result<Option<SignedOu
         return Ok(None);
     };
     env.kv.delete(&row.kv_key)?;
-    signout::sessions_ended(
-        env,
-        &[EndedSession {
-            sid: row.sid,
-            identity_id: row.identity_id,
-        }],
-    )
-    .map(Some)
+    signed_out(env, row).map(Some)
 }
 
 /// Ends every session of an identity but the one with public id `keep`,
