@@ -288,8 +288,9 @@ pub fn revoke_all(
     for row in &rows {
         env.kv.delete(&row.kv_key)?;
     }
-    let told = signout::identity_signed_out(env, identity_id, keep)?;
-    Ok((rows.into_iter().map(|r| r.sid).collect(), told))
+    let ended: Vec<String> = rows.into_iter().map(|r| r.sid).collect();
+    let told = signout::identity_signed_out(env, identity_id, keep, &ended)?;
+    Ok((ended, told))
 }
 
 /// A `Set-Cookie` value that removes the session cookie.

@@ -70,12 +70,22 @@ pub fn sessions_ended(env: &Env, ended: &[EndedSession]) -> Result<SignedOut> {
 }
 
 /// Every session of `identity_id` but `keep` is gone (or going: a password
-/// reset ends them by their generation): revokes the refresh-token families
-/// issued in them and tells their applications, sessions that had expired
-/// included (their applications may still be signed in).
-pub fn identity_signed_out(env: &Env, identity_id: &str, keep: Option<&str>) -> Result<SignedOut> {
+/// reset ends them by their generation), `listed` being those still listed
+/// until now: revokes the refresh-token families and unused codes issued in
+/// them and tells their applications, sessions that had expired included
+/// (their applications may still be signed in).
+pub fn identity_signed_out(
+    env: &Env,
+    identity_id: &str,
+    keep: Option<&str>,
+    listed: &[String],
+) -> Result<SignedOut> {
     let rows = session_clients::take_identity(env.sql, identity_id, keep)?;
-    let sids: BTreeSet<&str> = rows.iter().map(|r| r.sid.as_str()).collect();
+    let sids: BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r.sid.as_str())
+        .chain(listed.iter().map(String::as_str))
+        .collect();
     for sid in sids {
         end_grants(env, identity_id, sid)?;
     }
@@ -432,9 +442,34 @@ mod tests {
         signed_in(&w, "ada", "phone", "shop");
         signed_in(&w, "ada", "here", "shop");
         signed_in(&w, "bob", "bobs", "shop");
+        // A session listed until now, whose code no client exchanged yet.
+        let code = |sid: &str| auth_codes::Code {
+            client_id: "shop".into(),
+            identity_id: "ada".into(),
+            redirect_uri: "https://shop.example/cb".into(),
+            scope: "openid".into(),
+            nonce: None,
+            code_challenge: "c".into(),
+            auth_time: NOW,
+            amr: "pwd".into(),
+            sid: sid.into(),
+            expires_at: NOW + 60,
+            org_id: None,
+            mandate_id: None,
+            idp: None,
+        };
+        auth_codes::insert(&w.sql, "tablet-code", &code("tablet")).unwrap();
+        auth_codes::insert(&w.sql, "here-code", &code("here")).unwrap();
         let rps = Rps::default();
         let env = w.env_with_http(NOW, &rps);
-        let out = identity_signed_out(&env, "ada", Some("here")).unwrap();
+        let out = identity_signed_out(&env, "ada", Some("here"), &["tablet".into()]).unwrap();
+        let claim = |hash: &str| {
+            auth_codes::claim_for_exchange(&w.sql, hash, NOW + 1, "f", "j")
+                .unwrap()
+                .is_some()
+        };
+        assert!(!claim("tablet-code"), "spent with its session");
+        assert!(claim("here-code"), "the kept session's code still works");
         assert_eq!(out.delivered, 2);
         let mut sids: Vec<String> = rps
             .take()
