@@ -422,7 +422,7 @@ fn send_parallel(
     results
 }
 
-/// Hands `req` to the host with every time-out at `limit_ns`, writes its
+/// Hands `req` to the host with every time-out a second past `limit_ns`, writes its
 /// body and finishes it. Returns the answer's future, or `None` when the
 /// body could not be written before `deadline` (the request is then
 /// abandoned, its body unfinished).
@@ -435,7 +435,11 @@ fn launch(
     limit_ns: u64,
     deadline: &Pollable,
 ) -> Result<Option<wh::FutureIncomingResponse>, Failure> {
-    let (future, outgoing, body) = dispatch(req, limit_ns, limit_ns)?;
+    // The host's own time-outs are a backstop a second past the deadline:
+    // the deadline decides, so that a late answer is always reported as
+    // late, whichever of the two the host would notice first.
+    let backstop_ns = limit_ns.saturating_add(1_000_000_000);
+    let (future, outgoing, body) = dispatch(req, backstop_ns, backstop_ns)?;
     {
         let stream = outgoing.write().map_err(|()| refused("body"))?;
         let failed = |e: StreamError| other(format!("writing the body: {e:?}"));
