@@ -653,6 +653,14 @@ fn prepare_request(
             HeaderValue::from_str(authority.as_str())?,
         );
     }
+    set_http_uri(&mut req, authority)?;
+    set_spin_headers(&mut req, route, client)?;
+    Ok(req)
+}
+
+/// Makes the request's URI `http://<authority><path and query>`, as Spin
+/// hands requests to components.
+fn set_http_uri(req: &mut Request<Bytes>, authority: http::uri::Authority) -> anyhow::Result<()> {
     let path_and_query = req
         .uri()
         .path_and_query()
@@ -660,12 +668,11 @@ fn prepare_request(
         .unwrap_or_else(|| "/".to_owned());
     *req.uri_mut() = http::Uri::builder()
         .scheme("http")
-        .authority(authority.as_str())
+        .authority(authority)
         .path_and_query(path_and_query.as_str())
         .build()
         .context("invalid request URI")?;
-    set_spin_headers(&mut req, route, client)?;
-    Ok(req)
+    Ok(())
 }
 
 /// The client address a service-chaining request carries (Spin's
@@ -690,17 +697,7 @@ pub(crate) fn prepare_chained_request(
         .authority()
         .cloned()
         .context("a service-chaining request has no authority")?;
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "/".to_owned());
-    *req.uri_mut() = http::Uri::builder()
-        .scheme("http")
-        .authority(authority)
-        .path_and_query(path_and_query.as_str())
-        .build()
-        .context("invalid request URI")?;
+    set_http_uri(&mut req, authority)?;
     let route = RouteMatch::synthetic(component_id, req.uri().path());
     set_spin_headers(&mut req, &route, CHAINED_CLIENT_ADDR)?;
     Ok(req)
