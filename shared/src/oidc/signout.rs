@@ -66,7 +66,7 @@ pub fn sessions_ended(env: &Env, ended: &[EndedSession]) -> Result<SignedOut> {
         end_grants(env, &s.identity_id, &s.sid)?;
         rows.extend(session_clients::take_session(env.sql, &s.sid)?);
     }
-    notify(env, &rows)
+    env.logout.tell(env, &rows)
 }
 
 /// Every session of `identity_id` but `keep` is gone (or going: a password
@@ -89,7 +89,7 @@ pub fn identity_signed_out(
     for sid in sids {
         end_grants(env, identity_id, sid)?;
     }
-    notify(env, &rows)
+    env.logout.tell(env, &rows)
 }
 
 /// Revokes the refresh-token families issued in a session and spends its
@@ -147,11 +147,6 @@ impl Courier for HandOver {
     fn tell(&self, env: &Env, rows: &[session_clients::Row]) -> Result<SignedOut> {
         hand_over(env, rows)
     }
-}
-
-/// Tells the clients of `rows` the component's way.
-fn notify(env: &Env, rows: &[session_clients::Row]) -> Result<SignedOut> {
-    env.logout.tell(env, rows)
 }
 
 /// Records a due delivery for each client of `rows` that takes back-channel
@@ -333,7 +328,6 @@ fn describe(e: &Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use base64::Engine as _;
     use serde_json::{Value as Json, json};
 
     use super::*;
@@ -345,11 +339,7 @@ mod tests {
 
     fn claims(form: &str) -> Json {
         let token = form.strip_prefix("logout_token=").unwrap();
-        let part = token.split('.').nth(1).unwrap();
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap();
-        serde_json::from_slice(&bytes).unwrap()
+        crate::oidc::tokens::unverified_payload(token).unwrap()
     }
 
     fn register(w: &World, id: &str, backchannel: bool) {

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use common::Mock;
+use common::orgs::payload;
 use lanyard_verifier::{Fetched, LogoutToken, Verifier};
 
 use super::*;
@@ -47,18 +48,6 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-/// The claims of a JWT, unverified (the test's own tokens).
-fn claims_of(jwt: &str) -> Value {
-    use base64::Engine as _;
-    let part = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(part)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 /// The path of an absolute URL of the app.
 fn local<'a>(app: &App, url: &'a str) -> &'a str {
     url.strip_prefix(app.issuer.as_str())
@@ -98,7 +87,7 @@ async fn logging_out_at_one_application_signs_the_person_out_of_the_demo_too() {
     demo_sign_in(&mut b).await;
     let tokens = tokens_for(&app, &mut b, &client).await;
     let id_token = tokens["id_token"].as_str().unwrap();
-    let sid = claims_of(id_token)["sid"].as_str().unwrap().to_owned();
+    let sid = payload(id_token)["sid"].as_str().unwrap().to_owned();
     assert_eq!(live_families(&app, "demo").await, 1);
     assert_eq!(live_families(&app, &client.0).await, 1);
 
@@ -127,7 +116,7 @@ async fn logging_out_at_one_application_signs_the_person_out_of_the_demo_too() {
     assert_eq!(sent.len(), 1);
     let token = verified(&app, &client.0, &sent[0], unix_now()).await;
     assert_eq!(token.sid.as_deref(), Some(sid.as_str()));
-    assert_eq!(token.sub.as_deref(), claims_of(id_token)["sub"].as_str());
+    assert_eq!(token.sub.as_deref(), payload(id_token)["sub"].as_str());
 
     // The demo got one over the back channel (its endpoint verified it), and
     // its next page shows it signed out.
@@ -160,7 +149,7 @@ async fn a_password_reset_and_an_administrator_send_logout_tokens() {
     let client = with_backchannel(&app, &origin).await;
     let mut b = signed_in(&app).await;
     let first = tokens_for(&app, &mut b, &client).await;
-    let first_claims = claims_of(first["id_token"].as_str().unwrap());
+    let first_claims = payload(first["id_token"].as_str().unwrap());
     let sub = first_claims["sub"].as_str().unwrap().to_owned();
 
     // A password reset, from another browser.
@@ -186,7 +175,7 @@ async fn a_password_reset_and_an_administrator_send_logout_tokens() {
         .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let second = tokens_for(&app, &mut b, &client).await;
-    let second_sid = claims_of(second["id_token"].as_str().unwrap())["sid"]
+    let second_sid = payload(second["id_token"].as_str().unwrap())["sid"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -348,7 +337,7 @@ async fn ending_a_session_in_the_account_centre_tells_its_applications() {
     let client = with_backchannel(&app, &origin).await;
     let mut laptop = signed_in(&app).await;
     let tokens = tokens_for(&app, &mut laptop, &client).await;
-    let sid = claims_of(tokens["id_token"].as_str().unwrap())["sid"]
+    let sid = payload(tokens["id_token"].as_str().unwrap())["sid"]
         .as_str()
         .unwrap()
         .to_owned();
