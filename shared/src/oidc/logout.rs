@@ -1,6 +1,6 @@
 //! Single sign-out (OpenID Connect Back-Channel and Front-Channel Logout
 //! 1.0), without HTTP: from the clients that got tokens in sessions that
-//! ended ([`session_clients`]), what to tell each of them.
+//! ended ([`session_clients`](crate::store::session_clients)), what to tell each of them.
 //!
 //! - A client with a `backchannel_logout_uri` gets a [`BackChannel`]: a
 //!   logout token signed now, to POST as the form field `logout_token`.

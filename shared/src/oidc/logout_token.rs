@@ -13,17 +13,15 @@
 
 use std::collections::BTreeMap;
 
-use jwt_simple::prelude::{Audiences, Duration, JWTClaims};
+use jwt_simple::prelude::JWTClaims;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
-use crate::Env;
 use crate::config::Config;
-use crate::crypto;
 use crate::error::Result;
 use crate::oidc::clients::Client;
 use crate::oidc::keys::Alg;
-use crate::oidc::tokens::Signer;
+use crate::oidc::tokens::{self, Signer};
 
 /// The header `typ` of a logout token.
 pub const TYP: &str = "logout+jwt";
@@ -60,22 +58,13 @@ pub struct Ended<'a> {
 /// The claims of a logout token for `ended`, issued at `now`. Without a
 /// `sid` the token means every session of the person at the client.
 pub fn claims(config: &Config, ended: &Ended<'_>, now: i64) -> Result<JWTClaims<LogoutClaims>> {
-    let at = |t: i64| Duration::from_secs(u64::try_from(t).unwrap_or(0));
-    Ok(JWTClaims {
-        issued_at: Some(at(now)),
-        expires_at: Some(at(now + TTL)),
-        invalid_before: None,
-        issuer: Some(config.issuer.clone()),
-        subject: Some(ended.sub.to_owned()),
-        audiences: Some(Audiences::AsString(ended.client_id.to_owned())),
-        jwt_id: Some(crypto::random_id()?),
-        // Never a nonce (§2.4): it would let the token pass for an ID token.
-        nonce: None,
-        custom: LogoutClaims {
-            events: BTreeMap::from([(EVENT.to_owned(), Json::Object(Default::default()))]),
-            sid: ended.sid.map(str::to_owned),
-        },
-    })
+    let custom = LogoutClaims {
+        events: BTreeMap::from([(EVENT.to_owned(), Json::Object(Default::default()))]),
+        sid: ended.sid.map(str::to_owned),
+    };
+    // The registered claims of every token, with a fresh `jti` and never a
+    // nonce (§2.4: it would let the token pass for an ID token).
+    tokens::claims(custom, config, ended.sub, ended.client_id, now, TTL)
 }
 
 /// The algorithm a client's logout tokens are signed with: its ID tokens'.
@@ -90,24 +79,6 @@ pub fn sign_with(signer: &Signer, config: &Config, ended: &Ended<'_>, now: i64) 
     signer.sign(claims(config, ended, now)?, TYP)
 }
 
-/// Signs a logout token for `client` about `sub` and, when known, the
-/// session `sid`, with the key of the client's ID-token algorithm.
-pub fn sign(
-    env: &Env,
-    config: &Config,
-    client: &Client,
-    sub: &str,
-    sid: Option<&str>,
-) -> Result<String> {
-    let signer = Signer::load(env, config, alg(client))?;
-    let ended = Ended {
-        client_id: &client.id,
-        sub,
-        sid,
-    };
-    sign_with(&signer, config, &ended, env.now)
-}
-
 #[cfg(test)]
 mod tests {
     use base64::Engine as _;
@@ -119,6 +90,24 @@ mod tests {
     use crate::testkit::{self, ISSUER, World};
 
     const NOW: i64 = 1_800_000_000;
+
+    /// A logout token for `client` about `sub` and the session `sid`, with
+    /// the key of the client's ID-token algorithm.
+    fn sign(
+        env: &crate::Env,
+        config: &Config,
+        client: &Client,
+        sub: &str,
+        sid: Option<&str>,
+    ) -> Result<String> {
+        let signer = Signer::load(env, config, alg(client))?;
+        let ended = Ended {
+            client_id: &client.id,
+            sub,
+            sid,
+        };
+        sign_with(&signer, config, &ended, env.now)
+    }
 
     fn part(token: &str, i: usize) -> Json {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
