@@ -17,6 +17,7 @@ use jwt_simple::prelude::JWTClaims;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
+use crate::Env;
 use crate::config::Config;
 use crate::error::Result;
 use crate::oidc::clients::Client;
@@ -79,6 +80,24 @@ pub fn sign_with(signer: &Signer, config: &Config, ended: &Ended<'_>, now: i64) 
     signer.sign(claims(config, ended, now)?, TYP)
 }
 
+/// Signs a logout token for `client` about `sub` and, when known, the
+/// session `sid`, with the key of the client's ID-token algorithm.
+pub fn sign(
+    env: &Env,
+    config: &Config,
+    client: &Client,
+    sub: &str,
+    sid: Option<&str>,
+) -> Result<String> {
+    let signer = Signer::load(env, config, alg(client))?;
+    let ended = Ended {
+        client_id: &client.id,
+        sub,
+        sid,
+    };
+    sign_with(&signer, config, &ended, env.now)
+}
+
 #[cfg(test)]
 mod tests {
     use base64::Engine as _;
@@ -90,24 +109,6 @@ mod tests {
     use crate::testkit::{self, ISSUER, World};
 
     const NOW: i64 = 1_800_000_000;
-
-    /// A logout token for `client` about `sub` and the session `sid`, with
-    /// the key of the client's ID-token algorithm.
-    fn sign(
-        env: &crate::Env,
-        config: &Config,
-        client: &Client,
-        sub: &str,
-        sid: Option<&str>,
-    ) -> Result<String> {
-        let signer = Signer::load(env, config, alg(client))?;
-        let ended = Ended {
-            client_id: &client.id,
-            sub,
-            sid,
-        };
-        sign_with(&signer, config, &ended, env.now)
-    }
 
     fn part(token: &str, i: usize) -> Json {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
